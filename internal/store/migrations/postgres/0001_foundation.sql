@@ -1,0 +1,66 @@
+-- Tenants, users, API tokens and the job queue (transactional outbox).
+CREATE TABLE workspaces (
+    id          UUID PRIMARY KEY,
+    slug        TEXT NOT NULL UNIQUE,
+    name        TEXT NOT NULL,
+    created_at  TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE users (
+    id             UUID PRIMARY KEY,
+    workspace_id   UUID NOT NULL REFERENCES workspaces(id),
+    email          TEXT NOT NULL,
+    name           TEXT NOT NULL DEFAULT '',
+    role           TEXT NOT NULL CHECK (role IN ('admin','marketing','sales','dpo','viewer')),
+    password_hash  TEXT NOT NULL,
+    created_at     TIMESTAMPTZ NOT NULL,
+    disabled_at    TIMESTAMPTZ,
+    UNIQUE (workspace_id, email)
+);
+
+CREATE TABLE api_tokens (
+    id            UUID PRIMARY KEY,
+    workspace_id  UUID NOT NULL REFERENCES workspaces(id),
+    name          TEXT NOT NULL,
+    role          TEXT NOT NULL CHECK (role IN ('admin','marketing','sales','dpo','viewer')),
+    token_hash    TEXT NOT NULL UNIQUE,
+    created_at    TIMESTAMPTZ NOT NULL,
+    last_used_at  TIMESTAMPTZ,
+    revoked_at    TIMESTAMPTZ
+);
+CREATE INDEX api_tokens_workspace ON api_tokens (workspace_id, created_at);
+
+-- workspace_id is NULL only for system maintenance jobs.
+CREATE TABLE jobs (
+    id            UUID PRIMARY KEY,
+    workspace_id  UUID REFERENCES workspaces(id),
+    kind          TEXT NOT NULL,
+    args          TEXT NOT NULL DEFAULT '{}',
+    state         TEXT NOT NULL CHECK (state IN ('available','running','completed','dead','cancelled')),
+    attempt       INTEGER NOT NULL DEFAULT 0,
+    max_attempts  INTEGER NOT NULL,
+    run_at        TIMESTAMPTZ NOT NULL,
+    locked_by     TEXT,
+    locked_until  TIMESTAMPTZ,
+    last_error    TEXT,
+    unique_key    TEXT UNIQUE,
+    created_at    TIMESTAMPTZ NOT NULL,
+    updated_at    TIMESTAMPTZ NOT NULL,
+    finished_at   TIMESTAMPTZ
+);
+CREATE INDEX jobs_claim ON jobs (run_at) WHERE state = 'available';
+CREATE INDEX jobs_running ON jobs (locked_until) WHERE state = 'running';
+CREATE INDEX jobs_workspace_state ON jobs (workspace_id, state, updated_at);
+
+CREATE TABLE job_attempts (
+    id            UUID PRIMARY KEY,
+    job_id        UUID NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    workspace_id  UUID REFERENCES workspaces(id),
+    attempt       INTEGER NOT NULL,
+    node          TEXT NOT NULL,
+    started_at    TIMESTAMPTZ NOT NULL,
+    finished_at   TIMESTAMPTZ,
+    outcome       TEXT NOT NULL CHECK (outcome IN ('running','completed','failed','released','lease_expired')),
+    error         TEXT
+);
+CREATE INDEX job_attempts_job ON job_attempts (job_id, attempt);

@@ -1,0 +1,245 @@
+// Package store opens fairlead's database — embedded SQLite by default,
+// PostgreSQL when FAIRLEAD_DATABASE_URL says so — applies the embedded
+// migrations and hides the few dialect differences. Everything else in
+// fairlead writes one SQL text with $n placeholders that both engines accept.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Dialect names the database engine behind a DB.
+type Dialect string
+
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// Querier is what both *sql.DB and *sql.Tx offer. Functions that must run
+// inside the caller's transaction (the transactional outbox) take a Querier.
+type Querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// DB is an open fairlead database.
+//
+// On SQLite, writes go through a pool of exactly one connection and reads
+// through a separate pool: with WAL this removes "database is locked" errors
+// between writers while readers never wait for the writer.
+// On PostgreSQL both fields are the same pool.
+type DB struct {
+	Dialect Dialect
+	// W is for writes and read-modify-write transactions.
+	W *sql.DB
+	// R is for reads that need no transaction with a write.
+	R *sql.DB
+
+	pgPool *pgxpool.Pool
+	path   string // SQLite file, for backups
+}
+
+// Options say where the database is.
+type Options struct {
+	// URL is a postgres:// or postgresql:// URL. Empty means SQLite.
+	URL string
+	// DataDir holds fairlead.db when URL is empty.
+	DataDir string
+	// MaxConns caps the PostgreSQL pool (default 10).
+	MaxConns int32
+}
+
+// Open opens (and for SQLite creates) the database. It does not migrate.
+func Open(ctx context.Context, o Options) (*DB, error) {
+	if o.URL == "" {
+		return openSQLite(ctx, o.DataDir)
+	}
+	u, err := url.Parse(o.URL)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return nil, fmt.Errorf("FAIRLEAD_DATABASE_URL must be a postgres:// URL (or empty for SQLite)")
+	}
+	return openPostgres(ctx, o)
+}
+
+func sqliteDSN(path string, readOnly bool) string {
+	// busy_timeout must come first so the other pragmas already wait for locks.
+	v := url.Values{}
+	v.Add("_pragma", "busy_timeout(10000)")
+	v.Add("_pragma", "journal_mode(WAL)")
+	v.Add("_pragma", "synchronous(NORMAL)")
+	v.Add("_pragma", "foreign_keys(ON)")
+	v.Add("_pragma", "temp_store(MEMORY)")
+	v.Add("_time_format", "sqlite")
+	if readOnly {
+		v.Add("_pragma", "query_only(ON)")
+	} else {
+		// Deferred transactions that later write fail with SQLITE_BUSY
+		// under concurrency; immediate ones queue on busy_timeout instead.
+		v.Add("_txlock", "immediate")
+	}
+	return "file:" + path + "?" + v.Encode()
+}
+
+func openSQLite(ctx context.Context, dir string) (*DB, error) {
+	if dir == "" {
+		dir = "fairlead-data"
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory %q (set --data-dir or FAIRLEAD_DATA_DIR): %w", dir, err)
+	}
+	path := filepath.Join(dir, "fairlead.db")
+	w, err := sql.Open("sqlite", sqliteDSN(path, false))
+	if err != nil {
+		return nil, fmt.Errorf("open SQLite %q: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	if err := w.PingContext(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open SQLite database %q (set --data-dir or FAIRLEAD_DATA_DIR): %w", path, err)
+	}
+	r, err := sql.Open("sqlite", sqliteDSN(path, true))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open SQLite %q: %w", path, err)
+	}
+	r.SetMaxOpenConns(4)
+	r.SetMaxIdleConns(2)
+	r.SetConnMaxIdleTime(5 * time.Minute)
+	return &DB{Dialect: SQLite, W: w, R: r, path: path}, nil
+}
+
+func openPostgres(ctx context.Context, o Options) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(o.URL)
+	if err != nil {
+		return nil, fmt.Errorf("parse FAIRLEAD_DATABASE_URL: %s", redactPGError(err))
+	}
+	cfg.MaxConns = 10
+	if o.MaxConns > 0 {
+		cfg.MaxConns = o.MaxConns
+	}
+	cfg.MinConns = 0
+	cfg.MaxConnIdleTime = 5 * time.Minute
+	// Every session works in UTC so timestamps read back the same on both engines.
+	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to PostgreSQL (check FAIRLEAD_DATABASE_URL): %s", redactPGError(err))
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(pctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to PostgreSQL at %s (check FAIRLEAD_DATABASE_URL): %s", cfg.ConnConfig.Host, redactPGError(err))
+	}
+	db := stdlib.OpenDBFromPool(pool)
+	return &DB{Dialect: Postgres, W: db, R: db, pgPool: pool}, nil
+}
+
+// redactPGError keeps passwords out of messages; pgx can echo the DSN.
+func redactPGError(err error) string {
+	s := err.Error()
+	if i := strings.Index(s, "password="); i >= 0 {
+		j := strings.IndexAny(s[i:], " )")
+		if j < 0 {
+			j = len(s) - i
+		}
+		s = s[:i] + "password=xxxxx" + s[i+j:]
+	}
+	return s
+}
+
+// Close closes all pools.
+func (db *DB) Close() error {
+	var errs []error
+	if db.R != nil && db.R != db.W {
+		errs = append(errs, db.R.Close())
+	}
+	if db.W != nil {
+		errs = append(errs, db.W.Close())
+	}
+	if db.pgPool != nil {
+		db.pgPool.Close()
+	}
+	return errors.Join(errs...)
+}
+
+// Path is the SQLite file ("" on PostgreSQL).
+func (db *DB) Path() string { return db.path }
+
+// Ping checks that the database answers a query.
+func (db *DB) Ping(ctx context.Context) error {
+	var one int
+	return db.R.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+}
+
+// Tx is the transaction handed to the function given to DB.Tx.
+type Tx = *sql.Tx
+
+// Tx runs fn in a write transaction and commits if fn returns nil.
+func (db *DB) Tx(ctx context.Context, fn func(tx Tx) error) error {
+	tx, err := db.W.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// PoolStats reports connection pool figures for /metrics.
+func (db *DB) PoolStats() (write, read sql.DBStats) {
+	return db.W.Stats(), db.R.Stats()
+}
+
+// ErrNotFound means no row matched (in this workspace).
+var ErrNotFound = errors.New("not found")
+
+// ErrConflict means a uniqueness rule rejected the write.
+var ErrConflict = errors.New("conflict")
+
+// MapError turns driver errors into fairlead's sentinels at the boundary, so
+// domain packages never look at SQLite or PostgreSQL error codes.
+func MapError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("%w: %v", ErrConflict, err)
+		}
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" {
+		return fmt.Errorf("%w: %v", ErrConflict, err)
+	}
+	return err
+}

@@ -1,0 +1,113 @@
+// Package testdb gives tests real, migrated, throwaway databases: a fresh
+// SQLite file per test, and a fresh PostgreSQL database per test copied from a
+// migrated template on a PostgreSQL server that this package starts itself
+// (initdb + pg_ctl into a temp dir, listening on a free loopback port).
+//
+// Packages that use it call testdb.Main from TestMain so the server is
+// stopped when the package's tests end.
+package testdb
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fairlead/fairlead/internal/store"
+)
+
+// Main runs the tests of a package and stops the PostgreSQL server if one
+// was started. Use it as: func TestMain(m *testing.M) { testdb.Main(m) }.
+func Main(m *testing.M) {
+	code := m.Run()
+	stopServer()
+	os.Exit(code)
+}
+
+// Backends lists the engines every store test runs against.
+var Backends = []store.Dialect{store.SQLite, store.Postgres}
+
+// Each runs fn as a subtest once per backend, each with its own fresh database.
+func Each(t *testing.T, fn func(t *testing.T, db *store.DB)) {
+	t.Helper()
+	for _, d := range Backends {
+		t.Run(string(d), func(t *testing.T) {
+			fn(t, Open(t, d))
+		})
+	}
+}
+
+// Open returns a migrated database of dialect d that is dropped when t ends.
+// PostgreSQL tests are skipped when no PostgreSQL binaries exist, except in
+// CI (CI=true), where that is a failure: the PostgreSQL half must not vanish
+// silently.
+func Open(t testing.TB, d store.Dialect) *store.DB {
+	t.Helper()
+	ctx := context.Background()
+	var o store.Options
+	switch d {
+	case store.SQLite:
+		o.DataDir = t.TempDir()
+	case store.Postgres:
+		o.URL = NewPostgresURL(t)
+		o.MaxConns = 8
+	default:
+		t.Fatalf("unknown dialect %q", d)
+	}
+	db, err := store.Open(ctx, o)
+	if err != nil {
+		t.Fatalf("open %s: %v", d, err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if d == store.SQLite {
+		if _, err := db.Migrate(ctx); err != nil {
+			t.Fatalf("migrate: %v", err)
+		}
+	}
+	return db
+}
+
+var dbSeq atomic.Int64
+
+// NewPostgresURL creates a fresh, migrated PostgreSQL database and returns
+// its URL (for tests that start fairlead processes against it).
+func NewPostgresURL(t testing.TB) string {
+	t.Helper()
+	srv, err := server()
+	if err != nil {
+		if os.Getenv("CI") == "true" || os.Getenv("FAIRLEAD_REQUIRE_POSTGRES") == "1" {
+			t.Fatalf("PostgreSQL is required here but could not be started: %v", err)
+		}
+		t.Skipf("PostgreSQL not available (install Debian's postgresql package): %v", err)
+	}
+	name := fmt.Sprintf("t_%d_%d", os.Getpid(), dbSeq.Add(1))
+	if err := srv.createDB(name); err != nil {
+		t.Fatalf("create test database: %v", err)
+	}
+	t.Cleanup(func() { srv.dropDB(name) })
+	return srv.url(name)
+}
+
+var (
+	srvOnce sync.Once
+	srv     *pgServer
+	srvErr  error
+)
+
+func server() (*pgServer, error) {
+	srvOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		srv, srvErr = startServer(ctx)
+	})
+	return srv, srvErr
+}
+
+func stopServer() {
+	if srv != nil {
+		srv.stop()
+	}
+}

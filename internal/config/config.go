@@ -1,0 +1,248 @@
+// Package config builds fairlead's one Config value from FAIRLEAD_*
+// environment variables and command-line flags (flags win). It is built once
+// in main and passed down; there is no global configuration.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Config is the bootstrap configuration. Settings that operators change at
+// run time per workspace (SMTP, imprint, …) live in the database instead.
+type Config struct {
+	Addr            string
+	DataDir         string
+	DatabaseURL     string
+	AdminEmail      string
+	AdminPassword   string
+	LogLevel        string
+	LogFormat       string
+	Workers         int
+	MaxBodyBytes    int64
+	ShutdownTimeout time.Duration
+}
+
+// Option describes one setting: its environment variable, flag, default and
+// whether it is a secret (redacted whenever printed).
+type Option struct {
+	Env     string
+	Flag    string
+	Default string
+	Secret  bool
+	Usage   string
+	set     func(c *Config, v string) error
+}
+
+// Options is the single table of settings; the README's table is generated
+// from the same facts (see TestREADMEListsEveryOption).
+var Options = []Option{
+	{Env: "FAIRLEAD_ADDR", Flag: "addr", Default: "127.0.0.1:8080", Usage: "HTTP listen address (host:port)",
+		set: func(c *Config, v string) error {
+			if _, _, err := net.SplitHostPort(v); err != nil {
+				return fmt.Errorf("want host:port, e.g. 127.0.0.1:8080")
+			}
+			c.Addr = v
+			return nil
+		}},
+	{Env: "FAIRLEAD_DATA_DIR", Flag: "data-dir", Default: "fairlead-data", Usage: "directory of the embedded SQLite database (used when FAIRLEAD_DATABASE_URL is empty)",
+		set: func(c *Config, v string) error { c.DataDir = v; return nil }},
+	{Env: "FAIRLEAD_DATABASE_URL", Flag: "database-url", Default: "", Secret: true, Usage: "postgres://user:pass@host/db to run on PostgreSQL; empty = embedded SQLite",
+		set: func(c *Config, v string) error {
+			if v != "" && !strings.HasPrefix(v, "postgres://") && !strings.HasPrefix(v, "postgresql://") {
+				return fmt.Errorf("want a postgres:// or postgresql:// URL, or empty for SQLite")
+			}
+			c.DatabaseURL = v
+			return nil
+		}},
+	{Env: "FAIRLEAD_ADMIN_EMAIL", Flag: "admin-email", Default: "admin@example.com", Usage: "login of the admin user created on first start",
+		set: func(c *Config, v string) error {
+			if !strings.Contains(v, "@") {
+				return fmt.Errorf("want an e-mail address")
+			}
+			c.AdminEmail = v
+			return nil
+		}},
+	{Env: "FAIRLEAD_ADMIN_PASSWORD", Flag: "", Default: "", Secret: true, Usage: "password of the admin user created on first start; empty = generate one and print it once",
+		set: func(c *Config, v string) error {
+			if v != "" && len(v) < 12 {
+				return fmt.Errorf("want at least 12 characters")
+			}
+			c.AdminPassword = v
+			return nil
+		}},
+	{Env: "FAIRLEAD_LOG_LEVEL", Flag: "log-level", Default: "info", Usage: "debug, info, warn or error",
+		set: func(c *Config, v string) error {
+			switch v {
+			case "debug", "info", "warn", "error":
+				c.LogLevel = v
+				return nil
+			}
+			return fmt.Errorf("want one of debug, info, warn, error")
+		}},
+	{Env: "FAIRLEAD_LOG_FORMAT", Flag: "log-format", Default: "text", Usage: "text or json",
+		set: func(c *Config, v string) error {
+			if v != "text" && v != "json" {
+				return fmt.Errorf("want text or json")
+			}
+			c.LogFormat = v
+			return nil
+		}},
+	{Env: "FAIRLEAD_WORKERS", Flag: "workers", Default: "4", Usage: "background jobs run at once by this process (0 = run no jobs here)",
+		set: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > 256 {
+				return fmt.Errorf("want a whole number from 0 to 256")
+			}
+			c.Workers = n
+			return nil
+		}},
+	{Env: "FAIRLEAD_MAX_BODY_BYTES", Flag: "max-body-bytes", Default: "1048576", Usage: "largest accepted request body in bytes",
+		set: func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 1024 || n > 1<<30 {
+				return fmt.Errorf("want a whole number from 1024 to 1073741824")
+			}
+			c.MaxBodyBytes = n
+			return nil
+		}},
+	{Env: "FAIRLEAD_SHUTDOWN_TIMEOUT", Flag: "shutdown-timeout", Default: "20s", Usage: "how long a stop waits for requests and jobs in flight",
+		set: func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 {
+				return fmt.Errorf("want a duration such as 20s")
+			}
+			c.ShutdownTimeout = d
+			return nil
+		}},
+}
+
+// Error names the setting that is wrong.
+type Error struct {
+	Env, Flag, Value, Problem string
+	Secret                    bool
+}
+
+func (e *Error) Error() string {
+	v := e.Value
+	if e.Secret {
+		v = "(redacted)"
+	}
+	name := e.Env
+	if e.Flag != "" {
+		name += " / --" + e.Flag
+	}
+	return fmt.Sprintf("invalid setting %s=%q: %s", name, v, e.Problem)
+}
+
+// Load builds the Config from defaults, then the environment, then the flags
+// registered on fs (call Load after fs.Parse).
+func Load(getenv func(string) string, fs *flag.FlagSet) (Config, error) {
+	var c Config
+	setFlags := map[string]string{}
+	if fs != nil {
+		fs.Visit(func(f *flag.Flag) { setFlags[f.Name] = f.Value.String() })
+	}
+	for _, o := range Options {
+		v, from := o.Default, ""
+		if e := getenv(o.Env); e != "" {
+			v, from = e, "env"
+		}
+		if fv, ok := setFlags[o.Flag]; ok && o.Flag != "" {
+			v, from = fv, "flag"
+		}
+		if err := o.set(&c, v); err != nil {
+			_ = from
+			return Config{}, &Error{Env: o.Env, Flag: o.Flag, Value: v, Problem: err.Error(), Secret: o.Secret}
+		}
+	}
+	return c, nil
+}
+
+// RegisterFlags adds the flags of the named options (all when names is empty).
+func RegisterFlags(fs *flag.FlagSet, names ...string) {
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	for _, o := range Options {
+		if o.Flag == "" || (len(names) > 0 && !want[o.Flag]) {
+			continue
+		}
+		fs.String(o.Flag, o.Default, o.Usage+" (env "+o.Env+")")
+	}
+}
+
+// ErrNoValue is returned by Value for an unknown key.
+var ErrNoValue = errors.New("no such setting")
+
+func (c Config) value(env string) string {
+	switch env {
+	case "FAIRLEAD_ADDR":
+		return c.Addr
+	case "FAIRLEAD_DATA_DIR":
+		return c.DataDir
+	case "FAIRLEAD_DATABASE_URL":
+		return c.DatabaseURL
+	case "FAIRLEAD_ADMIN_EMAIL":
+		return c.AdminEmail
+	case "FAIRLEAD_ADMIN_PASSWORD":
+		return c.AdminPassword
+	case "FAIRLEAD_LOG_LEVEL":
+		return c.LogLevel
+	case "FAIRLEAD_LOG_FORMAT":
+		return c.LogFormat
+	case "FAIRLEAD_WORKERS":
+		return strconv.Itoa(c.Workers)
+	case "FAIRLEAD_MAX_BODY_BYTES":
+		return strconv.FormatInt(c.MaxBodyBytes, 10)
+	case "FAIRLEAD_SHUTDOWN_TIMEOUT":
+		return c.ShutdownTimeout.String()
+	}
+	return ""
+}
+
+// Print writes the effective configuration, secrets redacted.
+func (c Config) Print(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SETTING\tVALUE")
+	for _, o := range Options {
+		v := c.value(o.Env)
+		if o.Secret && v != "" {
+			v = "(set, redacted)"
+		}
+		if v == "" {
+			v = "(empty)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", o.Env, v)
+	}
+	return tw.Flush()
+}
+
+// String never shows secrets, so a Config that ends up in a log line is safe.
+func (c Config) String() string {
+	var b strings.Builder
+	for _, o := range Options {
+		v := c.value(o.Env)
+		if o.Secret && v != "" {
+			v = "xxxxx"
+		}
+		fmt.Fprintf(&b, "%s=%s ", o.Env, v)
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// Backend is "postgres" or "sqlite".
+func (c Config) Backend() string {
+	if c.DatabaseURL != "" {
+		return "postgres"
+	}
+	return "sqlite"
+}

@@ -49,23 +49,36 @@ func Migrations(d Dialect) ([]Migration, error) {
 }
 
 // Migrate applies every pending migration, each in its own transaction.
-// Several processes may start at once against one PostgreSQL: a transaction
-// advisory lock serialises them and each re-checks what is already applied.
+// Several processes may start at once against one PostgreSQL: a session
+// advisory lock serialises them (concurrent CREATE TABLE IF NOT EXISTS is not
+// safe in PostgreSQL), and each re-reads what is already applied.
 func (db *DB) Migrate(ctx context.Context) (applied int, err error) {
 	ms, err := Migrations(db.Dialect)
 	if err != nil {
 		return 0, err
 	}
-	if _, err := db.W.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	conn, err := db.W.Conn(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("migrate: %w", err)
+	}
+	defer conn.Close()
+	if db.Dialect == Postgres {
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(7426101)`); err != nil {
+			return 0, fmt.Errorf("migrate: take lock: %w", err)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(7426101)`)
+	}
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY,
 		name TEXT NOT NULL,
 		applied_at TEXT NOT NULL)`); err != nil {
 		return 0, fmt.Errorf("create schema_migrations: %w", err)
 	}
-	current, err := db.SchemaVersion(ctx)
-	if err != nil {
-		return 0, err
+	var cur sql.NullInt64
+	if err := conn.QueryRowContext(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&cur); err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
 	}
+	current := int(cur.Int64)
 	if len(ms) > 0 && current > ms[len(ms)-1].Version {
 		return 0, fmt.Errorf("database schema version %d is newer than this fairlead knows (%d): run a newer fairlead", current, ms[len(ms)-1].Version)
 	}
@@ -73,33 +86,27 @@ func (db *DB) Migrate(ctx context.Context) (applied int, err error) {
 		if m.Version <= current {
 			continue
 		}
-		err := db.Tx(ctx, func(tx Tx) error {
-			if db.Dialect == Postgres {
-				if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7426101)`); err != nil {
-					return err
-				}
-			}
-			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = $1`, m.Version).Scan(&n); err != nil {
-				return err
-			}
-			if n > 0 {
-				return nil // another process got there first
-			}
-			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
-				return err
-			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, CURRENT_TIMESTAMP)`, m.Version, m.Name)
-			if err == nil {
-				applied++
-			}
-			return err
-		})
-		if err != nil {
+		if err := applyOne(ctx, conn, m); err != nil {
 			return applied, fmt.Errorf("migration %04d_%s failed: %w", m.Version, m.Name, err)
 		}
+		applied++
 	}
 	return applied, nil
+}
+
+func applyOne(ctx context.Context, conn *sql.Conn, m Migration) error {
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, CURRENT_TIMESTAMP)`, m.Version, m.Name); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // SchemaVersion is the highest applied migration (0 on an empty database).

@@ -51,6 +51,8 @@ CREATE TABLE jobs (
 CREATE INDEX jobs_claim ON jobs (run_at) WHERE state = 'available';
 CREATE INDEX jobs_running ON jobs (locked_until) WHERE state = 'running';
 CREATE INDEX jobs_workspace_state ON jobs (workspace_id, state, updated_at);
+-- The clean-up deletes finished jobs past their retention, oldest first.
+CREATE INDEX jobs_finished ON jobs (finished_at) WHERE state IN ('completed','cancelled');
 
 CREATE TABLE job_attempts (
     id            UUID PRIMARY KEY,

@@ -50,6 +50,8 @@ CREATE TABLE jobs (
 );
 CREATE INDEX jobs_claim ON jobs (state, run_at);
 CREATE INDEX jobs_workspace_state ON jobs (workspace_id, state, updated_at);
+-- The clean-up deletes finished jobs past their retention, oldest first.
+CREATE INDEX jobs_finished ON jobs (finished_at) WHERE state IN ('completed','cancelled');
 
 CREATE TABLE job_attempts (
     id            TEXT PRIMARY KEY,

@@ -164,7 +164,9 @@ func redactPGError(err error) string {
 		}
 		s = s[:i] + "password=xxxxx" + s[i+j:]
 	}
-	return s
+	// pgx lists one line per address tried; operators get one line.
+	s = strings.ReplaceAll(s, "\n\t", "; ")
+	return strings.ReplaceAll(s, "\n", "; ")
 }
 
 // Close closes all pools.
@@ -206,6 +208,27 @@ func (db *DB) Tx(ctx context.Context, fn func(tx Tx) error) error {
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// Backup writes a consistent copy of the SQLite database to path (which
+// must not exist) while others keep writing. VACUUM INTO reads one snapshot
+// in a read transaction; it runs on a connection of its own because the
+// read pool is query-only and the write pool must stay free for writers.
+func (db *DB) Backup(ctx context.Context, path string) error {
+	if db.Dialect != SQLite {
+		return errors.New("backup copies the embedded SQLite database; use pg_dump for PostgreSQL")
+	}
+	v := url.Values{}
+	v.Add("_pragma", "busy_timeout(10000)")
+	c, err := sql.Open("sqlite", "file:"+db.path+"?"+v.Encode())
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := c.ExecContext(ctx, `VACUUM INTO $1`, path); err != nil {
+		return fmt.Errorf("backup to %s: %w", path, err)
 	}
 	return nil
 }

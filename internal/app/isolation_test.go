@@ -1,0 +1,201 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/fairlead/fairlead/internal/auth"
+	"github.com/fairlead/fairlead/internal/jobs"
+	"github.com/fairlead/fairlead/internal/store"
+	"github.com/fairlead/fairlead/internal/store/testdb"
+)
+
+// isolationCase calls one ID-taking repository function with workspace B
+// and an ID that belongs to workspace A.
+type isolationCase func(ctx context.Context, h *harness, wsB string, ids map[string]string) error
+
+// scopedRepositories are the types whose methods take (ctx, workspaceID, id,
+// …). Every such method must have a case below: adding one without a case
+// fails TestWorkspaceIsolation.
+func scopedRepositories(h *harness) []any {
+	return []any{auth.NewStore(h.db, nil), h.queue}
+}
+
+// notIDTaking lists methods whose third argument is a string but not an ID
+// of an existing row, with the reason.
+var notIDTaking = map[string]string{
+	"Store.CreateToken": "creates a token; the third argument is its name",
+}
+
+func isolationCases() map[string]isolationCase {
+	role, name, disabled := "admin", "taken over", true
+	return map[string]isolationCase{
+		"Store.User": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := auth.NewStore(h.db, nil).User(ctx, b, ids["user"])
+			return err
+		},
+		"Store.UpdateUser": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := auth.NewStore(h.db, nil).UpdateUser(ctx, b, ids["user"], auth.UserUpdate{Role: &role, Name: &name, Disabled: &disabled})
+			return err
+		},
+		"Store.Token": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := auth.NewStore(h.db, nil).Token(ctx, b, ids["token"])
+			return err
+		},
+		"Store.RevokeToken": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			return auth.NewStore(h.db, nil).RevokeToken(ctx, b, ids["token"])
+		},
+		"Store.CheckLogin": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := auth.NewStore(h.db, nil).CheckLogin(ctx, b, "victim@example.com", "victim password 1")
+			if errors.Is(err, auth.ErrBadCredentials) {
+				return store.ErrNotFound
+			}
+			return err
+		},
+		"Queue.Get": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.queue.Get(ctx, b, ids["job"])
+			return err
+		},
+		"Queue.Attempts": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			at, err := h.queue.Attempts(ctx, b, ids["job"])
+			if err == nil && len(at) > 0 {
+				return fmt.Errorf("saw %d attempts of another workspace's job", len(at))
+			}
+			return err
+		},
+		"Queue.Retry": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.queue.Retry(ctx, b, ids["deadjob"])
+			return err
+		},
+		"Queue.Cancel": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.queue.Cancel(ctx, b, ids["job"])
+			return err
+		},
+	}
+}
+
+// snapshot dumps workspace A's rows so a test can prove nothing changed.
+func snapshot(t *testing.T, h *harness, wsID string) string {
+	t.Helper()
+	var b strings.Builder
+	for _, q := range []string{
+		`SELECT id, email, name, role, disabled_at IS NULL FROM users WHERE workspace_id = $1 ORDER BY id`,
+		`SELECT id, name, role, revoked_at IS NULL FROM api_tokens WHERE workspace_id = $1 ORDER BY id`,
+		`SELECT id, state, attempt, max_attempts FROM jobs WHERE workspace_id = $1 ORDER BY id`,
+	} {
+		rows, err := h.db.R.Query(q, wsID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			rows.Scan(ptrs...)
+			fmt.Fprintln(&b, vals...)
+		}
+		rows.Close()
+	}
+	return b.String()
+}
+
+// TestWorkspaceIsolation proves, for every repository function that takes
+// an ID and for every API route with an {id}, that workspace B can neither
+// read nor change workspace A's rows.
+func TestWorkspaceIsolation(t *testing.T) {
+	t.Parallel()
+	for _, d := range testdb.Backends {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			h := newHarness(t, d)
+			a := h.ws.ID
+			as := auth.NewStore(h.db, nil)
+			u, err := as.CreateUser(ctx, a, auth.NewUser{Email: "victim@example.com", Role: "sales", Password: "victim password 1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok, _, err := as.CreateToken(ctx, a, "victim token", "viewer")
+			if err != nil {
+				t.Fatal(err)
+			}
+			job, err := jobs.Enqueue(ctx, h.db.W, jobs.EnqueueParams{WorkspaceID: a, Kind: "system.noop", Args: map[string]int{}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			dead, err := jobs.Enqueue(ctx, h.db.W, jobs.EnqueueParams{WorkspaceID: a, Kind: "system.noop", Args: map[string]int{}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := h.db.W.Exec(`UPDATE jobs SET state = 'dead', attempt = max_attempts WHERE id = $1`, dead); err != nil {
+				t.Fatal(err)
+			}
+			ids := map[string]string{"user": u.ID, "token": tok.ID, "job": job, "deadjob": dead}
+			before := snapshot(t, h, a)
+
+			// Every scoped method has a case.
+			cases := isolationCases()
+			ctxT := reflect.TypeFor[context.Context]()
+			strT := reflect.TypeFor[string]()
+			for _, repo := range scopedRepositories(h) {
+				rt := reflect.TypeOf(repo)
+				for i := 0; i < rt.NumMethod(); i++ {
+					m := rt.Method(i)
+					ft := m.Type // receiver first
+					if ft.NumIn() >= 4 && ft.In(1) == ctxT && ft.In(2) == strT && ft.In(3) == strT {
+						key := rt.Elem().Name() + "." + m.Name
+						if _, ok := cases[key]; !ok && notIDTaking[key] == "" {
+							t.Errorf("%s takes (ctx, workspaceID, id): add an isolation case for it", key)
+						}
+					}
+				}
+			}
+			for name, c := range cases {
+				err := c(ctx, h, h.other.ID, ids)
+				if !errors.Is(err, store.ErrNotFound) {
+					t.Errorf("%s from workspace B on A's row: %v, want ErrNotFound", name, err)
+				}
+			}
+			// Listing from B shows none of A's rows.
+			if us, _ := as.Users(ctx, h.other.ID); len(us) != 0 {
+				t.Errorf("workspace B lists %d users", len(us))
+			}
+			if ts, _ := as.Tokens(ctx, h.other.ID); len(ts) != 1 {
+				t.Errorf("workspace B lists %d tokens, want only its own", len(ts))
+			}
+			if js, _ := h.queue.List(ctx, h.other.ID, jobs.ListParams{}); len(js) != 0 {
+				t.Errorf("workspace B lists %d jobs", len(js))
+			}
+
+			// The same through the API with B's admin token.
+			for _, rt := range apiRoutes(h) {
+				if !strings.Contains(rt.Path, "{id}") {
+					continue
+				}
+				for kind, idv := range ids {
+					var body any
+					if rt.Method == "PATCH" || rt.Method == "POST" {
+						body = map[string]any{"role": "admin", "disabled": true}
+						if rt.Method == "POST" {
+							body = nil
+						}
+					}
+					r := h.do(rt.Method, strings.ReplaceAll(rt.Path, "{id}", idv), h.otherAdmin, body)
+					if r.Status != 404 {
+						t.Errorf("%s with A's %s as workspace B: %d, want 404: %s", rt.Pattern(), kind, r.Status, r.Body)
+					}
+				}
+			}
+			if after := snapshot(t, h, a); after != before {
+				t.Errorf("workspace A's rows changed:\nbefore:\n%s\nafter:\n%s", before, after)
+			}
+		})
+	}
+}

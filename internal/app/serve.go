@@ -1,0 +1,176 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/fairlead/fairlead/internal/auth"
+	"github.com/fairlead/fairlead/internal/config"
+	"github.com/fairlead/fairlead/internal/id"
+	"github.com/fairlead/fairlead/internal/jobs"
+	"github.com/fairlead/fairlead/internal/store"
+	"github.com/fairlead/fairlead/internal/web"
+	"github.com/fairlead/fairlead/internal/web/api"
+)
+
+func runServe(ctx context.Context, env Env, args []string) error {
+	fs := flags(env, "serve", "Run the HTTP server and the background workers.\nWith no configuration: embedded SQLite in ./fairlead-data, HTTP on 127.0.0.1:8080,\nand on first start a workspace \"demo\" with an admin user.")
+	config.RegisterFlags(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(env.Getenv, fs)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, env.Stderr)
+	slog.SetDefault(log)
+
+	// Listen before touching the database so a port in use fails fast and
+	// with a message about the port, not about something else.
+	l, err := web.Listen(cfg.Addr)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := bootstrap(ctx, db, cfg, env.Stdout); err != nil {
+		return err
+	}
+
+	host, _ := os.Hostname()
+	node := fmt.Sprintf("%s-%d-%s", host, os.Getpid(), id.New()[24:])
+	srv, queue := newInstance(db, cfg, log, node)
+
+	if cfg.Workers > 0 {
+		if err := queue.Start(ctx); err != nil {
+			return fmt.Errorf("start workers: %w", err)
+		}
+	}
+	log.Info("fairlead serving", "addr", "http://"+l.Addr().String(), "backend", cfg.Backend(), "node", node, "workers", cfg.Workers, "version", Version)
+	fmt.Fprintf(env.Stdout, "fairlead is listening on http://%s (%s)\n", l.Addr(), cfg.Backend())
+
+	serveErr := srv.Serve(ctx, l, cfg.ShutdownTimeout)
+	log.Info("stopping: waiting for requests and jobs in flight", "timeout", cfg.ShutdownTimeout.String())
+	if cfg.Workers > 0 {
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		if err := queue.Stop(sctx); err != nil {
+			log.Warn("workers stopped with error", "err", err)
+		}
+	}
+	if serveErr != nil {
+		return serveErr
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// newInstance wires one fairlead process: services, API and job queue.
+func newInstance(db *store.DB, cfg config.Config, log *slog.Logger, node string) (*web.Server, *jobs.Queue) {
+	queue := jobs.New(db, jobs.Options{Node: node, Concurrency: cfg.Workers, Logger: log})
+	registerJobs(queue)
+	srv := web.NewServer(web.Options{Logger: log, MaxBodyBytes: cfg.MaxBodyBytes, Ready: db.Ping})
+	registerMetrics(srv, db, queue)
+	a := &api.API{DB: db, Auth: auth.NewStore(db, nil), Jobs: queue, Log: log}
+	a.Mount(srv)
+	mountOpenAPI(srv)
+	return srv, queue
+}
+
+// noopArgs are the arguments of the built-in system.noop job.
+type noopArgs struct {
+	SleepMS int `json:"sleep_ms"`
+}
+
+// registerJobs registers the job kinds this binary runs. system.noop is a
+// probe: operators (and the multi-process test) enqueue it to see that
+// workers are alive and that each job runs exactly once.
+func registerJobs(q *jobs.Queue) {
+	q.Register("system.noop", func(ctx context.Context, j *jobs.Job) error {
+		var a noopArgs
+		if err := json.Unmarshal(j.Args, &a); err != nil {
+			return jobs.Cancel(fmt.Errorf("bad args: %w", err))
+		}
+		if a.SleepMS > 0 {
+			select {
+			case <-time.After(time.Duration(a.SleepMS) * time.Millisecond):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	}, jobs.KindOptions{})
+}
+
+func registerMetrics(srv *web.Server, db *store.DB, q *jobs.Queue) {
+	poolGauge := func(name, help string, f func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
+	}
+	srv.MustRegister(
+		poolGauge("fairlead_db_open_connections", "Open database connections (write and read pools).", func() float64 {
+			w, r := db.PoolStats()
+			if db.W == db.R {
+				return float64(w.OpenConnections)
+			}
+			return float64(w.OpenConnections + r.OpenConnections)
+		}),
+		poolGauge("fairlead_db_in_use_connections", "Database connections in use.", func() float64 {
+			w, r := db.PoolStats()
+			if db.W == db.R {
+				return float64(w.InUse)
+			}
+			return float64(w.InUse + r.InUse)
+		}),
+		poolGauge("fairlead_db_wait_count", "Waits for a database connection since start.", func() float64 {
+			w, r := db.PoolStats()
+			if db.W == db.R {
+				return float64(w.WaitCount)
+			}
+			return float64(w.WaitCount + r.WaitCount)
+		}),
+		&jobCollector{q: q, db: db},
+	)
+}
+
+// jobCollector reports job counts by state (all workspaces) and this
+// process's job counters.
+type jobCollector struct {
+	q  *jobs.Queue
+	db *store.DB
+}
+
+var (
+	jobsByStateDesc = prometheus.NewDesc("fairlead_jobs", "Background jobs by state.", []string{"state"}, nil)
+	jobsDoneDesc    = prometheus.NewDesc("fairlead_jobs_processed_total", "Jobs processed by this process, by outcome.", []string{"outcome"}, nil)
+)
+
+func (c *jobCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- jobsByStateDesc
+	ch <- jobsDoneDesc
+}
+
+func (c *jobCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if counts, err := c.q.CountByState(ctx); err == nil {
+		for state, n := range counts {
+			ch <- prometheus.MustNewConstMetric(jobsByStateDesc, prometheus.GaugeValue, float64(n), state)
+		}
+	}
+	st := c.q.Stats()
+	for outcome, n := range map[string]uint64{"completed": st.Completed, "failed": st.Failed, "dead": st.Dead, "released": st.Released} {
+		ch <- prometheus.MustNewConstMetric(jobsDoneDesc, prometheus.CounterValue, float64(n), outcome)
+	}
+}

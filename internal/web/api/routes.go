@@ -1,0 +1,131 @@
+// Package api is fairlead's JSON API under /api/v1/. Every route is declared
+// in one table with the roles it admits; Mount refuses a route without a
+// declaration, and the route/role matrix test walks the whole table.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/fairlead/fairlead/internal/auth"
+	"github.com/fairlead/fairlead/internal/store"
+	"github.com/fairlead/fairlead/internal/web"
+)
+
+// HandlerFunc is an API handler: it returns an error instead of writing one.
+type HandlerFunc func(w http.ResponseWriter, r *http.Request, p auth.Principal) error
+
+// Route is one API operation.
+type Route struct {
+	Method  string
+	Path    string // ServeMux path pattern, e.g. /api/v1/users/{id}
+	Roles   []auth.Role
+	Summary string
+	Handle  HandlerFunc
+}
+
+// Pattern is the ServeMux pattern of the route.
+func (rt Route) Pattern() string { return rt.Method + " " + rt.Path }
+
+// Admits reports whether role may call the route.
+func (rt Route) Admits(role auth.Role) bool {
+	for _, r := range rt.Roles {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	all        = auth.Roles
+	adminOnly  = []auth.Role{auth.RoleAdmin}
+	adminOrDPO = []auth.Role{auth.RoleAdmin, auth.RoleDPO}
+)
+
+// Authenticator resolves bearer tokens.
+type Authenticator interface {
+	Authenticate(ctx context.Context, secret string) (auth.Principal, error)
+}
+
+// API holds what the handlers need.
+type API struct {
+	DB    *store.DB
+	Auth  *auth.Store
+	Jobs  JobQueue
+	Now   func() time.Time
+	Log   *slog.Logger
+	authn Authenticator
+}
+
+// Routes is the table of every /api/v1 operation.
+func (a *API) Routes() []Route {
+	return []Route{
+		{"GET", "/api/v1/me", all, "Who am I: workspace, role and token", a.me},
+
+		{"POST", "/api/v1/decide", all, "Evaluate the contactability engine on given facts (what-if; one object or an array)", a.decide},
+
+		{"GET", "/api/v1/users", adminOnly, "List users", a.listUsers},
+		{"POST", "/api/v1/users", adminOnly, "Create a user", a.createUser},
+		{"GET", "/api/v1/users/{id}", adminOnly, "Get a user", a.getUser},
+		{"PATCH", "/api/v1/users/{id}", adminOnly, "Change a user's role, name or disabled state", a.updateUser},
+
+		{"GET", "/api/v1/tokens", adminOnly, "List API tokens", a.listTokens},
+		{"POST", "/api/v1/tokens", adminOnly, "Create an API token (the secret is shown once)", a.createToken},
+		{"DELETE", "/api/v1/tokens/{id}", adminOnly, "Revoke an API token", a.revokeToken},
+
+		{"GET", "/api/v1/jobs", adminOrDPO, "List background jobs (e.g. the failed ones)", a.listJobs},
+		{"GET", "/api/v1/jobs/{id}", adminOrDPO, "Get a job with its attempts", a.getJob},
+		{"POST", "/api/v1/jobs/{id}/retry", adminOnly, "Retry a dead or cancelled job", a.retryJob},
+		{"POST", "/api/v1/jobs/{id}/cancel", adminOnly, "Cancel a job that has not started", a.cancelJob},
+	}
+}
+
+// Mount registers every route on the server behind bearer-token
+// authentication and the route's role check.
+func (a *API) Mount(s *web.Server) {
+	if a.Now == nil {
+		a.Now = func() time.Time { return time.Now().UTC() }
+	}
+	if a.Log == nil {
+		a.Log = slog.Default()
+	}
+	a.authn = a.Auth
+	for _, rt := range a.Routes() {
+		if len(rt.Roles) == 0 {
+			panic("api: route " + rt.Pattern() + " declares no roles")
+		}
+		s.Handle(rt.Pattern(), a.wrap(rt))
+	}
+}
+
+func (a *API) wrap(rt Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Get("Authorization")
+		secret, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok || secret == "" {
+			web.WriteError(w, r, web.Errorf(http.StatusUnauthorized, "unauthenticated", "send an API token as Authorization: Bearer <token>"))
+			return
+		}
+		p, err := a.authn.Authenticate(r.Context(), strings.TrimSpace(secret))
+		if err != nil {
+			if err == auth.ErrUnauthenticated {
+				web.WriteError(w, r, web.Errorf(http.StatusUnauthorized, "unauthenticated", "the API token is unknown or revoked"))
+				return
+			}
+			web.WriteError(w, r, err)
+			return
+		}
+		web.AddLogAttrs(r.Context(), slog.String("workspace_id", p.WorkspaceID), slog.String("token_id", p.TokenID))
+		if !rt.Admits(p.Role) {
+			web.WriteError(w, r, web.Errorf(http.StatusForbidden, "forbidden", "role "+string(p.Role)+" may not do this"))
+			return
+		}
+		if err := rt.Handle(w, r, p); err != nil {
+			web.WriteError(w, r, err)
+		}
+	})
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The one test command (make test). Installs what the tests need when it is
+# missing, then runs lint, the whole suite against SQLite AND PostgreSQL (the
+# tests start their own throwaway PostgreSQL server), and the race detector.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '==> %s\n' "$*"; }
+
+have_pg() { compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null; }
+
+if ! have_pg; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing PostgreSQL server binaries (Debian package postgresql)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+  else
+    echo "PostgreSQL server binaries (initdb, pg_ctl) are missing." >&2
+    echo "Install them, e.g. 'sudo apt-get install postgresql', and run make test again." >&2
+    exit 1
+  fi
+fi
+if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
+  echo "running as root needs the 'postgres' system user to start PostgreSQL (install Debian's postgresql package)" >&2
+  exit 1
+fi
+
+# The PostgreSQL half of the suite must never be skipped silently here.
+export FAIRLEAD_REQUIRE_POSTGRES=1
+
+say "gofmt and go vet"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+go vet ./...
+
+say "test suite on SQLite and PostgreSQL"
+go test -count=1 -timeout 20m ./...
+
+say "race detector on the concurrent packages"
+go test -race -count=1 -timeout 20m $(make -s -f Makefile print-race-pkgs 2>/dev/null || echo ./internal/jobs/... ./internal/web/... ./internal/store/... ./internal/auth/... ./internal/id/... ./internal/policy/...)

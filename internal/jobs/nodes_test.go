@@ -101,7 +101,13 @@ func TestExactlyOnceAcrossNodes(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				return counts["completed"] == total
+				// The in-memory counters move just after the commit, so wait
+				// for them too before comparing.
+				var done uint64
+				for _, q := range queues {
+					done += q.Stats().Completed
+				}
+				return counts["completed"] == total && done >= total
 			})
 
 			mu.Lock()

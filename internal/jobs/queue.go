@@ -392,13 +392,11 @@ func (q *Queue) releaseStuck() error {
 		q.log.Warn("job handler ignored cancellation; releasing its job",
 			"job_id", f.job.ID, "kind", f.job.Kind, "attempt", f.job.Attempt)
 		if err := q.settle(f, settlement{state: StateAvailable, runAt: q.now(), refund: true,
-			outcome: OutcomeReleased, attemptErr: "released: node stopping"}); errors.Is(err, errLeaseLost) {
+			outcome: OutcomeReleased, attemptErr: "released: node stopping"}, []*atomic.Uint64{&q.released}); errors.Is(err, errLeaseLost) {
 			continue // another node has it already
 		} else if err != nil {
 			errs = append(errs, err)
-			continue
 		}
-		q.released.Add(1)
 	}
 	for _, f := range saving {
 		<-f.done
@@ -690,7 +688,10 @@ func (q *Queue) finish(f *inflight, err error, took time.Duration) {
 		s = settlement{state: StateAvailable, runAt: now.Add(q.backoff(j.Attempt)),
 			lastError: errText(err), outcome: OutcomeFailed, attemptErr: errText(err)}
 	}
-	if serr := q.settle(f, s); errors.Is(serr, errLeaseLost) {
+	// The counters move inside the settling transaction, before its commit,
+	// so anyone who sees the new state in the database also sees them.
+	counter := q.counterFor(s, snooze != nil)
+	if serr := q.settle(f, s, counter); errors.Is(serr, errLeaseLost) {
 		q.log.Warn("job result not saved: its lease expired and it was put back for another run", attrs...)
 		return
 	} else if serr != nil {
@@ -701,24 +702,33 @@ func (q *Queue) finish(f *inflight, err error, took time.Duration) {
 	}
 	switch {
 	case s.state == StateCompleted:
-		q.completed.Add(1)
 		q.log.Debug("job completed", attrs...)
 	case s.outcome == OutcomeReleased && snooze != nil:
-		q.snoozed.Add(1)
 		q.noteRunAt(s.runAt)
 		q.log.Debug("job snoozed", append(attrs, "until", s.runAt)...)
 	case s.outcome == OutcomeReleased:
-		q.released.Add(1)
 		q.log.Info("job released on stop", attrs...)
 	case s.state == StateDead:
-		q.failed.Add(1)
-		q.dead.Add(1)
 		q.log.Error("job failed for good", append(attrs, "error", err)...)
 	default:
-		q.failed.Add(1)
 		q.noteRunAt(s.runAt)
 		q.log.Warn("job failed; will retry", append(attrs, "error", err, "retry_at", s.runAt)...)
 	}
+}
+
+// counterFor returns the stats counters a settlement moves.
+func (q *Queue) counterFor(s settlement, snoozed bool) []*atomic.Uint64 {
+	switch {
+	case s.state == StateCompleted:
+		return []*atomic.Uint64{&q.completed}
+	case s.outcome == OutcomeReleased && snoozed:
+		return []*atomic.Uint64{&q.snoozed}
+	case s.outcome == OutcomeReleased:
+		return []*atomic.Uint64{&q.released}
+	case s.state == StateDead:
+		return []*atomic.Uint64{&q.failed, &q.dead}
+	}
+	return []*atomic.Uint64{&q.failed}
 }
 
 // maxErrorText keeps stored errors readable and rows small.
@@ -746,7 +756,7 @@ var errLeaseLost = errors.New("lease lost before the result was saved")
 // settle writes a settlement. The job row changes only while it is still
 // running under this node's lock for this attempt, so a node whose lease was
 // rescued cannot overwrite the result of whoever runs the job now.
-func (q *Queue) settle(f *inflight, s settlement) error {
+func (q *Queue) settle(f *inflight, s settlement, counters []*atomic.Uint64) error {
 	ctx, cancel := context.WithTimeout(q.baseCtx, dbTimeout)
 	defer cancel()
 	now := q.now()
@@ -769,7 +779,8 @@ func (q *Queue) settle(f *inflight, s settlement) error {
 	if s.attemptErr != "" {
 		attemptErr = s.attemptErr
 	}
-	return q.db.Tx(ctx, func(tx store.Tx) error {
+	bumped := false
+	err := q.db.Tx(ctx, func(tx store.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = $1, run_at = $2, attempt = attempt - $3,
 			last_error = COALESCE($4, last_error), finished_at = $5, updated_at = $6,
 			locked_by = NULL, locked_until = NULL
@@ -785,8 +796,20 @@ func (q *Queue) settle(f *inflight, s settlement) error {
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE job_attempts SET outcome = $1, finished_at = $2, error = $3
 			WHERE id = $4 AND outcome = 'running'`, s.outcome, now, attemptErr, f.attemptID)
+		if err == nil {
+			for _, c := range counters {
+				c.Add(1)
+			}
+			bumped = true
+		}
 		return err
 	})
+	if err != nil && bumped {
+		for _, c := range counters {
+			c.Add(^uint64(0)) // the commit failed: take the count back
+		}
+	}
+	return err
 }
 
 // maintainLoop renews the leases of this node's running jobs, rescues jobs

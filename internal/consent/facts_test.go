@@ -1,0 +1,247 @@
+package consent
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/fairlead/fairlead/internal/contact"
+	"github.com/fairlead/fairlead/internal/id"
+	"github.com/fairlead/fairlead/internal/policy"
+	"github.com/fairlead/fairlead/internal/store"
+	"github.com/fairlead/fairlead/internal/store/testdb"
+	"github.com/fairlead/fairlead/internal/validate"
+)
+
+var asOf = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// TestFactsAndDecisions derives facts from ledger histories and runs them
+// through the engine: the derivation must honour the input-assembly duties
+// of rules §11 (this purpose, this contact point, all objections).
+func TestFactsAndDecisions(t *testing.T) {
+	t.Parallel()
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		n := 0
+		for _, tc := range []struct {
+			name     string
+			contact  contact.Input
+			history  func(f *fixture, c contact.Contact)
+			after    func(f *fixture, c contact.Contact) // e.g. change the e-mail
+			purpose  string
+			channel  string
+			check    func(t *testing.T, fa policy.Facts)
+			allowed  bool
+			reason   policy.Reason
+			contains []policy.Reason
+		}{
+			{name: "confirmed DOI consent", history: func(f *fixture, c contact.Contact) { doi(f, c.ID, "newsletter", "email") },
+				purpose: "newsletter", channel: "email", allowed: true, reason: "consent_valid",
+				check: func(t *testing.T, fa policy.Facts) {
+					if len(fa.Consents) != 1 || fa.Consents[0].Status != policy.ConsentConfirmed || !fa.Consents[0].EvidenceRecorded ||
+						fa.Consents[0].GivenAt != policy.MustParseDate("2026-01-10") || fa.Consents[0].ConfirmedAt != policy.MustParseDate("2026-01-11") ||
+						fa.Consents[0].Verification != policy.VerificationEmailDOI || fa.Consents[0].Purpose != policy.PurposeDirectMarketing {
+						t.Errorf("consents: %+v", fa.Consents)
+					}
+				}},
+			{name: "pending DOI", history: func(f *fixture, c contact.Contact) {
+				f.append(c.ID, NewEvent{Kind: KindConsentRequested, Purpose: "newsletter", Channels: []string{"email"}, OccurredAt: at("2026-02-01"), Details: Details{Verification: "email_doi"}, Evidence: f.evidence()})
+			}, purpose: "newsletter", channel: "email", reason: "no_consent", contains: []policy.Reason{"consent_pending_doi"}},
+			{name: "pending DOI allows the confirmation request", history: func(f *fixture, c contact.Contact) {
+				f.append(c.ID, NewEvent{Kind: KindConsentRequested, Purpose: "newsletter", Channels: []string{"email"}, OccurredAt: at("2026-02-01"), Details: Details{Verification: "email_doi"}, Evidence: f.evidence()})
+			}, purpose: "doi_confirmation", channel: "email", allowed: true, reason: "doi_confirmation_request"},
+			{name: "no confirmation request once confirmed", history: func(f *fixture, c contact.Contact) { doi(f, c.ID, "newsletter", "email") },
+				purpose: "doi_confirmation", channel: "email", reason: "no_pending_consent"},
+			{name: "withdrawn", history: func(f *fixture, c contact.Contact) {
+				doi(f, c.ID, "newsletter", "email")
+				f.append(c.ID, NewEvent{Kind: KindConsentWithdrawn, Purpose: "newsletter", Channels: []string{"email"}, OccurredAt: at("2026-02-01")})
+			}, purpose: "newsletter", channel: "email", reason: "consent_withdrawn"},
+			{name: "withdrawal recorded after asOf is not yet effective", history: func(f *fixture, c contact.Contact) {
+				doi(f, c.ID, "newsletter", "email")
+				f.append(c.ID, NewEvent{Kind: KindConsentWithdrawn, Purpose: "newsletter", Channels: []string{"email"}})
+			}, purpose: "newsletter", channel: "email", allowed: true, reason: "consent_valid"},
+			{name: "objection beats consent", history: func(f *fixture, c contact.Contact) {
+				doi(f, c.ID, "newsletter", "email")
+				f.append(c.ID, NewEvent{Kind: KindObjection, OccurredAt: at("2026-02-01"), Details: Details{ObjectionType: "direct_marketing"}})
+			}, purpose: "newsletter", channel: "email", reason: "marketing_objection",
+				check: func(t *testing.T, fa policy.Facts) {
+					if len(fa.Objections) != 1 || !slices.Equal(fa.Objections[0].Channels, []policy.Channel{"any"}) {
+						t.Errorf("objections: %+v", fa.Objections)
+					}
+				}},
+			{name: "objection blocks post as well", history: func(f *fixture, c contact.Contact) {
+				f.append(c.ID, NewEvent{Kind: KindObjection, OccurredAt: at("2026-02-01"), Details: Details{ObjectionType: "direct_marketing"}})
+			}, purpose: "product_offers", channel: "post", reason: "marketing_objection"},
+			{name: "consent for newsletter does not cover sales_calls", history: func(f *fixture, c contact.Contact) { doi(f, c.ID, "newsletter", "email") },
+				purpose: "sales_calls", channel: "email", reason: "no_consent",
+				check: func(t *testing.T, fa policy.Facts) {
+					if len(fa.Consents) != 0 {
+						t.Errorf("newsletter consent passed for sales_calls: %+v", fa.Consents)
+					}
+				}},
+			{name: "consent for the old e-mail address does not cover the new one", history: func(f *fixture, c contact.Contact) { doi(f, c.ID, "newsletter", "email") },
+				after: func(f *fixture, c contact.Contact) {
+					e := "new-" + c.Email
+					if _, err := f.contacts.Update(context.Background(), f.ws, c.ID, contact.Update{Email: &e}); err != nil {
+						t.Fatal(err)
+					}
+				}, purpose: "newsletter", channel: "email", reason: "no_consent"},
+			{name: "e-mail DOI does not cover phone", contact: contact.Input{Phone: "+49 171 1234567"}, history: func(f *fixture, c contact.Contact) { doi(f, c.ID, "sales_calls", "email") },
+				purpose: "sales_calls", channel: "phone", reason: "no_consent"},
+			{name: "evidence missing", history: func(f *fixture, c contact.Contact) {
+				f.append(c.ID, NewEvent{Kind: KindConsentRequested, Purpose: "newsletter", Channels: []string{"email"}, OccurredAt: at("2026-01-10"), Details: Details{Verification: "email_doi"}})
+				f.append(c.ID, NewEvent{Kind: KindConsentConfirmed, Purpose: "newsletter", Channels: []string{"email"}, OccurredAt: at("2026-01-11"), Details: Details{Verification: "email_doi"}, Evidence: EvidenceInput{ConfirmationMethod: "email_link"}})
+			}, purpose: "newsletter", channel: "email", reason: "no_consent", contains: []policy.Reason{"consent_evidence_missing"}},
+			{name: "DOI without confirmation log", history: func(f *fixture, c contact.Contact) {
+				f.append(c.ID, NewEvent{Kind: KindConsentRequested, Purpose: "newsletter", Channels: []string{"email"}, OccurredAt: at("2026-01-10"), Details: Details{Verification: "email_doi"}, Evidence: f.evidence()})
+				f.append(c.ID, NewEvent{Kind: KindConsentConfirmed, Purpose: "newsletter", Channels: []string{"email"}, OccurredAt: at("2026-01-11")})
+			}, purpose: "newsletter", channel: "email", reason: "no_consent", contains: []policy.Reason{"consent_evidence_missing"}},
+			{name: "pre-ticked", history: func(f *fixture, c contact.Contact) {
+				f.append(c.ID, NewEvent{Kind: KindConsentRequested, Purpose: "newsletter", Channels: []string{"email"}, OccurredAt: at("2026-01-10"), Details: Details{Verification: "email_doi", PreTicked: true}, Evidence: f.evidence()})
+				f.append(c.ID, NewEvent{Kind: KindConsentConfirmed, Purpose: "newsletter", Channels: []string{"email"}, OccurredAt: at("2026-01-11"), Evidence: EvidenceInput{ConfirmationMethod: "email_link"}})
+			}, purpose: "newsletter", channel: "email", reason: "no_consent", contains: []policy.Reason{"consent_invalid"}},
+			{name: "existing customer exemption", contact: contact.Input{Relationship: "customer"}, history: func(f *fixture, c contact.Contact) {
+				f.append(c.ID, NewEvent{Kind: KindExistingCustomerFacts, OccurredAt: at("2026-01-05"), Details: Details{AddressFromSale: true, NoticeAtCollection: true, LastPurchaseAt: "2026-01-05"}})
+			}, purpose: "product_offers", channel: "email", reason: "no_consent", contains: []policy.Reason{"ece_offer_not_similar", "ece_notice_missing_in_message"},
+				check: func(t *testing.T, fa policy.Facts) {
+					if !fa.ExistingCustomer.AddressFromSale || !fa.ExistingCustomer.NoticeAtCollection || fa.ExistingCustomer.LastPurchaseAt != policy.MustParseDate("2026-01-05") {
+						t.Errorf("existing customer: %+v", fa.ExistingCustomer)
+					}
+				}},
+			{name: "relationship from the ledger", history: func(f *fixture, c contact.Contact) {
+				f.append(c.ID, NewEvent{Kind: KindRelationshipStarted, OccurredAt: at("2026-01-05"), Details: Details{Relationship: "supplier"}})
+			}, purpose: "supplier_acquisition", channel: "post", reason: "supplier_notice_missing",
+				check: func(t *testing.T, fa policy.Facts) {
+					if fa.Relationship != policy.RelationshipSupplier {
+						t.Errorf("relationship %s", fa.Relationship)
+					}
+				}},
+			{name: "backflow: supplier notice given", contact: contact.Input{Audience: "b2b", Relationship: "supplier"}, history: func(f *fixture, c contact.Contact) {
+				f.append(c.ID, NewEvent{Kind: KindNoticeGiven, Channels: []string{"email"}, OccurredAt: at("2026-01-05"), Details: Details{Notice: f.supplier.Hash}})
+				f.append(c.ID, NewEvent{Kind: KindContractStarted, OccurredAt: at("2026-01-06")})
+			}, purpose: "supplier_acquisition", channel: "post", allowed: true, reason: "postal_legitimate_interest"},
+			{name: "contract", history: func(f *fixture, c contact.Contact) {
+				f.append(c.ID, NewEvent{Kind: KindContractStarted, OccurredAt: at("2026-01-06")})
+				f.append(c.ID, NewEvent{Kind: KindObjection, OccurredAt: at("2026-01-07"), Details: Details{ObjectionType: "direct_marketing"}})
+			}, purpose: "order_processing", channel: "email", allowed: true, reason: "contract_performance"},
+			{name: "contract ended", history: func(f *fixture, c contact.Contact) {
+				f.append(c.ID, NewEvent{Kind: KindContractStarted, OccurredAt: at("2026-01-06")})
+				f.append(c.ID, NewEvent{Kind: KindContractEnded, OccurredAt: at("2026-02-06")})
+			}, purpose: "order_processing", channel: "email", reason: "no_contract"},
+			{name: "inbound request on its channel", history: func(f *fixture, c contact.Contact) {
+				f.append(c.ID, NewEvent{Kind: KindInboundRequestReceived, Channels: []string{"phone", "email"}, OccurredAt: at("2026-02-20")})
+			}, purpose: "inquiry_replies", channel: "email", allowed: true, reason: "inquiry_reply"},
+			{name: "inbound request on another channel", history: func(f *fixture, c contact.Contact) {
+				f.append(c.ID, NewEvent{Kind: KindInboundRequestReceived, Channels: []string{"phone"}, OccurredAt: at("2026-02-20")})
+			}, purpose: "inquiry_replies", channel: "sms", reason: "reply_channel_not_designated"},
+			{name: "restriction", history: func(f *fixture, c contact.Contact) {
+				doi(f, c.ID, "newsletter", "email")
+				f.append(c.ID, NewEvent{Kind: KindRestrictionStarted, OccurredAt: at("2026-02-01"), Details: Details{Ground: "accuracy_contested"}})
+			}, purpose: "newsletter", channel: "email", reason: "processing_restricted",
+				check: func(t *testing.T, fa policy.Facts) {
+					if !fa.Restriction.Active || fa.Restriction.Ground != policy.GroundAccuracyContested {
+						t.Errorf("restriction: %+v", fa.Restriction)
+					}
+				}},
+			{name: "restriction lifted", history: func(f *fixture, c contact.Contact) {
+				doi(f, c.ID, "newsletter", "email")
+				f.append(c.ID, NewEvent{Kind: KindRestrictionStarted, OccurredAt: at("2026-02-01"), Details: Details{Ground: "accuracy_contested"}})
+				f.append(c.ID, NewEvent{Kind: KindRestrictionLifted, OccurredAt: at("2026-02-02")})
+			}, purpose: "newsletter", channel: "email", allowed: true, reason: "consent_valid"},
+			{name: "erasure requested", history: func(f *fixture, c contact.Contact) {
+				doi(f, c.ID, "newsletter", "email")
+				f.append(c.ID, NewEvent{Kind: KindErasureRequested, OccurredAt: at("2026-02-01")})
+			}, purpose: "newsletter", channel: "email", reason: "erasure_requested"},
+			{name: "retention duty survives erasure", history: func(f *fixture, c contact.Contact) {
+				f.append(c.ID, NewEvent{Kind: KindRetentionDutyStarted, OccurredAt: at("2026-01-01"), Details: Details{Basis: "HGB §257 invoice", Until: "2034-12-31"}})
+				f.append(c.ID, NewEvent{Kind: KindErasureExecuted, OccurredAt: at("2026-02-01")})
+			}, purpose: "accounting_retention", channel: "none", allowed: true, reason: "legal_retention_duty",
+				check: func(t *testing.T, fa policy.Facts) {
+					if fa.Erasure.Status != policy.ErasureExecuted || fa.RetentionDuty.Until != policy.MustParseDate("2034-12-31") {
+						t.Errorf("erasure/retention: %+v %+v", fa.Erasure, fa.RetentionDuty)
+					}
+				}},
+			{name: "rights request", history: func(f *fixture, c contact.Contact) {
+				f.append(c.ID, NewEvent{Kind: KindRightsRequestOpened, OccurredAt: at("2026-02-01"), Details: Details{RequestType: "access"}})
+			}, purpose: "rights_responses", channel: "post", allowed: true, reason: "rights_request_response"},
+			{name: "b2b presumed consent", contact: contact.Input{Audience: "b2b", Phone: "+49 30 1234567"}, history: func(f *fixture, c contact.Contact) {
+				f.append(c.ID, NewEvent{Kind: KindPresumedConsentRecorded, Purpose: "sales_calls", OccurredAt: at("2026-02-01"), Details: Details{Basis: "asked at the trade fair for a call about the offer"}})
+			}, purpose: "sales_calls", channel: "phone", allowed: true, reason: "b2b_presumed_consent"},
+			{name: "phone consent with written proof", contact: contact.Input{Phone: "+49 171 7654321"}, history: func(f *fixture, c contact.Contact) {
+				f.append(c.ID, NewEvent{Kind: KindConsentRequested, Purpose: "sales_calls", Channels: []string{"phone"}, OccurredAt: at("2026-02-01"), Details: Details{Verification: "written"}, Evidence: f.evidence()})
+				f.append(c.ID, NewEvent{Kind: KindConsentConfirmed, Purpose: "sales_calls", Channels: []string{"phone"}, OccurredAt: at("2026-02-01"), Evidence: EvidenceInput{ConfirmationMethod: "signature"}})
+			}, purpose: "sales_calls", channel: "phone", allowed: true, reason: "consent_valid"},
+			{name: "withdrawn then reconsented", history: func(f *fixture, c contact.Contact) {
+				doi(f, c.ID, "newsletter", "email")
+				f.append(c.ID, NewEvent{Kind: KindConsentWithdrawn, Purpose: "newsletter", Channels: []string{"email"}, OccurredAt: at("2026-01-20")})
+				f.append(c.ID, NewEvent{Kind: KindConsentRequested, Purpose: "newsletter", Channels: []string{"email"}, OccurredAt: at("2026-02-10"), Details: Details{Verification: "email_doi"}, Evidence: f.evidence()})
+				f.append(c.ID, NewEvent{Kind: KindConsentConfirmed, Purpose: "newsletter", Channels: []string{"email"}, OccurredAt: at("2026-02-11"), Evidence: EvidenceInput{ConfirmationMethod: "email_link"}})
+			}, purpose: "newsletter", channel: "email", allowed: true, reason: "consent_valid"},
+		} {
+			n++
+			t.Run(tc.name, func(t *testing.T) {
+				in := tc.contact
+				if in.Email == "" {
+					in.Email = "p" + id.New()[24:] + "@example.com"
+				}
+				c := f.contact(in)
+				tc.history(f, c)
+				if tc.after != nil {
+					tc.after(f, c)
+				}
+				fa, req, err := f.ledger.Facts(ctx, f.ws, c.ID, tc.purpose, tc.channel, asOf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tc.check != nil {
+					tc.check(t, fa)
+				}
+				d, err := policy.Decide(fa, req)
+				if err != nil {
+					t.Fatalf("decide: %v (facts %+v)", err, fa)
+				}
+				if d.Allowed != tc.allowed || d.Reasons[0] != tc.reason {
+					t.Fatalf("decision %v %v, want allowed=%v first %s\nfacts: %+v", d.Allowed, d.Reasons, tc.allowed, tc.reason, fa)
+				}
+				for _, r := range tc.contains {
+					if !slices.Contains(d.Reasons, r) {
+						t.Errorf("reasons %v lack %s", d.Reasons, r)
+					}
+				}
+				// The batch form derives the same facts.
+				m, req2, err := f.ledger.FactsForContacts(ctx, f.ws, []string{c.ID, id.New(), "junk"}, tc.purpose, tc.channel, asOf)
+				if err != nil || req2 != req || len(m) != 1 || !reflect.DeepEqual(m[c.ID], fa) {
+					t.Fatalf("batch facts differ: %v\n%+v\n%+v", err, m[c.ID], fa)
+				}
+			})
+		}
+	})
+}
+
+func TestFactsRejectsBadRequests(t *testing.T) {
+	t.Parallel()
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		c := f.contact(contact.Input{Email: "r@example.com"})
+		for _, tc := range []struct{ purpose, channel, field string }{
+			{"spam", "email", "purpose"},
+			{"newsletter", "fax", "channel"},
+			{"supplier_acquisition", "email", "channel"},
+			{"web_analytics", "post", "channel"},
+		} {
+			_, _, err := f.ledger.Facts(ctx, f.ws, c.ID, tc.purpose, tc.channel, asOf)
+			var ve *validate.Error
+			if !errors.As(err, &ve) || ve.Field != tc.field || len(ve.Allowed) == 0 {
+				t.Errorf("%s/%s: %v, want a validation error on %s naming the allowed values", tc.purpose, tc.channel, err, tc.field)
+			}
+		}
+		if _, _, err := f.ledger.Facts(ctx, f.ws, id.New(), "newsletter", "email", asOf); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("unknown contact: %v", err)
+		}
+	})
+}

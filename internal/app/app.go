@@ -57,6 +57,8 @@ func commands() []command {
 		{"token", "manage API tokens: token create --workspace demo --role marketing --name ci", runToken},
 		{"jobs", "show and retry background jobs: jobs list|retry", runJobs},
 		{"decide", "evaluate the contactability engine on NDJSON facts from stdin", runDecide},
+		{"contact", "manage contacts: contact create|get|list --workspace demo", runContact},
+		{"verify", "recompute the consent ledger's hash chains and report the first broken link", runVerify},
 		{"config", "print the effective configuration (secrets redacted)", runConfig},
 		{"backup", "write a consistent online backup of the SQLite database", runBackup},
 		{"bench", "measure performance: bench startup [--rows N]", runBench},

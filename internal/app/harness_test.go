@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -28,7 +29,15 @@ import (
 	"github.com/fairlead/fairlead/internal/workspace"
 )
 
-func TestMain(m *testing.M) { testdb.Main(m) }
+// testMasterKey is the master key of every test instance. fairlead
+// processes started by tests inherit it through the environment, since on
+// PostgreSQL the key must be configured.
+const testMasterKey = "dGVzdCBtYXN0ZXIga2V5IC0gMzIgYnl0ZXMgbG9uZyE="
+
+func TestMain(m *testing.M) {
+	os.Setenv("FAIRLEAD_MASTER_KEY", testMasterKey)
+	testdb.Main(m)
+}
 
 var (
 	specOnce   sync.Once
@@ -82,6 +91,7 @@ func newHarness(t *testing.T, d store.Dialect) *harness {
 	}
 	cfg.AdminPassword = "test admin password"
 	cfg.Workers = 0
+	cfg.MasterKey = testMasterKey
 	if err := bootstrap(ctx, db, cfg, io.Discard); err != nil {
 		t.Fatal(err)
 	}

@@ -7,8 +7,10 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fairlead/fairlead/internal/auth"
+	"github.com/fairlead/fairlead/internal/contact"
 	"github.com/fairlead/fairlead/internal/jobs"
 	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/store/testdb"
@@ -22,13 +24,17 @@ type isolationCase func(ctx context.Context, h *harness, wsB string, ids map[str
 // …). Every such method must have a case below: adding one without a case
 // fails TestWorkspaceIsolation.
 func scopedRepositories(h *harness) []any {
-	return []any{auth.NewStore(h.db, nil), h.queue}
+	contacts, purposes, notices, ledger := h.consent()
+	return []any{auth.NewStore(h.db, nil), h.queue, contacts, contacts.Keys(), purposes, notices, ledger}
 }
 
 // notIDTaking lists methods whose third argument is a string but not an ID
 // of an existing row, with the reason.
 var notIDTaking = map[string]string{
 	"Store.CreateToken": "creates a token; the third argument is its name",
+	"Keyring.CreateKey": "creates the key of a new contact; a key made in workspace B is B's and opens nothing of A",
+	"Notices.List":      "the third argument is a kind filter",
+	"Notices.Create":    "creates a notice; the third argument is the actor",
 }
 
 func isolationCases() map[string]isolationCase {
@@ -54,6 +60,57 @@ func isolationCases() map[string]isolationCase {
 			if errors.Is(err, auth.ErrBadCredentials) {
 				return store.ErrNotFound
 			}
+			return err
+		},
+		"Store.Get": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			c, _, _, _ := h.consent()
+			_, err := c.Get(ctx, b, ids["contact"])
+			return err
+		},
+		"Store.Update": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			c, _, _, _ := h.consent()
+			email := "thief@example.com"
+			_, err := c.Update(ctx, b, ids["contact"], contact.Update{Email: &email, LastName: &name})
+			return err
+		},
+		"Store.Points": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			c, _, _, _ := h.consent()
+			_, err := c.Points(ctx, b, ids["contact"])
+			return err
+		},
+		"Keyring.Seal": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			c, _, _, _ := h.consent()
+			_, err := c.Keys().Seal(ctx, b, ids["contact"], []byte("x"))
+			return err
+		},
+		"Keyring.Open": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			c, _, _, _ := h.consent()
+			_, err := c.Keys().Open(ctx, b, ids["contact"], []byte("sealed in workspace A"))
+			return err
+		},
+		"Keyring.Opener": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			c, _, _, _ := h.consent()
+			_, err := c.Keys().Opener(ctx, b, ids["contact"])
+			return err
+		},
+		"Ledger.Events": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, _, _, l := h.consent()
+			_, err := l.Events(ctx, b, ids["contact"], true)
+			return err
+		},
+		"Ledger.Facts": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, _, _, l := h.consent()
+			_, _, err := l.Facts(ctx, b, ids["contact"], "newsletter", "email", time.Now())
+			return err
+		},
+		"Purposes.Get": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, p, _, _ := h.consent()
+			_, err := p.Get(ctx, b, ids["purpose"])
+			return err
+		},
+		"Notices.Get": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, _, n, _ := h.consent()
+			_, err := n.Get(ctx, b, ids["notice"])
 			return err
 		},
 		"Queue.Get": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
@@ -86,6 +143,12 @@ func snapshot(t *testing.T, h *harness, wsID string) string {
 		`SELECT id, email, name, role, disabled_at IS NULL FROM users WHERE workspace_id = $1 ORDER BY id`,
 		`SELECT id, name, role, revoked_at IS NULL FROM api_tokens WHERE workspace_id = $1 ORDER BY id`,
 		`SELECT id, state, attempt, max_attempts FROM jobs WHERE workspace_id = $1 ORDER BY id`,
+		`SELECT id, audience, relationship, sealed, email_index, phone_index, updated_at FROM contacts WHERE workspace_id = $1 ORDER BY id`,
+		`SELECT contact_id, wrapped FROM contact_keys WHERE workspace_id = $1 ORDER BY contact_id`,
+		`SELECT id, seq, hash FROM ledger_events WHERE workspace_id = $1 ORDER BY seq`,
+		`SELECT seq, hash FROM ledger_heads WHERE workspace_id = $1`,
+		`SELECT purpose_key, kind, channels FROM purposes WHERE workspace_id = $1 ORDER BY purpose_key`,
+		`SELECT hash, kind FROM notices WHERE workspace_id = $1 ORDER BY hash`,
 	} {
 		rows, err := h.db.R.Query(q, wsID)
 		if err != nil {
@@ -138,6 +201,9 @@ func TestWorkspaceIsolation(t *testing.T) {
 				t.Fatal(err)
 			}
 			ids := map[string]string{"user": u.ID, "token": tok.ID, "job": job, "deadjob": dead}
+			for k, v := range consentRows(t, h, a) {
+				ids[k] = v
+			}
 			before := snapshot(t, h, a)
 
 			// Every scoped method has a case.

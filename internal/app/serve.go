@@ -17,6 +17,7 @@ import (
 	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/web"
 	"github.com/fairlead/fairlead/internal/web/api"
+	"github.com/fairlead/fairlead/internal/web/public"
 )
 
 func runServe(ctx context.Context, env Env, args []string) error {
@@ -51,6 +52,11 @@ func runServe(ctx context.Context, env Env, args []string) error {
 
 	host, _ := os.Hostname()
 	node := fmt.Sprintf("%s-%d-%s", host, os.Getpid(), id.New()[24:])
+	// The master key is resolved before wiring: a missing key is a start-up
+	// error naming FAIRLEAD_MASTER_KEY, and a created master.key is reused.
+	if cfg.MasterKey, err = masterKey(cfg); err != nil {
+		return err
+	}
 	srv, queue := newInstance(db, cfg, log, node)
 
 	if cfg.Workers > 0 {
@@ -84,7 +90,9 @@ func newInstance(db *store.DB, cfg config.Config, log *slog.Logger, node string)
 	srv := web.NewServer(web.Options{Logger: log, MaxBodyBytes: cfg.MaxBodyBytes, Ready: db.Ping})
 	registerMetrics(srv, db, queue)
 	a := &api.API{DB: db, Auth: auth.NewStore(db, nil), Jobs: queue, Log: log}
+	a.Contacts, a.Purposes, a.Notices, a.Ledger = consentServices(db, cfg)
 	a.Mount(srv)
+	(&public.Pages{Notices: a.Notices, Log: log}).Mount(srv)
 	mountOpenAPI(srv)
 	return srv, queue
 }

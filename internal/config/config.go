@@ -4,6 +4,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -28,6 +29,9 @@ type Config struct {
 	Workers         int
 	MaxBodyBytes    int64
 	ShutdownTimeout time.Duration
+	// MasterKey is the base64 master key that wraps the per-contact data
+	// keys; empty on SQLite means <data-dir>/master.key (see keyring).
+	MasterKey string
 }
 
 // Option describes one setting: its environment variable, flag, default and
@@ -111,6 +115,19 @@ var Options = []Option{
 				return fmt.Errorf("want a whole number from 1024 to 1073741824")
 			}
 			c.MaxBodyBytes = n
+			return nil
+		}},
+	{Env: "FAIRLEAD_MASTER_KEY", Flag: "", Default: "", Secret: true, Usage: "base64 of 32 random bytes that protects all personal data; empty on SQLite = read or create <data-dir>/master.key; required on PostgreSQL",
+		set: func(c *Config, v string) error {
+			if v == "" {
+				c.MasterKey = ""
+				return nil
+			}
+			b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
+			if err != nil || len(b) != 32 {
+				return fmt.Errorf("want base64 of exactly 32 bytes, e.g. from: head -c 32 /dev/urandom | base64")
+			}
+			c.MasterKey = strings.TrimSpace(v)
 			return nil
 		}},
 	{Env: "FAIRLEAD_SHUTDOWN_TIMEOUT", Flag: "shutdown-timeout", Default: "20s", Usage: "how long a stop waits for requests and jobs in flight",
@@ -205,6 +222,8 @@ func (c Config) value(env string) string {
 		return strconv.FormatInt(c.MaxBodyBytes, 10)
 	case "FAIRLEAD_SHUTDOWN_TIMEOUT":
 		return c.ShutdownTimeout.String()
+	case "FAIRLEAD_MASTER_KEY":
+		return c.MasterKey
 	}
 	return ""
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/fairlead/fairlead/internal/auth"
+	"github.com/fairlead/fairlead/internal/consent"
+	"github.com/fairlead/fairlead/internal/contact"
 	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/web"
 )
@@ -59,6 +61,12 @@ type API struct {
 	Now   func() time.Time
 	Log   *slog.Logger
 	authn Authenticator
+
+	// The consent hub: contacts, the ledger, business purposes, notices.
+	Contacts *contact.Store
+	Ledger   *consent.Ledger
+	Purposes *consent.Purposes
+	Notices  *consent.Notices
 }
 
 // Routes is the table of every /api/v1 operation.
@@ -81,6 +89,22 @@ func (a *API) Routes() []Route {
 		{"GET", "/api/v1/jobs/{id}", adminOrDPO, "Get a job with its attempts", a.getJob},
 		{"POST", "/api/v1/jobs/{id}/retry", adminOnly, "Retry a dead or cancelled job", a.retryJob},
 		{"POST", "/api/v1/jobs/{id}/cancel", adminOnly, "Cancel a job that has not started", a.cancelJob},
+
+		{"GET", "/api/v1/purposes", all, "List the workspace's business purposes", a.listPurposes},
+		{"POST", "/api/v1/purposes", catalogEditors, "Add a business purpose to the catalogue", a.createPurpose},
+
+		{"GET", "/api/v1/notices", all, "List notice versions (privacy notices, consent texts, …)", a.listNotices},
+		{"POST", "/api/v1/notices", catalogEditors, "Store a notice version (the same content again returns the existing version)", a.createNotice},
+		{"GET", "/api/v1/notices/{id}", all, "Get a notice version by its hash", a.getNotice},
+
+		{"GET", "/api/v1/contacts", contactReaders, "List contacts, or find one by exact e-mail address", a.listContacts},
+		{"POST", "/api/v1/contacts", contactCreators, "Create a contact", a.createContact},
+		{"GET", "/api/v1/contacts/{id}", contactReaders, "Get a contact", a.getContact},
+		{"PATCH", "/api/v1/contacts/{id}", contactEditors, "Change (rectify) a contact", a.updateContact},
+
+		{"GET", "/api/v1/contacts/{id}/ledger", ledgerReaders, "A contact's consent ledger with evidence (personal evidence for admin and dpo only)", a.getLedger},
+		{"POST", "/api/v1/contacts/{id}/ledger", ledgerAppenders, "Append one event to a contact's consent ledger", a.appendLedger},
+		{"GET", "/api/v1/ledger/verify", adminOrDPO, "Recompute the workspace's ledger hash chain", a.verifyLedger},
 	}
 }
 

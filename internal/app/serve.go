@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/fairlead/fairlead/internal/audience"
 	"github.com/fairlead/fairlead/internal/auth"
 	"github.com/fairlead/fairlead/internal/config"
 	"github.com/fairlead/fairlead/internal/id"
@@ -91,6 +92,7 @@ func newInstance(db *store.DB, cfg config.Config, log *slog.Logger, node string)
 	registerMetrics(srv, db, queue)
 	a := &api.API{DB: db, Auth: auth.NewStore(db, nil), Jobs: queue, Log: log}
 	a.Contacts, a.Purposes, a.Notices, a.Ledger = consentServices(db, cfg)
+	a.Audience = audience.New(db, a.Ledger, a.Purposes, nil)
 	a.Mount(srv)
 	(&public.Pages{Notices: a.Notices, Log: log}).Mount(srv)
 	mountOpenAPI(srv)

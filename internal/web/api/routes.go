@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fairlead/fairlead/internal/audience"
 	"github.com/fairlead/fairlead/internal/auth"
 	"github.com/fairlead/fairlead/internal/consent"
 	"github.com/fairlead/fairlead/internal/contact"
@@ -67,6 +68,9 @@ type API struct {
 	Ledger   *consent.Ledger
 	Purposes *consent.Purposes
 	Notices  *consent.Notices
+	// Audience decides contactability for one contact, its matrix, and
+	// whole audiences, all through the same engine call.
+	Audience *audience.Resolver
 }
 
 // Routes is the table of every /api/v1 operation.
@@ -104,6 +108,8 @@ func (a *API) Routes() []Route {
 
 		{"GET", "/api/v1/contacts/{id}/ledger", ledgerReaders, "A contact's consent ledger with evidence (personal evidence for admin and dpo only)", a.getLedger},
 		{"POST", "/api/v1/contacts/{id}/ledger", ledgerAppenders, "Append one event to a contact's consent ledger", a.appendLedger},
+		{"GET", "/api/v1/contacts/{id}/contactability", contactReaders, "May we contact this person now? One purpose and channel, or the whole matrix, with reasons and legal references", a.contactability},
+		{"POST", "/api/v1/audiences/resolve", contactReaders, "Stream the IDs of every contact the engine allows for a purpose on a channel now (NDJSON), or count them", a.resolveAudience},
 		{"GET", "/api/v1/ledger/verify", adminOrDPO, "Recompute the workspace's ledger hash chain", a.verifyLedger},
 	}
 }

@@ -1,0 +1,262 @@
+// Package audience answers "may we contact this person, for this business
+// purpose, on this channel, now?" for one contact, for the whole purpose ×
+// channel matrix of a contact, and for every contact of a workspace
+// (audience resolution). All three run the same code: facts derived by the
+// consent ledger, decided by policy.Decide. There is no cache: every call
+// reads the ledger as committed when it starts, so a withdrawal or
+// objection takes effect at once (Art. 7(3), Art. 21(3) GDPR).
+package audience
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/fairlead/fairlead/internal/consent"
+	"github.com/fairlead/fairlead/internal/id"
+	"github.com/fairlead/fairlead/internal/policy"
+	"github.com/fairlead/fairlead/internal/store"
+	"github.com/fairlead/fairlead/internal/validate"
+)
+
+// Facts is what the resolver needs of the ledger.
+type Facts interface {
+	Facts(ctx context.Context, ws, contactID, purposeKey, channel string, asOf time.Time) (policy.Facts, policy.Request, error)
+	FactsForContacts(ctx context.Context, ws string, ids []string, purposeKey, channel string, asOf time.Time) (map[string]policy.Facts, policy.Request, error)
+}
+
+// Catalog lists a workspace's business purposes.
+type Catalog interface {
+	List(ctx context.Context, ws string) ([]consent.Purpose, error)
+}
+
+// Resolver decides contactability for contacts and audiences.
+type Resolver struct {
+	db       *store.DB
+	facts    Facts
+	purposes Catalog
+	now      func() time.Time
+}
+
+// New makes a Resolver.
+func New(db *store.DB, facts Facts, purposes Catalog, now func() time.Time) *Resolver {
+	if now == nil {
+		now = func() time.Time { return time.Now().UTC() }
+	}
+	return &Resolver{db: db, facts: facts, purposes: purposes, now: now}
+}
+
+// Campaign carries what only the sender knows about the planned message:
+// the per-campaign facts the rules leave to the caller (§11 input assembly).
+type Campaign struct {
+	// OwnSimilarOffer: the message advertises own goods or services similar
+	// to those bought (UWG §7(3) Nr. 2).
+	OwnSimilarOffer bool `json:"own_similar_offer"`
+	// NoticeInMessage: the template contains the notice of the right to
+	// object (UWG §7(3) Nr. 4).
+	NoticeInMessage     bool   `json:"notice_in_message"`
+	ContainsAdvertising bool   `json:"contains_advertising"`
+	SpecialCategoryData bool   `json:"special_category_data"`
+	DeviceAccess        bool   `json:"device_access"`
+	StrictlyNecessary   bool   `json:"strictly_necessary"`
+	AnalyticsMode       string `json:"analytics_mode"`
+}
+
+var analyticsModes = []string{"identified", "pseudonymized", "anonymous"}
+
+func (c Campaign) validate() error {
+	if c.AnalyticsMode != "" && !slices.Contains(analyticsModes, c.AnalyticsMode) {
+		return validate.OneOf("campaign.analytics_mode", c.AnalyticsMode, analyticsModes)
+	}
+	return nil
+}
+
+func (c Campaign) apply(f *policy.Facts) {
+	f.ExistingCustomer.OwnSimilarOffer = c.OwnSimilarOffer
+	f.ExistingCustomer.NoticeInMessage = c.NoticeInMessage
+	f.Processing.ContainsAdvertising = c.ContainsAdvertising
+	f.Processing.SpecialCategoryData = c.SpecialCategoryData
+	f.Processing.DeviceAccess = c.DeviceAccess
+	f.Processing.StrictlyNecessary = c.StrictlyNecessary
+	if c.AnalyticsMode != "" {
+		f.Processing.AnalyticsMode = policy.AnalyticsMode(c.AnalyticsMode)
+	}
+}
+
+// Decide is the decision for one contact, purpose and channel now.
+func (r *Resolver) Decide(ctx context.Context, ws, contactID, purposeKey, channel string, c Campaign) (policy.Decision, error) {
+	if err := c.validate(); err != nil {
+		return policy.Decision{}, err
+	}
+	f, req, err := r.facts.Facts(ctx, ws, contactID, purposeKey, channel, r.now())
+	if err != nil {
+		return policy.Decision{}, err
+	}
+	c.apply(&f)
+	d, err := policy.Decide(f, req)
+	if err != nil {
+		return policy.Decision{}, fmt.Errorf("decide %s/%s: %w", purposeKey, channel, err)
+	}
+	return d, nil
+}
+
+// Cell is one entry of a contact's matrix.
+type Cell struct {
+	Purpose  string          `json:"purpose"`
+	Kind     string          `json:"kind"`
+	Channel  string          `json:"channel"`
+	Decision policy.Decision `json:"-"`
+}
+
+// Matrix decides every business purpose of the workspace on each of its
+// channels for one contact.
+func (r *Resolver) Matrix(ctx context.Context, ws, contactID string) ([]Cell, error) {
+	ps, err := r.purposes.List(ctx, ws)
+	if err != nil {
+		return nil, err
+	}
+	var out []Cell
+	for _, p := range ps {
+		for _, ch := range p.Channels {
+			d, err := r.Decide(ctx, ws, contactID, p.Key, ch, Campaign{})
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, Cell{Purpose: p.Key, Kind: p.Kind, Channel: ch, Decision: d})
+		}
+	}
+	return out, nil
+}
+
+// Filter narrows an audience by the contact record's non-personal fields.
+type Filter struct {
+	Audience     string `json:"audience"`
+	Relationship string `json:"relationship"`
+	DataSource   string `json:"data_source"`
+}
+
+func (f Filter) validate() error {
+	for _, c := range []struct {
+		field, v string
+		allowed  []string
+	}{
+		{"filter.audience", f.Audience, []string{"b2c", "b2b"}},
+		{"filter.relationship", f.Relationship, []string{"prospect", "customer", "supplier"}},
+		{"filter.data_source", f.DataSource, []string{"self_provided", "third_party"}},
+	} {
+		if c.v != "" && !slices.Contains(c.allowed, c.v) {
+			return validate.OneOf(c.field, c.v, c.allowed)
+		}
+	}
+	return nil
+}
+
+// Query is one audience resolution.
+type Query struct {
+	Purpose  string   `json:"purpose"`
+	Channel  string   `json:"channel"`
+	Filter   Filter   `json:"filter"`
+	Campaign Campaign `json:"campaign"`
+}
+
+// Validate checks the query before any streaming starts, so a bad query is
+// a clean 400.
+func (r *Resolver) Validate(ctx context.Context, ws string, q Query) error {
+	if q.Purpose == "" {
+		return validate.Required("purpose")
+	}
+	if q.Channel == "" {
+		return validate.Required("channel")
+	}
+	if err := q.Filter.validate(); err != nil {
+		return err
+	}
+	if err := q.Campaign.validate(); err != nil {
+		return err
+	}
+	// The ledger validates purpose and channel (names the allowed values).
+	_, _, err := r.facts.FactsForContacts(ctx, ws, nil, q.Purpose, q.Channel, r.now())
+	return err
+}
+
+const pageSize = 1000
+
+// Resolve calls emit with the ID of every contact of the workspace (matching
+// the filter) whom the engine allows to be contacted for the query's purpose
+// on its channel now, in ID order, and returns how many there were. The
+// decision for each contact is exactly Decide's.
+func (r *Resolver) Resolve(ctx context.Context, ws string, q Query, emit func(contactID string) error) (int, error) {
+	if !id.Valid(ws) {
+		return 0, store.ErrNotFound
+	}
+	if err := q.Filter.validate(); err != nil {
+		return 0, err
+	}
+	if err := q.Campaign.validate(); err != nil {
+		return 0, err
+	}
+	asOf := r.now()
+	n, after := 0, ""
+	for {
+		ids, err := r.page(ctx, ws, q.Filter, after)
+		if err != nil {
+			return n, err
+		}
+		if len(ids) == 0 {
+			return n, nil
+		}
+		after = ids[len(ids)-1]
+		facts, req, err := r.facts.FactsForContacts(ctx, ws, ids, q.Purpose, q.Channel, asOf)
+		if err != nil {
+			return n, err
+		}
+		for _, cid := range ids {
+			f, ok := facts[cid]
+			if !ok {
+				continue // deleted meanwhile
+			}
+			q.Campaign.apply(&f)
+			d, err := policy.Decide(f, req)
+			if err != nil {
+				return n, fmt.Errorf("decide for contact %s: %w", cid, err)
+			}
+			if d.Allowed {
+				n++
+				if err := emit(cid); err != nil {
+					return n, err
+				}
+			}
+		}
+	}
+}
+
+func (r *Resolver) page(ctx context.Context, ws string, f Filter, after string) ([]string, error) {
+	q := `SELECT id FROM contacts WHERE workspace_id = $1`
+	args := []any{ws}
+	if after != "" {
+		args = append(args, after)
+		q += fmt.Sprintf(" AND id > $%d", len(args))
+	}
+	for _, c := range []struct{ col, v string }{{"audience", f.Audience}, {"relationship", f.Relationship}, {"data_source", f.DataSource}} {
+		if c.v != "" {
+			args = append(args, c.v)
+			q += fmt.Sprintf(" AND %s = $%d", c.col, len(args))
+		}
+	}
+	q += fmt.Sprintf(" ORDER BY id LIMIT %d", pageSize)
+	rows, err := r.db.R.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list contacts: %w", err)
+	}
+	defer rows.Close()
+	ids := make([]string, 0, pageSize)
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		ids = append(ids, s)
+	}
+	return ids, rows.Err()
+}

@@ -1,0 +1,230 @@
+package app
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fairlead/fairlead/internal/audience"
+	"github.com/fairlead/fairlead/internal/auth"
+	"github.com/fairlead/fairlead/internal/config"
+	"github.com/fairlead/fairlead/internal/consent"
+	"github.com/fairlead/fairlead/internal/contact"
+	"github.com/fairlead/fairlead/internal/policy"
+	"github.com/fairlead/fairlead/internal/store"
+	"github.com/fairlead/fairlead/internal/workspace"
+)
+
+// runBenchAudience generates contacts with a realistic mix of ledger
+// histories and measures decisions and audience resolution.
+func runBenchAudience(ctx context.Context, env Env, args []string) error {
+	fs := flags(env, "bench audience", "Generate N contacts with a realistic mix of ledger histories in a scratch database,\nthen report single-decision latency in-process (p50/p99), decisions/s over HTTP on\nloopback, audience resolution time for newsletter × email, and storage per contact.", "database-url")
+	n := fs.Int("contacts", 1_000_000, "contacts to generate")
+	dir := fs.String("dir", "", "scratch data directory for SQLite (default: a new temporary one, removed afterwards)")
+	seconds := fs.Duration("http-for", 5*time.Second, "how long to load the HTTP endpoint")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *n < 1 {
+		return fmt.Errorf("--contacts must be at least 1")
+	}
+	cfg, err := config.Load(env.Getenv, fs)
+	if err != nil {
+		return err
+	}
+	if cfg.DatabaseURL == "" {
+		if *dir == "" {
+			d, err := os.MkdirTemp("", "fairlead-bench-audience-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(d)
+			*dir = d
+		}
+		cfg.DataDir = *dir
+	}
+	key := make([]byte, 32)
+	crand.Read(key)
+	cfg.MasterKey = base64.StdEncoding.EncodeToString(key)
+	cfg.Workers = 0
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	ws, err := workspace.Create(ctx, db.W, fmt.Sprintf("bench-%d", time.Now().UnixNano()), "Bench", time.Now())
+	if err != nil {
+		return err
+	}
+	contacts, purposes, notices, ledger := consentServices(db, cfg)
+	text, _, err := notices.Create(ctx, ws.ID, "bench", consent.NewNotice{Kind: "consent_text", Language: "de", Title: "Newsletter", Body: "Ja, ich möchte den Newsletter per E-Mail erhalten. Widerruf jederzeit."})
+	if err != nil {
+		return err
+	}
+	out := env.Stdout
+
+	t0 := time.Now()
+	ids, err := generateContacts(ctx, db, contacts, ledger, ws.ID, text, *n, func(done int) {
+		if done%50_000 == 0 {
+			fmt.Fprintf(env.Stderr, "generated %d of %d contacts (%.0f/s)\n", done, *n, float64(done)/time.Since(t0).Seconds())
+		}
+	})
+	if err != nil {
+		return err
+	}
+	gen := time.Since(t0)
+	fmt.Fprintf(out, "generated %d contacts in %s (%.0f contacts/s)\n", *n, gen.Round(time.Millisecond), float64(*n)/gen.Seconds())
+	if db.Dialect == store.SQLite {
+		db.W.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
+		fi, err := os.Stat(filepath.Join(cfg.DataDir, "fairlead.db"))
+		if err == nil {
+			fmt.Fprintf(out, "database %.1f MiB: %.0f bytes per contact (all tables and indexes)\n", float64(fi.Size())/(1<<20), float64(fi.Size())/float64(*n))
+		}
+	} else {
+		var size int64
+		if err := db.R.QueryRowContext(ctx, `SELECT pg_database_size(current_database())`).Scan(&size); err == nil {
+			fmt.Fprintf(out, "database %.1f MiB: %.0f bytes per contact (all tables and indexes)\n", float64(size)/(1<<20), float64(size)/float64(*n))
+		}
+	}
+
+	res := audience.New(db, ledger, purposes, nil)
+	// Single decisions in-process: facts from the database, then the engine.
+	r := rand.New(rand.NewPCG(1, 2))
+	var lat []time.Duration
+	var pure []time.Duration
+	for i := 0; i < 2000; i++ {
+		cid := ids[r.IntN(len(ids))]
+		s := time.Now()
+		f, req, err := ledger.Facts(ctx, ws.ID, cid, "newsletter", "email", time.Now())
+		if err != nil {
+			return err
+		}
+		mid := time.Now()
+		if _, err := policy.Decide(f, req); err != nil {
+			return err
+		}
+		end := time.Now()
+		lat = append(lat, end.Sub(s))
+		pure = append(pure, end.Sub(mid))
+	}
+	fmt.Fprintf(out, "single decision with facts from the database: p50 %s, p99 %s\n", pct(lat, 50), pct(lat, 99))
+	fmt.Fprintf(out, "engine alone (policy.Decide): p50 %s, p99 %s\n", pct(pure, 50), pct(pure, 99))
+
+	// Audience resolution, cold then warm.
+	for _, label := range []string{"cold", "warm", "warm"} {
+		s := time.Now()
+		count, err := res.Resolve(ctx, ws.ID, audience.Query{Purpose: "newsletter", Channel: "email"}, func(string) error { return nil })
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "audience newsletter × email (%s): %d of %d contacts in %s\n", label, count, *n, time.Since(s).Round(time.Millisecond))
+	}
+
+	// Decisions over HTTP on loopback.
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, _ := newInstance(db, cfg, log, "bench")
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	_, secret, err := auth.NewStore(db, nil).CreateToken(ctx, ws.ID, "bench", "sales")
+	if err != nil {
+		return err
+	}
+	var done atomic.Int64
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(*seconds)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			rr := rand.New(rand.NewPCG(uint64(g), 9))
+			for time.Now().Before(deadline) {
+				req, _ := http.NewRequest("GET", ts.URL+"/api/v1/contacts/"+ids[rr.IntN(len(ids))]+"/contactability?purpose=newsletter&channel=email", nil)
+				req.Header.Set("Authorization", "Bearer "+secret)
+				resp, err := client.Do(req)
+				if err != nil {
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					done.Add(1)
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	fmt.Fprintf(out, "decisions over HTTP on loopback (8 clients, %s): %.0f/s\n", *seconds, float64(done.Load())/seconds.Seconds())
+	return nil
+}
+
+func pct(ds []time.Duration, p int) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[(len(s)-1)*p/100].Round(100 * time.Nanosecond)
+}
+
+// generateContacts makes n contacts, 500 per transaction: about half give a
+// newsletter consent by e-mail double opt-in (some of them withdraw it
+// later), some object to direct marketing, a few become customers.
+func generateContacts(ctx context.Context, db *store.DB, contacts *contact.Store, ledger *consent.Ledger, ws string, text consent.Notice, n int, progress func(int)) ([]string, error) {
+	r := rand.New(rand.NewPCG(42, 42))
+	ids := make([]string, 0, n)
+	requested := consent.EvidenceInput{Source: "form:newsletter", NoticeHash: text.Hash, TextShown: text.Body, IPAddress: "198.51.100.23"}
+	confirmed := consent.EvidenceInput{Source: "form:newsletter", ConfirmationMethod: "email_link"}
+	actor := consent.Actor{TokenID: "bench"}
+	at := func(days int) *time.Time { t := time.Now().UTC().AddDate(0, 0, -days); return &t }
+	for len(ids) < n {
+		err := db.Tx(ctx, func(tx store.Tx) error {
+			cs := contacts.WithTx(tx)
+			for k := 0; k < 500 && len(ids) < n; k++ {
+				i := len(ids)
+				in := contact.Input{FirstName: "Erika", LastName: "Mustermann", Email: fmt.Sprintf("person%d@example.com", i),
+					Audience: []string{"b2c", "b2c", "b2c", "b2b"}[r.IntN(4)], Relationship: []string{"prospect", "prospect", "customer"}[r.IntN(3)]}
+				c, err := cs.Create(ctx, ws, in)
+				if err != nil {
+					return err
+				}
+				x := r.IntN(100)
+				if x < 50 {
+					if _, err := ledger.Append(ctx, tx, ws, c.ID, consent.NewEvent{Kind: consent.KindConsentRequested, Purpose: "newsletter", Channels: []string{"email"}, OccurredAt: at(400), Details: consent.Details{Verification: "email_doi"}, Evidence: requested}, actor); err != nil {
+						return err
+					}
+					if _, err := ledger.Append(ctx, tx, ws, c.ID, consent.NewEvent{Kind: consent.KindConsentConfirmed, Purpose: "newsletter", Channels: []string{"email"}, OccurredAt: at(399), Details: consent.Details{Verification: "email_doi"}, Evidence: confirmed}, actor); err != nil {
+						return err
+					}
+					if x < 5 {
+						if _, err := ledger.Append(ctx, tx, ws, c.ID, consent.NewEvent{Kind: consent.KindConsentWithdrawn, Purpose: "newsletter", Channels: []string{"email"}, OccurredAt: at(30)}, actor); err != nil {
+							return err
+						}
+					}
+				} else if x < 55 {
+					if _, err := ledger.Append(ctx, tx, ws, c.ID, consent.NewEvent{Kind: consent.KindObjection, OccurredAt: at(60), Details: consent.Details{ObjectionType: "direct_marketing"}}, actor); err != nil {
+						return err
+					}
+				}
+				ids = append(ids, c.ID)
+				if progress != nil {
+					progress(len(ids))
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("generate contacts: %w", err)
+		}
+	}
+	return ids, nil
+}

@@ -110,6 +110,8 @@ func (a *API) Routes() []Route {
 		{"POST", "/api/v1/contacts/{id}/ledger", ledgerAppenders, "Append one event to a contact's consent ledger", a.appendLedger},
 		{"GET", "/api/v1/contacts/{id}/contactability", contactReaders, "May we contact this person now? One purpose and channel, or the whole matrix, with reasons and legal references", a.contactability},
 		{"POST", "/api/v1/audiences/resolve", contactReaders, "Stream the IDs of every contact the engine allows for a purpose on a channel now (NDJSON), or count them", a.resolveAudience},
+		{"GET", "/api/v1/contacts/{id}/consent-records", consentRecordReaders, "A contact's consents as ISO/IEC TS 27560 consent records", a.listConsentRecords},
+		{"GET", "/api/v1/contacts/{id}/consent-records/{record}/receipt", consentRecordReaders, "The consent receipt (summary) of one of a contact's consent records", a.getConsentReceipt},
 		{"GET", "/api/v1/ledger/verify", adminOrDPO, "Recompute the workspace's ledger hash chain", a.verifyLedger},
 	}
 }

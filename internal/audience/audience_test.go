@@ -327,3 +327,21 @@ func TestWithdrawalTakesEffectAtOnceUnderLoad(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkResolve resolves an audience over generated contacts (SQLite);
+// ns/op is per contact. docs/benchmarks.md has the figures of
+// `fairlead bench audience`, which measures the same at scale.
+func BenchmarkResolve(b *testing.B) {
+	w := newWorld(b, testdb.Open(b, store.SQLite))
+	const n = 3000
+	w.generate(rand.New(rand.NewPCG(1, 1)), n)
+	q := audience.Query{Purpose: "newsletter", Channel: "email"}
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := w.resolver.Resolve(ctx, w.ws, q, func(string) error { return nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/contact")
+}

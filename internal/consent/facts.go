@@ -454,7 +454,11 @@ func (l *Ledger) FactsForContacts(ctx context.Context, ws string, ids []string, 
 			args = append(args, x)
 			fmt.Fprintf(&ph, "$%d", len(args))
 		}
-		rs, err := l.db.R.QueryContext(ctx, `SELECT `+rowCols+` FROM ledger_events WHERE workspace_id = $1 AND contact_id IN (`+ph.String()+`) ORDER BY seq`, args...)
+		// Ordered by (contact_id, seq) so the planner walks the
+		// ledger_events_contact index; ORDER BY seq alone made SQLite scan the
+		// whole workspace's chain through the (workspace_id, seq) index for
+		// every page — quadratic in the audience size.
+		rs, err := l.db.R.QueryContext(ctx, `SELECT `+rowCols+` FROM ledger_events WHERE workspace_id = $1 AND contact_id IN (`+ph.String()+`) ORDER BY contact_id, seq`, args...)
 		if err != nil {
 			return nil, policy.Request{}, fmt.Errorf("read ledger: %w", err)
 		}

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"sort"
@@ -260,5 +261,35 @@ func TestOpenAPIDocumentIsServedAndCovered(t *testing.T) {
 				t.Errorf("%s %s is documented but not served", method, path)
 			}
 		}
+	}
+}
+
+// TestMetricsExposeRequestsJobsAndPool checks /metrics carries the figures
+// operators alert on, and no personal data from requests.
+func TestMetricsExposeRequestsJobsAndPool(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, store.SQLite)
+	h.do("GET", "/api/v1/contacts?email=secret.person%40example.com", h.tokens[auth.RoleAdmin], nil)
+	res, err := http.Get(h.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	body := string(b)
+	for _, want := range []string{
+		`fairlead_http_requests_total{code="200",method="GET",route="GET /api/v1/contacts"}`,
+		`fairlead_http_request_duration_seconds_bucket{route="GET /api/v1/contacts"`,
+		`fairlead_jobs_processed_total{outcome="completed"}`,
+		`fairlead_db_open_connections`,
+		`fairlead_db_in_use_connections`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(body, "secret.person") || strings.Contains(body, "example.com") {
+		t.Error("/metrics carries request data")
 	}
 }

@@ -126,12 +126,14 @@ func foldParsed(evs []parsed) state {
 			st.restriction = policy.Restriction{Active: true, Since: date(e.OccurredAt), Ground: policy.RestrictionGround(d.Ground)}
 		case KindRestrictionLifted:
 			st.restriction = policy.Restriction{}
-		case KindRelationshipStarted, KindRelationshipEnded:
-			on := e.Kind == KindRelationshipStarted
+		case KindRelationshipStarted:
+			// Rules §4.1: a customer is a current or former one, so an
+			// ended relationship does not turn anyone back into a prospect
+			// (nor a former supplier into one whose letters need no notice).
 			if d.Relationship == "customer" {
-				st.customer = on
+				st.customer = true
 			} else {
-				st.supplier = on
+				st.supplier = true
 			}
 		case KindNoticeGiven:
 			if d.NoticeKind == "supplier_privacy_notice" {
@@ -273,8 +275,11 @@ func consentRecords(events []parsed, kind policy.Purpose) []policy.ConsentRecord
 				}
 				declared = declared || req.declared
 			}
+			// The evidence may say when the link was clicked; it can only make
+			// the confirmation earlier than its event, never later: a later
+			// date would order it after a withdrawal that beat it (§7.1).
 			if t := e.evidence.ConfirmedAt; t != "" {
-				if ct, err := time.Parse(time.RFC3339Nano, t); err == nil {
+				if ct, err := time.Parse(time.RFC3339Nano, t); err == nil && !ct.After(e.OccurredAt) {
 					c.ConfirmedAt = date(ct)
 				}
 			}
@@ -400,7 +405,15 @@ func buildFacts(p contact.Points, pur Purpose, channel string, rs []*row, asOf t
 				kind = k
 			}
 		}
-		f.Consents = append(f.Consents, consentRecords(byPurpose[key], kind)...)
+		recs := consentRecords(byPurpose[key], kind)
+		if key != pur.Key {
+			// Only the double opt-in request sees other purposes' records,
+			// and it needs only the pending sign-ups (§7.4). A confirmed
+			// consent of another purpose must not become a basis for
+			// advertising inside the confirmation mail (Art. 4(11): specific).
+			recs = slices.DeleteFunc(recs, func(r policy.ConsentRecord) bool { return r.Status != policy.ConsentPending })
+		}
+		f.Consents = append(f.Consents, recs...)
 	}
 	if len(f.Consents) == 0 {
 		f.Consents = nil

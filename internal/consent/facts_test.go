@@ -245,3 +245,62 @@ func TestFactsRejectsBadRequests(t *testing.T) {
 		}
 	})
 }
+
+// Findings of a review, each pinned by a test.
+func TestFactsReviewFindings(t *testing.T) {
+	t.Parallel()
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		asOf := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+
+		t.Run("GDPR Art. 7(3) a confirmation dated after its event is refused", func(t *testing.T) {
+			c := f.contact(contact.Input{Email: "late@example.com"})
+			f.append(c.ID, NewEvent{Kind: KindConsentRequested, Purpose: "newsletter", Channels: []string{"email"}, OccurredAt: at("2026-01-10"), Details: Details{Verification: "email_doi"}, Evidence: f.evidence()})
+			_, err := f.ledger.Append(ctx, nil, f.ws, c.ID, NewEvent{Kind: KindConsentConfirmed, Purpose: "newsletter", Channels: []string{"email"}, OccurredAt: at("2026-01-11"),
+				Details: Details{Verification: "email_doi"}, Evidence: EvidenceInput{Source: "form:x", ConfirmationMethod: "email_link", ConfirmedAt: at("2026-03-01")}}, Actor{TokenID: "t"})
+			var ve *validate.Error
+			if !errors.As(err, &ve) || ve.Field != "evidence.confirmed_at" {
+				t.Fatalf("got %v, want a validation error on evidence.confirmed_at", err)
+			}
+		})
+
+		t.Run("rules §4.1 a former supplier stays a supplier", func(t *testing.T) {
+			c := f.contact(contact.Input{Email: "former@example.com", Audience: "b2b"})
+			f.append(c.ID, NewEvent{Kind: KindRelationshipStarted, OccurredAt: at("2025-01-01"), Details: Details{Relationship: "supplier"}})
+			f.append(c.ID, NewEvent{Kind: KindRelationshipEnded, OccurredAt: at("2025-06-01"), Details: Details{Relationship: "supplier"}})
+			fa, req, err := f.ledger.Facts(ctx, f.ws, c.ID, "supplier_acquisition", "post", asOf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, _ := policy.Decide(fa, req)
+			if fa.Relationship != policy.RelationshipSupplier || d.Allowed || d.Reasons[0] != "supplier_notice_missing" {
+				t.Fatalf("relationship %s, decision %v %v", fa.Relationship, d.Allowed, d.Reasons)
+			}
+		})
+
+		t.Run("UWG §7(2) Nr. 2 the DOI mail sees only pending sign-ups of other purposes", func(t *testing.T) {
+			c := f.contact(contact.Input{Email: "doi@example.com"})
+			doi(f, c.ID, "newsletter", "email")
+			f.append(c.ID, NewEvent{Kind: KindConsentRequested, Purpose: "product_offers", Channels: []string{"email"}, OccurredAt: at("2026-02-01"), Details: Details{Verification: "email_doi"}, Evidence: f.evidence()})
+			fa, req, err := f.ledger.Facts(ctx, f.ws, c.ID, "doi_confirmation", "email", asOf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range fa.Consents {
+				if r.Status != policy.ConsentPending {
+					t.Fatalf("a %s record of another purpose reached the DOI request: %+v", r.Status, r)
+				}
+			}
+			fa.Processing.ContainsAdvertising = true
+			d, _ := policy.Decide(fa, req)
+			if d.Allowed || d.Reasons[0] != "advertising_in_service_message" {
+				t.Fatalf("advertising in the DOI mail: %v %v", d.Allowed, d.Reasons)
+			}
+			fa.Processing.ContainsAdvertising = false
+			if d, _ := policy.Decide(fa, req); !d.Allowed {
+				t.Fatalf("ad-free DOI mail: %v", d.Reasons)
+			}
+		})
+	})
+}

@@ -504,6 +504,11 @@ func (l *Ledger) check(ctx context.Context, q store.Querier, ws string, pts cont
 			return nil, nil, "", validate.Invalid("occurred_at", "occurred_at must be after 1970")
 		}
 	}
+	// A confirmation cannot have been clicked after the event that records
+	// it; a later date would let it outrank a withdrawal (rules §7.1).
+	if c := in.Evidence.ConfirmedAt; c != nil && c.UTC().After(occurred) {
+		return nil, nil, "", validate.Invalid("evidence.confirmed_at", "evidence.confirmed_at must not be later than occurred_at")
+	}
 	basis := in.LawfulBasis
 	if basis == "" {
 		basis = defaultBasis[in.Kind]

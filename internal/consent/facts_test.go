@@ -5,6 +5,7 @@ import (
 	"errors"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -156,12 +157,12 @@ func TestFactsAndDecisions(t *testing.T) {
 				doi(f, c.ID, "newsletter", "email")
 				f.append(c.ID, NewEvent{Kind: KindErasureRequested, OccurredAt: at("2026-02-01")})
 			}, purpose: "newsletter", channel: "email", reason: "erasure_requested"},
-			{name: "retention duty survives erasure", history: func(f *fixture, c contact.Contact) {
+			{name: "retention duty survives an erasure request", history: func(f *fixture, c contact.Contact) {
 				f.append(c.ID, NewEvent{Kind: KindRetentionDutyStarted, OccurredAt: at("2026-01-01"), Details: Details{Basis: "HGB §257 invoice", Until: "2034-12-31"}})
-				f.append(c.ID, NewEvent{Kind: KindErasureExecuted, OccurredAt: at("2026-02-01")})
+				f.append(c.ID, NewEvent{Kind: KindErasureRequested, OccurredAt: at("2026-02-01")})
 			}, purpose: "accounting_retention", channel: "none", allowed: true, reason: "legal_retention_duty",
 				check: func(t *testing.T, fa policy.Facts) {
-					if fa.Erasure.Status != policy.ErasureExecuted || fa.RetentionDuty.Until != policy.MustParseDate("2034-12-31") {
+					if fa.Erasure.Status != policy.ErasureRequested || fa.RetentionDuty.Until != policy.MustParseDate("2034-12-31") {
 						t.Errorf("erasure/retention: %+v %+v", fa.Erasure, fa.RetentionDuty)
 					}
 				}},
@@ -302,5 +303,50 @@ func TestFactsReviewFindings(t *testing.T) {
 				t.Fatalf("ad-free DOI mail: %v", d.Reasons)
 			}
 		})
+	})
+}
+
+// TestErasureShredsAndRespectsRetention: recording erasure_executed destroys
+// the contact's data key in the same transaction; with a running retention
+// duty it is refused (restriction instead).
+func TestErasureShredsAndRespectsRetention(t *testing.T) {
+	t.Parallel()
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		c := f.contact(contact.Input{Email: "erase.me@example.com", FirstName: "Erika"})
+		doi(f, c.ID, "newsletter", "email")
+		f.append(c.ID, NewEvent{Kind: KindErasureRequested})
+		f.append(c.ID, NewEvent{Kind: KindErasureExecuted})
+		got, err := f.contacts.Get(ctx, f.ws, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got.Erased || got.Email != "" || got.FirstName != "" {
+			t.Fatalf("after erasure_executed: %+v", got)
+		}
+		evs, err := f.ledger.Events(ctx, f.ws, c.ID, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evs {
+			if e.Evidence.Personal != nil && e.Evidence.Personal.IPAddress != "" {
+				t.Fatalf("personal evidence still readable: %+v", e.Evidence.Personal)
+			}
+		}
+		if rep, err := f.ledger.Verify(ctx, f.ws); err != nil || !rep.OK {
+			t.Fatalf("chain after shredding: %+v %v", rep, err)
+		}
+
+		kept := f.contact(contact.Input{Email: "invoice@example.com"})
+		f.append(kept.ID, NewEvent{Kind: KindRetentionDutyStarted, Details: Details{Basis: "HGB §257 invoices", Until: "2034-12-31"}})
+		_, err = f.ledger.Append(ctx, nil, f.ws, kept.ID, NewEvent{Kind: KindErasureExecuted}, Actor{TokenID: "t"})
+		var ce *ConflictError
+		if !errors.As(err, &ce) || !strings.Contains(ce.Message, "restriction_started") {
+			t.Fatalf("erasure under a retention duty: %v", err)
+		}
+		if k, err := f.contacts.Get(ctx, f.ws, kept.ID); err != nil || k.Erased || k.Email != "invoice@example.com" {
+			t.Fatalf("refused erasure changed the contact: %+v %v", k, err)
+		}
 	})
 }

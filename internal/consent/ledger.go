@@ -372,6 +372,16 @@ func (l *Ledger) append(ctx context.Context, q store.Querier, ws, contactID stri
 	if _, err := q.ExecContext(ctx, `UPDATE ledger_heads SET seq = $2, hash = $3, updated_at = $4 WHERE workspace_id = $1`, ws, r.Seq, r.Hash, now); err != nil {
 		return Event{}, fmt.Errorf("advance ledger head: %w", err)
 	}
+	if r.Kind == KindErasureExecuted {
+		// Recording the erasure is the erasure: the contact's data key is
+		// destroyed in the same transaction, so its personal fields and
+		// sealed evidence become unreadable for good (crypto-shredding),
+		// while the chain, which hashes the ciphertext, stays intact. The
+		// blind indexes remain as the suppression list (rules §11).
+		if err := l.keys.WithTx(q).Shred(ctx, q, ws, contactID); err != nil {
+			return Event{}, fmt.Errorf("erase contact: %w", err)
+		}
+	}
 	ev, err := r.event()
 	if err != nil {
 		return Event{}, err
@@ -792,6 +802,15 @@ func checkTransition(history []*row, pts contact.Points, r *row) error {
 	case KindErasureExecuted:
 		if st.erasure.Status == policy.ErasureExecuted {
 			return bad("erasure was already executed for this contact")
+		}
+		// Art. 17(3)(b), BDSG §35(3): while a retention duty runs, the data
+		// are restricted, not erased; erasure runs once the duty has ended.
+		if st.retention.Applies && (st.retention.Until.IsZero() || !date(r.OccurredAt).After(st.retention.Until)) {
+			until := "an open end"
+			if !st.retention.Until.IsZero() {
+				until = st.retention.Until.String()
+			}
+			return bad("a retention duty (" + st.retention.Basis + ") runs until " + until + ": record restriction_started instead (Art. 17(3)(b) GDPR, BDSG §35(3)) and erase when it has ended")
 		}
 	}
 	return nil

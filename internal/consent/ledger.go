@@ -369,7 +369,7 @@ func (l *Ledger) append(ctx context.Context, q store.Querier, ws, contactID stri
 		r.ID, r.WorkspaceID, r.ContactID, r.Seq, r.Kind, r.Purpose, r.Channels, r.LawfulBasis, r.ContactPoint, r.Details, r.Ev, sealed, r.OccurredAt, r.RecordedAt, r.Hash); err != nil {
 		return Event{}, fmt.Errorf("append event: %w", store.MapError(err))
 	}
-	if _, err := q.ExecContext(ctx, `UPDATE ledger_heads SET seq = $2, hash = $3, updated_at = $4 WHERE workspace_id = $1`, ws, r.Seq, r.Hash, now); err != nil {
+	if _, err := q.ExecContext(ctx, `UPDATE ledger_heads SET seq = $2, hash = $3, updated_at = $4, mac = $5 WHERE workspace_id = $1`, ws, r.Seq, r.Hash, now, l.headMAC(ws, r.Seq, r.Hash)); err != nil {
 		return Event{}, fmt.Errorf("advance ledger head: %w", err)
 	}
 	if r.Kind == KindErasureExecuted {
@@ -412,6 +412,13 @@ func (l *Ledger) lockHead(ctx context.Context, q store.Querier, ws string, now t
 		return 0, nil, fmt.Errorf("lock ledger head: %w", err)
 	}
 	return seq, h, nil
+}
+
+// headMAC seals the chain head with a key derived from the master key: the
+// hash chain alone cannot tell a cut-off tail from a shorter history,
+// because whoever deletes the last events can also rewind the head.
+func (l *Ledger) headMAC(ws string, seq int64, hash []byte) string {
+	return l.keys.Index("ledger-head-v1", fmt.Sprintf("%s:%d:%x", ws, seq, hash))
 }
 
 func textHash(s string) string {

@@ -2,6 +2,7 @@ package consent
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -173,6 +174,22 @@ func TestTamperIsDetected(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		// The database itself refuses to change or delete ledger rows.
+		{
+			f, evs := setup()
+			_ = f
+			for _, q := range []string{`UPDATE ledger_events SET kind = 'objection' WHERE id = $1`, `DELETE FROM ledger_events WHERE id = $1`} {
+				if _, err := db.W.Exec(q, evs[0].ID); err == nil || !strings.Contains(err.Error(), "append-only") {
+					t.Fatalf("%s: %v, want the append-only trigger to refuse it", q, err)
+				}
+			}
+			if _, err := db.W.Exec(`DELETE FROM evidence_texts`); err == nil {
+				t.Fatal("evidence_texts could be deleted")
+			}
+		}
+		// An attacker with rights to change the schema can drop those
+		// triggers; verify must still catch every kind of tampering.
+		dropAppendOnly(t, db)
 		for _, tc := range []struct {
 			name    string
 			tamper  func(f *fixture, evs []Event)
@@ -203,6 +220,14 @@ func TestTamperIsDetected(t *testing.T) {
 			{"head moved back", func(f *fixture, evs []Event) {
 				exec(`UPDATE ledger_heads SET seq = 4 WHERE workspace_id = $1`, f.ws)
 			}, 5, ProblemHeadMismatch, -1},
+			{"tail cut and head rewound consistently", func(f *fixture, evs []Event) {
+				exec(`DELETE FROM ledger_events WHERE id = $1`, evs[4].ID)
+				h, _ := hex.DecodeString(evs[3].Hash)
+				exec(`UPDATE ledger_heads SET seq = 4, hash = $2 WHERE workspace_id = $1`, f.ws, h)
+			}, 4, ProblemHeadMismatch, -1},
+			{"text shown rewritten", func(f *fixture, evs []Event) {
+				exec(`UPDATE evidence_texts SET body = 'Ich willige in alles ein.' WHERE workspace_id = $1`, f.ws)
+			}, 1, ProblemHashMismatch, 0},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				f, evs := setup()
@@ -324,5 +349,20 @@ func TestLedgerIsNeverUpdated(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// dropAppendOnly removes the ledger's append-only triggers, as someone with
+// schema rights could, so tests can tamper the way an attacker would.
+func dropAppendOnly(t *testing.T, db *store.DB) {
+	t.Helper()
+	stmts := []string{`DROP TRIGGER ledger_events_no_update`, `DROP TRIGGER ledger_events_no_delete`, `DROP TRIGGER evidence_texts_no_update`, `DROP TRIGGER evidence_texts_no_delete`}
+	if db.Dialect == store.Postgres {
+		stmts = []string{`DROP TRIGGER ledger_events_append_only ON ledger_events`, `DROP TRIGGER evidence_texts_append_only ON evidence_texts`}
+	}
+	for _, q := range stmts {
+		if _, err := db.W.Exec(q); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -58,7 +59,8 @@ func (l *Ledger) Verify(ctx context.Context, ws string) (Report, error) {
 
 	var headSeq int64
 	var headHash []byte
-	err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM ledger_heads WHERE workspace_id = $1`, ws).Scan(&headSeq, &headHash)
+	var headMAC sql.NullString
+	err = tx.QueryRowContext(ctx, `SELECT seq, hash, mac FROM ledger_heads WHERE workspace_id = $1`, ws).Scan(&headSeq, &headHash, &headMAC)
 	haveHead := err == nil
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return rep, fmt.Errorf("verify: read head: %w", err)
@@ -72,6 +74,10 @@ func (l *Ledger) Verify(ctx context.Context, ws string) (Report, error) {
 	defer rs.Close()
 	prev := genesis
 	var expect int64 = 1
+	// The exact text shown is stored once per workspace outside the chain;
+	// the chain holds its SHA-256, so each referenced text is checked too.
+	texts := map[string]*row{}
+	var textOrder []string
 	for rs.Next() {
 		r, err := scanRow(rs)
 		if err != nil {
@@ -91,6 +97,12 @@ func (l *Ledger) Verify(ctx context.Context, ws string) (Report, error) {
 		default:
 			prev = r.Hash
 			expect++
+			if h := textRef(r); h != "" {
+				if _, seen := texts[h]; !seen {
+					texts[h] = r
+					textOrder = append(textOrder, h)
+				}
+			}
 		}
 	}
 	if err := rs.Err(); err != nil {
@@ -112,6 +124,34 @@ func (l *Ledger) Verify(ctx context.Context, ws string) (Report, error) {
 				Message: fmt.Sprintf("the chain head's hash %s does not match the last event's hash", hex.EncodeToString(headHash))}
 		}
 	}
+	if rep.Break == nil && haveHead && headSeq > 0 && (!headMAC.Valid || headMAC.String != l.headMAC(ws, headSeq, headHash)) {
+		rep.Break = &Break{Seq: headSeq, Problem: ProblemHeadMismatch,
+			Message: "the chain head is not sealed by this installation's master key: it was rewritten outside fairlead (events may have been cut off the end)"}
+	}
+	if rep.Break == nil {
+		for _, h := range textOrder {
+			var body string
+			err := tx.QueryRowContext(ctx, `SELECT body FROM evidence_texts WHERE workspace_id = $1 AND hash = $2`, ws, h).Scan(&body)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return rep, fmt.Errorf("verify: read evidence text: %w", err)
+			}
+			if err != nil || textHash(body) != h {
+				r := texts[h]
+				rep.Break = &Break{Seq: r.Seq, EventID: r.ID, Problem: ProblemHashMismatch,
+					Message: fmt.Sprintf("the text shown for event %s at seq %d is missing or was changed", r.ID, r.Seq)}
+				break
+			}
+		}
+	}
 	rep.OK = rep.Break == nil
 	return rep, nil
+}
+
+// textRef is the SHA-256 of the text shown that an event's evidence names.
+func textRef(r *row) string {
+	var e storedEvidence
+	if emptyJSON(r.Ev) || json.Unmarshal([]byte(r.Ev), &e) != nil {
+		return ""
+	}
+	return e.TextSHA256
 }

@@ -9,15 +9,20 @@ say() { printf '==> %s\n' "$*"; }
 
 have_pg() { compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null; }
 
-if ! have_pg; then
+need=()
+have_pg || need+=(postgresql)
+command -v make >/dev/null || need+=(make)
+# -race needs cgo, and cgo needs a C compiler.
+command -v gcc >/dev/null || need+=(gcc libc6-dev)
+if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    say "installing PostgreSQL server binaries (Debian package postgresql)"
+    say "installing ${need[*]} (Debian packages)"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   else
-    echo "PostgreSQL server binaries (initdb, pg_ctl) are missing." >&2
-    echo "Install them, e.g. 'sudo apt-get install postgresql', and run make test again." >&2
+    echo "missing: ${need[*]} (PostgreSQL server binaries, make, a C compiler for -race)." >&2
+    echo "Install them, e.g. 'sudo apt-get install ${need[*]}', and run make test again." >&2
     exit 1
   fi
 fi
@@ -40,4 +45,4 @@ say "test suite on SQLite and PostgreSQL"
 go test -count=1 -timeout 20m ./...
 
 say "race detector on the concurrent packages"
-go test -race -count=1 -timeout 20m $(make -s -f Makefile print-race-pkgs 2>/dev/null || echo ./internal/jobs/... ./internal/web/... ./internal/store/... ./internal/auth/... ./internal/id/... ./internal/policy/...)
+go test -race -count=1 -timeout 20m $(make -s -f Makefile print-race-pkgs)

@@ -154,6 +154,7 @@ func TestAPIScenarios(t *testing.T) {
 				{name: "list users", method: "GET", path: "/api/v1/users", role: admin, wantStatus: 200, want: []string{"sales.rep@example.com", "admin@example.com"}, notWant: []string{"password", "argon2"}},
 				{name: "get user", method: "GET", path: "/api/v1/users/" + userID, role: admin, wantStatus: 200, want: []string{`"role":"sales"`}},
 				{name: "get user of unknown id", method: "GET", path: "/api/v1/users/" + id.New(), role: admin, wantStatus: 404, want: []string{"not_found"}},
+				{name: "upper-case id is not found on either backend", method: "GET", path: "/api/v1/users/" + strings.ToUpper(userID), role: admin, wantStatus: 404},
 				{name: "get user with malformed id", method: "GET", path: "/api/v1/users/1%20OR%201=1", role: admin, wantStatus: 404},
 				{name: "promote user", method: "PATCH", path: "/api/v1/users/" + userID, role: admin, body: map[string]any{"role": "marketing"}, wantStatus: 200, want: []string{`"role":"marketing"`}},
 				{name: "bad role names allowed values", method: "PATCH", path: "/api/v1/users/" + userID, role: admin, body: map[string]any{"role": "owner"}, wantStatus: 400, want: []string{`"field":"role"`, "admin, marketing, sales, dpo, viewer"}},
@@ -270,6 +271,9 @@ func TestMetricsExposeRequestsJobsAndPool(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, store.SQLite)
 	h.do("GET", "/api/v1/contacts?email=secret.person%40example.com", h.tokens[auth.RoleAdmin], nil)
+	for _, m := range []string{"ZZ0", "ZZ1"} {
+		h.do(m, "/api/v1/me", "", nil)
+	}
 	res, err := http.Get(h.url + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -288,6 +292,9 @@ func TestMetricsExposeRequestsJobsAndPool(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+	if strings.Contains(body, "ZZ0") || !strings.Contains(body, `method="OTHER"`) {
+		t.Error("client-chosen methods must not become metric labels")
 	}
 	if strings.Contains(body, "secret.person") || strings.Contains(body, "example.com") {
 		t.Error("/metrics carries request data")

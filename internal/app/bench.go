@@ -85,7 +85,14 @@ func timeOneStart(ctx context.Context, bin, data string, measureRSS bool, idle t
 	addr := l.Addr().String()
 	l.Close()
 	cmd := exec.CommandContext(ctx, bin, "serve", "--addr", addr, "--data-dir", data, "--log-level", "warn")
-	cmd.Env = append(os.Environ(), "FAIRLEAD_ADMIN_PASSWORD=bench password only")
+	// The child inherits no FAIRLEAD_* setting: it must never reach a
+	// configured production database or run its jobs.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "FAIRLEAD_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "FAIRLEAD_ADMIN_PASSWORD=bench password only", "FAIRLEAD_WORKERS=0")
 	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {

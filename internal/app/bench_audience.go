@@ -4,6 +4,7 @@ import (
 	"context"
 	crand "crypto/rand"
 	"encoding/base64"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,9 +42,22 @@ func runBenchAudience(ctx context.Context, env Env, args []string) error {
 	if *n < 1 {
 		return fmt.Errorf("--contacts must be at least 1")
 	}
-	cfg, err := config.Load(env.Getenv, fs)
+	// Only a --database-url given on this command line leads to PostgreSQL:
+	// the environment of a production host must never make the benchmark
+	// write a million contacts into the real database.
+	explicit := false
+	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "database-url" })
+	cfg, err := config.Load(func(k string) string {
+		if strings.HasPrefix(k, "FAIRLEAD_") {
+			return ""
+		}
+		return env.Getenv(k)
+	}, fs)
 	if err != nil {
 		return err
+	}
+	if !explicit {
+		cfg.DatabaseURL = ""
 	}
 	if cfg.DatabaseURL == "" {
 		if *dir == "" {

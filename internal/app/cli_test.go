@@ -207,6 +207,9 @@ func TestOperatorCommands(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
+	if fi, err := os.Stat(backup); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("backup mode %v (err %v), want 0600: it holds every row", fi.Mode().Perm(), err)
+	}
 	restored := t.TempDir()
 	data, _ := os.ReadFile(backup)
 	os.WriteFile(filepath.Join(restored, "fairlead.db"), data, 0o600)

@@ -180,8 +180,11 @@ See docs/backup.md.`)
 	if err := db.Backup(ctx, abs); err != nil {
 		return err
 	}
-	fi, _ := os.Stat(abs)
-	fmt.Fprintf(env.Stdout, "wrote %s (%d bytes)\n", path, fi.Size())
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return fmt.Errorf("backup written but not readable: %w", err)
+	}
+	fmt.Fprintf(env.Stdout, "wrote %s (%d bytes, mode 0600)\n", path, fi.Size())
 	return nil
 }
 

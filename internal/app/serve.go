@@ -68,14 +68,30 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	log.Info("fairlead serving", "addr", "http://"+l.Addr().String(), "backend", cfg.Backend(), "node", node, "workers", cfg.Workers, "version", Version)
 	fmt.Fprintf(env.Stdout, "fairlead is listening on http://%s (%s)\n", l.Addr(), cfg.Backend())
 
+	// One deadline for the whole stop: HTTP drain and job release share
+	// FAIRLEAD_SHUTDOWN_TIMEOUT, so a process manager's kill after it finds
+	// every job already released. The workers stop at the same time as the
+	// listener, not after it.
+	stopped := make(chan struct{})
+	go func() {
+		<-ctx.Done()
+		log.Info("stopping: waiting for requests and jobs in flight", "timeout", cfg.ShutdownTimeout.String())
+		if cfg.Workers > 0 {
+			sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+			defer cancel()
+			if err := queue.Stop(sctx); err != nil {
+				log.Warn("workers stopped with error", "err", err)
+			}
+		}
+		close(stopped)
+	}()
 	serveErr := srv.Serve(ctx, l, cfg.ShutdownTimeout)
-	log.Info("stopping: waiting for requests and jobs in flight", "timeout", cfg.ShutdownTimeout.String())
-	if cfg.Workers > 0 {
+	if ctx.Err() != nil {
+		<-stopped
+	} else if cfg.Workers > 0 {
 		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 		defer cancel()
-		if err := queue.Stop(sctx); err != nil {
-			log.Warn("workers stopped with error", "err", err)
-		}
+		_ = queue.Stop(sctx)
 	}
 	if serveErr != nil {
 		return serveErr

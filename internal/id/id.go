@@ -78,9 +78,11 @@ func format(b [16]byte) string {
 // ErrInvalid is returned by Parse for anything that is not a canonical UUID.
 var ErrInvalid = errors.New("not a valid UUID")
 
-// Valid reports whether s is a canonical lower- or upper-case UUID text.
-// Handlers check IDs from URLs with it before they reach the database, so a
-// malformed ID is a 400/404 on both backends rather than a PostgreSQL cast error.
+// Valid reports whether s is a canonical, lower-case UUID text (the form
+// fairlead writes). Handlers check IDs from URLs with it before they reach
+// the database, so a malformed ID is a 404 on both backends rather than a
+// PostgreSQL cast error — and an upper-case one too: PostgreSQL's uuid type
+// would match it while SQLite's text would not.
 func Valid(s string) bool {
 	if len(s) != 36 {
 		return false
@@ -93,7 +95,7 @@ func Valid(s string) bool {
 				return false
 			}
 		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
 				return false
 			}
 		}

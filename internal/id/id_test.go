@@ -50,7 +50,7 @@ func TestValid(t *testing.T) {
 		want bool
 	}{
 		{"0190f3c4-8a2b-7c3d-9e4f-0a1b2c3d4e5f", true},
-		{"0190F3C4-8A2B-7C3D-9E4F-0A1B2C3D4E5F", true},
+		{"0190F3C4-8A2B-7C3D-9E4F-0A1B2C3D4E5F", false},
 		{"", false},
 		{"0190f3c4-8a2b-7c3d-9e4f-0a1b2c3d4e5", false},
 		{"0190f3c4x8a2b-7c3d-9e4f-0a1b2c3d4e5f", false},

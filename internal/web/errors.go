@@ -59,6 +59,9 @@ func ErrorFor(err error) *Error {
 		return &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no such resource in this workspace"}
 	case errors.Is(err, store.ErrConflict):
 		return &Error{Status: http.StatusConflict, Code: "conflict", Message: "this conflicts with an existing resource"}
+	case errors.Is(err, context.Canceled):
+		// The client went away; nobody reads this answer, and it is no fault.
+		return &Error{Status: 499, Code: "client_closed_request", Message: "the client closed the request"}
 	case errors.Is(err, context.DeadlineExceeded):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "timeout", Message: "the request took too long"}
 	}

@@ -63,6 +63,13 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// Flush lets streaming handlers push what they wrote.
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
 // middleware wraps the mux: request ID, access log, metrics, panic recovery,
 // security headers and the body size limit, outermost first.
 func (s *Server) middleware(next http.Handler) http.Handler {
@@ -110,7 +117,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			if status == 0 {
 				status = http.StatusOK
 			}
-			s.metrics.observe(route, r.Method, status, d)
+			s.metrics.observe(route, methodLabel(r.Method), status, d)
 			attrs := []slog.Attr{
 				slog.String("request_id", rid),
 				slog.String("method", r.Method),
@@ -127,3 +134,13 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// methodLabel bounds the method label: clients choose the method string,
+// and every new value would be a new time series.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "OTHER"
+}

@@ -23,7 +23,9 @@ import (
 	"github.com/fairlead/fairlead/internal/store"
 )
 
-const templateDB = "fairlead_template"
+// templateDB is per test process: test packages run in parallel and, on a
+// shared external server, must not drop each other's template.
+var templateDB = fmt.Sprintf("fairlead_template_%d", os.Getpid())
 
 type pgServer struct {
 	dir     string
@@ -131,6 +133,7 @@ func (s *pgServer) dropDB(name string) {
 
 func (s *pgServer) stop() {
 	if s.admin != nil {
+		_, _ = s.admin.Exec(`DROP DATABASE IF EXISTS ` + templateDB + ` WITH (FORCE)`)
 		s.admin.Close()
 	}
 	if !s.ownsDir {

@@ -88,24 +88,35 @@ func (a *API) resolveAudience(w http.ResponseWriter, r *http.Request, p auth.Pri
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
 	enc := json.NewEncoder(w)
-	flusher, _ := w.(http.Flusher)
 	rc := http.NewResponseController(w)
 	line := struct {
 		ContactID string `json:"contact_id"`
 	}{}
+	var writeErr error
 	sent := 0
 	n, err := a.Audience.Resolve(ctx, p.WorkspaceID, in.Query, func(cid string) error {
 		line.ContactID = cid
-		sent++
-		if sent%1000 == 0 && flusher != nil {
+		if writeErr = enc.Encode(line); writeErr != nil {
+			return writeErr
+		}
+		if sent++; sent%1000 == 0 {
 			_ = rc.Flush()
 		}
-		return enc.Encode(line)
+		return nil
 	})
+	rid := web.RequestID(ctx)
+	if writeErr != nil || ctx.Err() != nil {
+		// The client went away. Its error text names its address, which
+		// must not reach the logs; the status was sent long ago.
+		a.Log.InfoContext(ctx, "audience stream ended by the client", "request_id", rid, "sent", sent)
+		return nil
+	}
 	if err != nil {
 		e := web.ErrorFor(err)
-		a.Log.ErrorContext(ctx, "audience resolution stopped", "request_id", web.RequestID(ctx), "err", err)
-		return enc.Encode(map[string]any{"error": map[string]string{"code": e.Code, "message": "the list is incomplete: " + e.Message}})
+		a.Log.ErrorContext(ctx, "audience resolution stopped", "request_id", rid, "err", err)
+		_ = enc.Encode(map[string]any{"error": map[string]string{"code": e.Code, "message": "the list is incomplete: " + e.Message}})
+		return nil
 	}
-	return enc.Encode(map[string]any{"count": n, "complete": true})
+	_ = enc.Encode(map[string]any{"count": n, "complete": true})
+	return nil
 }

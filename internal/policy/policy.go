@@ -49,9 +49,8 @@ type Policy struct {
 	// objection lift it.
 	LaterConsentLiftsObjection bool
 	// WithdrawalCountsAsObjection makes a withdrawn consent block the
-	// non-consent bases for its channel. See docs/policy-notes.md: for
-	// direct marketing and personalization the law requires this regardless
-	// of the switch, so it only changes analytics.
+	// non-consent bases for its channel (rules §5, on by default). See
+	// docs/policy-notes.md for why it should stay on.
 	WithdrawalCountsAsObjection bool
 	// ThirdPartyPostalAllowed allows postal advertising to third-party
 	// addresses under Art. 6(1)(f) with Art. 14 information.

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/fairlead/fairlead/internal/id"
 )
 
 // Input is everything the ledger knows about one consent: one person, one
@@ -511,25 +513,8 @@ func (v *validator) source(field string, s Source) {
 	v.required(field+".id", s.ID)
 }
 
-func validUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-				return false
-			}
-		}
-	}
-	return true
-}
+// validUUID accepts the canonical lower-case form fairlead writes.
+func validUUID(s string) bool { return id.Valid(s) }
 
 func validHash(s string) bool {
 	if len(s) != 64 {

@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fairlead/fairlead/internal/audience"
 	"github.com/fairlead/fairlead/internal/auth"
+	"github.com/fairlead/fairlead/internal/consent"
 	"github.com/fairlead/fairlead/internal/contact"
 	"github.com/fairlead/fairlead/internal/jobs"
 	"github.com/fairlead/fairlead/internal/store"
@@ -25,7 +27,8 @@ type isolationCase func(ctx context.Context, h *harness, wsB string, ids map[str
 // fails TestWorkspaceIsolation.
 func scopedRepositories(h *harness) []any {
 	contacts, purposes, notices, ledger := h.consent()
-	return []any{auth.NewStore(h.db, nil), h.queue, contacts, contacts.Keys(), purposes, notices, ledger}
+	return []any{auth.NewStore(h.db, nil), h.queue, contacts, contacts.Keys(), purposes, notices, ledger,
+		audience.New(h.db, ledger, purposes, nil)}
 }
 
 // notIDTaking lists methods whose third argument is a string but not an ID
@@ -54,6 +57,33 @@ func isolationCases() map[string]isolationCase {
 		},
 		"Store.RevokeToken": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
 			return auth.NewStore(h.db, nil).RevokeToken(ctx, b, ids["token"])
+		},
+		"Ledger.Append": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, _, _, ledger := h.consent()
+			_, err := ledger.Append(ctx, nil, b, ids["contact"], consent.NewEvent{Kind: consent.KindErasureRequested}, consent.Actor{})
+			return err
+		},
+		"Keyring.Shred": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			contacts, _, _, _ := h.consent()
+			return contacts.Keys().Shred(ctx, h.db.W, b, ids["contact"])
+		},
+		"Store.PointsIn": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			contacts, _, _, _ := h.consent()
+			_, err := contacts.PointsIn(ctx, h.db.R, b, ids["contact"])
+			return err
+		},
+		"Resolver.Decide": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, _, purposes, ledger := h.consentWithPurposes()
+			_, err := audience.New(h.db, ledger, purposes, nil).Decide(ctx, b, ids["contact"], "product_offers", "post", audience.Campaign{})
+			return err
+		},
+		"Resolver.Matrix": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, _, purposes, ledger := h.consentWithPurposes()
+			cells, err := audience.New(h.db, ledger, purposes, nil).Matrix(ctx, b, ids["contact"])
+			if err == nil {
+				return fmt.Errorf("workspace B got a matrix of %d cells for A's contact", len(cells))
+			}
+			return err
 		},
 		"Store.CheckLogin": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
 			_, err := auth.NewStore(h.db, nil).CheckLogin(ctx, b, "victim@example.com", "victim password 1")
@@ -210,12 +240,16 @@ func TestWorkspaceIsolation(t *testing.T) {
 			cases := isolationCases()
 			ctxT := reflect.TypeFor[context.Context]()
 			strT := reflect.TypeFor[string]()
+			querierT := reflect.TypeFor[store.Querier]()
 			for _, repo := range scopedRepositories(h) {
 				rt := reflect.TypeOf(repo)
 				for i := 0; i < rt.NumMethod(); i++ {
 					m := rt.Method(i)
 					ft := m.Type // receiver first
-					if ft.NumIn() >= 4 && ft.In(1) == ctxT && ft.In(2) == strT && ft.In(3) == strT {
+					idTaking := ft.NumIn() >= 4 && ft.In(1) == ctxT && ft.In(2) == strT && ft.In(3) == strT
+					// Methods that join the caller's transaction take it first.
+					txTaking := ft.NumIn() >= 5 && ft.In(1) == ctxT && ft.In(2) == querierT && ft.In(3) == strT && ft.In(4) == strT
+					if idTaking || txTaking {
 						key := rt.Elem().Name() + "." + m.Name
 						if _, ok := cases[key]; !ok && notIDTaking[key] == "" {
 							t.Errorf("%s takes (ctx, workspaceID, id): add an isolation case for it", key)
@@ -264,4 +298,10 @@ func TestWorkspaceIsolation(t *testing.T) {
 			}
 		})
 	}
+}
+
+// consentWithPurposes is h.consent reordered for the resolver cases.
+func (h *harness) consentWithPurposes() (*contact.Store, *consent.Notices, *consent.Purposes, *consent.Ledger) {
+	c, p, n, l := h.consent()
+	return c, n, p, l
 }

@@ -149,42 +149,39 @@ type UserUpdate struct {
 	Disabled *bool
 }
 
-// UpdateUser changes a user's role, name or disabled state.
+// UpdateUser changes a user's role, name or disabled state. Only the fields
+// sent are written, in one statement, so two concurrent changes of
+// different fields (a demotion and a re-enable, say) cannot undo each other.
 func (s *Store) UpdateUser(ctx context.Context, wsID, userID string, up UserUpdate) (User, error) {
-	u, err := s.User(ctx, wsID, userID)
-	if err != nil {
-		return User{}, err
+	if !id.Valid(userID) || !id.Valid(wsID) {
+		return User{}, store.ErrNotFound
 	}
+	var role, name, disabled any
 	if up.Role != nil {
 		r, err := ParseRole("role", *up.Role)
 		if err != nil {
 			return User{}, err
 		}
-		u.Role = r
+		role = string(r)
 	}
 	if up.Name != nil {
 		if len(*up.Name) > 200 {
 			return User{}, validate.Invalid("name", "name must have at most 200 characters")
 		}
-		u.Name = strings.TrimSpace(*up.Name)
+		name = strings.TrimSpace(*up.Name)
 	}
 	if up.Disabled != nil {
-		if *up.Disabled && u.DisabledAt == nil {
-			t := s.now()
-			u.DisabledAt = &t
-		} else if !*up.Disabled {
-			u.DisabledAt = nil
+		disabled = 0
+		if *up.Disabled {
+			disabled = 1
 		}
 	}
-	res, err := s.w.ExecContext(ctx, `UPDATE users SET role = $3, name = $4, disabled_at = $5 WHERE workspace_id = $1 AND id = $2`,
-		wsID, userID, string(u.Role), u.Name, u.DisabledAt)
-	if err != nil {
-		return User{}, fmt.Errorf("update user: %w", store.MapError(err))
-	}
-	if n, _ := res.RowsAffected(); n != 1 {
-		return User{}, store.ErrNotFound
-	}
-	return u, nil
+	return scanUser(s.w.QueryRowContext(ctx, `UPDATE users SET
+		role = COALESCE($3, role),
+		name = COALESCE($4, name),
+		disabled_at = CASE WHEN $5 = 1 THEN COALESCE(disabled_at, $6) WHEN $5 = 0 THEN NULL ELSE disabled_at END
+		WHERE workspace_id = $1 AND id = $2
+		RETURNING `+userCols, wsID, userID, role, name, disabled, s.now()))
 }
 
 // ErrBadCredentials hides whether the e-mail or the password was wrong.

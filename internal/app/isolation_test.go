@@ -34,10 +34,11 @@ func scopedRepositories(h *harness) []any {
 // notIDTaking lists methods whose third argument is a string but not an ID
 // of an existing row, with the reason.
 var notIDTaking = map[string]string{
-	"Store.CreateToken": "creates a token; the third argument is its name",
-	"Keyring.CreateKey": "creates the key of a new contact; a key made in workspace B is B's and opens nothing of A",
-	"Notices.List":      "the third argument is a kind filter",
-	"Notices.Create":    "creates a notice; the third argument is the actor",
+	"Store.CreateToken":      "creates a token; the third argument is its name",
+	"Keyring.CreateKey":      "creates the key of a new contact; a key made in workspace B is B's and opens nothing of A",
+	"Notices.List":           "the third argument is a kind filter",
+	"Notices.Create":         "creates a notice; the third argument is the actor",
+	"Ledger.AllowedContacts": "the third argument is a purpose key; rows are filtered by workspace",
 }
 
 func isolationCases() map[string]isolationCase {
@@ -62,6 +63,10 @@ func isolationCases() map[string]isolationCase {
 			_, _, _, ledger := h.consent()
 			_, err := ledger.Append(ctx, nil, b, ids["contact"], consent.NewEvent{Kind: consent.KindErasureRequested}, consent.Actor{})
 			return err
+		},
+		"Ledger.Refresh": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, _, _, ledger := h.consent()
+			return ledger.Refresh(ctx, h.db.W, b, ids["contact"])
 		},
 		"Keyring.Shred": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
 			contacts, _, _, _ := h.consent()

@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/fairlead/fairlead/internal/consent"
@@ -197,6 +198,145 @@ func (r *Resolver) Resolve(ctx context.Context, ws string, q Query, emit func(co
 		return 0, err
 	}
 	asOf := r.now()
+	if q.Campaign == (Campaign{}) {
+		if st, ok := r.facts.(State); ok {
+			return r.resolveFromState(ctx, st, ws, q, asOf, emit)
+		}
+	}
+	return r.resolveLive(ctx, ws, q, asOf, nil, emit)
+}
+
+// State is the permission state the consent ledger keeps (see
+// consent/state.go): the engine's answers for every contact, written in the
+// transaction of every change.
+type State interface {
+	StaleContacts(ctx context.Context, ws string, now time.Time) (map[string]bool, error)
+	AllowedContacts(ctx context.Context, ws, purposeKey, channel string, f consent.StateFilter, fn func(contactID string) error) error
+}
+
+// resolveFromState streams the stored answers, and decides live only the
+// contacts the state cannot vouch for; both streams come in ID order and
+// are merged. Campaign-specific facts change decisions, so such queries
+// always run live.
+func (r *Resolver) resolveFromState(ctx context.Context, st State, ws string, q Query, asOf time.Time, emit func(string) error) (int, error) {
+	stale, err := st.StaleContacts(ctx, ws, asOf)
+	if err != nil {
+		return 0, err
+	}
+	var live []string
+	if len(stale) > 0 {
+		collect := func(cid string) error { live = append(live, cid); return nil }
+		if len(stale) > 10*pageSize {
+			// Most of the workspace (say, after a new purpose): walk it all.
+			_, err = r.resolveLive(ctx, ws, q, asOf, stale, collect)
+		} else {
+			err = r.resolveIDs(ctx, ws, q, asOf, stale, collect)
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	n, i := 0, 0
+	flushLive := func(upTo string) error {
+		for i < len(live) && (upTo == "" || live[i] < upTo) {
+			if err := emit(live[i]); err != nil {
+				return err
+			}
+			n++
+			i++
+		}
+		return nil
+	}
+	f := consent.StateFilter{Audience: q.Filter.Audience, Relationship: q.Filter.Relationship, DataSource: q.Filter.DataSource}
+	err = st.AllowedContacts(ctx, ws, q.Purpose, q.Channel, f, func(cid string) error {
+		if stale[cid] {
+			return nil // decided live above
+		}
+		if err := flushLive(cid); err != nil {
+			return err
+		}
+		n++
+		return emit(cid)
+	})
+	if err != nil {
+		return n, err
+	}
+	return n, flushLive("")
+}
+
+// resolveIDs decides the given contacts live, in ID order, applying the
+// filter to their records.
+func (r *Resolver) resolveIDs(ctx context.Context, ws string, q Query, asOf time.Time, set map[string]bool, emit func(string) error) error {
+	ids := make([]string, 0, len(set))
+	for id := range set {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for len(ids) > 0 {
+		part := ids[:min(len(ids), 500)]
+		ids = ids[len(part):]
+		keep, err := r.filterIDs(ctx, ws, q.Filter, part)
+		if err != nil {
+			return err
+		}
+		facts, req, err := r.facts.FactsForContacts(ctx, ws, keep, q.Purpose, q.Channel, asOf)
+		if err != nil {
+			return err
+		}
+		for _, cid := range keep {
+			f, ok := facts[cid]
+			if !ok {
+				continue
+			}
+			q.Campaign.apply(&f)
+			d, err := policy.Decide(f, req)
+			if err != nil {
+				return fmt.Errorf("decide for contact %s: %w", cid, err)
+			}
+			if d.Allowed {
+				if err := emit(cid); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// filterIDs keeps the IDs (sorted) of contacts that exist and match f.
+func (r *Resolver) filterIDs(ctx context.Context, ws string, f Filter, ids []string) ([]string, error) {
+	args := []any{ws}
+	ph := make([]string, len(ids))
+	for i, x := range ids {
+		args = append(args, x)
+		ph[i] = fmt.Sprintf("$%d", len(args))
+	}
+	q := `SELECT id FROM contacts WHERE workspace_id = $1 AND id IN (` + strings.Join(ph, ",") + `)`
+	for _, c := range []struct{ col, v string }{{"audience", f.Audience}, {"relationship", f.Relationship}, {"data_source", f.DataSource}} {
+		if c.v != "" {
+			args = append(args, c.v)
+			q += fmt.Sprintf(" AND %s = $%d", c.col, len(args))
+		}
+	}
+	rows, err := r.db.R.QueryContext(ctx, q+` ORDER BY id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list contacts: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// resolveLive decides every contact (or, with only, the contacts in it)
+// from its ledger now.
+func (r *Resolver) resolveLive(ctx context.Context, ws string, q Query, asOf time.Time, only map[string]bool, emit func(string) error) (int, error) {
 	n, after := 0, ""
 	for {
 		ids, err := r.page(ctx, ws, q.Filter, after)
@@ -207,6 +347,12 @@ func (r *Resolver) Resolve(ctx context.Context, ws string, q Query, emit func(co
 			return n, nil
 		}
 		after = ids[len(ids)-1]
+		if only != nil {
+			ids = slices.DeleteFunc(ids, func(id string) bool { return !only[id] })
+			if len(ids) == 0 {
+				continue
+			}
+		}
 		facts, req, err := r.facts.FactsForContacts(ctx, ws, ids, q.Purpose, q.Channel, asOf)
 		if err != nil {
 			return n, err

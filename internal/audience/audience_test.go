@@ -345,3 +345,57 @@ func BenchmarkResolve(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/contact")
 }
+
+// TestStateFollowsCatalogueAndContactChanges: a new purpose, a changed
+// contact record and a retention duty's end are all honoured by audience
+// resolution, which reads the stored permission state.
+func TestStateFollowsCatalogueAndContactChanges(t *testing.T) {
+	t.Parallel()
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		w := newWorld(t, db)
+		ids := w.generate(rand.New(rand.NewPCG(3, 3)), 300)
+		check := func(q audience.Query) {
+			t.Helper()
+			got := map[string]bool{}
+			if _, err := w.resolver.Resolve(ctx, w.ws, q, func(cid string) error { got[cid] = true; return nil }); err != nil {
+				t.Fatal(err)
+			}
+			for _, cid := range ids {
+				c, err := w.contacts.Get(ctx, w.ws, cid)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if q.Filter.Relationship != "" && c.Relationship != q.Filter.Relationship {
+					if got[cid] {
+						t.Fatalf("contact %s outside the filter is in the audience", cid)
+					}
+					continue
+				}
+				d, err := w.resolver.Decide(ctx, w.ws, cid, q.Purpose, q.Channel, q.Campaign)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d.Allowed != got[cid] {
+					t.Fatalf("%s/%s %+v contact %s: decision %v %v, audience %v", q.Purpose, q.Channel, q.Filter, cid, d.Allowed, d.Reasons, got[cid])
+				}
+			}
+		}
+		// A purpose added after the contacts: every stored state is older
+		// than the catalogue, so resolution must still be right.
+		if _, err := w.purposes.Create(ctx, w.ws, consent.NewPurpose{Key: "catalogue_letters", Kind: "direct_marketing", DescriptionDE: "Kataloge", DescriptionEN: "Catalogues", Channels: []string{"post"}}); err != nil {
+			t.Fatal(err)
+		}
+		check(audience.Query{Purpose: "catalogue_letters", Channel: "post"})
+		check(audience.Query{Purpose: "product_offers", Channel: "post"})
+		// A changed record: a supplier without notice may not get letters.
+		rel := "supplier"
+		for _, cid := range ids[:20] {
+			if _, err := w.contacts.Update(ctx, w.ws, cid, contact.Update{Relationship: &rel}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		check(audience.Query{Purpose: "product_offers", Channel: "post"})
+		check(audience.Query{Purpose: "product_offers", Channel: "post", Filter: audience.Filter{Relationship: "supplier"}})
+	})
+}

@@ -288,7 +288,11 @@ func NewLedger(db *store.DB, contacts *contact.Store, purposes *Purposes, notice
 	if now == nil {
 		now = func() time.Time { return time.Now().UTC() }
 	}
-	return &Ledger{db: db, contacts: contacts, keys: contacts.Keys(), purposes: purposes, notices: notices, now: now}
+	l := &Ledger{db: db, contacts: contacts, keys: contacts.Keys(), purposes: purposes, notices: notices, now: now}
+	// Every contact write re-derives the contact's permission state in its
+	// own transaction (state.go).
+	contacts.OnChange(l.Refresh)
+	return l
 }
 
 // clockSkew is how far in the future occurred_at may lie (client clocks).
@@ -371,6 +375,9 @@ func (l *Ledger) append(ctx context.Context, q store.Querier, ws, contactID stri
 	}
 	if _, err := q.ExecContext(ctx, `UPDATE ledger_heads SET seq = $2, hash = $3, updated_at = $4, mac = $5 WHERE workspace_id = $1`, ws, r.Seq, r.Hash, now, l.headMAC(ws, r.Seq, r.Hash)); err != nil {
 		return Event{}, fmt.Errorf("advance ledger head: %w", err)
+	}
+	if err := l.Refresh(ctx, q, ws, contactID); err != nil {
+		return Event{}, err
 	}
 	if r.Kind == KindErasureExecuted {
 		// Recording the erasure is the erasure: the contact's data key is

@@ -92,8 +92,46 @@ type Points struct {
 // Store reads and writes contacts. Every method filters on the workspace.
 type Store struct {
 	w, r store.Querier
+	db   *store.DB // nil when the store works inside a caller's transaction
 	keys *keyring.Keyring
 	now  func() time.Time
+	// changed runs in the same transaction after a contact is created or
+	// changed (the consent ledger re-derives its permission state there).
+	changed ChangeHook
+}
+
+// ChangeHook is told, inside the writing transaction, that a contact was
+// created or changed.
+type ChangeHook func(ctx context.Context, q store.Querier, ws, contactID string) error
+
+// OnChange sets the hook; stores made by WithTx afterwards inherit it.
+func (s *Store) OnChange(h ChangeHook) { s.changed = h }
+
+// inTx runs fn with a store bound to one transaction — the caller's, or a
+// new one — and then the change hook in that same transaction.
+func (s *Store) inTx(ctx context.Context, fn func(ts *Store) (Contact, error)) (Contact, error) {
+	run := func(ts *Store) (Contact, error) {
+		c, err := fn(ts)
+		if err != nil {
+			return Contact{}, err
+		}
+		if ts.changed != nil {
+			if err := ts.changed(ctx, ts.w, c.WorkspaceID, c.ID); err != nil {
+				return Contact{}, err
+			}
+		}
+		return c, nil
+	}
+	if s.db == nil {
+		return run(s)
+	}
+	var c Contact
+	err := s.db.Tx(ctx, func(tx store.Tx) error {
+		var err error
+		c, err = run(s.WithTx(tx))
+		return err
+	})
+	return c, err
 }
 
 // NewStore works on the database's pools.
@@ -101,12 +139,12 @@ func NewStore(db *store.DB, keys *keyring.Keyring, now func() time.Time) *Store 
 	if now == nil {
 		now = func() time.Time { return time.Now().UTC() }
 	}
-	return &Store{w: db.W, r: db.R, keys: keys, now: now}
+	return &Store{w: db.W, r: db.R, db: db, keys: keys, now: now}
 }
 
 // WithTx returns a Store whose reads and writes happen in tx.
 func (s *Store) WithTx(tx store.Querier) *Store {
-	return &Store{w: tx, r: tx, keys: s.keys.WithTx(tx), now: s.now}
+	return &Store{w: tx, r: tx, keys: s.keys.WithTx(tx), now: s.now, changed: s.changed}
 }
 
 // Keys is the keyring the store seals with (the ledger seals evidence with
@@ -255,6 +293,10 @@ func (s *Store) dupCheck(ctx context.Context, ws string, email sql.NullString, e
 // when other writes must succeed or fail with it; on its own, a failure
 // after the key was made leaves only an unused key row.
 func (s *Store) Create(ctx context.Context, ws string, in Input) (Contact, error) {
+	return s.inTx(ctx, func(ts *Store) (Contact, error) { return ts.create(ctx, ws, in) })
+}
+
+func (s *Store) create(ctx context.Context, ws string, in Input) (Contact, error) {
 	if !id.Valid(ws) {
 		return Contact{}, store.ErrNotFound
 	}
@@ -350,6 +392,10 @@ type Update struct {
 // address or phone number gets a new blind index, so consents recorded for
 // the old one no longer cover the contact's current address (rules §11).
 func (s *Store) Update(ctx context.Context, ws, contactID string, up Update) (Contact, error) {
+	return s.inTx(ctx, func(ts *Store) (Contact, error) { return ts.update(ctx, ws, contactID, up) })
+}
+
+func (s *Store) update(ctx context.Context, ws, contactID string, up Update) (Contact, error) {
 	c, err := s.Get(ctx, ws, contactID)
 	if err != nil {
 		return Contact{}, err

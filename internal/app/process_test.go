@@ -155,11 +155,13 @@ func TestJobsRunExactlyOnceAcrossProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatalf("exactly one of the processes must have created the demo workspace: %v", err)
 	}
+	// 200 jobs of 50 ms keep one process busy for longer than a poll
+	// interval (1 s), so both processes are sure to take part.
 	const n = 200
 	for i := 0; i < n; i += 20 {
 		err := db.Tx(ctx, func(tx store.Tx) error {
 			for k := i; k < i+20; k++ {
-				if _, err := jobs.Enqueue(ctx, tx, jobs.EnqueueParams{WorkspaceID: ws.ID, Kind: "system.noop", Args: map[string]int{"sleep_ms": 10}}); err != nil {
+				if _, err := jobs.Enqueue(ctx, tx, jobs.EnqueueParams{WorkspaceID: ws.ID, Kind: "system.noop", Args: map[string]int{"sleep_ms": 50}}); err != nil {
 					return err
 				}
 			}

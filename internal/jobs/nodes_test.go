@@ -139,12 +139,11 @@ func TestExactlyOnceAcrossNodes(t *testing.T) {
 				t.Errorf("nodes claimed %d and completed %d, want %d", claimed, completed, total)
 			}
 			t.Logf("%s: jobs per node %v", d, perNode)
-			if d == store.Postgres {
-				for i := range nodes {
-					if node := fmt.Sprintf("node-%d", i); perNode[node] == 0 {
-						t.Errorf("%s did no work: %v", node, perNode)
-					}
-				}
+			// The nodes really competed for the jobs (which one wins each
+			// claim is up to timing, so demanding work from every node would
+			// make the test flaky; contention between at least two suffices).
+			if d == store.Postgres && len(perNode) < 2 {
+				t.Errorf("only %d node did work: %v", len(perNode), perNode)
 			}
 		})
 	}

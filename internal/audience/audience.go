@@ -279,25 +279,8 @@ func (r *Resolver) resolveIDs(ctx context.Context, ws string, q Query, asOf time
 		if err != nil {
 			return err
 		}
-		facts, req, err := r.facts.FactsForContacts(ctx, ws, keep, q.Purpose, q.Channel, asOf)
-		if err != nil {
+		if _, err := r.decideMany(ctx, ws, q, asOf, keep, emit); err != nil {
 			return err
-		}
-		for _, cid := range keep {
-			f, ok := facts[cid]
-			if !ok {
-				continue
-			}
-			q.Campaign.apply(&f)
-			d, err := policy.Decide(f, req)
-			if err != nil {
-				return fmt.Errorf("decide for contact %s: %w", cid, err)
-			}
-			if d.Allowed {
-				if err := emit(cid); err != nil {
-					return err
-				}
-			}
 		}
 	}
 	return nil
@@ -353,28 +336,40 @@ func (r *Resolver) resolveLive(ctx context.Context, ws string, q Query, asOf tim
 				continue
 			}
 		}
-		facts, req, err := r.facts.FactsForContacts(ctx, ws, ids, q.Purpose, q.Channel, asOf)
+		m, err := r.decideMany(ctx, ws, q, asOf, ids, emit)
+		n += m
 		if err != nil {
 			return n, err
 		}
-		for _, cid := range ids {
-			f, ok := facts[cid]
-			if !ok {
-				continue // deleted meanwhile
-			}
-			q.Campaign.apply(&f)
-			d, err := policy.Decide(f, req)
-			if err != nil {
-				return n, fmt.Errorf("decide for contact %s: %w", cid, err)
-			}
-			if d.Allowed {
-				n++
-				if err := emit(cid); err != nil {
-					return n, err
-				}
+	}
+}
+
+// decideMany decides the given contacts (in order) from their ledgers and
+// emits the allowed ones; it returns how many it emitted.
+func (r *Resolver) decideMany(ctx context.Context, ws string, q Query, asOf time.Time, ids []string, emit func(string) error) (int, error) {
+	facts, req, err := r.facts.FactsForContacts(ctx, ws, ids, q.Purpose, q.Channel, asOf)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, cid := range ids {
+		f, ok := facts[cid]
+		if !ok {
+			continue // deleted meanwhile
+		}
+		q.Campaign.apply(&f)
+		d, err := policy.Decide(f, req)
+		if err != nil {
+			return n, fmt.Errorf("decide for contact %s: %w", cid, err)
+		}
+		if d.Allowed {
+			n++
+			if err := emit(cid); err != nil {
+				return n, err
 			}
 		}
 	}
+	return n, nil
 }
 
 func (r *Resolver) page(ctx context.Context, ws string, f Filter, after string) ([]string, error) {

@@ -286,6 +286,14 @@ func consentRecords(events []parsed, kind policy.Purpose) []policy.ConsentRecord
 			c.EvidenceRecorded = declared && confirmationComplete(e, string(c.Verification))
 			recs = dropPending(recs, e.channels)
 			recs = append(recs, &record{ConsentRecord: c, declared: declared})
+		case KindConsentUsed:
+			// The newest confirmed record for these channels was relied on.
+			for i := len(recs) - 1; i >= 0; i-- {
+				if recs[i].Status == policy.ConsentConfirmed && intersects(recs[i].Channels, e.channels) {
+					recs[i].LastUsedAt = date(e.OccurredAt)
+					break
+				}
+			}
 		case KindConsentWithdrawn:
 			recs = dropPending(recs, e.channels)
 			recs = append(recs, &record{ConsentRecord: policy.ConsentRecord{ID: e.ID, Purpose: kind, Channels: toChannels(e.channels), Status: policy.ConsentWithdrawn,
@@ -383,7 +391,7 @@ func buildFacts(p contact.Points, pur Purpose, channel string, rs []*row, asOf t
 	var order []string
 	if ok {
 		for _, e := range evs {
-			if e.ContactPoint != point || (e.Kind != KindConsentRequested && e.Kind != KindConsentConfirmed && e.Kind != KindConsentWithdrawn) {
+			if e.ContactPoint != point || (e.Kind != KindConsentRequested && e.Kind != KindConsentConfirmed && e.Kind != KindConsentWithdrawn && e.Kind != KindConsentUsed) {
 				continue
 			}
 			if e.Purpose == pur.Key || pur.Kind == string(policy.PurposeConsentConfirmation) {

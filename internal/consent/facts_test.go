@@ -350,3 +350,45 @@ func TestErasureShredsAndRespectsRetention(t *testing.T) {
 		}
 	})
 }
+
+// TestConsentUsedKeepsAConsentFresh: a consent_used event sets last_used_at
+// (rules §4.2, §9 log_consent_usage), which the idle limit of §5 reads.
+func TestConsentUsedKeepsAConsentFresh(t *testing.T) {
+	t.Parallel()
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		asOf := time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC)
+		stale := policy.DefaultPolicy()
+		stale.ConsentMaxIdleDays = policy.LimitDays(365)
+		decide := func(cid string) policy.Decision {
+			t.Helper()
+			fa, req, err := f.ledger.Facts(ctx, f.ws, cid, "newsletter", "email", asOf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fa.Policy = &stale
+			d, err := policy.Decide(fa, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d
+		}
+		idle := f.contact(contact.Input{Email: "idle@example.com"})
+		doi(f, idle.ID, "newsletter", "email")
+		if d := decide(idle.ID); d.Allowed || !slices.Contains(d.Reasons, "consent_stale") {
+			t.Fatalf("unused for over a year: %v %v, want consent_stale", d.Allowed, d.Reasons)
+		}
+		used := f.contact(contact.Input{Email: "used@example.com"})
+		doi(f, used.ID, "newsletter", "email")
+		f.append(used.ID, NewEvent{Kind: KindConsentUsed, Purpose: "newsletter", Channels: []string{"email"}, OccurredAt: at("2026-09-01")})
+		if d := decide(used.ID); !d.Allowed {
+			t.Fatalf("used in September: %v", d.Reasons)
+		}
+		// A use needs a consent to rely on.
+		none := f.contact(contact.Input{Email: "none@example.com"})
+		if _, err := f.ledger.Append(ctx, nil, f.ws, none.ID, NewEvent{Kind: KindConsentUsed, Purpose: "newsletter", Channels: []string{"email"}}, Actor{}); err == nil {
+			t.Fatal("consent_used without any consent was accepted")
+		}
+	})
+}

@@ -34,9 +34,13 @@ import (
 
 // Event kinds.
 const (
-	KindConsentRequested        = "consent_requested"
-	KindConsentConfirmed        = "consent_confirmed"
-	KindConsentWithdrawn        = "consent_withdrawn"
+	KindConsentRequested = "consent_requested"
+	KindConsentConfirmed = "consent_confirmed"
+	KindConsentWithdrawn = "consent_withdrawn"
+	// KindConsentUsed records that a consent was relied on (a message sent
+	// on it): rules §9 log_consent_usage, and UWG §7a(2), which keeps the
+	// proof of a phone consent five years from each use.
+	KindConsentUsed             = "consent_used"
 	KindObjection               = "objection"
 	KindRestrictionStarted      = "restriction_started"
 	KindRestrictionLifted       = "restriction_lifted"
@@ -66,7 +70,7 @@ var EventKinds = []string{
 	KindNoticeGiven, KindLegitimateInterest, KindInboundRequestReceived, KindInboundRequestClosed,
 	KindContractStarted, KindContractEnded, KindRightsRequestOpened, KindRightsRequestClosed,
 	KindRetentionDutyStarted, KindErasureRequested, KindErasureExecuted, KindPresumedConsentRecorded,
-	KindExistingCustomerFacts,
+	KindExistingCustomerFacts, KindConsentUsed,
 }
 
 // Enumerations of event attributes.
@@ -94,6 +98,7 @@ var defaultBasis = map[string]string{
 	KindRightsRequestOpened: "art6_1_c", KindRightsRequestClosed: "art6_1_c",
 	KindRetentionDutyStarted: "art6_1_c", KindErasureRequested: "art6_1_c", KindErasureExecuted: "art6_1_c",
 	KindPresumedConsentRecorded: "art6_1_f", KindExistingCustomerFacts: "art6_1_f",
+	KindConsentUsed: "art6_1_a",
 }
 
 // Details are the kind-specific attributes of an event. Only the fields of
@@ -539,7 +544,7 @@ func (l *Ledger) check(ctx context.Context, q store.Querier, ws string, pts cont
 	} else if err := one("lawful_basis", basis, LawfulBases); err != nil {
 		return nil, nil, "", err
 	}
-	isConsent := in.Kind == KindConsentRequested || in.Kind == KindConsentConfirmed || in.Kind == KindConsentWithdrawn
+	isConsent := in.Kind == KindConsentRequested || in.Kind == KindConsentConfirmed || in.Kind == KindConsentWithdrawn || in.Kind == KindConsentUsed
 
 	// Purpose and channels.
 	var pur Purpose
@@ -765,7 +770,7 @@ func checkTransition(history []*row, pts contact.Points, r *row) error {
 	var d Details
 	_ = json.Unmarshal([]byte(r.Details), &d)
 	switch r.Kind {
-	case KindConsentConfirmed, KindConsentWithdrawn:
+	case KindConsentConfirmed, KindConsentWithdrawn, KindConsentUsed:
 		for _, ch := range chs {
 			found := false
 			for _, h := range history {

@@ -31,7 +31,7 @@ var (
 			consent.KindConsentRequested, consent.KindConsentConfirmed, consent.KindConsentWithdrawn, consent.KindObjection,
 			consent.KindNoticeGiven, consent.KindInboundRequestReceived, consent.KindInboundRequestClosed,
 			consent.KindRelationshipStarted, consent.KindRelationshipEnded, consent.KindContractStarted, consent.KindContractEnded,
-			consent.KindPresumedConsentRecorded, consent.KindExistingCustomerFacts,
+			consent.KindPresumedConsentRecorded, consent.KindExistingCustomerFacts, consent.KindConsentUsed,
 		},
 		auth.RoleSales: {consent.KindInboundRequestReceived, consent.KindObjection},
 	}

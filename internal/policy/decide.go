@@ -369,6 +369,14 @@ func (l *reasonList) addAll(o *reasonList) {
 	}
 }
 
+// deny records a denial: the decisive code, then the diagnostics of the
+// consent evaluation (§6: decisive first, then why alternatives failed).
+func (l *reasonList) deny(c rc, diag *reasonList) bool {
+	l.add(c)
+	l.addAll(diag)
+	return false
+}
+
 func (l *reasonList) has(c rc) bool { return l.seen&(1<<c) != 0 }
 
 // consentResult is EvalConsent(P, ch) of §7.1.
@@ -593,16 +601,12 @@ func (e *engine) directMarketing(ch uint8, out *reasonList) bool {
 	// law (rules §12.5), so it stays the switch the rules define, on by
 	// default; docs/policy-notes.md advises against turning it off.
 	if c.withdrawn && e.r.withdrawalObj {
-		out.add(rcConsentWithdrawn)
-		out.addAll(&c.diag)
-		return false
+		return out.deny(rcConsentWithdrawn, &c.diag)
 	}
 	switch ch {
 	case chEmail, chSMS:
 		if e.rel != RelationshipCustomer {
-			out.add(rcNoConsent)
-			out.addAll(&c.diag)
-			return false
+			return out.deny(rcNoConsent, &c.diag)
 		}
 		var fails reasonList
 		ec := &f.ExistingCustomer
@@ -640,9 +644,7 @@ func (e *engine) directMarketing(ch uint8, out *reasonList) bool {
 			}
 			out.add(rcNoPresumedConsent)
 		}
-		out.add(rcNoConsent)
-		out.addAll(&c.diag)
-		return false
+		return out.deny(rcNoConsent, &c.diag)
 	default: // post
 		if e.rel == RelationshipSupplier && !f.SupplierNoticeGiven {
 			out.add(rcSupplierNoticeMissing)
@@ -698,9 +700,7 @@ func (e *engine) analytics(ch uint8, out *reasonList) bool {
 		if c.valid > 0 {
 			return e.useConsent(&c, out)
 		}
-		out.add(rcDeviceAccessRequiresConsent)
-		out.addAll(&c.diag)
-		return false
+		return out.deny(rcDeviceAccessRequiresConsent, &c.diag)
 	}
 	if e.mode == AnalyticsAnonymous {
 		out.add(rcAnonymousData)
@@ -710,23 +710,17 @@ func (e *engine) analytics(ch uint8, out *reasonList) bool {
 		return e.useConsent(&c, out)
 	}
 	if c.withdrawn && e.r.withdrawalObj {
-		out.add(rcConsentWithdrawn)
-		out.addAll(&c.diag)
-		return false
+		return out.deny(rcConsentWithdrawn, &c.diag)
 	}
 	if e.mode == AnalyticsPseudonymized {
 		if e.r.pseudoAnalytics {
 			out.add(rcPseudonymizedAnalytics)
 			return true
 		}
-		out.add(rcNoConsent)
-		out.addAll(&c.diag)
-		return false
+		return out.deny(rcNoConsent, &c.diag)
 	}
 	out.add(rcIdentifiedTrackingRequiresConsent)
-	out.add(rcNoConsent)
-	out.addAll(&c.diag)
-	return false
+	return out.deny(rcNoConsent, &c.diag)
 }
 
 // personalization is §7.7.
@@ -742,9 +736,7 @@ func (e *engine) personalization(ch uint8, out *reasonList) bool {
 		return false
 	}
 	if pr.DeviceAccess && !pr.StrictlyNecessary && c.valid == 0 {
-		out.add(rcDeviceAccessRequiresConsent)
-		out.addAll(&c.diag)
-		return false
+		return out.deny(rcDeviceAccessRequiresConsent, &c.diag)
 	}
 	if c.valid > 0 {
 		return e.useConsent(&c, out)
@@ -752,17 +744,13 @@ func (e *engine) personalization(ch uint8, out *reasonList) bool {
 	// Step E: as in direct marketing, the switch of the rules (§5) decides
 	// whether a withdrawal blocks the legitimate-interest fallback.
 	if c.withdrawn && e.r.withdrawalObj {
-		out.add(rcConsentWithdrawn)
-		out.addAll(&c.diag)
-		return false
+		return out.deny(rcConsentWithdrawn, &c.diag)
 	}
 	if e.r.persLI && e.rel == RelationshipCustomer && !e.thirdPty {
 		out.add(rcPersonalizationLegitimateInterest)
 		return true
 	}
-	out.add(rcNoConsent)
-	out.addAll(&c.diag)
-	return false
+	return out.deny(rcNoConsent, &c.diag)
 }
 
 // decision builds the §6 output: legal references, legal bases,

@@ -2,6 +2,7 @@ package consent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"reflect"
 	"slices"
@@ -389,6 +390,41 @@ func TestConsentUsedKeepsAConsentFresh(t *testing.T) {
 		none := f.contact(contact.Input{Email: "none@example.com"})
 		if _, err := f.ledger.Append(ctx, nil, f.ws, none.ID, NewEvent{Kind: KindConsentUsed, Purpose: "newsletter", Channels: []string{"email"}}, Actor{}); err == nil {
 			t.Fatal("consent_used without any consent was accepted")
+		}
+	})
+}
+
+// TestContactChangesAreLogged: a change of what the engine reads about a
+// contact lands in its ledger (Art. 5(2)), and cannot be forged via Append.
+func TestContactChangesAreLogged(t *testing.T) {
+	t.Parallel()
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		c := f.contact(contact.Input{Email: "change@example.com"})
+		rel, mail, name := "customer", "new.address@example.com", "Anna"
+		if _, err := f.contacts.Update(ctx, f.ws, c.ID, contact.Update{Relationship: &rel, Email: &mail}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.contacts.Update(ctx, f.ws, c.ID, contact.Update{FirstName: &name}); err != nil {
+			t.Fatal(err)
+		}
+		evs, err := f.ledger.Events(ctx, f.ws, c.ID, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) != 1 || evs[0].Kind != KindRecordChanged {
+			t.Fatalf("events %+v, want one record_changed (a name change is not one the engine reads)", evs)
+		}
+		b, _ := json.Marshal(evs[0])
+		if !strings.Contains(string(b), `"from":"prospect","to":"customer"`) || !strings.Contains(string(b), `"field":"email"`) || strings.Contains(string(b), "new.address") {
+			t.Fatalf("record_changed %s", b)
+		}
+		if _, err := f.ledger.Append(ctx, nil, f.ws, c.ID, NewEvent{Kind: KindRecordChanged}, Actor{TokenID: "t"}); err == nil {
+			t.Fatal("a record_changed event could be appended from outside")
+		}
+		if rep, err := f.ledger.Verify(ctx, f.ws); err != nil || !rep.OK {
+			t.Fatalf("chain: %+v %v", rep, err)
 		}
 	})
 }

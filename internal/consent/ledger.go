@@ -40,7 +40,12 @@ const (
 	// KindConsentUsed records that a consent was relied on (a message sent
 	// on it): rules §9 log_consent_usage, and UWG §7a(2), which keeps the
 	// proof of a phone consent five years from each use.
-	KindConsentUsed             = "consent_used"
+	KindConsentUsed = "consent_used"
+	// KindRecordChanged is written by fairlead itself when a contact's
+	// audience, relationship, data source, e-mail address or phone number
+	// changes, so every later decision can be traced to the record it
+	// read (Art. 5(2) GDPR). It cannot be appended through the API.
+	KindRecordChanged           = "record_changed"
 	KindObjection               = "objection"
 	KindRestrictionStarted      = "restriction_started"
 	KindRestrictionLifted       = "restriction_lifted"
@@ -70,7 +75,7 @@ var EventKinds = []string{
 	KindNoticeGiven, KindLegitimateInterest, KindInboundRequestReceived, KindInboundRequestClosed,
 	KindContractStarted, KindContractEnded, KindRightsRequestOpened, KindRightsRequestClosed,
 	KindRetentionDutyStarted, KindErasureRequested, KindErasureExecuted, KindPresumedConsentRecorded,
-	KindExistingCustomerFacts, KindConsentUsed,
+	KindExistingCustomerFacts, KindConsentUsed, KindRecordChanged,
 }
 
 // Enumerations of event attributes.
@@ -98,7 +103,7 @@ var defaultBasis = map[string]string{
 	KindRightsRequestOpened: "art6_1_c", KindRightsRequestClosed: "art6_1_c",
 	KindRetentionDutyStarted: "art6_1_c", KindErasureRequested: "art6_1_c", KindErasureExecuted: "art6_1_c",
 	KindPresumedConsentRecorded: "art6_1_f", KindExistingCustomerFacts: "art6_1_f",
-	KindConsentUsed: "art6_1_a",
+	KindConsentUsed: "art6_1_a", KindRecordChanged: "art6_1_c",
 }
 
 // Details are the kind-specific attributes of an event. Only the fields of
@@ -132,6 +137,8 @@ type Details struct {
 	AddressFromSale    bool   `json:"address_from_sale,omitempty"`
 	NoticeAtCollection bool   `json:"notice_at_collection,omitempty"`
 	LastPurchaseAt     string `json:"last_purchase_at,omitempty"`
+	// Changes of a record_changed event.
+	Changes []contact.FieldChange `json:"changes,omitempty"`
 }
 
 // EvidenceInput is the evidence sent with an event. Source, NoticeHash,
@@ -295,8 +302,8 @@ func NewLedger(db *store.DB, contacts *contact.Store, purposes *Purposes, notice
 	}
 	l := &Ledger{db: db, contacts: contacts, keys: contacts.Keys(), purposes: purposes, notices: notices, now: now}
 	// Every contact write re-derives the contact's permission state in its
-	// own transaction (state.go).
-	contacts.OnChange(l.Refresh)
+	// own transaction (state.go), and a change the engine reads is logged.
+	contacts.OnChange(l.contactChanged)
 	return l
 }
 
@@ -310,6 +317,9 @@ const clockSkew = 5 * time.Minute
 // SELECT … FOR UPDATE locks it until the transaction ends, on SQLite the
 // single writer connection (BEGIN IMMEDIATE) does the same.
 func (l *Ledger) Append(ctx context.Context, tx store.Querier, ws, contactID string, in NewEvent, actor Actor) (Event, error) {
+	if in.Kind == KindRecordChanged {
+		return Event{}, validate.Invalid("kind", "record_changed events are written by fairlead when a contact changes; change the contact instead")
+	}
 	if _, isDB := tx.(*sql.DB); tx == nil || isDB {
 		var ev Event
 		err := l.db.Tx(ctx, func(t store.Tx) error {
@@ -426,6 +436,15 @@ func (l *Ledger) lockHead(ctx context.Context, q store.Querier, ws string, now t
 	return seq, h, nil
 }
 
+// contactChanged runs in the transaction of a contact write.
+func (l *Ledger) contactChanged(ctx context.Context, q store.Querier, ws, contactID string, changes []contact.FieldChange) error {
+	if len(changes) == 0 {
+		return l.Refresh(ctx, q, ws, contactID)
+	}
+	_, err := l.append(ctx, q, ws, contactID, NewEvent{Kind: KindRecordChanged, Details: Details{Changes: changes}}, Actor{})
+	return err
+}
+
 // headMAC seals the chain head with a key derived from the master key: the
 // hash chain alone cannot tell a cut-off tail from a shorter history,
 // because whoever deletes the last events can also rewind the head.
@@ -475,6 +494,7 @@ var detailFields = map[string][]string{
 	KindRightsRequestOpened:     {"request_type"},
 	KindRightsRequestClosed:     {"request_type"},
 	KindExistingCustomerFacts:   {"address_from_sale", "notice_at_collection", "last_purchase_at"},
+	KindRecordChanged:           {"changes"},
 }
 
 func (d Details) set() []string {
@@ -487,7 +507,7 @@ func (d Details) set() []string {
 		{"explicit_special_category", d.ExplicitSpecialCategory}, {"objection_type", d.ObjectionType != ""}, {"ground", d.Ground != ""},
 		{"relationship", d.Relationship != ""}, {"notice", d.Notice != ""}, {"notice_kind", d.NoticeKind != ""}, {"assessment", d.Assessment != ""},
 		{"basis", d.Basis != ""}, {"until", d.Until != ""}, {"request_type", d.RequestType != ""}, {"address_from_sale", d.AddressFromSale},
-		{"notice_at_collection", d.NoticeAtCollection}, {"last_purchase_at", d.LastPurchaseAt != ""},
+		{"notice_at_collection", d.NoticeAtCollection}, {"last_purchase_at", d.LastPurchaseAt != ""}, {"changes", len(d.Changes) > 0},
 	} {
 		if f.on {
 			out = append(out, f.name)

@@ -101,22 +101,51 @@ type Store struct {
 }
 
 // ChangeHook is told, inside the writing transaction, that a contact was
-// created or changed.
-type ChangeHook func(ctx context.Context, q store.Querier, ws, contactID string) error
+// created or changed, and which decision-relevant fields changed.
+type ChangeHook func(ctx context.Context, q store.Querier, ws, contactID string, changes []FieldChange) error
+
+// FieldChange is a change of a field the contactability engine reads:
+// audience, relationship and data_source with their values, and the e-mail
+// address or phone number without them (they are personal data; a changed
+// address also ends the consents given for the old one).
+type FieldChange struct {
+	Field string `json:"field"`
+	From  string `json:"from,omitempty"`
+	To    string `json:"to,omitempty"`
+}
 
 // OnChange sets the hook; stores made by WithTx afterwards inherit it.
 func (s *Store) OnChange(h ChangeHook) { s.changed = h }
 
+// changesBetween lists the decision-relevant fields that differ.
+func changesBetween(a, b Contact) []FieldChange {
+	var out []FieldChange
+	for _, f := range []struct{ name, from, to string }{
+		{"audience", a.Audience, b.Audience}, {"relationship", a.Relationship, b.Relationship}, {"data_source", a.DataSource, b.DataSource},
+	} {
+		if f.from != f.to {
+			out = append(out, FieldChange{Field: f.name, From: f.from, To: f.to})
+		}
+	}
+	if !strings.EqualFold(a.Email, b.Email) {
+		out = append(out, FieldChange{Field: "email"})
+	}
+	if a.Phone != b.Phone {
+		out = append(out, FieldChange{Field: "phone"})
+	}
+	return out
+}
+
 // inTx runs fn with a store bound to one transaction — the caller's, or a
 // new one — and then the change hook in that same transaction.
-func (s *Store) inTx(ctx context.Context, fn func(ts *Store) (Contact, error)) (Contact, error) {
+func (s *Store) inTx(ctx context.Context, fn func(ts *Store) (Contact, []FieldChange, error)) (Contact, error) {
 	run := func(ts *Store) (Contact, error) {
-		c, err := fn(ts)
+		c, changes, err := fn(ts)
 		if err != nil {
 			return Contact{}, err
 		}
 		if ts.changed != nil {
-			if err := ts.changed(ctx, ts.w, c.WorkspaceID, c.ID); err != nil {
+			if err := ts.changed(ctx, ts.w, c.WorkspaceID, c.ID, changes); err != nil {
 				return Contact{}, err
 			}
 		}
@@ -293,7 +322,10 @@ func (s *Store) dupCheck(ctx context.Context, ws string, email sql.NullString, e
 // when other writes must succeed or fail with it; on its own, a failure
 // after the key was made leaves only an unused key row.
 func (s *Store) Create(ctx context.Context, ws string, in Input) (Contact, error) {
-	return s.inTx(ctx, func(ts *Store) (Contact, error) { return ts.create(ctx, ws, in) })
+	return s.inTx(ctx, func(ts *Store) (Contact, []FieldChange, error) {
+		c, err := ts.create(ctx, ws, in)
+		return c, nil, err
+	})
 }
 
 func (s *Store) create(ctx context.Context, ws string, in Input) (Contact, error) {
@@ -392,16 +424,17 @@ type Update struct {
 // address or phone number gets a new blind index, so consents recorded for
 // the old one no longer cover the contact's current address (rules §11).
 func (s *Store) Update(ctx context.Context, ws, contactID string, up Update) (Contact, error) {
-	return s.inTx(ctx, func(ts *Store) (Contact, error) { return ts.update(ctx, ws, contactID, up) })
+	return s.inTx(ctx, func(ts *Store) (Contact, []FieldChange, error) { return ts.update(ctx, ws, contactID, up) })
 }
 
-func (s *Store) update(ctx context.Context, ws, contactID string, up Update) (Contact, error) {
+func (s *Store) update(ctx context.Context, ws, contactID string, up Update) (Contact, []FieldChange, error) {
 	c, err := s.Get(ctx, ws, contactID)
 	if err != nil {
-		return Contact{}, err
+		return Contact{}, nil, err
 	}
+	old := c
 	if c.Erased {
-		return Contact{}, validate.Invalid("id", "this contact was erased; its personal data cannot be changed")
+		return Contact{}, nil, validate.Invalid("id", "this contact was erased; its personal data cannot be changed")
 	}
 	set := func(dst *string, src *string) {
 		if src != nil {
@@ -421,34 +454,34 @@ func (s *Store) update(ctx context.Context, ws, contactID string, up Update) (Co
 		c.Address = &a
 	}
 	if err := s.check(&c); err != nil {
-		return Contact{}, err
+		return Contact{}, nil, err
 	}
 	email, phone := s.indexes(&c)
 	if email.Valid {
 		var other string
 		err := s.w.QueryRowContext(ctx, `SELECT id FROM contacts WHERE workspace_id = $1 AND email_index = $2 AND id <> $3`, c.WorkspaceID, email.String, c.ID).Scan(&other)
 		if err == nil {
-			return Contact{}, &DuplicateError{Field: "email", ContactID: other}
+			return Contact{}, nil, &DuplicateError{Field: "email", ContactID: other}
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
-			return Contact{}, fmt.Errorf("update contact: %w", err)
+			return Contact{}, nil, fmt.Errorf("update contact: %w", err)
 		}
 	}
 	sealed, err := s.seal(ctx, &c)
 	if err != nil {
-		return Contact{}, err
+		return Contact{}, nil, err
 	}
 	c.UpdatedAt = s.now().UTC().Truncate(time.Microsecond)
 	res, err := s.w.ExecContext(ctx, `UPDATE contacts SET audience = $3, relationship = $4, data_source = $5, sealed = $6, email_index = $7, phone_index = $8, updated_at = $9
 		WHERE workspace_id = $1 AND id = $2`,
 		c.WorkspaceID, c.ID, c.Audience, c.Relationship, c.DataSource, sealed, email, phone, c.UpdatedAt)
 	if err != nil {
-		return Contact{}, fmt.Errorf("update contact: %w", s.dupCheck(ctx, c.WorkspaceID, email, err))
+		return Contact{}, nil, fmt.Errorf("update contact: %w", s.dupCheck(ctx, c.WorkspaceID, email, err))
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
-		return Contact{}, store.ErrNotFound
+		return Contact{}, nil, store.ErrNotFound
 	}
-	return c, nil
+	return c, changesBetween(old, c), nil
 }
 
 // ListParams select contacts: by exact e-mail, and a page after a cursor.

@@ -57,7 +57,8 @@ type proc struct {
 	url    string
 	stdout *safeBuffer
 	stderr *safeBuffer
-	done   chan error
+	done   chan struct{} // closed when the process has exited
+	err    error         // its exit error, once done is closed
 }
 
 type safeBuffer struct {
@@ -85,14 +86,14 @@ func startServe(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(fairleadBinary(t), append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
-	p := &proc{cmd: cmd, stderr: &safeBuffer{}, stdout: &safeBuffer{}, done: make(chan error, 1)}
+	p := &proc{cmd: cmd, stderr: &safeBuffer{}, stdout: &safeBuffer{}, done: make(chan struct{})}
 	pr, pw := io.Pipe()
 	cmd.Stdout = pw
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { p.done <- cmd.Wait(); pw.Close() }()
+	go func() { p.err = cmd.Wait(); close(p.done); pw.Close() }()
 	urlc := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(pr)
@@ -104,15 +105,17 @@ func startServe(t *testing.T, env []string, args ...string) *proc {
 		}
 	}()
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
+		select {
+		case <-p.done:
+		default:
 			cmd.Process.Kill()
 			<-p.done
 		}
 	})
 	select {
 	case p.url = <-urlc:
-	case err := <-p.done:
-		t.Fatalf("fairlead serve exited: %v\nstderr: %s", err, p.stderr.String())
+	case <-p.done:
+		t.Fatalf("fairlead serve exited: %v\nstderr: %s", p.err, p.stderr.String())
 	case <-time.After(60 * time.Second):
 		t.Fatalf("fairlead serve did not start\nstderr: %s", p.stderr.String())
 	}
@@ -201,9 +204,9 @@ func TestJobsRunExactlyOnceAcrossProcesses(t *testing.T) {
 	for _, p := range []*proc{a, b} {
 		p.cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case err := <-p.done:
-			if err != nil {
-				t.Errorf("exit after SIGTERM: %v\n%s", err, p.stderr.String())
+		case <-p.done:
+			if p.err != nil {
+				t.Errorf("exit after SIGTERM: %v\n%s", p.err, p.stderr.String())
 			}
 		case <-time.After(30 * time.Second):
 			t.Error("no exit 30 s after SIGTERM")

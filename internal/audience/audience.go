@@ -301,20 +301,11 @@ func (r *Resolver) filterIDs(ctx context.Context, ws string, f Filter, ids []str
 			q += fmt.Sprintf(" AND %s = $%d", c.col, len(args))
 		}
 	}
-	rows, err := r.db.R.QueryContext(ctx, q+` ORDER BY id`, args...)
+	out, err := store.Strings(ctx, r.db.R, q+` ORDER BY id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list contacts: %w", err)
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // resolveLive decides every contact (or, with only, the contacts in it)
@@ -386,18 +377,9 @@ func (r *Resolver) page(ctx context.Context, ws string, f Filter, after string) 
 		}
 	}
 	q += fmt.Sprintf(" ORDER BY id LIMIT %d", pageSize)
-	rows, err := r.db.R.QueryContext(ctx, q, args...)
+	ids, err := store.Strings(ctx, r.db.R, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list contacts: %w", err)
 	}
-	defer rows.Close()
-	ids := make([]string, 0, pageSize)
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		ids = append(ids, s)
-	}
-	return ids, rows.Err()
+	return ids, nil
 }

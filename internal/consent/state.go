@@ -125,21 +125,12 @@ func (l *Ledger) StaleContacts(ctx context.Context, ws string, now time.Time) (m
 		{`SELECT contact_id FROM permission_marks WHERE workspace_id = $1 AND catalog < $2`, []any{ws, custom}},
 		{`SELECT contact_id FROM permission_marks WHERE workspace_id = $1 AND recheck_at <= $2`, []any{ws, now.UTC()}},
 	} {
-		rows, err := l.db.R.QueryContext(ctx, q.sql, q.args...)
+		ids, err := store.Strings(ctx, l.db.R, q.sql, q.args...)
 		if err != nil {
 			return nil, fmt.Errorf("read permission marks: %w", err)
 		}
-		for rows.Next() {
-			var s string
-			if err := rows.Scan(&s); err != nil {
-				rows.Close()
-				return nil, err
-			}
+		for _, s := range ids {
 			out[s] = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
 		}
 	}
 	return out, nil

@@ -923,20 +923,7 @@ func (q *Queue) rescue(ctx context.Context) (int, error) {
 }
 
 func queryIDs(ctx context.Context, tx store.Querier, query string, args ...any) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		ids = append(ids, s)
-	}
-	return ids, rows.Err()
+	return store.Strings(ctx, tx, query, args...)
 }
 
 // cleanup deletes completed and cancelled jobs (and, by cascade, their

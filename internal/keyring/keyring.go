@@ -114,6 +114,8 @@ func LoadMasterKey(configured, dataDir string, postgres bool) ([]byte, error) {
 type Keyring struct {
 	wrap     cipher.AEAD // AES-256-GCM under the master key
 	indexKey []byte
+	macKey   []byte      // signs links and codes sent to people
+	secrets  cipher.AEAD // seals workspace secrets (SMTP/SMS credentials)
 	w, r     store.Querier
 	now      func() time.Time
 }
@@ -133,10 +135,22 @@ func New(db *store.DB, master []byte, now func() time.Time) (*Keyring, error) {
 	if err != nil {
 		return nil, err
 	}
+	mk, err := hkdf.Key(sha256.New, master, nil, "fairlead link mac v1", KeySize)
+	if err != nil {
+		return nil, err
+	}
+	sk, err := hkdf.Key(sha256.New, master, nil, "fairlead workspace secrets v1", KeySize)
+	if err != nil {
+		return nil, err
+	}
+	secrets, err := newGCM(sk)
+	if err != nil {
+		return nil, err
+	}
 	if now == nil {
 		now = func() time.Time { return time.Now().UTC() }
 	}
-	k := &Keyring{wrap: wrap, indexKey: ik, now: now}
+	k := &Keyring{wrap: wrap, indexKey: ik, macKey: mk, secrets: secrets, now: now}
 	if db != nil {
 		k.w, k.r = db.W, db.R
 	}
@@ -168,6 +182,51 @@ func (k *Keyring) Index(kind, normalizedValue string) string {
 	m.Write([]byte{0})
 	m.Write([]byte(normalizedValue))
 	return hex.EncodeToString(m.Sum(nil))
+}
+
+// MAC is an HMAC-SHA256 under a key derived from the master key, for the
+// links and codes fairlead sends to people (double opt-in, preference
+// center, unsubscribe). domain separates the uses, so a MAC made for one
+// kind of link never verifies as another. Every process sharing the master
+// key verifies what another signed.
+func (k *Keyring) MAC(domain string, msg []byte) []byte {
+	m := hmac.New(sha256.New, k.macKey)
+	m.Write([]byte(domain))
+	m.Write([]byte{0})
+	m.Write(msg)
+	return m.Sum(nil)
+}
+
+// SealSecret encrypts a workspace secret (an SMTP URL with its password)
+// under a key derived from the master key, bound to the workspace and a
+// label so a sealed value copied to another workspace or field does not open.
+func (k *Keyring) SealSecret(ws, label string, plaintext []byte) ([]byte, error) {
+	return sealAEAD(k.secrets, secretAD(ws, label), plaintext)
+}
+
+// OpenSecret decrypts what SealSecret produced for the same workspace and label.
+func (k *Keyring) OpenSecret(ws, label string, sealed []byte) ([]byte, error) {
+	ns := k.secrets.NonceSize()
+	if len(sealed) < 1+ns || sealed[0] != sealVersion {
+		return nil, errors.New("keyring: malformed sealed secret")
+	}
+	pt, err := k.secrets.Open(nil, sealed[1:1+ns], sealed[1+ns:], secretAD(ws, label))
+	if err != nil {
+		return nil, errors.New("keyring: the workspace secret does not open under this master key (wrong FAIRLEAD_MASTER_KEY?)")
+	}
+	return pt, nil
+}
+
+func secretAD(ws, label string) []byte {
+	return []byte("fairlead workspace secret v1\x00" + strings.ToLower(ws) + "\x00" + label)
+}
+
+func sealAEAD(aead cipher.AEAD, ad, plaintext []byte) ([]byte, error) {
+	nonce := make([]byte, aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	return aead.Seal(append([]byte{sealVersion}, nonce...), nonce, plaintext, ad), nil
 }
 
 // keyAD binds a wrapped key to its contact, so a wrapped key copied onto
@@ -240,11 +299,7 @@ func (k *Keyring) Seal(ctx context.Context, ws, contactID string, plaintext []by
 }
 
 func sealWith(aead cipher.AEAD, contactID string, plaintext []byte) ([]byte, error) {
-	nonce := make([]byte, aead.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, err
-	}
-	return aead.Seal(append([]byte{sealVersion}, nonce...), nonce, plaintext, sealAD(contactID)), nil
+	return sealAEAD(aead, sealAD(contactID), plaintext)
 }
 
 // Open decrypts what Seal produced for the same contact.

@@ -142,3 +142,42 @@ func TestLoadMasterKey(t *testing.T) {
 		t.Fatalf("bad key: %v", err)
 	}
 }
+
+func TestMACAndSecrets(t *testing.T) {
+	t.Parallel()
+	k, _ := New(nil, testMaster(), nil)
+	k2, _ := New(nil, bytes.Repeat([]byte{8}, KeySize), nil)
+	m := k.MAC("doi", []byte("abc"))
+	if !bytes.Equal(m, k.MAC("doi", []byte("abc"))) || len(m) != 32 {
+		t.Fatal("MAC not stable")
+	}
+	if bytes.Equal(m, k.MAC("unsubscribe", []byte("abc"))) || bytes.Equal(m, k2.MAC("doi", []byte("abc"))) {
+		t.Fatal("MAC does not separate domains or master keys")
+	}
+	if bytes.Equal(m, []byte(k.Index("doi", "abc"))) {
+		t.Fatal("MAC key equals the index key")
+	}
+	const ws = "01900000-0000-7000-8000-000000000001"
+	sealed, err := k.SealSecret(ws, "smtp_url", []byte("smtp://u:p@h:587"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(sealed, []byte("smtp://")) {
+		t.Fatal("secret stored in clear")
+	}
+	if got, err := k.OpenSecret(ws, "smtp_url", sealed); err != nil || string(got) != "smtp://u:p@h:587" {
+		t.Fatalf("open: %q %v", got, err)
+	}
+	for name, open := range map[string]func() ([]byte, error){
+		"other workspace": func() ([]byte, error) {
+			return k.OpenSecret("01900000-0000-7000-8000-000000000002", "smtp_url", sealed)
+		},
+		"other label":      func() ([]byte, error) { return k.OpenSecret(ws, "sms_url", sealed) },
+		"other master key": func() ([]byte, error) { return k2.OpenSecret(ws, "smtp_url", sealed) },
+		"truncated":        func() ([]byte, error) { return k.OpenSecret(ws, "smtp_url", sealed[:5]) },
+	} {
+		if _, err := open(); err == nil {
+			t.Errorf("%s: opened", name)
+		}
+	}
+}

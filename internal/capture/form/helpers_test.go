@@ -53,6 +53,7 @@ func testCatalog() catalog {
 			"supplier_acquisition": {Key: "supplier_acquisition", Kind: "direct_marketing", DataCategories: []string{"name", "organization", "postal_address"}, Channels: []string{"post"}},
 			"order_processing":     {Key: "order_processing", Kind: "contract", DataCategories: []string{"name", "email", "phone", "postal_address", "order_data"}, Channels: all},
 			"inquiry_replies":      {Key: "inquiry_replies", Kind: "inquiry_reply", DataCategories: contact, Channels: all},
+			"web_analytics":        {Key: "web_analytics", Kind: "analytics", DataCategories: []string{"usage_data", "device_identifiers"}, Channels: []string{"web"}},
 			"email_tracking":       {Key: "email_tracking", Kind: "analytics", DataCategories: []string{"email", "usage_data"}, Channels: []string{"email"}},
 		},
 		notices: map[string]form.NoticeInfo{},

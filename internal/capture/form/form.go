@@ -7,7 +7,10 @@
 // the package does not depend on the stores that hold them.
 package form
 
-import "slices"
+import (
+	"slices"
+	"strings"
+)
 
 // Languages a form can be offered in.
 var Languages = []string{"de", "en"}
@@ -201,7 +204,13 @@ func needsContactPoint(channel string) bool {
 }
 
 // lang returns lang if it is one of the form's languages, else the default.
+// A regional tag counts as its language ("de-AT" is "de"), since callers
+// may pass what a browser asked for.
 func (d Definition) lang(lang string) string {
+	if i := strings.IndexAny(lang, "-_"); i > 0 {
+		lang = lang[:i]
+	}
+	lang = strings.ToLower(lang)
 	if slices.Contains(d.Languages, lang) || len(d.Languages) == 0 {
 		return lang
 	}

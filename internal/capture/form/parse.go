@@ -58,8 +58,9 @@ type FieldError struct {
 }
 
 // Parse reads a submission of the form from v (the parsed POST body). lang
-// is the language asked for; when it is not one of the form's languages the
-// form's first language is used. Keys that are not fields or checkboxes are
+// is the language asked for ("de", "en", or a regional tag such as
+// "de-AT"); when it is not one of the form's languages the form's first
+// language is used. Keys that are not fields or checkboxes are
 // ignored, but more than MaxValues values in all are refused. Errors come in
 // definition order (fields, then checkboxes); with errors, the Submission
 // holds Lang and what could be parsed, for showing the form again, and must

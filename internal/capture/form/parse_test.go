@@ -40,6 +40,11 @@ func TestParse(t *testing.T) {
 			consents: []string{}, wantLang: "de",
 		},
 		{
+			name: "regional tag counts as its language", def: richForm, lang: "EN-gb",
+			values: url.Values{"email": {"a@example.com"}, "last_name": {"X"}}, want: map[string]string{"email": "a@example.com", "last_name": "X"},
+			consents: []string{}, wantLang: "en",
+		},
+		{
 			name: "required fields in definition order", def: richForm, lang: "de",
 			values: url.Values{"email": {"   "}, "first_name": {"Ada"}},
 			errs:   errs{"email required", "last_name required"}, wantLang: "de",

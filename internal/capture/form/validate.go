@@ -243,8 +243,11 @@ func texts(path string, m map[string]string, langs []string, required bool, max 
 		s, ok := m[l]
 		p := path + "." + l
 		if strings.TrimSpace(s) == "" {
-			if required || ok && s != "" {
+			if required {
 				return &validate.Error{Field: p, Code: "required", Message: fmt.Sprintf("%s is required: every form language (%s) needs a text", p, strings.Join(langs, ", "))}
+			}
+			if ok && s != "" {
+				return invalid(p, p+" must not be blank; leave it out instead")
 			}
 			continue
 		}

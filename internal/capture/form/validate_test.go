@@ -68,6 +68,7 @@ func TestValidateErrors(t *testing.T) {
 		{"title with a control character", func(d *form.Definition) { d.Title["de"] = "Kon\x07takt" }, "title.de", "invalid_value", nil},
 		{"title not UTF-8", func(d *form.Definition) { d.Title["de"] = "Kon\xfftakt" }, "title.de", "invalid_value", nil},
 		{"title too long", func(d *form.Definition) { d.Title["de"] = strings.Repeat("ä", 201) }, "title.de", "invalid_value", nil},
+		{"blank optional text", func(d *form.Definition) { d.Intro["en"] = " \n" }, "intro.en", "invalid_value", nil},
 		{"intro in an unknown language", func(d *form.Definition) { d.Intro["it"] = "Ciao" }, "intro.it", "invalid_value", []string{"de", "en"}},
 		{"unknown service purpose", func(d *form.Definition) { d.ServicePurposes = []string{"inquiry_replies", "spam"} }, "service_purposes[1]", "unknown_purpose", []string{"newsletter", "inquiry_replies"}},
 		{"service purpose twice", func(d *form.Definition) { d.ServicePurposes = []string{"inquiry_replies", "inquiry_replies"} }, "service_purposes[1]", "duplicate", nil},

@@ -41,18 +41,18 @@ const (
 // Definition is a lead-capture form. The JSON names are the import/export
 // format.
 type Definition struct {
-	Key             string            `json:"key"`
+	Key             string            `json:"key"` // slug of /p/forms/{key}: a-z, 0-9, -
 	Title           map[string]string `json:"title"`
 	Intro           map[string]string `json:"intro,omitempty"`
-	Languages       []string          `json:"languages"`
-	MarketingSignup bool              `json:"marketing_signup"`
-	ServicePurposes []string          `json:"service_purposes"`
+	Languages       []string          `json:"languages"`        // first = default; every text needs each
+	MarketingSignup bool              `json:"marketing_signup"` // the form's service is the marketing itself
+	ServicePurposes []string          `json:"service_purposes"` // what the form's own service needs, without consent
 	Fields          []Field           `json:"fields"`
 	Consents        []Consent         `json:"consents"`
-	PrivacyNotice   map[string]string `json:"privacy_notice"`
+	PrivacyNotice   map[string]string `json:"privacy_notice"` // language -> notice version (privacy_notice)
 	Offer           *Offer            `json:"offer,omitempty"`
-	AllowedOrigins  []string          `json:"allowed_origins,omitempty"`
-	Success         map[string]string `json:"success,omitempty"`
+	AllowedOrigins  []string          `json:"allowed_origins,omitempty"` // CORS origins of the embed snippet
+	Success         map[string]string `json:"success,omitempty"`         // the "check your inbox" page
 }
 
 // Field is one input of a form.
@@ -61,10 +61,10 @@ type Field struct {
 	Type      string            `json:"type"`
 	Label     map[string]string `json:"label"`
 	Required  bool              `json:"required"`
-	MaxLength int               `json:"max_length,omitempty"`
-	Options   []Option          `json:"options,omitempty"`
-	Purposes  []string          `json:"purposes"`
-	Category  string            `json:"category,omitempty"`
+	MaxLength int               `json:"max_length,omitempty"` // 0: the type's default, see Limit
+	Options   []Option          `json:"options,omitempty"`    // select only
+	Purposes  []string          `json:"purposes"`             // purposes that need this field
+	Category  string            `json:"category,omitempty"`   // data category; "": see DataCategory
 }
 
 // Option is one choice of a select field.
@@ -73,20 +73,22 @@ type Option struct {
 	Label map[string]string `json:"label"`
 }
 
-// Consent is one consent checkbox.
+// Consent is one consent checkbox. Its key shares the namespace of the
+// submitted values with the field names. Names and keys cannot start with
+// "_", so hosted pages may use such keys for their own values.
 type Consent struct {
 	Key       string            `json:"key"`
 	Purposes  []string          `json:"purposes"`
 	Channels  []string          `json:"channels"`
-	Notice    map[string]string `json:"notice"`
-	Required  bool              `json:"required"`
+	Notice    map[string]string `json:"notice"`   // language -> notice version (consent_text): the text beside the box
+	Required  bool              `json:"required"` // must be ticked to submit
 	PreTicked bool              `json:"pre_ticked"`
 }
 
 // Offer is the content offer (e-book, checklist) shown after confirmation.
 type Offer struct {
 	Title map[string]string `json:"title"`
-	URL   string            `json:"url"`
+	URL   string            `json:"url"` // https URL, or a path on this site starting with /
 }
 
 // PurposeInfo is what the form needs to know of a business purpose.

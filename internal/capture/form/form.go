@@ -15,6 +15,9 @@ import (
 // Languages a form can be offered in.
 var Languages = []string{"de", "en"}
 
+// Audiences a form may declare (rules §4.1 audience).
+var Audiences = []string{"b2c", "b2b"}
+
 // FieldTypes are the input types of a field.
 var FieldTypes = []string{"email", "tel", "text", "textarea", "select"}
 
@@ -41,10 +44,13 @@ const (
 // Definition is a lead-capture form. The JSON names are the import/export
 // format.
 type Definition struct {
-	Key             string            `json:"key"` // slug of /p/forms/{key}: a-z, 0-9, -
-	Title           map[string]string `json:"title"`
-	Intro           map[string]string `json:"intro,omitempty"`
-	Languages       []string          `json:"languages"`        // first = default; every text needs each
+	Key       string            `json:"key"` // slug of /p/forms/{key}: a-z, 0-9, -
+	Title     map[string]string `json:"title"`
+	Intro     map[string]string `json:"intro,omitempty"`
+	Languages []string          `json:"languages"` // first = default; every text needs each
+	// Audience of the people who sign up: "b2c" (consumers, the default)
+	// or "b2b" (contact persons of companies); the engine reasons on it.
+	Audience        string            `json:"audience,omitempty"`
 	MarketingSignup bool              `json:"marketing_signup"` // the form's service is the marketing itself
 	ServicePurposes []string          `json:"service_purposes"` // what the form's own service needs, without consent
 	Fields          []Field           `json:"fields"`

@@ -49,6 +49,9 @@ func Validate(d Definition, c Catalog) error {
 			return duplicate(p, fmt.Sprintf("language %q is listed twice", l))
 		}
 	}
+	if d.Audience != "" && d.Audience != "b2c" && d.Audience != "b2b" {
+		return validate.OneOf("audience", d.Audience, Audiences)
+	}
 	langs := d.Languages
 	if err := texts("title", d.Title, langs, true, maxTitleLength, false); err != nil {
 		return err

@@ -57,6 +57,7 @@ func TestValidateErrors(t *testing.T) {
 		allowed []string // must all be in the error's Allowed
 	}{
 		{"bad key", func(d *form.Definition) { d.Key = "Contact_Sales" }, "key", "invalid_value", nil},
+		{"unknown audience", func(d *form.Definition) { d.Audience = "b2g" }, "audience", "invalid_value", []string{"b2c", "b2b"}},
 		{"empty key", func(d *form.Definition) { d.Key = "" }, "key", "invalid_value", nil},
 		{"key too long", func(d *form.Definition) { d.Key = strings.Repeat("a", 64) }, "key", "invalid_value", nil},
 		{"no languages", func(d *form.Definition) { d.Languages = nil }, "languages", "required", []string{"de", "en"}},

@@ -1,0 +1,352 @@
+package capture
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/fairlead/fairlead/internal/capture/form"
+	"github.com/fairlead/fairlead/internal/consent"
+	"github.com/fairlead/fairlead/internal/id"
+	"github.com/fairlead/fairlead/internal/store"
+	"github.com/fairlead/fairlead/internal/validate"
+)
+
+// Form is a saved form: its current version.
+type Form struct {
+	WorkspaceID string          `json:"workspace_id"`
+	Key         string          `json:"key"`
+	Version     int             `json:"version"`
+	Definition  form.Definition `json:"definition"`
+	CreatedAt   time.Time       `json:"created_at"`
+	UpdatedAt   time.Time       `json:"updated_at"`
+}
+
+// LintError is a form that the lint refused: every finding at once.
+type LintError struct {
+	Findings []form.Finding
+}
+
+func (e *LintError) Error() string {
+	codes := make([]string, len(e.Findings))
+	for i, f := range e.Findings {
+		codes[i] = f.Code + " at " + f.Field
+	}
+	return "the form breaks data protection rules: " + strings.Join(codes, "; ")
+}
+
+// catalog adapts the workspace's purposes and notices to the form lint.
+type catalog struct {
+	purposes map[string]consent.Purpose
+	notices  map[string]consent.Notice
+}
+
+func (c catalog) Purpose(key string) (form.PurposeInfo, bool) {
+	p, ok := c.purposes[key]
+	return form.PurposeInfo{Key: p.Key, Kind: p.Kind, DataCategories: p.DataCategories, Channels: p.Channels}, ok
+}
+
+// PurposeKeys lets an unknown purpose be reported with the accepted keys.
+func (c catalog) PurposeKeys() []string {
+	keys := make([]string, 0, len(c.purposes))
+	for k := range c.purposes {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func (c catalog) Notice(hash string) (form.NoticeInfo, bool) {
+	n, ok := c.notices[hash]
+	return form.NoticeInfo{Hash: n.Hash, Kind: n.Kind, Language: n.Language}, ok
+}
+
+func (s *Service) catalog(ctx context.Context, ws string, d form.Definition) (catalog, error) {
+	c := catalog{purposes: map[string]consent.Purpose{}, notices: map[string]consent.Notice{}}
+	ps, err := s.Purposes.List(ctx, ws)
+	if err != nil {
+		return c, err
+	}
+	for _, p := range ps {
+		c.purposes[p.Key] = p
+	}
+	var hashes []string
+	for _, h := range d.PrivacyNotice {
+		hashes = append(hashes, h)
+	}
+	for _, k := range d.Consents {
+		for _, h := range k.Notice {
+			hashes = append(hashes, h)
+		}
+	}
+	for _, h := range hashes {
+		if !consent.ValidHash(h) {
+			continue
+		}
+		n, err := s.Notices.Get(ctx, ws, h)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return c, err
+		}
+		c.notices[h] = n
+	}
+	return c, nil
+}
+
+// CheckForm validates and lints a definition without saving it (the
+// builder's live findings).
+func (s *Service) CheckForm(ctx context.Context, ws string, d form.Definition) ([]form.Finding, error) {
+	c, err := s.catalog(ctx, ws, d)
+	if err != nil {
+		return nil, err
+	}
+	if err := form.Validate(d, c); err != nil {
+		return nil, err
+	}
+	return form.Lint(d, c), nil
+}
+
+// SaveForm stores a new version of a form after validation and lint. A
+// definition equal to the current version saves nothing and returns it.
+func (s *Service) SaveForm(ctx context.Context, ws, actor string, d form.Definition) (Form, bool, error) {
+	if !id.Valid(ws) {
+		return Form{}, false, store.ErrNotFound
+	}
+	findings, err := s.CheckForm(ctx, ws, d)
+	if err != nil {
+		return Form{}, false, err
+	}
+	if len(findings) > 0 {
+		return Form{}, false, &LintError{Findings: findings}
+	}
+	var buf bytes.Buffer
+	if err := d.Encode(&buf); err != nil {
+		return Form{}, false, err
+	}
+	def := buf.String()
+	var out Form
+	created := false
+	err = s.DB.Tx(ctx, func(tx store.Tx) error {
+		cur, err := s.form(ctx, tx, `workspace_id = $1 AND form_key = $2`, ws, d.Key)
+		now := s.now()
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			out = Form{WorkspaceID: ws, Key: d.Key, Version: 1, Definition: d, CreatedAt: now, UpdatedAt: now}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO forms (workspace_id, form_key, version, definition, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6)`,
+				ws, d.Key, 1, def, now, now); err != nil {
+				if errors.Is(store.MapError(err), store.ErrConflict) {
+					return &validate.Error{Field: "key", Code: "taken", Message: "the form key " + d.Key + " is taken (keys are public addresses, /p/forms/KEY): choose another"}
+				}
+				return fmt.Errorf("save form: %w", err)
+			}
+		case err != nil:
+			return err
+		default:
+			var old bytes.Buffer
+			_ = cur.Definition.Encode(&old)
+			if old.String() == def {
+				out = cur
+				return nil
+			}
+			out = cur
+			out.Version, out.Definition, out.UpdatedAt = cur.Version+1, d, now
+			if _, err := tx.ExecContext(ctx, `UPDATE forms SET version = $3, definition = $4, updated_at = $5 WHERE workspace_id = $1 AND form_key = $2`,
+				ws, d.Key, out.Version, def, now); err != nil {
+				return fmt.Errorf("save form: %w", err)
+			}
+		}
+		created = true
+		_, err = tx.ExecContext(ctx, `INSERT INTO form_versions (workspace_id, form_key, version, definition, created_at, created_by) VALUES ($1,$2,$3,$4,$5,$6)`,
+			ws, d.Key, out.Version, def, now, actor)
+		if err != nil {
+			return fmt.Errorf("save form version: %w", err)
+		}
+		return nil
+	})
+	return out, created, err
+}
+
+func (s *Service) form(ctx context.Context, q store.Querier, where string, args ...any) (Form, error) {
+	var f Form
+	var def string
+	err := q.QueryRowContext(ctx, `SELECT workspace_id, form_key, version, definition, created_at, updated_at FROM forms WHERE `+where, args...).
+		Scan(&f.WorkspaceID, &f.Key, &f.Version, &def, &f.CreatedAt, &f.UpdatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Form{}, store.ErrNotFound
+	}
+	if err != nil {
+		return Form{}, fmt.Errorf("read form: %w", err)
+	}
+	if f.Definition, err = form.Decode(strings.NewReader(def)); err != nil {
+		return Form{}, fmt.Errorf("read form %s: %w", f.Key, err)
+	}
+	f.CreatedAt, f.UpdatedAt = f.CreatedAt.UTC(), f.UpdatedAt.UTC()
+	return f, nil
+}
+
+// Form returns the current version of a workspace's form.
+func (s *Service) Form(ctx context.Context, ws, key string) (Form, error) {
+	if !id.Valid(ws) {
+		return Form{}, store.ErrNotFound
+	}
+	return s.form(ctx, s.DB.R, `workspace_id = $1 AND form_key = $2`, ws, key)
+}
+
+// PublicForm finds a form by its public key (any workspace).
+func (s *Service) PublicForm(ctx context.Context, key string) (Form, error) {
+	if len(key) > 64 {
+		return Form{}, ErrFormNotFound
+	}
+	f, err := s.form(ctx, s.DB.R, `form_key = $1`, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return Form{}, ErrFormNotFound
+	}
+	return f, err
+}
+
+// FormVersion returns one saved version of a form.
+func (s *Service) FormVersion(ctx context.Context, ws, key string, version int) (form.Definition, error) {
+	if !id.Valid(ws) {
+		return form.Definition{}, store.ErrNotFound
+	}
+	var def string
+	err := s.DB.R.QueryRowContext(ctx, `SELECT definition FROM form_versions WHERE workspace_id = $1 AND form_key = $2 AND version = $3`, ws, key, version).Scan(&def)
+	if errors.Is(err, sql.ErrNoRows) {
+		return form.Definition{}, store.ErrNotFound
+	}
+	if err != nil {
+		return form.Definition{}, err
+	}
+	return form.Decode(strings.NewReader(def))
+}
+
+// Forms lists a workspace's forms by key.
+func (s *Service) Forms(ctx context.Context, ws string) ([]Form, error) {
+	if !id.Valid(ws) {
+		return nil, store.ErrNotFound
+	}
+	keys, err := store.Strings(ctx, s.DB.R, `SELECT form_key FROM forms WHERE workspace_id = $1 ORDER BY form_key`, ws)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Form, 0, len(keys))
+	for _, k := range keys {
+		f, err := s.Form(ctx, ws, k)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// consentTexts returns, per consent key, the notice shown in lang.
+func (s *Service) noticeIn(ctx context.Context, ws string, byLang map[string]string, lang string) (consent.Notice, error) {
+	h := byLang[lang]
+	if h == "" {
+		for _, l := range []string{"de", "en"} {
+			if byLang[l] != "" {
+				h = byLang[l]
+				break
+			}
+		}
+	}
+	return s.Notices.Get(ctx, ws, h)
+}
+
+// Rendered is what a public page needs to show a form in one language.
+type Rendered struct {
+	Form     Form
+	Lang     string
+	Consents map[string]consent.Notice // by consent key
+	Privacy  consent.Notice
+}
+
+// Render loads the texts a form shows in lang.
+func (s *Service) Render(ctx context.Context, f Form, lang string) (Rendered, error) {
+	if !slices.Contains(f.Definition.Languages, lang) {
+		lang = f.Definition.Languages[0]
+	}
+	r := Rendered{Form: f, Lang: lang, Consents: map[string]consent.Notice{}}
+	for _, k := range f.Definition.Consents {
+		n, err := s.noticeIn(ctx, f.WorkspaceID, k.Notice, lang)
+		if err != nil {
+			return r, fmt.Errorf("form %s consent %s: %w", f.Key, k.Key, err)
+		}
+		r.Consents[k.Key] = n
+	}
+	if len(f.Definition.PrivacyNotice) > 0 {
+		n, err := s.noticeIn(ctx, f.WorkspaceID, f.Definition.PrivacyNotice, lang)
+		if err != nil {
+			return r, fmt.Errorf("form %s privacy notice: %w", f.Key, err)
+		}
+		r.Privacy = n
+	}
+	return r, nil
+}
+
+func encodeJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// Snippet is the embed snippet of a form in lang: the same fields and
+// consent texts as the hosted page, posting to the hosted endpoint (so it
+// works without JavaScript), plus the script that submits it in place.
+func (s *Service) Snippet(ctx context.Context, f Form, lang string) (string, error) {
+	r, err := s.Render(ctx, f, lang)
+	if err != nil {
+		return "", err
+	}
+	set, err := s.Settings.Effective(ctx, f.WorkspaceID)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	esc := template.HTMLEscapeString
+	base := set.PublicURL
+	fmt.Fprintf(&b, "<form method=\"post\" action=\"%s/p/forms/%s\" data-fairlead-form data-success=\"%s\">\n", esc(base), esc(f.Key), esc(f.Definition.Success[r.Lang]))
+	fmt.Fprintf(&b, "  <input type=\"hidden\" name=\"lang\" value=\"%s\">\n", r.Lang)
+	for _, fd := range f.Definition.Fields {
+		req := ""
+		if fd.Required {
+			req = " required"
+		}
+		fmt.Fprintf(&b, "  <label for=\"fl-%s\">%s</label>\n", esc(fd.Name), esc(fd.Label[r.Lang]))
+		switch fd.Type {
+		case "textarea":
+			fmt.Fprintf(&b, "  <textarea id=\"fl-%s\" name=\"%s\"%s></textarea>\n", esc(fd.Name), esc(fd.Name), req)
+		case "select":
+			fmt.Fprintf(&b, "  <select id=\"fl-%s\" name=\"%s\"%s><option value=\"\"></option>", esc(fd.Name), esc(fd.Name), req)
+			for _, o := range fd.Options {
+				fmt.Fprintf(&b, "<option value=\"%s\">%s</option>", esc(o.Value), esc(o.Label[r.Lang]))
+			}
+			b.WriteString("</select>\n")
+		default:
+			fmt.Fprintf(&b, "  <input id=\"fl-%s\" name=\"%s\" type=\"%s\"%s>\n", esc(fd.Name), esc(fd.Name), esc(fd.Type), req)
+		}
+	}
+	for _, k := range f.Definition.Consents {
+		req := ""
+		if k.Required {
+			req = " required"
+		}
+		fmt.Fprintf(&b, "  <label><input type=\"checkbox\" name=\"%s\" value=\"1\"%s> %s</label>\n", esc(k.Key), req, esc(r.Consents[k.Key].Body))
+	}
+	b.WriteString("  <div style=\"position:absolute;left:-10000px\" aria-hidden=\"true\"><input name=\"website\" tabindex=\"-1\" autocomplete=\"off\"></div>\n")
+	if r.Privacy.Hash != "" {
+		fmt.Fprintf(&b, "  <p><a href=\"%s/p/notices/%s\">%s</a></p>\n", esc(base), r.Privacy.Hash, map[string]string{"de": "Datenschutzerklärung", "en": "Privacy notice"}[r.Lang])
+	}
+	fmt.Fprintf(&b, "  <button type=\"submit\">%s</button>\n  <p data-fairlead-result role=\"status\"></p>\n</form>\n", map[string]string{"de": "Absenden", "en": "Submit"}[r.Lang])
+	fmt.Fprintf(&b, "<script src=\"%s/p/forms/%s/embed.js\" async></script>\n", esc(base), esc(f.Key))
+	return b.String(), nil
+}

@@ -1,0 +1,385 @@
+package capture
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/fairlead/fairlead/internal/capture/form"
+	"github.com/fairlead/fairlead/internal/capture/token"
+	"github.com/fairlead/fairlead/internal/consent"
+	"github.com/fairlead/fairlead/internal/contact"
+	"github.com/fairlead/fairlead/internal/id"
+	"github.com/fairlead/fairlead/internal/jobs"
+	"github.com/fairlead/fairlead/internal/store"
+)
+
+// requested is one consent of a double opt-in request.
+type requested struct {
+	Purpose  string   `json:"purpose"`
+	Channels []string `json:"channels"`
+}
+
+// Result is the outcome of a submission.
+type Result struct {
+	Form      Form
+	Lang      string
+	ContactID string
+	// Email and SMS are the double opt-in requests made ("" = none); the
+	// SMS one is needed for the code page.
+	EmailRequest string
+	SMSRequest   string
+	SMSToken     string
+	// Ignored: the honeypot was filled (or the address is erased): nothing
+	// was written, and the person sees the same page as everybody.
+	Ignored bool
+}
+
+// SubmitError is a submission with field errors: nothing was written.
+type SubmitError struct {
+	Form   Form
+	Lang   string
+	Errors []form.FieldError
+}
+
+func (e *SubmitError) Error() string { return fmt.Sprintf("%d field errors", len(e.Errors)) }
+
+// verification is how a consent on a channel gets verified here.
+func verification(ch string) string {
+	switch ch {
+	case "email":
+		return "email_doi"
+	case "sms", "phone":
+		return "sms_doi"
+	}
+	return "none"
+}
+
+// byPhone: consents on these channels are confirmed by an SMS code.
+func byPhone(chs []string) bool { return slices.Contains(chs, "sms") || slices.Contains(chs, "phone") }
+
+// Submit records a public form submission: the contact is found by its
+// e-mail address or created, every value is kept with its provenance, each
+// ticked consent is recorded as requested with full evidence, and the
+// double opt-in messages are enqueued — all in one transaction.
+func (s *Service) Submit(ctx context.Context, key string, v url.Values, lang string, m Meta) (Result, error) {
+	f, err := s.PublicForm(ctx, key)
+	if err != nil {
+		return Result{}, err
+	}
+	r, err := s.Render(ctx, f, lang)
+	if err != nil {
+		return Result{}, err
+	}
+	sub, ferrs := form.Parse(f.Definition, v, r.Lang)
+	res := Result{Form: f, Lang: sub.Lang}
+	if len(ferrs) > 0 {
+		return res, &SubmitError{Form: f, Lang: sub.Lang, Errors: ferrs}
+	}
+	if sub.Honeypot {
+		res.Ignored = true
+		return res, nil
+	}
+	ws := f.WorkspaceID
+	set, err := s.Settings.Effective(ctx, ws)
+	if err != nil {
+		return res, err
+	}
+	source := fmt.Sprintf("form:%s@%d", f.Key, f.Version)
+	now := s.now()
+	err = s.DB.Tx(ctx, func(tx store.Tx) error {
+		cs := s.Contacts.WithTx(tx)
+		c, found, err := s.findOrCreate(ctx, cs, ws, f.Definition, sub)
+		if err != nil {
+			return err
+		}
+		if c.Erased {
+			// An erased person signing up again is a new sign-up in law, but
+			// the old record keeps the address; the privacy workflow handles
+			// it. Nothing is written, and the page says the usual.
+			res.Ignored = true
+			return nil
+		}
+		if found {
+			if err := s.enrich(ctx, cs, ws, c, sub); err != nil {
+				return err
+			}
+		}
+		if err := s.recordValues(ctx, tx, ws, c.ID, sub.Values, source, now); err != nil {
+			return err
+		}
+		res.ContactID = c.ID
+		var byMail, bySMS []requested
+		for _, k := range f.Definition.Consents {
+			if !slices.Contains(sub.Consents, k.Key) {
+				continue
+			}
+			n := r.Consents[k.Key]
+			for _, p := range k.Purposes {
+				ev := consent.NewEvent{
+					Kind: consent.KindConsentRequested, Purpose: p, Channels: k.Channels, OccurredAt: &now,
+					Details: consent.Details{Verification: verification(k.Channels[0]), CollectedBy: "self", PreTicked: k.PreTicked,
+						Coupled: k.Required && !f.Definition.MarketingSignup},
+					Evidence: consent.EvidenceInput{Source: source, NoticeHash: n.Hash, TextShown: n.Body, UserAgent: trim(m.UserAgent, 500)},
+				}
+				if set.RecordIP {
+					ev.Evidence.IPAddress = m.IP
+				}
+				if _, err := s.Ledger.Append(ctx, tx, ws, c.ID, ev, consent.Actor{}); err != nil {
+					return fmt.Errorf("consent %s: %w", k.Key, err)
+				}
+				rq := requested{Purpose: p, Channels: k.Channels}
+				if byPhone(k.Channels) {
+					bySMS = append(bySMS, rq)
+				} else {
+					byMail = append(byMail, rq)
+				}
+			}
+		}
+		if len(byMail) > 0 {
+			if res.EmailRequest, err = s.newRequest(ctx, tx, ws, c.ID, "email", f, sub.Lang, byMail, now, time.Duration(set.DOIDays)*24*time.Hour); err != nil {
+				return err
+			}
+		}
+		if len(bySMS) > 0 {
+			if res.SMSRequest, err = s.newRequest(ctx, tx, ws, c.ID, "sms", f, sub.Lang, bySMS, now, time.Duration(set.SMSCodeMinutes)*time.Minute); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return res, err
+	}
+	if res.SMSRequest != "" {
+		res.SMSToken, _ = token.Sign(s.Keys, token.Token{Kind: token.Confirm, Workspace: ws, Subject: res.SMSRequest, Expires: now.Add(time.Duration(set.SMSCodeMinutes) * time.Minute)})
+	}
+	return res, nil
+}
+
+func trim(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// findOrCreate dedupes on the normalized e-mail address (its blind index).
+func (s *Service) findOrCreate(ctx context.Context, cs *contact.Store, ws string, d form.Definition, sub form.Submission) (contact.Contact, bool, error) {
+	v := sub.Values
+	if e := v["email"]; e != "" {
+		found, err := cs.List(ctx, ws, contact.ListParams{Email: e, Limit: 1})
+		if err != nil {
+			return contact.Contact{}, false, err
+		}
+		if len(found) == 1 {
+			return found[0], true, nil
+		}
+	}
+	aud := "b2c"
+	if d.Audience != "" {
+		aud = d.Audience
+	}
+	in := contact.Input{FirstName: v["first_name"], LastName: v["last_name"], Organization: v["company"], Audience: aud,
+		Relationship: "prospect", DataSource: "self_provided", Email: v["email"], Phone: v["phone"], Address: address(v)}
+	c, err := cs.Create(ctx, ws, in)
+	var dup *contact.DuplicateError
+	if errors.As(err, &dup) {
+		// Another submission of the same person won the race: enrich that one.
+		c, err = cs.Get(ctx, ws, dup.ContactID)
+		return c, err == nil, err
+	}
+	return c, false, err
+}
+
+func address(v map[string]string) *contact.Address {
+	a := &contact.Address{Street: v["street"], PostalCode: v["postal_code"], City: v["city"], Country: v["country"]}
+	if *a == (contact.Address{}) {
+		return nil
+	}
+	return a
+}
+
+// enrich updates the record with what a later submission adds or changes
+// (progressive profiling); the old values stay in contact_values.
+func (s *Service) enrich(ctx context.Context, cs *contact.Store, ws string, c contact.Contact, sub form.Submission) error {
+	v := sub.Values
+	var up contact.Update
+	changed := false
+	set := func(dst **string, cur, name string) {
+		if nv, ok := v[name]; ok && nv != "" && nv != cur {
+			val := nv
+			*dst = &val
+			changed = true
+		}
+	}
+	set(&up.FirstName, c.FirstName, "first_name")
+	set(&up.LastName, c.LastName, "last_name")
+	set(&up.Organization, c.Organization, "company")
+	set(&up.Phone, c.Phone, "phone")
+	if a := address(v); a != nil && (c.Address == nil || *a != *c.Address) {
+		up.Address = a
+		changed = true
+	}
+	if !changed {
+		return nil
+	}
+	_, err := cs.Update(ctx, ws, c.ID, up)
+	return err
+}
+
+// Value is one value a person gave, with its provenance.
+type Value struct {
+	Name         string     `json:"name"`
+	Value        string     `json:"value"`
+	Source       string     `json:"source"`
+	RecordedAt   time.Time  `json:"recorded_at"`
+	SupersededAt *time.Time `json:"superseded_at,omitempty"`
+}
+
+// recordValues keeps each submitted value with its source; a changed value
+// supersedes the previous one, an equal one is not stored again.
+func (s *Service) recordValues(ctx context.Context, tx store.Querier, ws, contactID string, vals map[string]string, source string, now time.Time) error {
+	keys := s.Keys.WithTx(tx)
+	cur, err := s.values(ctx, tx, ws, contactID, true)
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(vals))
+	for n := range vals {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		val := vals[name]
+		if val == "" {
+			continue
+		}
+		if old, ok := cur[name]; ok && old.Value == val {
+			continue
+		}
+		if _, ok := cur[name]; ok {
+			if _, err := tx.ExecContext(ctx, `UPDATE contact_values SET superseded_at = $4 WHERE workspace_id = $1 AND contact_id = $2 AND name = $3 AND superseded_at IS NULL`,
+				ws, contactID, name, now); err != nil {
+				return fmt.Errorf("supersede value: %w", err)
+			}
+		}
+		sealed, err := keys.Seal(ctx, ws, contactID, []byte(val))
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO contact_values (id, workspace_id, contact_id, name, sealed, source, recorded_at) VALUES ($1,$2,$3,$4,$5,$6,$7)`,
+			id.NewAt(now), ws, contactID, name, sealed, source, now); err != nil {
+			return fmt.Errorf("record value: %w", err)
+		}
+	}
+	return nil
+}
+
+// values reads the contact's values; current=true returns only those in
+// force, by name.
+func (s *Service) values(ctx context.Context, q store.Querier, ws, contactID string, current bool) (map[string]Value, error) {
+	all, err := s.valueList(ctx, q, ws, contactID, current)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]Value, len(all))
+	for _, v := range all {
+		out[v.Name] = v
+	}
+	return out, nil
+}
+
+func (s *Service) valueList(ctx context.Context, q store.Querier, ws, contactID string, current bool) ([]Value, error) {
+	cond := ""
+	if current {
+		cond = " AND superseded_at IS NULL"
+	}
+	rows, err := q.QueryContext(ctx, `SELECT name, sealed, source, recorded_at, superseded_at FROM contact_values WHERE workspace_id = $1 AND contact_id = $2`+cond+` ORDER BY name, recorded_at`, ws, contactID)
+	if err != nil {
+		return nil, fmt.Errorf("read values: %w", err)
+	}
+	defer rows.Close()
+	type raw struct {
+		v      Value
+		sealed []byte
+	}
+	var rs []raw
+	for rows.Next() {
+		var r raw
+		var sup *time.Time
+		if err := rows.Scan(&r.v.Name, &r.sealed, &r.v.Source, &r.v.RecordedAt, &sup); err != nil {
+			return nil, err
+		}
+		r.v.RecordedAt = r.v.RecordedAt.UTC()
+		if sup != nil {
+			t := sup.UTC()
+			r.v.SupersededAt = &t
+		}
+		rs = append(rs, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	if len(rs) == 0 {
+		return nil, nil
+	}
+	op, err := s.Keys.WithTx(q).Opener(ctx, ws, contactID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Value, 0, len(rs))
+	for _, r := range rs {
+		pt, err := op.Open(r.sealed)
+		if err != nil {
+			return nil, err
+		}
+		r.v.Value = string(pt)
+		out = append(out, r.v)
+	}
+	return out, nil
+}
+
+// Values returns every value of a contact with its provenance and history.
+func (s *Service) Values(ctx context.Context, ws, contactID string) ([]Value, error) {
+	if !id.Valid(ws) || !id.Valid(contactID) {
+		return nil, store.ErrNotFound
+	}
+	return s.valueList(ctx, s.DB.R, ws, contactID, false)
+}
+
+// newRequest stores a double opt-in request and enqueues its message.
+func (s *Service) newRequest(ctx context.Context, tx store.Querier, ws, contactID, channel string, f Form, lang string, rs []requested, now time.Time, ttl time.Duration) (string, error) {
+	reqID := id.NewAt(now)
+	cj, _ := json.Marshal(rs)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO doi_requests (id, workspace_id, contact_id, channel, form_key, form_version, lang, consents, created_at, expires_at)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`, reqID, ws, contactID, channel, f.Key, f.Version, lang, string(cj), now, now.Add(ttl)); err != nil {
+		return "", fmt.Errorf("double opt-in request: %w", err)
+	}
+	kind := JobSendDOIEmail
+	if channel == "sms" {
+		kind = JobSendDOISMS
+	}
+	if _, err := s.Jobs.Enqueue(ctx, tx, jobs.EnqueueParams{WorkspaceID: ws, Kind: kind, Args: jobArgs{Request: reqID}, UniqueKey: reqID}); err != nil {
+		return "", fmt.Errorf("enqueue %s: %w", kind, err)
+	}
+	return reqID, nil
+}
+
+// smsCode is the 6-digit code of an SMS request: derived from the request
+// ID under the MAC key, so it is never stored and every process knows it.
+func (s *Service) smsCode(ws, reqID string) string {
+	m := s.Keys.MAC("sms code", []byte(ws+"\x00"+reqID))
+	n := (uint32(m[0])<<24 | uint32(m[1])<<16 | uint32(m[2])<<8 | uint32(m[3])) % 1_000_000
+	c := strconv.Itoa(int(n))
+	for len(c) < 6 {
+		c = "0" + c
+	}
+	return c
+}

@@ -308,8 +308,8 @@ func CheckHeaderValue(field, v string) error {
 // long to fold.
 func encodeUnstructured(name, v string) string {
 	needs := !isASCII(v) || strings.Contains(v, "=?")
-	for _, w := range strings.Fields(v) {
-		if len(w) > 900 {
+	for _, w := range strings.Split(v, " ") {
+		if len(w) > 78-len(name)-2 {
 			needs = true
 		}
 	}

@@ -1,0 +1,334 @@
+package mail
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/smtp"
+	"net/textproto"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fairlead/fairlead/internal/validate"
+)
+
+// SMTPError is a refusal by the SMTP server. It carries the reply code and
+// the enhanced status code (RFC 3463) but prints neither the server's text
+// nor the address: servers quote the recipient in their replies, and these
+// errors end up in job logs. Reply holds the text for deliberate display.
+type SMTPError struct {
+	// Command is the step the server refused: "MAIL FROM", "RCPT TO",
+	// "DATA", "AUTH", "STARTTLS", "EHLO" or "greeting".
+	Command  string
+	Code     int
+	Enhanced string
+	// Recipient is the index in Envelope.To for RCPT TO refusals.
+	Recipient int
+	Reply     string
+}
+
+func (e *SMTPError) Error() string {
+	s := fmt.Sprintf("smtp: server refused %s: %d", e.Command, e.Code)
+	if e.Command == "RCPT TO" {
+		s = fmt.Sprintf("smtp: server refused RCPT TO for recipient #%d: %d", e.Recipient+1, e.Code)
+	}
+	if e.Enhanced != "" {
+		s += " " + e.Enhanced
+	}
+	return s
+}
+
+// Permanent reports whether retrying err cannot help: a 5xx reply from the
+// SMTP server (550 mailbox unavailable, 554 rejected, 535 bad credentials)
+// or input the sender refused. Network errors, timeouts and 4xx replies
+// (greylisting, full mailbox, rate limits) are worth a retry.
+func Permanent(err error) bool {
+	var se *SMTPError
+	if errors.As(err, &se) {
+		return se.Code >= 500 && se.Code < 600
+	}
+	var ve *validate.Error
+	return errors.As(err, &ve)
+}
+
+// SMTPSender delivers over SMTP, one connection per message.
+type SMTPSender struct {
+	c SMTPConfig
+}
+
+// NewSMTPSender returns a Sender for c (from ParseSMTPURL).
+func NewSMTPSender(c SMTPConfig) *SMTPSender {
+	if c.Timeout <= 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.HeloName == "" {
+		c.HeloName = "localhost"
+	}
+	if c.TLS == "" {
+		c.TLS = StartTLS
+	}
+	return &SMTPSender{c: c}
+}
+
+// Send delivers raw to every recipient of env, or to none: a refused
+// recipient aborts the transaction before DATA. The whole exchange ends by
+// the configured timeout or ctx, whichever comes first.
+func (s *SMTPSender) Send(ctx context.Context, env Envelope, raw []byte) (err error) {
+	if err := checkEnvelope(env); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.c.Timeout)
+	defer cancel()
+	defer func() {
+		// An I/O error caused by the deadline or a cancellation is
+		// reported as such, so callers see why.
+		var se *SMTPError
+		if err == nil || errors.As(err, &se) {
+			return
+		}
+		cause := ctx.Err()
+		if cause == nil && errors.Is(err, os.ErrDeadlineExceeded) {
+			// The connection deadline is the ctx deadline; its timer
+			// can fire first.
+			cause = context.DeadlineExceeded
+		}
+		if cause != nil {
+			err = fmt.Errorf("%w: %w", cause, err)
+		}
+	}()
+	c, err := s.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	if err := c.deliver(env, raw); err != nil {
+		return err
+	}
+	c.quit()
+	return nil
+}
+
+func checkEnvelope(env Envelope) error {
+	if len(env.To) == 0 {
+		return validate.Required("to")
+	}
+	if err := checkAddr("from", env.From); err != nil {
+		return err
+	}
+	for _, a := range env.To {
+		if a == "" {
+			return validate.Required("to")
+		}
+		if err := checkAddr("to", a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkAddr(field, a string) error {
+	if err := CheckHeaderValue(field, a); err != nil {
+		return err
+	}
+	if strings.ContainsAny(a, " <>") || (a != "" && !strings.Contains(a, "@")) {
+		return validate.Invalid(field, field+" must be a bare e-mail address (no name, no angle brackets)")
+	}
+	return nil
+}
+
+// conn is one SMTP session.
+type conn struct {
+	nc   net.Conn
+	c    *smtp.Client
+	stop func() bool
+}
+
+func (s *SMTPSender) tlsConfig() *tls.Config {
+	return &tls.Config{ServerName: s.c.Host, RootCAs: s.c.RootCAs,
+		InsecureSkipVerify: s.c.InsecureSkipVerify && IsLoopback(s.c.Host), MinVersion: tls.VersionTLS12}
+}
+
+func (s *SMTPSender) dial(ctx context.Context) (*conn, error) {
+	addr := net.JoinHostPort(s.c.Host, strconv.Itoa(s.c.Port))
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("smtp: connect to %s: %w", addr, err)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		nc.SetDeadline(dl)
+	}
+	// A cancelled ctx unblocks whatever read or write is pending.
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
+	fail := func(err error) (*conn, error) {
+		stop()
+		nc.Close()
+		return nil, err
+	}
+	if s.c.TLS == ImplicitTLS {
+		tc := tls.Client(nc, s.tlsConfig())
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return fail(fmt.Errorf("smtp: TLS with %s: %w", addr, err))
+		}
+		nc = tc
+	}
+	c, err := smtp.NewClient(nc, s.c.Host)
+	if err != nil {
+		return fail(replyError("greeting", -1, err))
+	}
+	if err := c.Hello(s.c.HeloName); err != nil {
+		return fail(replyError("EHLO", -1, err))
+	}
+	if s.c.TLS == StartTLS {
+		if ok, _ := c.Extension("STARTTLS"); !ok {
+			// Never fall back to clear text: a man in the middle can strip
+			// the STARTTLS offer.
+			return fail(fmt.Errorf("smtp: %s does not offer STARTTLS (use tls=none only for a local relay)", addr))
+		}
+		if err := c.StartTLS(s.tlsConfig()); err != nil {
+			return fail(replyError("STARTTLS", -1, err))
+		}
+	}
+	if s.c.Username != "" {
+		if err := s.auth(c); err != nil {
+			return fail(err)
+		}
+	}
+	return &conn{nc: nc, c: c, stop: stop}, nil
+}
+
+func (s *SMTPSender) auth(c *smtp.Client) error {
+	ok, mechs := c.Extension("AUTH")
+	if !ok {
+		return errors.New("smtp: the server does not offer AUTH, but a user name is configured")
+	}
+	var a smtp.Auth
+	switch fields := strings.Fields(strings.ToUpper(mechs)); {
+	case contains(fields, "PLAIN"):
+		a = &plainAuth{user: s.c.Username, pass: s.c.Password, host: s.c.Host}
+	case contains(fields, "LOGIN"):
+		// Some providers (Microsoft 365 among them) offer only LOGIN
+		// besides OAuth.
+		a = &loginAuth{user: s.c.Username, pass: s.c.Password, host: s.c.Host}
+	default:
+		return fmt.Errorf("smtp: the server offers AUTH %s; fairlead speaks PLAIN and LOGIN", strings.Join(fields, " "))
+	}
+	if err := c.Auth(a); err != nil {
+		return replyError("AUTH", -1, err)
+	}
+	return nil
+}
+
+func (c *conn) deliver(env Envelope, raw []byte) error {
+	if err := c.c.Mail(env.From); err != nil {
+		return replyError("MAIL FROM", -1, err)
+	}
+	for i, to := range env.To {
+		if err := c.c.Rcpt(to); err != nil {
+			return replyError("RCPT TO", i, err)
+		}
+	}
+	w, err := c.c.Data()
+	if err != nil {
+		return replyError("DATA", -1, err)
+	}
+	if _, err := w.Write(raw); err != nil {
+		w.Close()
+		return fmt.Errorf("smtp: transfer the message: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return replyError("DATA", -1, err)
+	}
+	return nil
+}
+
+// quit ends the session politely; the message is accepted already, so a
+// failure here changes nothing.
+func (c *conn) quit() { _ = c.c.Quit() }
+
+func (c *conn) close() {
+	c.stop()
+	c.c.Close()
+}
+
+// replyError turns a server reply into an *SMTPError and passes other
+// errors (network, TLS) through with the step named.
+func replyError(cmd string, rcpt int, err error) error {
+	var te *textproto.Error
+	if !errors.As(err, &te) {
+		return fmt.Errorf("smtp: %s: %w", cmd, err)
+	}
+	e := &SMTPError{Command: cmd, Code: te.Code, Reply: te.Msg, Recipient: rcpt}
+	if f, _, _ := strings.Cut(te.Msg, " "); isEnhancedCode(f) {
+		e.Enhanced = f
+	}
+	return e
+}
+
+// isEnhancedCode matches "class.subject.detail" (RFC 3463), e.g. 5.1.1.
+func isEnhancedCode(s string) bool {
+	parts := strings.Split(s, ".")
+	if len(parts) != 3 || len(parts[0]) != 1 || !strings.ContainsAny(parts[0], "245") {
+		return false
+	}
+	for _, p := range parts {
+		if n, err := strconv.Atoi(p); err != nil || n < 0 || n > 999 || p == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// authAllowed is net/smtp's rule, with the loopback test fairlead uses
+// everywhere: credentials travel only under TLS or to this machine.
+func authAllowed(server *smtp.ServerInfo, host string) error {
+	if server.Name != host {
+		return errors.New("smtp: AUTH for a different host name")
+	}
+	if !server.TLS && !IsLoopback(server.Name) {
+		return errors.New("smtp: refusing to send the password without TLS to a host that is not loopback")
+	}
+	return nil
+}
+
+type plainAuth struct{ user, pass, host string }
+
+func (a *plainAuth) Start(server *smtp.ServerInfo) (string, []byte, error) {
+	if err := authAllowed(server, a.host); err != nil {
+		return "", nil, err
+	}
+	return "PLAIN", []byte("\x00" + a.user + "\x00" + a.pass), nil
+}
+
+func (a *plainAuth) Next(_ []byte, more bool) ([]byte, error) {
+	if more {
+		return nil, errors.New("smtp: unexpected AUTH PLAIN challenge")
+	}
+	return nil, nil
+}
+
+type loginAuth struct{ user, pass, host string }
+
+func (a *loginAuth) Start(server *smtp.ServerInfo) (string, []byte, error) {
+	if err := authAllowed(server, a.host); err != nil {
+		return "", nil, err
+	}
+	return "LOGIN", nil, nil
+}
+
+func (a *loginAuth) Next(fromServer []byte, more bool) ([]byte, error) {
+	if !more {
+		return nil, nil
+	}
+	switch p := strings.ToLower(string(fromServer)); {
+	case strings.Contains(p, "user"):
+		return []byte(a.user), nil
+	case strings.Contains(p, "pass"):
+		return []byte(a.pass), nil
+	}
+	return nil, errors.New("smtp: unexpected AUTH LOGIN challenge")
+}

@@ -42,6 +42,9 @@ type Options struct {
 	FailFirst int
 	// Reject answers 550 to RCPT TO for recipients it returns true for.
 	Reject func(rcpt string) bool
+	// Discard accepts messages without keeping them (benchmarks); Count
+	// still counts them.
+	Discard bool
 }
 
 // Received is one accepted message.
@@ -61,6 +64,8 @@ type Server struct {
 
 	mu       sync.Mutex
 	msgs     []Received
+	count    int
+	sessions int
 	dataSeen int
 	changed  chan struct{}
 }
@@ -73,6 +78,9 @@ func Start(t testing.TB, opts Options) *Server {
 		s.opts.AuthMechanisms = []string{sasl.Plain}
 	}
 	s.srv = smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		s.mu.Lock()
+		s.sessions++
+		s.mu.Unlock()
 		return &session{s: s, conn: c}, nil
 	}))
 	s.srv.Domain = "smtptest.localhost"
@@ -145,6 +153,22 @@ func (s *Server) Messages() []Received {
 	return append([]Received(nil), s.msgs...)
 }
 
+// Count is the number of messages accepted so far (kept or discarded).
+func (s *Server) Count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.count
+}
+
+// Sessions is the number of SMTP sessions begun so far (a STARTTLS
+// upgrade counts as a second one), to see whether clients reuse
+// connections.
+func (s *Server) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions
+}
+
 // WaitFor waits until at least n messages have arrived and returns them;
 // it fails the test after timeout.
 func (s *Server) WaitFor(t testing.TB, n int, timeout time.Duration) []Received {
@@ -153,7 +177,7 @@ func (s *Server) WaitFor(t testing.TB, n int, timeout time.Duration) []Received 
 	defer deadline.Stop()
 	for {
 		s.mu.Lock()
-		got, changed := len(s.msgs), s.changed
+		got, changed := s.count, s.changed
 		s.mu.Unlock()
 		if got >= n {
 			return s.Messages()
@@ -169,7 +193,10 @@ func (s *Server) WaitFor(t testing.TB, n int, timeout time.Duration) []Received 
 
 func (s *Server) add(r Received) {
 	s.mu.Lock()
-	s.msgs = append(s.msgs, r)
+	s.count++
+	if !s.opts.Discard {
+		s.msgs = append(s.msgs, r)
+	}
 	close(s.changed)
 	s.changed = make(chan struct{})
 	s.mu.Unlock()
@@ -243,6 +270,10 @@ func (ss *session) Data(r io.Reader) error {
 	}
 	if ss.s.failData() {
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Try again later"}
+	}
+	if ss.s.opts.Discard {
+		ss.s.add(Received{})
+		return nil
 	}
 	msg, err := mail.ReadMessage(bytes.NewReader(data))
 	if err != nil {

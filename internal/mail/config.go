@@ -50,6 +50,9 @@ type SMTPConfig struct {
 	RootCAs *x509.CertPool
 	// HeloName is the name sent in EHLO (default "localhost").
 	HeloName string
+	// MaxIdle is how many connections stay open between messages for
+	// reuse: 0 means DefaultMaxIdle, negative none.
+	MaxIdle int
 }
 
 const smtpURLField = "FAIRLEAD_SMTP_URL"
@@ -69,7 +72,8 @@ func urlOneOf(part string, allowed []string) error {
 //	smtps://user:pass@host                   (implicit TLS, port 465)
 //
 // Optional parameters: from=, timeout= (Go duration, default 30s),
-// insecure_skip_verify=true (loopback hosts only), helo=. Errors name the
+// insecure_skip_verify=true (loopback hosts only), helo=, max_idle= (0 to
+// 16 connections kept for reuse, default 2). Errors name the
 // part that is wrong and never contain the password.
 func ParseSMTPURL(s string) (SMTPConfig, error) {
 	var c SMTPConfig
@@ -127,7 +131,7 @@ func ParseSMTPURL(s string) (SMTPConfig, error) {
 	if err != nil {
 		return c, urlErr("the query (after ?) is malformed")
 	}
-	allowed := []string{"tls", "from", "timeout", "insecure_skip_verify", "helo"}
+	allowed := []string{"tls", "from", "timeout", "insecure_skip_verify", "helo", "max_idle"}
 	for k, vs := range q {
 		if !contains(allowed, k) {
 			return c, urlOneOf("every parameter after ?", allowed)
@@ -196,6 +200,17 @@ func ParseSMTPURL(s string) (SMTPConfig, error) {
 		c.HeloName = v
 	}
 
+	if v := q.Get("max_idle"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > maxIdleConfigured {
+			return c, urlErr("max_idle must be a number from 0 to 16")
+		}
+		c.MaxIdle = n
+		if n == 0 {
+			c.MaxIdle = -1
+		}
+	}
+
 	if c.TLS == NoTLS && c.Username != "" && !IsLoopback(c.Host) {
 		return c, urlErr("tls=none would send the password in clear text; use tls=starttls or smtps://, or a loopback host")
 	}
@@ -253,6 +268,9 @@ func (c SMTPConfig) String() string {
 	}
 	if c.HeloName != "" {
 		q.Set("helo", c.HeloName)
+	}
+	if c.MaxIdle != 0 {
+		q.Set("max_idle", strconv.Itoa(max(c.MaxIdle, 0)))
 	}
 	u.RawQuery = q.Encode()
 	return u.String()

@@ -25,9 +25,11 @@ func TestParseSMTPURL(t *testing.T) {
 			SMTPConfig{Host: "mail.example", Port: 465, TLS: ImplicitTLS, Timeout: DefaultTimeout}},
 		{"smtp://relay.internal?tls=none",
 			SMTPConfig{Host: "relay.internal", Port: 25, TLS: NoTLS, Timeout: DefaultTimeout}},
-		{"smtp://u:p@127.0.0.1:2525?tls=none&insecure_skip_verify=true&timeout=5s&from=Demo%20%3Cnews%40demo.example%3E&helo=fairlead.demo.example",
+		{"smtp://u:p@127.0.0.1:2525?tls=none&insecure_skip_verify=true&timeout=5s&from=Demo%20%3Cnews%40demo.example%3E&helo=fairlead.demo.example&max_idle=0",
 			SMTPConfig{Host: "127.0.0.1", Port: 2525, Username: "u", Password: "p", TLS: NoTLS, Timeout: 5 * time.Second,
-				InsecureSkipVerify: true, From: `"Demo" <news@demo.example>`, HeloName: "fairlead.demo.example"}},
+				InsecureSkipVerify: true, From: `"Demo" <news@demo.example>`, HeloName: "fairlead.demo.example", MaxIdle: -1}},
+		{"smtp://mail.example?max_idle=8",
+			SMTPConfig{Host: "mail.example", Port: 587, TLS: StartTLS, Timeout: DefaultTimeout, MaxIdle: 8}},
 		{"smtp://[::1]:25/?tls=starttls&insecure_skip_verify=true",
 			SMTPConfig{Host: "::1", Port: 25, TLS: StartTLS, Timeout: DefaultTimeout, InsecureSkipVerify: true}},
 	}
@@ -75,6 +77,7 @@ func TestParseSMTPURLErrors(t *testing.T) {
 		{"smtp://user:" + pw + "@mail.example?color=blue", "parameter"},
 		{"smtp://user:" + pw + "@mail.example?tls=tls&tls=none", "more than once"},
 		{"smtp://user:" + pw + "@mail.example/path", "path"},
+		{"smtp://user:" + pw + "@mail.example?max_idle=17", "max_idle"},
 		// Special characters left unescaped in the password: the URL
 		// splits in the wrong place, and no piece may be echoed.
 		{"smtp://user:Geheim#Passwort42@mail.example", "the port"},

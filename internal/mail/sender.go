@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fairlead/fairlead/internal/validate"
@@ -55,12 +56,30 @@ func Permanent(err error) bool {
 	return errors.As(err, &ve)
 }
 
-// SMTPSender delivers over SMTP, one connection per message.
+// SMTPSender delivers over SMTP. It keeps up to MaxIdle authenticated
+// connections open between messages: TLS and AUTH cost more than the
+// message itself. It is safe for concurrent use.
 type SMTPSender struct {
 	c SMTPConfig
+
+	mu     sync.Mutex
+	idle   []*conn
+	closed bool
 }
 
-// NewSMTPSender returns a Sender for c (from ParseSMTPURL).
+// Limits of connection reuse. Servers close idle sessions (RFC 5321
+// §4.5.3.2 lets them after 5 minutes, many do sooner) and cap messages per
+// session; staying well below both avoids most stale connections, and a
+// stale one is replaced before anything was accepted on it.
+const (
+	DefaultMaxIdle    = 2
+	idleTimeout       = 30 * time.Second
+	messagesPerConn   = 50
+	maxIdleConfigured = 16
+)
+
+// NewSMTPSender returns a Sender for c (from ParseSMTPURL). Close it to
+// end the idle connections.
 func NewSMTPSender(c SMTPConfig) *SMTPSender {
 	if c.Timeout <= 0 {
 		c.Timeout = DefaultTimeout
@@ -70,6 +89,9 @@ func NewSMTPSender(c SMTPConfig) *SMTPSender {
 	}
 	if c.TLS == "" {
 		c.TLS = StartTLS
+	}
+	if c.MaxIdle == 0 {
+		c.MaxIdle = DefaultMaxIdle
 	}
 	return &SMTPSender{c: c}
 }
@@ -100,16 +122,80 @@ func (s *SMTPSender) Send(ctx context.Context, env Envelope, raw []byte) (err er
 			err = fmt.Errorf("%w: %w", cause, err)
 		}
 	}()
+	if c := s.takeIdle(); c != nil {
+		c.arm(ctx)
+		err := c.deliver(env, raw)
+		if err == nil {
+			s.release(c)
+			return nil
+		}
+		c.close()
+		// A reused session that failed before the server accepted the
+		// sender (closed while idle, 421 at its message limit) is
+		// replaced; later failures are the message's.
+		if !errors.Is(err, errBeforeMail) || ctx.Err() != nil {
+			return err
+		}
+	}
 	c, err := s.dial(ctx)
 	if err != nil {
 		return err
 	}
-	defer c.close()
 	if err := c.deliver(env, raw); err != nil {
+		c.close()
 		return err
 	}
-	c.quit()
+	s.release(c)
 	return nil
+}
+
+// Close ends the idle connections; later Sends still work but keep none.
+func (s *SMTPSender) Close() error {
+	s.mu.Lock()
+	idle := s.idle
+	s.idle, s.closed = nil, true
+	s.mu.Unlock()
+	for _, c := range idle {
+		c.nc.SetDeadline(time.Now().Add(time.Second))
+		c.quit()
+		c.c.Close()
+	}
+	return nil
+}
+
+// takeIdle returns the most recently used idle connection, dropping those
+// idle too long.
+func (s *SMTPSender) takeIdle() *conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.idle) > 0 {
+		c := s.idle[len(s.idle)-1]
+		s.idle = s.idle[:len(s.idle)-1]
+		if time.Since(c.lastUsed) < idleTimeout {
+			return c
+		}
+		go c.c.Close()
+	}
+	return nil
+}
+
+// release ends the use of a connection that just delivered: it goes back
+// to the idle list, or is closed politely when the list is full, the
+// sender closed or the connection has carried enough messages.
+func (s *SMTPSender) release(c *conn) {
+	c.disarm()
+	c.sent++
+	c.lastUsed = time.Now()
+	s.mu.Lock()
+	if !s.closed && s.c.MaxIdle > 0 && len(s.idle) < s.c.MaxIdle && c.sent < messagesPerConn {
+		s.idle = append(s.idle, c)
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	c.nc.SetDeadline(time.Now().Add(time.Second))
+	c.quit()
+	c.c.Close()
 }
 
 func checkEnvelope(env Envelope) error {
@@ -142,10 +228,34 @@ func checkAddr(field, a string) error {
 
 // conn is one SMTP session.
 type conn struct {
-	nc   net.Conn
-	c    *smtp.Client
-	stop func() bool
+	nc       net.Conn
+	c        *smtp.Client
+	stop     func() bool
+	sent     int
+	lastUsed time.Time
 }
+
+// arm binds the connection to ctx for one use: its deadline, and its
+// cancellation unblocking whatever read or write is pending.
+func (c *conn) arm(ctx context.Context) {
+	if dl, ok := ctx.Deadline(); ok {
+		c.nc.SetDeadline(dl)
+	}
+	nc := c.nc
+	c.stop = context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
+}
+
+func (c *conn) disarm() {
+	if c.stop != nil {
+		c.stop()
+		c.stop = nil
+	}
+	c.nc.SetDeadline(time.Time{})
+}
+
+// errBeforeMail marks a failure of MAIL FROM that is not a 5xx refusal:
+// nothing of the message was accepted yet.
+var errBeforeMail = errors.New("before MAIL FROM was accepted")
 
 func (s *SMTPSender) tlsConfig() *tls.Config {
 	return &tls.Config{ServerName: s.c.Host, RootCAs: s.c.RootCAs,
@@ -159,13 +269,10 @@ func (s *SMTPSender) dial(ctx context.Context) (*conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("smtp: connect to %s: %w", addr, err)
 	}
-	if dl, ok := ctx.Deadline(); ok {
-		nc.SetDeadline(dl)
-	}
-	// A cancelled ctx unblocks whatever read or write is pending.
-	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
+	c := &conn{nc: nc}
+	c.arm(ctx)
 	fail := func(err error) (*conn, error) {
-		stop()
+		c.disarm()
 		nc.Close()
 		return nil, err
 	}
@@ -176,29 +283,30 @@ func (s *SMTPSender) dial(ctx context.Context) (*conn, error) {
 		}
 		nc = tc
 	}
-	c, err := smtp.NewClient(nc, s.c.Host)
+	sc, err := smtp.NewClient(nc, s.c.Host)
 	if err != nil {
 		return fail(replyError("greeting", -1, err))
 	}
-	if err := c.Hello(s.c.HeloName); err != nil {
+	c.c = sc
+	if err := sc.Hello(s.c.HeloName); err != nil {
 		return fail(replyError("EHLO", -1, err))
 	}
 	if s.c.TLS == StartTLS {
-		if ok, _ := c.Extension("STARTTLS"); !ok {
+		if ok, _ := sc.Extension("STARTTLS"); !ok {
 			// Never fall back to clear text: a man in the middle can strip
 			// the STARTTLS offer.
 			return fail(fmt.Errorf("smtp: %s does not offer STARTTLS (use tls=none only for a local relay)", addr))
 		}
-		if err := c.StartTLS(s.tlsConfig()); err != nil {
+		if err := sc.StartTLS(s.tlsConfig()); err != nil {
 			return fail(replyError("STARTTLS", -1, err))
 		}
 	}
 	if s.c.Username != "" {
-		if err := s.auth(c); err != nil {
+		if err := s.auth(sc); err != nil {
 			return fail(err)
 		}
 	}
-	return &conn{nc: nc, c: c, stop: stop}, nil
+	return c, nil
 }
 
 func (s *SMTPSender) auth(c *smtp.Client) error {
@@ -225,7 +333,11 @@ func (s *SMTPSender) auth(c *smtp.Client) error {
 
 func (c *conn) deliver(env Envelope, raw []byte) error {
 	if err := c.c.Mail(env.From); err != nil {
-		return replyError("MAIL FROM", -1, err)
+		err = replyError("MAIL FROM", -1, err)
+		if !Permanent(err) {
+			err = fmt.Errorf("%w (%w)", err, errBeforeMail)
+		}
+		return err
 	}
 	for i, to := range env.To {
 		if err := c.c.Rcpt(to); err != nil {
@@ -246,12 +358,12 @@ func (c *conn) deliver(env Envelope, raw []byte) error {
 	return nil
 }
 
-// quit ends the session politely; the message is accepted already, so a
-// failure here changes nothing.
+// quit ends the session politely; the messages are accepted already, so
+// a failure here changes nothing.
 func (c *conn) quit() { _ = c.c.Quit() }
 
 func (c *conn) close() {
-	c.stop()
+	c.disarm()
 	c.c.Close()
 }
 

@@ -267,3 +267,82 @@ func TestAuthNeedsTLSOffLoopback(t *testing.T) {
 		}
 	}
 }
+
+func TestSMTPReusesConnections(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	env, raw := composeFor(t, "ada@example.com")
+
+	srv := smtptest.Start(t, smtptest.Options{Username: "u", Password: "p", TLS: true})
+	s := senderFor(t, srv)
+	for i := 0; i < 5; i++ {
+		if err := s.Send(ctx, env, raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One TCP connection: the session before STARTTLS and the one after.
+	if n := srv.Sessions(); n != 2 {
+		t.Errorf("%d sessions for 5 messages, want 2", n)
+	}
+
+	// A connection the server dropped while idle is replaced, and the
+	// message still goes out once.
+	s.mu.Lock()
+	s.idle[0].nc.Close()
+	s.mu.Unlock()
+	if err := s.Send(ctx, env, raw); err != nil {
+		t.Fatalf("after the idle connection died: %v", err)
+	}
+	if n := srv.Count(); n != 6 {
+		t.Errorf("%d messages, want 6", n)
+	}
+	s.Close()
+	s.mu.Lock()
+	idle := len(s.idle)
+	s.mu.Unlock()
+	if idle != 0 {
+		t.Errorf("%d idle connections after Close", idle)
+	}
+
+	// max_idle=0 turns reuse off.
+	plain := smtptest.Start(t, smtptest.Options{})
+	c, _ := ParseSMTPURL(plain.URL() + "&max_idle=0")
+	s = NewSMTPSender(c)
+	for i := 0; i < 3; i++ {
+		if err := s.Send(ctx, env, raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := plain.Sessions(); n != 3 {
+		t.Errorf("%d sessions without reuse, want 3", n)
+	}
+}
+
+func TestSMTPConcurrentSends(t *testing.T) {
+	t.Parallel()
+	srv := smtptest.Start(t, smtptest.Options{Username: "u", Password: "p"})
+	s := senderFor(t, srv)
+	t.Cleanup(func() { s.Close() })
+	env, raw := composeFor(t, "ada@example.com")
+	errs := make(chan error, 40)
+	for g := 0; g < 8; g++ {
+		go func() {
+			for i := 0; i < 5; i++ {
+				errs <- s.Send(context.Background(), env, raw)
+			}
+		}()
+	}
+	for i := 0; i < 40; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := srv.Count(); n != 40 {
+		t.Fatalf("%d of 40 messages", n)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.idle) > DefaultMaxIdle {
+		t.Errorf("%d idle connections kept, limit %d", len(s.idle), DefaultMaxIdle)
+	}
+}

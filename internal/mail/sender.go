@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/mail"
 	"net/smtp"
 	"net/textproto"
 	"os"
@@ -97,9 +98,13 @@ func NewSMTPSender(c SMTPConfig) *SMTPSender {
 }
 
 // Send delivers raw to every recipient of env, or to none: a refused
-// recipient aborts the transaction before DATA. The whole exchange ends by
+// recipient aborts the transaction before DATA. An empty env.From is the
+// configured from= address. The whole exchange ends by
 // the configured timeout or ctx, whichever comes first.
 func (s *SMTPSender) Send(ctx context.Context, env Envelope, raw []byte) (err error) {
+	if env.From == "" {
+		env.From = s.defaultFrom()
+	}
 	if err := checkEnvelope(env); err != nil {
 		return err
 	}
@@ -198,7 +203,20 @@ func (s *SMTPSender) release(c *conn) {
 	c.c.Close()
 }
 
+// defaultFrom is the bare address of the configured from= ("" if none).
+func (s *SMTPSender) defaultFrom() string {
+	if a, err := mail.ParseAddress(s.c.From); err == nil {
+		return a.Address
+	}
+	return ""
+}
+
+// checkEnvelope refuses the null return path too: fairlead's messages
+// must be able to bounce, or a dead address would never be noticed.
 func checkEnvelope(env Envelope) error {
+	if env.From == "" {
+		return validate.Invalid("from", "from is required: set Envelope.From or from= in FAIRLEAD_SMTP_URL")
+	}
 	if len(env.To) == 0 {
 		return validate.Required("to")
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/smtp"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -70,6 +71,22 @@ func TestSMTPSendDelivers(t *testing.T) {
 				t.Errorf("HTML part %q", html)
 			}
 		})
+	}
+}
+
+func TestSMTPDefaultFrom(t *testing.T) {
+	t.Parallel()
+	srv := smtptest.Start(t, smtptest.Options{})
+	c, err := ParseSMTPURL(srv.URL() + "&from=" + url.QueryEscape("Shop <bounces@shop.example>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, raw := composeFor(t, "ada@example.com")
+	if err := NewSMTPSender(c).Send(context.Background(), Envelope{To: []string{"ada@example.com"}}, raw); err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.WaitFor(t, 1, 5*time.Second)[0].From; got != "bounces@shop.example" {
+		t.Errorf("MAIL FROM %q, want the configured from=", got)
 	}
 }
 
@@ -184,6 +201,7 @@ func TestSMTPErrorsDecideRetry(t *testing.T) {
 		srv := smtptest.Start(t, smtptest.Options{})
 		for _, env := range []Envelope{
 			{From: "a@example.com"},
+			{To: []string{"b@example.com"}},
 			{From: "a@example.com", To: []string{"b@example.com\r\nRCPT TO:<c@example.com>"}},
 			{From: "a@example.com>\r\nRCPT TO:<c@example.com", To: []string{"b@example.com"}},
 			{From: "a@example.com", To: []string{"Name <b@example.com>"}},

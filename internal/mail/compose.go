@@ -307,16 +307,12 @@ func CheckHeaderValue(field, v string) error {
 // text, something a decoder would take for an encoded word, or a word too
 // long to fold.
 func encodeUnstructured(name, v string) string {
-	needs := !isASCII(v) || strings.Contains(v, "=?")
-	for _, w := range strings.Split(v, " ") {
-		if len(w) > 78-len(name)-2 {
-			needs = true
-		}
-	}
-	if v != strings.TrimSpace(v) {
+	needs := !isASCII(v) || strings.Contains(v, "=?") ||
 		// Parsers trim field bodies; encoded words keep the spaces.
-		needs = true
-	}
+		v != strings.TrimSpace(v) ||
+		// Long words and runs of spaces cannot be folded; encoded words
+		// can be split.
+		!foldsWithin78(name, v)
 	if !needs {
 		return v
 	}
@@ -378,10 +374,17 @@ func isASCII(s string) bool {
 // writeHeader writes one field folded at spaces so lines stay within 78
 // characters where the value allows (RFC 5322 §2.2.3).
 func writeHeader(b *bytes.Buffer, name, value string) {
+	b.WriteString(fold(name, value))
+}
+
+func fold(name, value string) string {
+	var b strings.Builder
 	line := len(name) + 1
 	b.WriteString(name)
 	b.WriteByte(':')
 	for i, w := range strings.Split(value, " ") {
+		// Never fold before an empty word: that would make a line of
+		// whitespace only, which RFC 5322 forbids.
 		if i > 0 && w != "" && line+1+len(w) > 78 && line > len(name)+1 {
 			b.WriteString("\r\n")
 			line = 0
@@ -391,6 +394,18 @@ func writeHeader(b *bytes.Buffer, name, value string) {
 		line += 1 + len(w)
 	}
 	b.WriteString("\r\n")
+	return b.String()
+}
+
+// foldsWithin78 reports whether fold keeps every line of the field within
+// 78 characters.
+func foldsWithin78(name, value string) bool {
+	for _, l := range strings.Split(fold(name, value), "\r\n") {
+		if len(l) > 78 {
+			return false
+		}
+	}
+	return true
 }
 
 // qp encodes a body as quoted-printable with CRLF line ends, ending in CRLF.

@@ -1,6 +1,7 @@
 package mail
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -54,8 +55,13 @@ func Permanent(err error) bool {
 		return se.Code >= 500 && se.Code < 600
 	}
 	var ve *validate.Error
-	return errors.As(err, &ve)
+	return errors.As(err, &ve) || errors.Is(err, ErrNoSMTPUTF8)
 }
+
+// ErrNoSMTPUTF8 means an address holds non-ASCII characters (jürgen@…,
+// …@müller.example) and the server does not take them (RFC 6531). It is
+// permanent until the server or the address changes.
+var ErrNoSMTPUTF8 = errors.New("smtp: the server does not accept non-ASCII addresses (no SMTPUTF8, RFC 6531)")
 
 // SMTPSender delivers over SMTP. It keeps up to MaxIdle authenticated
 // connections open between messages: TLS and AUTH cost more than the
@@ -350,6 +356,13 @@ func (s *SMTPSender) auth(c *smtp.Client) error {
 }
 
 func (c *conn) deliver(env Envelope, raw []byte) error {
+	if needsUTF8(env, raw) {
+		// net/smtp asks for SMTPUTF8 when offered; without it a server
+		// would take or mangle the bytes as it pleases.
+		if ok, _ := c.c.Extension("SMTPUTF8"); !ok {
+			return ErrNoSMTPUTF8
+		}
+	}
 	if err := c.c.Mail(env.From); err != nil {
 		err = replyError("MAIL FROM", -1, err)
 		if !Permanent(err) {
@@ -374,6 +387,18 @@ func (c *conn) deliver(env Envelope, raw []byte) error {
 		return replyError("DATA", -1, err)
 	}
 	return nil
+}
+
+// needsUTF8 reports whether the envelope or the header section holds
+// non-ASCII text (RFC 6532 addresses; Compose encodes everything else).
+func needsUTF8(env Envelope, raw []byte) bool {
+	for _, a := range append([]string{env.From}, env.To...) {
+		if !isASCII(a) {
+			return true
+		}
+	}
+	head, _, _ := bytes.Cut(raw, []byte("\r\n\r\n"))
+	return !isASCII(string(head))
 }
 
 // quit ends the session politely; the messages are accepted already, so

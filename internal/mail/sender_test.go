@@ -74,6 +74,39 @@ func TestSMTPSendDelivers(t *testing.T) {
 	}
 }
 
+// TestSMTPNonASCIIAddress: the contact store accepts jürgen@müller.example;
+// such a message goes out with SMTPUTF8, or fails permanently where the
+// server lacks it.
+func TestSMTPNonASCIIAddress(t *testing.T) {
+	t.Parallel()
+	env, raw := composeFor(t, "Jürgen <jürgen@müller.example>")
+	srv := smtptest.Start(t, smtptest.Options{})
+	if err := senderFor(t, srv).Send(context.Background(), env, raw); err != nil {
+		t.Fatal(err)
+	}
+	got := srv.WaitFor(t, 1, 5*time.Second)[0]
+	if len(got.To) != 1 || got.To[0] != "jürgen@müller.example" {
+		t.Errorf("RCPT TO %q", got.To)
+	}
+	if to, err := got.Header.AddressList("To"); err != nil || to[0].Address != "jürgen@müller.example" || to[0].Name != "Jürgen" {
+		t.Errorf("To header %v (%v)", to, err)
+	}
+
+	old := smtptest.Start(t, smtptest.Options{NoSMTPUTF8: true})
+	err := senderFor(t, old).Send(context.Background(), env, raw)
+	if !errors.Is(err, ErrNoSMTPUTF8) || !Permanent(err) {
+		t.Fatalf("server without SMTPUTF8: %v", err)
+	}
+	if n := len(old.Messages()); n != 0 {
+		t.Fatalf("%d messages accepted", n)
+	}
+	// ASCII messages still go to that server.
+	env, raw = composeFor(t, "ada@example.com")
+	if err := senderFor(t, old).Send(context.Background(), env, raw); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestSMTPDefaultFrom(t *testing.T) {
 	t.Parallel()
 	srv := smtptest.Start(t, smtptest.Options{})

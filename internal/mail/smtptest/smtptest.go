@@ -45,6 +45,8 @@ type Options struct {
 	// Discard accepts messages without keeping them (benchmarks); Count
 	// still counts them.
 	Discard bool
+	// NoSMTPUTF8 stops offering SMTPUTF8 (RFC 6531), like older servers.
+	NoSMTPUTF8 bool
 }
 
 // Received is one accepted message.
@@ -91,7 +93,7 @@ func Start(t testing.TB, opts Options) *Server {
 	s.srv.ErrorLog = testLogger{t}
 	// Loopback only; the client enforces TLS before AUTH to other hosts.
 	s.srv.AllowInsecureAuth = true
-	s.srv.EnableSMTPUTF8 = true
+	s.srv.EnableSMTPUTF8 = !opts.NoSMTPUTF8
 	if opts.TLS {
 		cert, pool, err := selfSigned()
 		if err != nil {

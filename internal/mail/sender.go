@@ -105,8 +105,8 @@ func NewSMTPSender(c SMTPConfig) *SMTPSender {
 
 // Send delivers raw to every recipient of env, or to none: a refused
 // recipient aborts the transaction before DATA. An empty env.From is the
-// configured from= address. The whole exchange ends by
-// the configured timeout or ctx, whichever comes first.
+// configured from= address. The whole exchange ends by the configured
+// timeout or ctx, whichever comes first.
 func (s *SMTPSender) Send(ctx context.Context, env Envelope, raw []byte) (err error) {
 	if env.From == "" {
 		env.From = s.defaultFrom()

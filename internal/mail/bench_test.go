@@ -11,20 +11,24 @@ import (
 // BenchmarkSMTPDeliver composes one message and delivers it to the
 // in-process SMTP sink over loopback, per iteration.
 func BenchmarkSMTPDeliver(b *testing.B) {
+	tlsAuth := smtptest.Options{Discard: true, TLS: true, Username: "fairlead", Password: "s3cret"}
 	for _, bc := range []struct {
-		name string
-		opts smtptest.Options
+		name, params string
+		opts         smtptest.Options
 	}{
-		{"plain", smtptest.Options{Discard: true}},
-		{"starttls+auth", smtptest.Options{Discard: true, TLS: true, Username: "fairlead", Password: "s3cret"}},
+		{"plain", "", smtptest.Options{Discard: true}},
+		{"starttls+auth", "", tlsAuth},
+		// One connection per message, for comparison.
+		{"starttls+auth/no-reuse", "&max_idle=0", tlsAuth},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			srv := smtptest.Start(b, bc.opts)
-			c, err := ParseSMTPURL(srv.URL())
+			c, err := ParseSMTPURL(srv.URL() + bc.params)
 			if err != nil {
 				b.Fatal(err)
 			}
 			s := NewSMTPSender(c)
+			defer s.Close()
 			m := germanMessage()
 			ctx := context.Background()
 			b.ReportAllocs()

@@ -32,6 +32,24 @@ type Config struct {
 	// MasterKey is the base64 master key that wraps the per-contact data
 	// keys; empty on SQLite means <data-dir>/master.key (see keyring).
 	MasterKey string
+	// PublicURL is the base of links in messages ("" = http://Addr).
+	PublicURL string
+	// SMTPURL and SMSURL are the default gateways of every workspace; empty
+	// = the dev outbox in the database.
+	SMTPURL string
+	SMSURL  string
+	// MailFrom is the default sender address.
+	MailFrom string
+	// FormRateLimit is public form submissions per client IP and minute (0 = off).
+	FormRateLimit int
+}
+
+// Public returns the base URL of public links.
+func (c Config) Public() string {
+	if c.PublicURL != "" {
+		return strings.TrimRight(c.PublicURL, "/")
+	}
+	return "http://" + c.Addr
 }
 
 // Option describes one setting: its environment variable, flag, default and
@@ -130,6 +148,47 @@ var Options = []Option{
 			c.MasterKey = strings.TrimSpace(v)
 			return nil
 		}},
+	{Env: "FAIRLEAD_PUBLIC_URL", Flag: "public-url", Default: "", Usage: "base URL of the links in messages and embed snippets, e.g. https://leads.example.com; empty = http://FAIRLEAD_ADDR",
+		set: func(c *Config, v string) error {
+			if v != "" && !strings.HasPrefix(v, "https://") && !strings.HasPrefix(v, "http://") {
+				return fmt.Errorf("want an http:// or https:// URL")
+			}
+			c.PublicURL = v
+			return nil
+		}},
+	{Env: "FAIRLEAD_SMTP_URL", Flag: "smtp-url", Default: "", Secret: true, Usage: "default SMTP server of every workspace, e.g. smtp://user:pass@host:587?tls=starttls (smtps:// for TLS on 465); empty = mail goes to the dev outbox",
+		set: func(c *Config, v string) error {
+			if v != "" && !strings.HasPrefix(v, "smtp://") && !strings.HasPrefix(v, "smtps://") {
+				return fmt.Errorf("want an smtp:// or smtps:// URL")
+			}
+			c.SMTPURL = v
+			return nil
+		}},
+	{Env: "FAIRLEAD_SMS_URL", Flag: "sms-url", Default: "", Secret: true, Usage: "default HTTP SMS gateway (JSON POST), e.g. https://user:token@sms.example/send; empty = SMS go to the dev outbox",
+		set: func(c *Config, v string) error {
+			if v != "" && !strings.HasPrefix(v, "https://") && !strings.HasPrefix(v, "http://") {
+				return fmt.Errorf("want an http:// or https:// URL")
+			}
+			c.SMSURL = v
+			return nil
+		}},
+	{Env: "FAIRLEAD_MAIL_FROM", Flag: "mail-from", Default: "fairlead@localhost", Usage: "default sender address of messages",
+		set: func(c *Config, v string) error {
+			if !strings.Contains(v, "@") || strings.ContainsAny(v, " <>\r\n") {
+				return fmt.Errorf("want a bare e-mail address")
+			}
+			c.MailFrom = v
+			return nil
+		}},
+	{Env: "FAIRLEAD_FORM_RATE_LIMIT", Flag: "form-rate-limit", Default: "30", Usage: "public form submissions (and other public writes) per client IP and minute; 0 = no limit",
+		set: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > 1_000_000 {
+				return fmt.Errorf("want a whole number from 0 to 1000000")
+			}
+			c.FormRateLimit = n
+			return nil
+		}},
 	{Env: "FAIRLEAD_SHUTDOWN_TIMEOUT", Flag: "shutdown-timeout", Default: "20s", Usage: "how long a stop waits for requests and jobs in flight",
 		set: func(c *Config, v string) error {
 			d, err := time.ParseDuration(v)
@@ -224,6 +283,16 @@ func (c Config) value(env string) string {
 		return c.ShutdownTimeout.String()
 	case "FAIRLEAD_MASTER_KEY":
 		return c.MasterKey
+	case "FAIRLEAD_PUBLIC_URL":
+		return c.PublicURL
+	case "FAIRLEAD_SMTP_URL":
+		return c.SMTPURL
+	case "FAIRLEAD_SMS_URL":
+		return c.SMSURL
+	case "FAIRLEAD_MAIL_FROM":
+		return c.MailFrom
+	case "FAIRLEAD_FORM_RATE_LIMIT":
+		return strconv.Itoa(c.FormRateLimit)
 	}
 	return ""
 }

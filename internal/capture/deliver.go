@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/fairlead/fairlead/internal/mail"
 	"github.com/fairlead/fairlead/internal/mail/outbox"
@@ -49,10 +48,11 @@ func (d *Delivery) smsGateway(raw string) (sms.Gateway, error) {
 	if g, ok := d.sms[raw]; ok {
 		return g, nil
 	}
-	g, err := sms.New(raw)
+	c, err := sms.ParseGatewayURL(raw)
 	if err != nil {
 		return nil, fmt.Errorf("SMS gateway URL: %w", err)
 	}
+	g := sms.NewHTTPGateway(c, nil)
 	d.sms[raw] = g
 	return g, nil
 }
@@ -61,8 +61,7 @@ func (d *Delivery) smsGateway(raw string) (sms.Gateway, error) {
 // (mail.Permanent).
 func (d *Delivery) Email(ctx context.Context, set Effective, ws, contactID, from, to, subject string, raw []byte) error {
 	if set.SMTPURL == "" {
-		_, err := d.Outbox.Put(ctx, d.DB.W, ws, outbox.Item{Channel: "email", ContactID: contactID, To: to, Subject: subject, Body: string(raw)})
-		return err
+		return d.Outbox.Mailer(ws, contactID).Send(ctx, mail.Envelope{From: from, To: []string{to}}, raw)
 	}
 	s, err := d.smtpSender(set.SMTPURL)
 	if err != nil {
@@ -74,8 +73,7 @@ func (d *Delivery) Email(ctx context.Context, set Effective, ws, contactID, from
 // SMS delivers a text message.
 func (d *Delivery) SMS(ctx context.Context, set Effective, ws, contactID, to, text string) error {
 	if set.SMSURL == "" {
-		_, err := d.Outbox.Put(ctx, d.DB.W, ws, outbox.Item{Channel: "sms", ContactID: contactID, To: to, Body: text})
-		return err
+		return d.Outbox.Texter(ws, contactID).Send(ctx, to, text)
 	}
 	g, err := d.smsGateway(set.SMSURL)
 	if err != nil {
@@ -87,4 +85,3 @@ func (d *Delivery) SMS(ctx context.Context, set Effective, ws, contactID, to, te
 // Permanent reports whether a delivery error will not go away by retrying.
 func Permanent(err error) bool { return mail.Permanent(err) || sms.Permanent(err) }
 
-var _ = time.Second

@@ -133,6 +133,10 @@ func (s *Service) SaveForm(ctx context.Context, ws, actor string, d form.Definit
 		return Form{}, false, err
 	}
 	def := buf.String()
+	// What is stored is what is returned: the normalized form (empty lists, not null).
+	if d, err = form.Decode(strings.NewReader(def)); err != nil {
+		return Form{}, false, err
+	}
 	var out Form
 	created := false
 	err = s.DB.Tx(ctx, func(tx store.Tx) error {

@@ -257,7 +257,22 @@ func (s *Service) runSendDOISMS(ctx context.Context, j *jobs.Job) error {
 	}
 	l := lang(r.Lang)
 	text := fmt.Sprintf(texts[l].SMSCode, s.smsCode(r.WorkspaceID, r.ID), set.SMSCodeMinutes)
-	return deliverErr(s.Delivery.SMS(ctx, set, r.WorkspaceID, c.ID, c.Phone, text))
+	return deliverErr(s.Delivery.SMS(ctx, set, r.WorkspaceID, c.ID, e164(c.Phone), text))
+}
+
+// e164 puts a stored number into the international form SMS gateways
+// need. Numbers are stored as people type them after normalization; a
+// national number (0171…) is read as German, fairlead's home market.
+func e164(p string) string {
+	switch {
+	case strings.HasPrefix(p, "+"):
+		return p
+	case strings.HasPrefix(p, "00"):
+		return "+" + p[2:]
+	case strings.HasPrefix(p, "0"):
+		return "+49" + p[1:]
+	}
+	return p
 }
 
 // runSendWelcome sends the first message on a confirmed e-mail consent:

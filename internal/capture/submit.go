@@ -351,6 +351,9 @@ func (s *Service) Values(ctx context.Context, ws, contactID string) ([]Value, er
 	if !id.Valid(ws) || !id.Valid(contactID) {
 		return nil, store.ErrNotFound
 	}
+	if _, err := s.Contacts.Points(ctx, ws, contactID); err != nil {
+		return nil, err
+	}
 	return s.valueList(ctx, s.DB.R, ws, contactID, false)
 }
 

@@ -80,6 +80,10 @@ func (p *Pages) notice(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
+	p.renderCSP(w, r, status, name, data, "default-src 'none'; style-src 'unsafe-inline'")
+}
+
+func (p *Pages) renderCSP(w http.ResponseWriter, r *http.Request, status int, name string, data any, csp string) {
 	var b bytes.Buffer
 	if err := templates.ExecuteTemplate(&b, name, data); err != nil {
 		p.Log.ErrorContext(r.Context(), "render public page", "page", name, "err", err)
@@ -87,8 +91,10 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, name 
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
-	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Header().Set("Content-Security-Policy", csp)
+	if name == "notice.html" {
+		w.Header().Set("Cache-Control", "public, max-age=300")
+	}
 	w.WriteHeader(status)
 	_, _ = w.Write(b.Bytes())
 }

@@ -12,8 +12,10 @@ import (
 
 	"github.com/fairlead/fairlead/internal/audience"
 	"github.com/fairlead/fairlead/internal/auth"
+	"github.com/fairlead/fairlead/internal/capture"
 	"github.com/fairlead/fairlead/internal/consent"
 	"github.com/fairlead/fairlead/internal/contact"
+	"github.com/fairlead/fairlead/internal/mail/outbox"
 	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/web"
 )
@@ -71,6 +73,13 @@ type API struct {
 	// Audience decides contactability for one contact, its matrix, and
 	// whole audiences, all through the same engine call.
 	Audience *audience.Resolver
+
+	// Lead capture: forms, the dev outbox, workspace settings.
+	Capture  *capture.Service
+	Outbox   *outbox.Outbox
+	Settings *capture.SettingsStore
+	// CheckGatewayURL validates an SMTP or SMS gateway URL before it is saved.
+	CheckGatewayURL capture.URLCheck
 }
 
 // Routes is the table of every /api/v1 operation.
@@ -113,6 +122,21 @@ func (a *API) Routes() []Route {
 		{"GET", "/api/v1/contacts/{id}/consent-records", consentRecordReaders, "A contact's consents as ISO/IEC TS 27560 consent records", a.listConsentRecords},
 		{"GET", "/api/v1/contacts/{id}/consent-records/{record}/receipt", consentRecordReaders, "The consent receipt (summary) of one of a contact's consent records", a.getConsentReceipt},
 		{"GET", "/api/v1/ledger/verify", adminOrDPO, "Recompute the workspace's ledger hash chain", a.verifyLedger},
+		{"GET", "/api/v1/contacts/{id}/values", contactReaders, "Every value a contact gave, with its source and history (progressive profiling)", a.contactValues},
+
+		{"GET", "/api/v1/forms", all, "List forms (current versions)", a.listForms},
+		{"POST", "/api/v1/forms", formEditors, "Save a form (a new version when it changed); 422 lists every lint finding", a.saveForm},
+		{"POST", "/api/v1/forms/lint", formEditors, "Check a form definition without saving it: validation errors as 400, lint findings as a list", a.lintForm},
+		{"GET", "/api/v1/forms/{key}", all, "Get a form's current version", a.getForm},
+		{"PUT", "/api/v1/forms/{key}", formEditors, "Save a form under this key (a new version when it changed)", a.saveForm},
+		{"GET", "/api/v1/forms/{key}/snippet", all, "The form's embed snippet: HTML and a small script that posts to the hosted endpoint", a.formSnippet},
+		{"GET", "/api/v1/forms/{key}/versions/{version}", all, "Get one saved version of a form", a.getFormVersion},
+
+		{"GET", "/api/v1/outbox", outboxReaders, "The dev outbox: mail and SMS that would have been sent (no SMTP server or SMS gateway configured)", a.listOutbox},
+		{"GET", "/api/v1/outbox/{id}", outboxReaders, "One message of the dev outbox", a.getOutbox},
+
+		{"GET", "/api/v1/settings", adminOnly, "The workspace's settings (imprint, public URL, sender, lifetimes; gateway secrets are never shown)", a.getSettings},
+		{"PATCH", "/api/v1/settings", adminOnly, "Change the workspace's settings", a.updateSettings},
 	}
 }
 

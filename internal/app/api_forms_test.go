@@ -30,7 +30,7 @@ func TestFormLintAPI(t *testing.T) {
 						map[string]any{"name": "email", "type": "email", "label": map[string]string{"de": "E-Mail", "en": "E-mail"}, "required": true, "purposes": []string{"inquiry_replies", "newsletter"}},
 						map[string]any{"name": "job_title", "type": "text", "label": map[string]string{"de": "Position", "en": "Job title"}, "required": false, "purposes": []string{}},
 					},
-					"consents": []any{map[string]any{"key": "newsletter_email", "purposes": []string{"newsletter"}, "channels": []string{"email"}, "notice": nl, "required": false, "pre_ticked": false}},
+					"consents":       []any{map[string]any{"key": "newsletter_email", "purposes": []string{"newsletter"}, "channels": []string{"email"}, "notice": nl, "required": false, "pre_ticked": false}},
 					"privacy_notice": demo["privacy_notice"],
 				}
 			}
@@ -69,7 +69,7 @@ func TestFormLintAPI(t *testing.T) {
 				}
 				var e struct {
 					Error struct {
-						Code     string `json:"code"`
+						Code     string                              `json:"code"`
 						Findings []struct{ Code, Field, Ref string } `json:"findings"`
 					} `json:"error"`
 				}

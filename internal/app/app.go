@@ -58,6 +58,8 @@ func commands() []command {
 		{"jobs", "show and retry background jobs: jobs list|retry", runJobs},
 		{"decide", "evaluate the contactability engine on NDJSON facts from stdin", runDecide},
 		{"contact", "manage contacts: contact create|get|list --workspace demo", runContact},
+		{"form", "import, export and list lead-capture forms: form import|export|list --workspace demo", runForm},
+		{"outbox", "show the dev outbox: mail and SMS that would have been sent, with their links", runOutbox},
 		{"verify", "recompute the consent ledger's hash chains and report the first broken link", runVerify},
 		{"config", "print the effective configuration (secrets redacted)", runConfig},
 		{"backup", "write a consistent online backup of the SQLite database", runBackup},

@@ -39,7 +39,7 @@ func checkGatewayURL(field, raw string) error {
 	case "smtp_url":
 		_, err = mail.ParseSMTPURL(raw)
 	case "sms_url":
-		_, err = sms.New(raw)
+		_, err = sms.ParseGatewayURL(raw)
 	}
 	if err != nil {
 		return validate.Invalid(field, err.Error())

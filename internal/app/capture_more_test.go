@@ -270,9 +270,9 @@ func TestSMSDoubleOptIn(t *testing.T) {
 			def := map[string]any{
 				"key": "sms-alerts", "title": map[string]string{"de": "SMS-Angebote"}, "languages": []string{"de"}, "marketing_signup": true,
 				"fields": []any{
-					map[string]any{"name": "phone", "type": "tel", "label": map[string]string{"de": "Mobilnummer"}, "required": true, "purposes": []string{"event_invitations"}, "category": "phone"},
+					map[string]any{"name": "phone", "type": "tel", "label": map[string]string{"de": "Mobilnummer"}, "required": false, "purposes": []string{"event_invitations"}, "category": "phone"},
 				},
-				"consents": []any{map[string]any{"key": "sms_ok", "purposes": []string{"event_invitations"}, "channels": []string{"sms"}, "notice": map[string]any{"de": nl["notice"].(map[string]any)["de"]}, "required": true}},
+				"consents":       []any{map[string]any{"key": "sms_ok", "purposes": []string{"event_invitations"}, "channels": []string{"sms"}, "notice": map[string]any{"de": nl["notice"].(map[string]any)["de"]}, "required": true}},
 				"privacy_notice": map[string]any{"de": form["privacy_notice"].(map[string]any)["de"]},
 			}
 			r := h.do("POST", "/api/v1/forms", h.tokens[auth.RoleMarketing], def)
@@ -324,7 +324,7 @@ func TestSMSCodeLock(t *testing.T) {
 	nl := form["consents"].([]any)[0].(map[string]any)
 	def := map[string]any{
 		"key": "sms-lock", "title": map[string]string{"de": "SMS"}, "languages": []string{"de"}, "marketing_signup": true,
-		"fields":         []any{map[string]any{"name": "phone", "type": "tel", "label": map[string]string{"de": "Mobil"}, "required": true, "purposes": []string{"event_invitations"}, "category": "phone"}},
+		"fields":         []any{map[string]any{"name": "phone", "type": "tel", "label": map[string]string{"de": "Mobil"}, "required": false, "purposes": []string{"event_invitations"}, "category": "phone"}},
 		"consents":       []any{map[string]any{"key": "sms_ok", "purposes": []string{"event_invitations"}, "channels": []string{"sms"}, "notice": map[string]any{"de": nl["notice"].(map[string]any)["de"]}, "required": true}},
 		"privacy_notice": map[string]any{"de": form["privacy_notice"].(map[string]any)["de"]},
 	}

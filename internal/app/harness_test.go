@@ -84,9 +84,26 @@ type harness struct {
 	other      workspace.Workspace
 	tokens     map[auth.Role]string
 	otherAdmin string
+	cfg        config.Config
+	log        *slog.Logger
+}
+
+// seedDemo gives the demo workspace its demo form, notices and imprint.
+func (h *harness) seedDemo() {
+	h.t.Helper()
+	if err := seedDemoWith(context.Background(), h.db, h.cfg, h.log); err != nil {
+		h.t.Fatal(err)
+	}
 }
 
 func newHarness(t *testing.T, d store.Dialect) *harness {
+	t.Helper()
+	return newHarnessWith(t, d, nil, jobs.Options{})
+}
+
+// newHarnessWith lets a test change the configuration and the job queue's
+// options before wiring.
+func newHarnessWith(t *testing.T, d store.Dialect, configure func(*config.Config), qo jobs.Options) *harness {
 	t.Helper()
 	ctx := context.Background()
 	db := testdb.Open(t, d)
@@ -101,10 +118,19 @@ func newHarness(t *testing.T, d store.Dialect) *harness {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, queue := newInstance(db, cfg, log, "test")
-	ts := httptest.NewServer(srv.Handler())
+	// The server listens first so the links in messages can name its address.
+	ts := httptest.NewUnstartedServer(nil)
+	ts.Start()
 	t.Cleanup(ts.Close)
-	h := &harness{t: t, db: db, srv: srv, queue: queue, url: ts.URL, tokens: map[auth.Role]string{}}
+	cfg.PublicURL = ts.URL
+	cfg.FormRateLimit = 0
+	if configure != nil {
+		configure(&cfg)
+	}
+	qo.Node = "test"
+	srv, queue := newInstanceOpts(db, cfg, log, qo)
+	ts.Config.Handler = srv.Handler()
+	h := &harness{t: t, db: db, srv: srv, queue: queue, url: ts.URL, cfg: cfg, log: log, tokens: map[auth.Role]string{}}
 	h.ws, err = workspace.BySlug(ctx, db.R, "demo")
 	if err != nil {
 		t.Fatal(err)

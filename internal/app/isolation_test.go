@@ -2,8 +2,10 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -11,9 +13,11 @@ import (
 
 	"github.com/fairlead/fairlead/internal/audience"
 	"github.com/fairlead/fairlead/internal/auth"
+	"github.com/fairlead/fairlead/internal/capture"
 	"github.com/fairlead/fairlead/internal/consent"
 	"github.com/fairlead/fairlead/internal/contact"
 	"github.com/fairlead/fairlead/internal/jobs"
+	"github.com/fairlead/fairlead/internal/mail/outbox"
 	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/store/testdb"
 )
@@ -27,8 +31,15 @@ type isolationCase func(ctx context.Context, h *harness, wsB string, ids map[str
 // fails TestWorkspaceIsolation.
 func scopedRepositories(h *harness) []any {
 	contacts, purposes, notices, ledger := h.consent()
+	svc := h.capture()
 	return []any{auth.NewStore(h.db, nil), h.queue, contacts, contacts.Keys(), purposes, notices, ledger,
-		audience.New(h.db, ledger, purposes, nil)}
+		audience.New(h.db, ledger, purposes, nil), svc, svc.Delivery.Outbox, svc.Settings}
+}
+
+// capture returns the capture service wired as newInstance wires it.
+func (h *harness) capture() *capture.Service {
+	contacts, purposes, notices, ledger := h.consent()
+	return captureService(h.db, h.cfg, contacts, purposes, notices, ledger, audience.New(h.db, ledger, purposes, nil), h.queue, h.log)
 }
 
 // notIDTaking lists methods whose third argument is a string but not an ID
@@ -39,6 +50,10 @@ var notIDTaking = map[string]string{
 	"Notices.List":           "the third argument is a kind filter",
 	"Notices.Create":         "creates a notice; the third argument is the actor",
 	"Ledger.AllowedContacts": "the third argument is a purpose key; rows are filtered by workspace",
+	"Service.SaveForm":       "the third argument is the actor; form keys are public addresses, and a key another workspace holds is refused as taken (see TestFormIsolation)",
+	"Service.RequestLink":    "the third argument is an e-mail address, looked up in the workspace's own blind index",
+	"Service.ConfirmCode":    "the first string is a signed link that names its own workspace",
+	"Service.Withdraw":       "the first string is a signed link that names its own workspace",
 }
 
 func isolationCases() map[string]isolationCase {
@@ -148,6 +163,22 @@ func isolationCases() map[string]isolationCase {
 			_, err := n.Get(ctx, b, ids["notice"])
 			return err
 		},
+		"Service.Form": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.capture().Form(ctx, b, ids["form"])
+			return err
+		},
+		"Service.FormVersion": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.capture().FormVersion(ctx, b, ids["form"], 1)
+			return err
+		},
+		"Service.Values": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.capture().Values(ctx, b, ids["contact"])
+			return err
+		},
+		"Outbox.Get": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.capture().Delivery.Outbox.Get(ctx, b, ids["outbox"])
+			return err
+		},
 		"Queue.Get": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
 			_, err := h.queue.Get(ctx, b, ids["job"])
 			return err
@@ -184,6 +215,10 @@ func snapshot(t *testing.T, h *harness, wsID string) string {
 		`SELECT seq, hash FROM ledger_heads WHERE workspace_id = $1`,
 		`SELECT purpose_key, kind, channels FROM purposes WHERE workspace_id = $1 ORDER BY purpose_key`,
 		`SELECT hash, kind FROM notices WHERE workspace_id = $1 ORDER BY hash`,
+		`SELECT form_key, version, definition FROM forms WHERE workspace_id = $1 ORDER BY form_key`,
+		`SELECT id, recipient, body FROM outbox_messages WHERE workspace_id = $1 ORDER BY id`,
+		`SELECT id, name, superseded_at FROM contact_values WHERE workspace_id = $1 ORDER BY id`,
+		`SELECT settings, secrets FROM workspace_settings WHERE workspace_id = $1`,
 	} {
 		rows, err := h.db.R.Query(q, wsID)
 		if err != nil {
@@ -237,6 +272,9 @@ func TestWorkspaceIsolation(t *testing.T) {
 			}
 			ids := map[string]string{"user": u.ID, "token": tok.ID, "job": job, "deadjob": dead}
 			for k, v := range consentRows(t, h, a) {
+				ids[k] = v
+			}
+			for k, v := range captureRows(t, h, a, ids["contact"]) {
 				ids[k] = v
 			}
 			before := snapshot(t, h, a)
@@ -309,4 +347,52 @@ func TestWorkspaceIsolation(t *testing.T) {
 func (h *harness) consentWithPurposes() (*contact.Store, *consent.Notices, *consent.Purposes, *consent.Ledger) {
 	c, p, n, l := h.consent()
 	return c, n, p, l
+}
+
+// captureRows gives workspace A a form, an outbox message and a value of
+// its contact, for the isolation test.
+func captureRows(t *testing.T, h *harness, ws, contactID string) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	h.seedDemo()
+	svc := h.capture()
+	mid, err := svc.Delivery.Outbox.Put(ctx, h.db.W, ws, outbox.Item{Channel: "email", ContactID: contactID, To: "victim@example.com", Subject: "x", Body: "secret body"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := h.page("POST", "/p/forms/demo-newsletter", url.Values{"email": {"victim@example.com"}, "first_name": {"Vic"}, "newsletter_email": {"1"}}); p.Status != 303 {
+		t.Fatalf("submit: %d %s", p.Status, p.Body)
+	}
+	return map[string]string{"form": "demo-newsletter", "outbox": mid}
+}
+
+// TestFormIsolation: workspace B cannot read, change or take over A's
+// form, whose key is a public address.
+func TestFormIsolation(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, store.SQLite)
+	h.seedDemo()
+	before := snapshot(t, h, h.ws.ID)
+	def := h.do("GET", "/api/v1/forms/demo-newsletter", h.tokens[auth.RoleAdmin], nil).Body
+	if r := h.do("GET", "/api/v1/forms/demo-newsletter", h.otherAdmin, nil); r.Status != 404 {
+		t.Fatalf("B reads A's form: %d", r.Status)
+	}
+	for _, path := range []string{"/api/v1/forms/demo-newsletter/versions/1", "/api/v1/forms/demo-newsletter/snippet"} {
+		if r := h.do("GET", path, h.otherAdmin, nil); r.Status != 404 {
+			t.Fatalf("B reads %s: %d", path, r.Status)
+		}
+	}
+	var f struct {
+		Definition json.RawMessage `json:"definition"`
+	}
+	_ = json.Unmarshal(def, &f)
+	if r := h.do("PUT", "/api/v1/forms/demo-newsletter", h.otherAdmin, f.Definition); r.Status != 400 && r.Status != 422 {
+		t.Fatalf("B saves under A's key: %d %s", r.Status, r.Body)
+	}
+	if r := h.do("GET", "/api/v1/forms", h.otherAdmin, nil); strings.Contains(string(r.Body), "demo-newsletter") {
+		t.Fatalf("B lists A's form: %s", r.Body)
+	}
+	if after := snapshot(t, h, h.ws.ID); after != before {
+		t.Fatalf("A's rows changed")
+	}
 }

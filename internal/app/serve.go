@@ -59,6 +59,9 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	srv, queue := newInstance(db, cfg, log, node)
+	if err := seedDemoWith(ctx, db, cfg, log); err != nil {
+		return fmt.Errorf("demo workspace: %w", err)
+	}
 
 	if cfg.Workers > 0 {
 		if err := queue.Start(ctx); err != nil {
@@ -102,15 +105,27 @@ func runServe(ctx context.Context, env Env, args []string) error {
 
 // newInstance wires one fairlead process: services, API and job queue.
 func newInstance(db *store.DB, cfg config.Config, log *slog.Logger, node string) (*web.Server, *jobs.Queue) {
-	queue := jobs.New(db, jobs.Options{Node: node, Concurrency: cfg.Workers, Logger: log})
+	return newInstanceOpts(db, cfg, log, jobs.Options{Node: node})
+}
+
+// newInstanceOpts is newInstance with queue options (tests shorten the
+// backoff and poll interval).
+func newInstanceOpts(db *store.DB, cfg config.Config, log *slog.Logger, qo jobs.Options) (*web.Server, *jobs.Queue) {
+	qo.Concurrency, qo.Logger = cfg.Workers, log
+	queue := jobs.New(db, qo)
 	registerJobs(queue)
 	srv := web.NewServer(web.Options{Logger: log, MaxBodyBytes: cfg.MaxBodyBytes, Ready: db.Ping})
 	registerMetrics(srv, db, queue)
 	a := &api.API{DB: db, Auth: auth.NewStore(db, nil), Jobs: queue, Log: log}
 	a.Contacts, a.Purposes, a.Notices, a.Ledger = consentServices(db, cfg)
 	a.Audience = audience.New(db, a.Ledger, a.Purposes, nil)
+	a.Capture = captureService(db, cfg, a.Contacts, a.Purposes, a.Notices, a.Ledger, a.Audience, queue, log)
+	a.Capture.Register(queue)
+	a.Outbox, a.Settings, a.CheckGatewayURL = a.Capture.Delivery.Outbox, a.Capture.Settings, checkGatewayURL
 	a.Mount(srv)
-	(&public.Pages{Notices: a.Notices, Log: log}).Mount(srv)
+	pages := &public.Pages{Notices: a.Notices, Log: log}
+	pages.Mount(srv)
+	(&public.Capture{Pages: pages, Service: a.Capture, Workspaces: workspaceBySlug(db), Limit: cfg.FormRateLimit}).Mount(srv)
 	mountOpenAPI(srv)
 	return srv, queue
 }

@@ -449,3 +449,22 @@ func TestProgressiveProfiling(t *testing.T) {
 		})
 	}
 }
+
+// TestConfirmationFloodBound: typing the same address into the form again
+// and again sends at most five confirmation mails a day.
+func TestConfirmationFloodBound(t *testing.T) {
+	t.Parallel()
+	h := newHarnessWith(t, store.SQLite, func(c *config.Config) { c.Workers = 2 }, fastJobs)
+	h.seedDemo()
+	h.startQueue()
+	for range 8 {
+		if p := h.page("POST", "/p/forms/demo-newsletter", url.Values{"email": {"victim@example.net"}, "newsletter_email": {"1"}}); p.Status != 303 {
+			t.Fatalf("submit: %d", p.Status)
+		}
+	}
+	h.waitOutbox(5)
+	time.Sleep(300 * time.Millisecond)
+	if n := len(h.outbox()); n != 5 {
+		t.Fatalf("%d confirmation mails for eight sign-ups, want 5", n)
+	}
+}

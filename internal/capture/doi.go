@@ -242,15 +242,6 @@ func (s *Service) Resend(ctx context.Context, tok string) (string, error) {
 	}
 	now := s.now()
 	err = s.DB.Tx(ctx, func(tx store.Tx) error {
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM doi_requests WHERE workspace_id = $1 AND contact_id = $2 AND channel = $3 AND created_at > $4`,
-			r.WorkspaceID, r.ContactID, r.Channel, now.Add(-24*time.Hour)).Scan(&n); err != nil {
-			return err
-		}
-		if n >= maxRequestsPerDay {
-			s.log().InfoContext(ctx, "double opt-in resend refused: daily limit", "workspace_id", r.WorkspaceID, "contact_id", r.ContactID)
-			return nil
-		}
 		_, err := s.newRequest(ctx, tx, r.WorkspaceID, r.ContactID, r.Channel, f, r.Lang, r.Consents, now, ttl)
 		return err
 	})

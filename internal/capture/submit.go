@@ -359,6 +359,18 @@ func (s *Service) Values(ctx context.Context, ws, contactID string) ([]Value, er
 
 // newRequest stores a double opt-in request and enqueues its message.
 func (s *Service) newRequest(ctx context.Context, tx store.Querier, ws, contactID, channel string, f Form, lang string, rs []requested, now time.Time, ttl time.Duration) (string, error) {
+	// Anyone can type anyone's address into a form: bound the confirmation
+	// messages per contact and channel so a form cannot be used to flood a
+	// mailbox or phone. The sign-up itself stays recorded as pending.
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM doi_requests WHERE workspace_id = $1 AND contact_id = $2 AND channel = $3 AND created_at > $4`,
+		ws, contactID, channel, now.Add(-24*time.Hour)).Scan(&n); err != nil {
+		return "", fmt.Errorf("double opt-in request: %w", err)
+	}
+	if n >= maxRequestsPerDay {
+		s.log().InfoContext(ctx, "double opt-in message not sent: daily limit for the contact", "workspace_id", ws, "contact_id", contactID, "channel", channel)
+		return "", nil
+	}
 	reqID := id.NewAt(now)
 	cj, _ := json.Marshal(rs)
 	if _, err := tx.ExecContext(ctx, `INSERT INTO doi_requests (id, workspace_id, contact_id, channel, form_key, form_version, lang, consents, created_at, expires_at)

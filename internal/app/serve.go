@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fairlead/fairlead/internal/audience"
+	"github.com/fairlead/fairlead/internal/audit"
 	"github.com/fairlead/fairlead/internal/auth"
 	"github.com/fairlead/fairlead/internal/config"
 	"github.com/fairlead/fairlead/internal/id"
@@ -122,6 +123,7 @@ func newInstanceOpts(db *store.DB, cfg config.Config, log *slog.Logger, qo jobs.
 	a.Capture = captureService(db, cfg, a.Contacts, a.Purposes, a.Notices, a.Ledger, a.Audience, queue, log)
 	a.Capture.Register(queue)
 	a.Outbox, a.Settings, a.CheckGatewayURL = a.Capture.Delivery.Outbox, a.Capture.Settings, checkGatewayURL
+	a.Audit = audit.New(db, nil)
 	a.Mount(srv)
 	pages := &public.Pages{Notices: a.Notices, Log: log}
 	pages.Mount(srv)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fairlead/fairlead/internal/audience"
+	"github.com/fairlead/fairlead/internal/audit"
 	"github.com/fairlead/fairlead/internal/auth"
 	"github.com/fairlead/fairlead/internal/capture"
 	"github.com/fairlead/fairlead/internal/consent"
@@ -80,6 +81,9 @@ type API struct {
 	Settings *capture.SettingsStore
 	// CheckGatewayURL validates an SMTP or SMS gateway URL before it is saved.
 	CheckGatewayURL capture.URLCheck
+
+	// Audit records changes, exports and overrides (nil = no trail).
+	Audit *audit.Trail
 }
 
 // Routes is the table of every /api/v1 operation.
@@ -135,6 +139,9 @@ func (a *API) Routes() []Route {
 		{"GET", "/api/v1/outbox", outboxReaders, "The dev outbox: mail and SMS that would have been sent (no SMTP server or SMS gateway configured)", a.listOutbox},
 		{"GET", "/api/v1/outbox/{id}", outboxReaders, "One message of the dev outbox", a.getOutbox},
 
+		{"GET", "/api/v1/audit", adminOrDPO, "The audit trail: who changed, exported or overrode what, when, through which request (IDs and field names, never values)", a.listAudit},
+		{"GET", "/api/v1/audit/export", adminOrDPO, "The audit trail as CSV", a.exportAudit},
+
 		{"GET", "/api/v1/settings", adminOnly, "The workspace's settings (imprint, public URL, sender, lifetimes; gateway secrets are never shown)", a.getSettings},
 		{"PATCH", "/api/v1/settings", adminOnly, "Change the workspace's settings", a.updateSettings},
 	}
@@ -177,11 +184,16 @@ func (a *API) wrap(rt Route) http.Handler {
 		}
 		web.AddLogAttrs(r.Context(), slog.String("workspace_id", p.WorkspaceID), slog.String("token_id", p.TokenID))
 		if !rt.Admits(p.Role) {
-			web.WriteError(w, r, web.Errorf(http.StatusForbidden, "forbidden", "role "+string(p.Role)+" may not do this"))
+			// A refused attempt to change or read personal data is recorded too.
+			a.audited(rt, w, r, p, func(w http.ResponseWriter, r *http.Request) {
+				web.WriteError(w, r, web.Errorf(http.StatusForbidden, "forbidden", "role "+string(p.Role)+" may not do this"))
+			})
 			return
 		}
-		if err := rt.Handle(w, r, p); err != nil {
-			web.WriteError(w, r, err)
-		}
+		a.audited(rt, w, r, p, func(w http.ResponseWriter, r *http.Request) {
+			if err := rt.Handle(w, r, p); err != nil {
+				web.WriteError(w, r, err)
+			}
+		})
 	})
 }

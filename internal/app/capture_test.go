@@ -21,6 +21,7 @@ import (
 	"github.com/fairlead/fairlead/internal/config"
 	"github.com/fairlead/fairlead/internal/jobs"
 	"github.com/fairlead/fairlead/internal/mail/smtptest"
+	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/store/testdb"
 )
 
@@ -262,5 +263,49 @@ func TestDoubleOptInEndToEnd(t *testing.T) {
 				t.Fatalf("values: %d %s", vals.Status, b)
 			}
 		})
+	}
+}
+
+// TestWorkspaceSMTPAndIPSetting: a workspace's own SMTP server overrides
+// FAIRLEAD_SMTP_URL; with record_ip the IP address is kept, sealed, in the
+// evidence (and only then).
+func TestWorkspaceSMTPAndIPSetting(t *testing.T) {
+	t.Parallel()
+	global := smtptest.Start(t, smtptest.Options{})
+	own := smtptest.Start(t, smtptest.Options{Username: "ws", Password: "own-secret-1"})
+	h := newHarnessWith(t, store.SQLite, func(c *config.Config) { c.SMTPURL = global.URL(); c.Workers = 2 }, fastJobs)
+	h.seedDemo()
+	h.startQueue()
+	submit := func(email string) string {
+		if p := h.page("POST", "/p/forms/demo-newsletter", url.Values{"email": {email}, "newsletter_email": {"1"}}); p.Status != 303 {
+			t.Fatalf("submit: %d", p.Status)
+		}
+		return h.contactByEmail(email)
+	}
+	first := submit("one@example.com")
+	global.WaitFor(t, 1, 10*time.Second)
+	if r := h.do("PATCH", "/api/v1/settings", h.tokens[auth.RoleAdmin], map[string]any{"smtp_url": own.URL(), "record_ip": true}); r.Status != 200 {
+		t.Fatalf("settings: %d %s", r.Status, r.Body)
+	}
+	second := submit("two@example.com")
+	msgs := own.WaitFor(t, 1, 10*time.Second)
+	if msgs[0].To[0] != "two@example.com" || len(global.Messages()) != 1 {
+		t.Fatalf("the workspace's own server was not used: own=%v global=%d", msgs[0].To, len(global.Messages()))
+	}
+	ledger := func(cid string) string {
+		return string(h.do("GET", "/api/v1/contacts/"+cid+"/ledger", h.tokens[auth.RoleAdmin], nil).Body)
+	}
+	if strings.Contains(ledger(first), `"ip_address"`) {
+		t.Fatal("IP recorded without record_ip")
+	}
+	if !strings.Contains(ledger(second), `"ip_address":"127.0.0.1"`) {
+		t.Fatalf("IP not recorded with record_ip: %s", ledger(second))
+	}
+	var raw []byte
+	if err := h.db.R.QueryRow(`SELECT sealed_evidence FROM ledger_events WHERE contact_id = $1 AND kind = 'consent_requested'`, second).Scan(&raw); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(raw), "127.0.0.1") {
+		t.Fatal("the IP address is stored in clear")
 	}
 }

@@ -11,6 +11,8 @@ have_pg() { compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command 
 
 need=()
 have_pg || need+=(postgresql)
+# The browser test drives Debian's chromium at this path.
+[ -x /usr/bin/chromium ] || need+=(chromium)
 command -v make >/dev/null || need+=(make)
 # -race needs cgo, and cgo needs a C compiler.
 command -v gcc >/dev/null || need+=(gcc libc6-dev)
@@ -21,7 +23,7 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   else
-    echo "missing: ${need[*]} (PostgreSQL server binaries, make, a C compiler for -race)." >&2
+    echo "missing: ${need[*]} (PostgreSQL server binaries, chromium for the browser test, make, a C compiler for -race)." >&2
     echo "Install them, e.g. 'sudo apt-get install ${need[*]}', and run make test again." >&2
     exit 1
   fi
@@ -31,8 +33,10 @@ if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
   exit 1
 fi
 
-# The PostgreSQL half of the suite must never be skipped silently here.
+# The PostgreSQL half of the suite and the browser test must never be
+# skipped silently here.
 export FAIRLEAD_REQUIRE_POSTGRES=1
+export FAIRLEAD_REQUIRE_BROWSER=1
 
 say "gofmt and go vet"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*'))

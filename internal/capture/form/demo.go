@@ -23,7 +23,7 @@ func Demo(newsletterNoticeDE, newsletterNoticeEN, privacyDE, privacyEN string) D
 		Fields: []Field{
 			{Name: "email", Type: "email", Label: map[string]string{"de": "E-Mail-Adresse", "en": "E-mail address"},
 				Required: true, Purposes: []string{"newsletter"}},
-			{Name: "first_name", Type: "text", Label: map[string]string{"de": "Vorname (optional)", "en": "First name (optional)"},
+			{Name: "first_name", Type: "text", Label: map[string]string{"de": "Vorname", "en": "First name"},
 				Purposes: []string{"newsletter"}},
 		},
 		Consents: []Consent{
@@ -36,8 +36,8 @@ func Demo(newsletterNoticeDE, newsletterNoticeEN, privacyDE, privacyEN string) D
 			URL:   "/p/forms/" + DemoKey + "/ebook",
 		},
 		Success: map[string]string{
-			"de": "Fast geschafft: Bitte bestätigen Sie Ihre Anmeldung über den Link in der E-Mail, die wir Ihnen gerade geschickt haben.",
-			"en": "Almost done: please confirm your sign-up with the link in the e-mail we have just sent you.",
+			"de": "Bitte bestätigen Sie Ihre Anmeldung über den Link in der E-Mail, die wir Ihnen gerade geschickt haben.",
+			"en": "Please confirm your sign-up with the link in the e-mail we have just sent you.",
 		},
 	}
 }

@@ -108,6 +108,9 @@ func TestDevOutboxFlow(t *testing.T) {
 			if p.Status != 200 || !strings.Contains(p.Body, `data-status="withdrawn"`) || !strings.Contains(p.Body, "takes effect now") {
 				t.Fatalf("withdraw %d:\n%s", p.Status, p.Body)
 			}
+			if strings.Contains(p.Body, "/withdraw-all") {
+				t.Fatal("the preference center offers to withdraw all when nothing is left to withdraw")
+			}
 			if ok, reasons := h.decision(cid, "newsletter", "email"); ok || reasons[0] != "consent_withdrawn" {
 				t.Fatalf("after withdrawal: %v %v", ok, reasons)
 			}

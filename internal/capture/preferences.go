@@ -43,6 +43,16 @@ type PreferencesView struct {
 	Erased           bool
 }
 
+// AnyWithdrawable reports whether a consent is left to withdraw.
+func (v PreferencesView) AnyWithdrawable() bool {
+	for _, c := range v.Consents {
+		if c.Withdrawable {
+			return true
+		}
+	}
+	return false
+}
+
 // pref checks a preference-center link.
 func (s *Service) pref(tok string) (token.Token, error) {
 	t, err := token.Parse(s.Keys, token.Preferences, tok, s.now())

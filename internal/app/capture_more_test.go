@@ -348,6 +348,17 @@ func TestSMSCodeLock(t *testing.T) {
 	if p := h.page("POST", action, url.Values{"code": {code}}); p.Status != 422 || !strings.Contains(p.Body, "Zu viele falsche Codes") {
 		t.Fatalf("after five wrong codes: %d %s", p.Status, p.Body)
 	}
+	// A new code: the resend leads to a new code page whose code works.
+	p = h.page("POST", strings.Replace(action, "/p/confirm-sms/", "/p/confirm/", 1)+"/resend", url.Values{})
+	if p.Status != 303 || !strings.Contains(p.Header.Get("Location"), "/p/confirm-sms/") {
+		t.Fatalf("resend: %d %v", p.Status, p.Header)
+	}
+	next := strings.SplitN(p.Header.Get("Location"), "?", 2)[0]
+	ms = h.waitOutbox(2)
+	fresh := codeRE.FindString(ms[0]["body"].(string))
+	if p := h.page("POST", next, url.Values{"code": {fresh}}); p.Status != 200 || !strings.Contains(p.Body, `id="confirmed"`) {
+		t.Fatalf("new code: %d %s", p.Status, p.Body)
+	}
 }
 
 // TestEmbedCORSAndRateLimit: the snippet posts to the hosted endpoint; the

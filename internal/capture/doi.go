@@ -212,38 +212,46 @@ func (s *Service) ConfirmCode(ctx context.Context, tok, code string, m Meta) (Co
 // Resend makes a new request with the same consents for an expired (or
 // still open) link and sends it. An invalid link, a confirmed request or
 // too many requests send nothing; the page says the same in every case.
-func (s *Service) Resend(ctx context.Context, tok string) (string, error) {
+// For an SMS request it returns the token of the new code page (the new
+// code belongs to the new request).
+func (s *Service) Resend(ctx context.Context, tok string) (lang, codeToken string, err error) {
 	r, err := s.confirmLink(ctx, tok)
 	if errors.Is(err, ErrLinkInvalid) {
-		return r.Lang, nil
+		return r.Lang, "", nil
 	}
 	if errors.Is(err, ErrLinkExpired) {
 		if r, err = s.request(ctx, s.DB.R, r.WorkspaceID, r.ID); errors.Is(err, store.ErrNotFound) {
-			return "", nil
+			return "", "", nil
 		}
 	}
 	if err != nil {
-		return r.Lang, err
+		return r.Lang, "", err
 	}
 	if r.ConfirmedAt != nil {
-		return r.Lang, nil
+		return r.Lang, "", nil
 	}
 	f, err := s.formFor(ctx, r)
 	if err != nil {
-		return r.Lang, err
+		return r.Lang, "", err
 	}
 	set, err := s.Settings.Effective(ctx, r.WorkspaceID)
 	if err != nil {
-		return r.Lang, err
+		return r.Lang, "", err
 	}
 	ttl := time.Duration(set.DOIDays) * 24 * time.Hour
 	if r.Channel == "sms" {
 		ttl = time.Duration(set.SMSCodeMinutes) * time.Minute
 	}
 	now := s.now()
+	var reqID string
 	err = s.DB.Tx(ctx, func(tx store.Tx) error {
-		_, err := s.newRequest(ctx, tx, r.WorkspaceID, r.ContactID, r.Channel, f, r.Lang, r.Consents, now, ttl)
+		var err error
+		reqID, err = s.newRequest(ctx, tx, r.WorkspaceID, r.ContactID, r.Channel, f, r.Lang, r.Consents, now, ttl)
 		return err
 	})
-	return r.Lang, err
+	if err != nil || reqID == "" || r.Channel != "sms" {
+		return r.Lang, "", err
+	}
+	codeToken, err = token.Sign(s.Keys, token.Token{Kind: token.Confirm, Workspace: r.WorkspaceID, Subject: reqID, Expires: now.Add(ttl)})
+	return r.Lang, codeToken, err
 }

@@ -390,9 +390,13 @@ func (c *Capture) resend(w http.ResponseWriter, r *http.Request) {
 		c.page(w, r, http.StatusTooManyRequests, "gone.html", pageLang(r, nil), map[string]any{"Limited": true})
 		return
 	}
-	l, err := c.Service.Resend(r.Context(), r.PathValue("token"))
+	l, codeToken, err := c.Service.Resend(r.Context(), r.PathValue("token"))
 	if err != nil {
 		c.fail(w, r, pageLang(r, nil), err)
+		return
+	}
+	if codeToken != "" {
+		http.Redirect(w, r, "/p/confirm-sms/"+codeToken+"?lang="+pageLang(r, []string{l, "de", "en"}), http.StatusSeeOther)
 		return
 	}
 	c.page(w, r, http.StatusOK, "resent.html", pageLang(r, []string{l, "de", "en"}), nil)

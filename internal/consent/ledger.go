@@ -318,7 +318,7 @@ const clockSkew = 5 * time.Minute
 // single writer connection (BEGIN IMMEDIATE) does the same.
 func (l *Ledger) Append(ctx context.Context, tx store.Querier, ws, contactID string, in NewEvent, actor Actor) (Event, error) {
 	if in.Kind == KindRecordChanged {
-		return Event{}, validate.Invalid("kind", "record_changed events are written by fairlead when a contact changes; change the contact instead")
+		return Event{}, errRecordChanged()
 	}
 	if _, isDB := tx.(*sql.DB); tx == nil || isDB {
 		var ev Event
@@ -333,6 +333,13 @@ func (l *Ledger) Append(ctx context.Context, tx store.Querier, ws, contactID str
 }
 
 func (l *Ledger) append(ctx context.Context, q store.Querier, ws, contactID string, in NewEvent, actor Actor) (Event, error) {
+	return l.appendIn(ctx, q, ws, contactID, in, actor, nil)
+}
+
+// appendIn appends one event. With a bulk, the chain head is taken from and
+// left in the bulk, and the contact's permission state is derived when the
+// bulk is flushed; without one, both happen here.
+func (l *Ledger) appendIn(ctx context.Context, q store.Querier, ws, contactID string, in NewEvent, actor Actor, b *Bulk) (Event, error) {
 	if !id.Valid(ws) || !id.Valid(contactID) {
 		return Event{}, store.ErrNotFound
 	}
@@ -357,7 +364,13 @@ func (l *Ledger) append(ctx context.Context, q store.Querier, ws, contactID stri
 		}
 	}
 
-	headSeq, headHash, err := l.lockHead(ctx, q, ws, now)
+	var headSeq int64
+	var headHash []byte
+	if b != nil {
+		headSeq, headHash, err = b.head(ctx, now)
+	} else {
+		headSeq, headHash, err = l.lockHead(ctx, q, ws, now)
+	}
 	if err != nil {
 		return Event{}, err
 	}
@@ -388,11 +401,15 @@ func (l *Ledger) append(ctx context.Context, q store.Querier, ws, contactID stri
 		r.ID, r.WorkspaceID, r.ContactID, r.Seq, r.Kind, r.Purpose, r.Channels, r.LawfulBasis, r.ContactPoint, r.Details, r.Ev, sealed, r.OccurredAt, r.RecordedAt, r.Hash); err != nil {
 		return Event{}, fmt.Errorf("append event: %w", store.MapError(err))
 	}
-	if _, err := q.ExecContext(ctx, `UPDATE ledger_heads SET seq = $2, hash = $3, updated_at = $4, mac = $5 WHERE workspace_id = $1`, ws, r.Seq, r.Hash, now, l.headMAC(ws, r.Seq, r.Hash)); err != nil {
-		return Event{}, fmt.Errorf("advance ledger head: %w", err)
-	}
-	if err := l.Refresh(ctx, q, ws, contactID); err != nil {
-		return Event{}, err
+	if b != nil {
+		b.advance(r.Seq, r.Hash, contactID)
+	} else {
+		if err := l.advanceHead(ctx, q, ws, r.Seq, r.Hash, now); err != nil {
+			return Event{}, err
+		}
+		if err := l.Refresh(ctx, q, ws, contactID); err != nil {
+			return Event{}, err
+		}
 	}
 	if r.Kind == KindErasureExecuted {
 		// Recording the erasure is the erasure: the contact's data key is
@@ -434,6 +451,17 @@ func (l *Ledger) lockHead(ctx context.Context, q store.Querier, ws string, now t
 		return 0, nil, fmt.Errorf("lock ledger head: %w", err)
 	}
 	return seq, h, nil
+}
+
+func errRecordChanged() error {
+	return validate.Invalid("kind", "record_changed events are written by fairlead when a contact changes; change the contact instead")
+}
+
+func (l *Ledger) advanceHead(ctx context.Context, q store.Querier, ws string, seq int64, hash []byte, now time.Time) error {
+	if _, err := q.ExecContext(ctx, `UPDATE ledger_heads SET seq = $2, hash = $3, updated_at = $4, mac = $5 WHERE workspace_id = $1`, ws, seq, hash, now, l.headMAC(ws, seq, hash)); err != nil {
+		return fmt.Errorf("advance ledger head: %w", err)
+	}
+	return nil
 }
 
 // contactChanged runs in the transaction of a contact write.

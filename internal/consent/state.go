@@ -24,13 +24,6 @@ import (
 // transaction).
 func (l *Ledger) Refresh(ctx context.Context, q store.Querier, ws, contactID string) error {
 	ws, contactID = strings.ToLower(ws), strings.ToLower(contactID)
-	pts, err := l.contacts.PointsIn(ctx, q, ws, contactID)
-	if err != nil {
-		return err
-	}
-	if _, err := q.ExecContext(ctx, `DELETE FROM permission_allowed WHERE workspace_id = $1 AND contact_id = $2`, ws, contactID); err != nil {
-		return fmt.Errorf("refresh permissions: %w", err)
-	}
 	if err := l.purposes.ensure(ctx, q, ws); err != nil {
 		return err
 	}
@@ -38,14 +31,28 @@ func (l *Ledger) Refresh(ctx context.Context, q store.Querier, ws, contactID str
 	if err != nil {
 		return err
 	}
+	return l.refresh(ctx, q, ws, contactID, purposes)
+}
+
+// refresh is Refresh with the workspace's catalogue already read.
+func (l *Ledger) refresh(ctx context.Context, q store.Querier, ws, contactID string, purposes []Purpose) error {
+	pts, err := l.contacts.PointsIn(ctx, q, ws, contactID)
+	if err != nil {
+		return err
+	}
+	if _, err := q.ExecContext(ctx, `DELETE FROM permission_allowed WHERE workspace_id = $1 AND contact_id = $2`, ws, contactID); err != nil {
+		return fmt.Errorf("refresh permissions: %w", err)
+	}
 	rs, err := l.rows(ctx, q, ws, contactID)
 	if err != nil {
 		return err
 	}
 	now := l.now().UTC()
+	evs := chronological(rs, now)
+	st := foldParsed(evs)
 	for _, p := range purposes {
 		for _, ch := range p.Channels {
-			f := buildFacts(pts, p, ch, rs, now)
+			f := factsFrom(pts, p, ch, evs, st, now)
 			d, err := policy.Decide(f, policy.Request{Purpose: policy.Purpose(p.Kind), Channel: policy.Channel(ch)})
 			if err != nil || !d.Allowed {
 				continue // an error is "not allowed" (rules §6); live decisions report it

@@ -110,18 +110,20 @@ func TestBulkGenerationIsWhatTheLedgerWrites(t *testing.T) {
 // permissionState lists a workspace's stored grants as "purpose/channel/contact".
 func permissionState(t *testing.T, db *store.DB, ws string) []string {
 	t.Helper()
-	rows, err := db.R.QueryContext(context.Background(), `SELECT purpose_key, channel, contact_id FROM permission_allowed WHERE workspace_id = $1 ORDER BY purpose_key, channel, contact_id`, ws)
+	rows, err := db.R.QueryContext(context.Background(), `SELECT s.purpose_key, s.channel, g.contact_id FROM permission_grants g JOIN permission_slots s ON s.slot = g.slot
+		WHERE s.workspace_id = $1 ORDER BY s.purpose_key, s.channel, g.contact_id`, ws)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
 	var out []string
 	for rows.Next() {
-		var p, ch, c string
+		var p, ch string
+		var c []byte // 16 bytes on SQLite, the UUID's text on PostgreSQL
 		if err := rows.Scan(&p, &ch, &c); err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, fmt.Sprintf("%s/%s/%s", p, ch, c))
+		out = append(out, fmt.Sprintf("%s/%s/%x", p, ch, c))
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)

@@ -39,6 +39,7 @@ var notIDTaking = map[string]string{
 	"Notices.List":           "the third argument is a kind filter",
 	"Notices.Create":         "creates a notice; the third argument is the actor",
 	"Ledger.AllowedContacts": "the third argument is a purpose key; rows are filtered by workspace",
+	"Ledger.CountAllowed":    "the third argument is a purpose key; rows are filtered by workspace",
 }
 
 func isolationCases() map[string]isolationCase {

@@ -242,6 +242,9 @@ func TestAudienceEqualsSingleDecision(t *testing.T) {
 				if count != len(got) {
 					t.Fatalf("count %d, emitted %d", count, len(got))
 				}
+				if c, err := w.resolver.Count(ctx, w.ws, q); err != nil || c != len(got) {
+					t.Fatalf("%+v: Count %d (%v), Resolve %d", q, c, err, len(got))
+				}
 				in := map[string]bool{}
 				for _, g := range got {
 					in[g] = true
@@ -374,6 +377,9 @@ func TestWithdrawalTakesEffectAtOnceUnderLoad(t *testing.T) {
 					if len(got) != n-i-1 {
 						t.Fatalf("after %d withdrawals %d remain, want %d", i+1, len(got), n-i-1)
 					}
+					if c, err := w.resolver.Count(ctx, w.ws, q); err != nil || c != n-i-1 {
+						t.Fatalf("after %d withdrawals Count says %d (%v), want %d", i+1, c, err, n-i-1)
+					}
 				}
 			}
 			close(stop)
@@ -418,6 +424,9 @@ func TestStateFollowsCatalogueAndContactChanges(t *testing.T) {
 			got := map[string]bool{}
 			if _, err := w.resolver.Resolve(ctx, w.ws, q, func(cid string) error { got[cid] = true; return nil }); err != nil {
 				t.Fatal(err)
+			}
+			if c, err := w.resolver.Count(ctx, w.ws, q); err != nil || c != len(got) {
+				t.Fatalf("%+v: Count %d (%v), Resolve %d", q, c, err, len(got))
 			}
 			for _, cid := range ids {
 				c, err := w.contacts.Get(ctx, w.ws, cid)

@@ -30,6 +30,7 @@ type Bulk struct {
 	ws       string
 	contacts *contact.Store
 	purposes []Purpose
+	slots    *slots
 
 	locked   bool
 	seq      int64
@@ -58,7 +59,12 @@ func (l *Ledger) Bulk(ctx context.Context, tx store.Tx, ws string) (*Bulk, error
 		q.Close()
 		return nil, err
 	}
-	b := &Bulk{l: l, q: q, ws: ws, purposes: purposes, seen: map[string]bool{}}
+	sl, err := l.loadSlots(ctx, q, ws, purposes)
+	if err != nil {
+		q.Close()
+		return nil, err
+	}
+	b := &Bulk{l: l, q: q, ws: ws, purposes: purposes, slots: sl, seen: map[string]bool{}}
 	b.contacts = l.contacts.WithTx(q)
 	b.contacts.OnChange(b.contactChanged)
 	return b, nil
@@ -134,7 +140,7 @@ func (b *Bulk) Flush(ctx context.Context) error {
 		}
 	}
 	for _, cid := range b.touched {
-		if err := b.l.refresh(ctx, b.q, b.ws, cid, b.purposes); err != nil {
+		if err := b.l.refresh(ctx, b.q, b.ws, cid, b.purposes, b.slots); err != nil {
 			return fmt.Errorf("bulk: %w", err)
 		}
 	}

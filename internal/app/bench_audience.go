@@ -159,6 +159,14 @@ func runBenchAudience(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintf(out, "audience newsletter × email (%s): %d of %d contacts in %s\n", label, count, *n, time.Since(s).Round(time.Millisecond))
 	}
 	stopProfile()
+	for range 3 {
+		s := time.Now()
+		count, err := res.Count(ctx, ws.ID, audience.Query{Purpose: "newsletter", Channel: "email"})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "audience newsletter × email counted: %d in %s\n", count, time.Since(s).Round(100*time.Microsecond))
+	}
 
 	// Decisions over HTTP on loopback.
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -195,6 +203,24 @@ func runBenchAudience(ctx context.Context, env Env, args []string) error {
 	}
 	wg.Wait()
 	fmt.Fprintf(out, "decisions over HTTP on loopback (8 clients, %s): %.0f/s\n", *seconds, float64(done.Load())/seconds.Seconds())
+
+	// The whole audience as NDJSON over loopback HTTP, read to the end.
+	for range 3 {
+		s := time.Now()
+		req, _ := http.NewRequest("POST", ts.URL+"/api/v1/audiences/resolve", strings.NewReader(`{"purpose":"newsletter","channel":"email"}`))
+		req.Header.Set("Authorization", "Bearer "+secret)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		nb, err := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 {
+			return fmt.Errorf("audience over HTTP: status %d, %v", resp.StatusCode, err)
+		}
+		fmt.Fprintf(out, "audience newsletter × email as NDJSON over loopback HTTP: %.1f MiB in %s\n", float64(nb)/(1<<20), time.Since(s).Round(time.Millisecond))
+	}
 	return nil
 }
 

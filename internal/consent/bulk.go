@@ -41,6 +41,13 @@ type Bulk struct {
 	touched []string
 	seen    map[string]bool
 	flushed bool
+
+	// What the bulk's own transaction cannot change behind its back: the
+	// catalogue and notices (a Bulk writes neither), and the contact
+	// points of contacts, forgotten whenever the contact store changes one.
+	byKey    map[string]Purpose
+	notices  map[string]Notice
+	pointsOf map[string]contact.Points
 }
 
 // Bulk starts a bulk in tx for the workspace.
@@ -64,7 +71,8 @@ func (l *Ledger) Bulk(ctx context.Context, tx store.Tx, ws string) (*Bulk, error
 		q.Close()
 		return nil, err
 	}
-	b := &Bulk{l: l, q: q, ws: ws, purposes: purposes, slots: sl, seen: map[string]bool{}}
+	b := &Bulk{l: l, q: q, ws: ws, purposes: purposes, slots: sl, seen: map[string]bool{},
+		byKey: map[string]Purpose{}, notices: map[string]Notice{}, pointsOf: map[string]contact.Points{}}
 	b.contacts = l.contacts.WithTx(q)
 	b.contacts.OnChange(b.contactChanged)
 	return b, nil
@@ -90,6 +98,7 @@ func (b *Bulk) contactChanged(ctx context.Context, q store.Querier, ws, contactI
 	if b.flushed {
 		return errors.New("bulk: contact change after flush")
 	}
+	delete(b.pointsOf, strings.ToLower(contactID))
 	if len(changes) == 0 {
 		b.touch(contactID)
 		return nil
@@ -140,9 +149,56 @@ func (b *Bulk) Flush(ctx context.Context) error {
 		}
 	}
 	for _, cid := range b.touched {
-		if err := b.l.refresh(ctx, b.q, b.ws, cid, b.purposes, b.slots); err != nil {
+		if err := b.l.refresh(ctx, b.q, b.ws, cid, b.purposes, b.slots, b); err != nil {
 			return fmt.Errorf("bulk: %w", err)
 		}
 	}
 	return nil
+}
+
+// points reads a contact's points, from the bulk's memory when it has them.
+// A nil bulk reads through.
+func (b *Bulk) points(ctx context.Context, l *Ledger, q store.Querier, ws, contactID string) (contact.Points, error) {
+	if b == nil {
+		return l.contacts.PointsIn(ctx, q, ws, contactID)
+	}
+	if p, ok := b.pointsOf[contactID]; ok {
+		return p, nil
+	}
+	p, err := l.contacts.PointsIn(ctx, q, ws, contactID)
+	if err == nil {
+		b.pointsOf[contactID] = p
+	}
+	return p, err
+}
+
+// purpose is the purposes lookup of check (with its error naming the
+// allowed keys), remembered by the bulk.
+func (b *Bulk) purpose(ctx context.Context, l *Ledger, q store.Querier, ws, key string) (Purpose, error) {
+	if b == nil {
+		return l.purposes.lookup(ctx, q, ws, "purpose", key)
+	}
+	if p, ok := b.byKey[key]; ok {
+		return p, nil
+	}
+	p, err := l.purposes.lookup(ctx, q, ws, "purpose", key)
+	if err == nil {
+		b.byKey[key] = p
+	}
+	return p, err
+}
+
+// notice is the notices lookup of check, remembered by the bulk.
+func (b *Bulk) notice(ctx context.Context, l *Ledger, q store.Querier, ws, hash string) (Notice, error) {
+	if b == nil {
+		return l.notices.get(ctx, q, ws, hash)
+	}
+	if n, ok := b.notices[hash]; ok {
+		return n, nil
+	}
+	n, err := l.notices.get(ctx, q, ws, hash)
+	if err == nil {
+		b.notices[hash] = n
+	}
+	return n, err
 }

@@ -344,12 +344,12 @@ func (l *Ledger) appendIn(ctx context.Context, q store.Querier, ws, contactID st
 		return Event{}, store.ErrNotFound
 	}
 	ws, contactID = strings.ToLower(ws), strings.ToLower(contactID)
-	pts, err := l.contacts.PointsIn(ctx, q, ws, contactID)
+	pts, err := b.points(ctx, l, q, ws, contactID)
 	if err != nil {
 		return Event{}, err
 	}
 	now := l.now().UTC().Truncate(time.Microsecond)
-	r, personal, textShown, err := l.check(ctx, q, ws, pts, in, actor, now)
+	r, personal, textShown, err := l.check(ctx, q, ws, pts, in, actor, now, b)
 	if err != nil {
 		return Event{}, err
 	}
@@ -557,7 +557,7 @@ func channelGroup(ch string) string {
 
 // check validates the input and builds the row to store (without ID, seq,
 // hash and recorded_at).
-func (l *Ledger) check(ctx context.Context, q store.Querier, ws string, pts contact.Points, in NewEvent, actor Actor, now time.Time) (*row, *PersonalEvidence, string, error) {
+func (l *Ledger) check(ctx context.Context, q store.Querier, ws string, pts contact.Points, in NewEvent, actor Actor, now time.Time, b *Bulk) (*row, *PersonalEvidence, string, error) {
 	if in.Kind == "" {
 		return nil, nil, "", validate.Required("kind")
 	}
@@ -602,7 +602,7 @@ func (l *Ledger) check(ctx context.Context, q store.Querier, ws string, pts cont
 			return nil, nil, "", validate.Invalid("purpose", "an objection concerns the person, not one purpose: leave purpose empty and set objection_type and channels")
 		}
 		var err error
-		if pur, err = l.purposes.lookup(ctx, q, ws, "purpose", in.Purpose); err != nil {
+		if pur, err = b.purpose(ctx, l, q, ws, in.Purpose); err != nil {
 			return nil, nil, "", err
 		}
 	case isConsent || in.Kind == KindLegitimateInterest:
@@ -716,7 +716,7 @@ func (l *Ledger) check(ctx context.Context, q store.Querier, ws string, pts cont
 		if d.Notice == "" {
 			return nil, nil, "", validate.Required("notice")
 		}
-		n, err := l.notices.get(ctx, q, ws, d.Notice)
+		n, err := b.notice(ctx, l, q, ws, d.Notice)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, nil, "", validate.Invalid("notice", "notice must be the id (version hash) of a notice of this workspace")
 		}
@@ -770,7 +770,7 @@ func (l *Ledger) check(ctx context.Context, q store.Querier, ws string, pts cont
 		return nil, nil, "", err
 	}
 	if e.NoticeHash != "" {
-		if _, err := l.notices.get(ctx, q, ws, e.NoticeHash); errors.Is(err, store.ErrNotFound) {
+		if _, err := b.notice(ctx, l, q, ws, e.NoticeHash); errors.Is(err, store.ErrNotFound) {
 			return nil, nil, "", validate.Invalid("evidence.notice_hash", "evidence.notice_hash must be the id (version hash) of a notice of this workspace")
 		} else if err != nil {
 			return nil, nil, "", err

@@ -36,7 +36,7 @@ func (l *Ledger) Refresh(ctx context.Context, q store.Querier, ws, contactID str
 	if err != nil {
 		return err
 	}
-	return l.refresh(ctx, q, ws, contactID, purposes, nil)
+	return l.refresh(ctx, q, ws, contactID, purposes, nil, nil)
 }
 
 // slots are a workspace's permission slots and space, as one transaction
@@ -98,8 +98,8 @@ func (l *Ledger) loadSlots(ctx context.Context, q store.Querier, ws string, purp
 
 // refresh is Refresh with the workspace's catalogue (and, in a bulk, its
 // slots) already read.
-func (l *Ledger) refresh(ctx context.Context, q store.Querier, ws, contactID string, purposes []Purpose, sl *slots) error {
-	pts, err := l.contacts.PointsIn(ctx, q, ws, contactID)
+func (l *Ledger) refresh(ctx context.Context, q store.Querier, ws, contactID string, purposes []Purpose, sl *slots, b *Bulk) error {
+	pts, err := b.points(ctx, l, q, ws, contactID)
 	if err != nil {
 		return err
 	}
@@ -127,8 +127,17 @@ func (l *Ledger) refresh(ctx context.Context, q store.Querier, ws, contactID str
 			want[sl.byKey[[2]string{p.Key, ch}]] = true
 		}
 	}
-	// Most changes leave most grants as they were: write only the difference.
-	have, err := int64s(ctx, q, `SELECT g.slot FROM permission_grants g JOIN permission_slots s ON s.slot = g.slot WHERE s.workspace_id = $1 AND g.contact_id = $2`, ws, key)
+	// Most changes leave most grants as they were: write only the
+	// difference. A contact without a mark has no grants (both are written
+	// here, together), which spares a new contact the lookup in every slot.
+	var have []int64
+	var catalog int
+	err = q.QueryRowContext(ctx, `SELECT catalog FROM permission_checks WHERE space = $1 AND contact_id = $2`, sl.space, key).Scan(&catalog)
+	if err == nil {
+		have, err = int64s(ctx, q, `SELECT g.slot FROM permission_grants g JOIN permission_slots s ON s.slot = g.slot WHERE s.workspace_id = $1 AND g.contact_id = $2`, ws, key)
+	} else if errors.Is(err, sql.ErrNoRows) {
+		err = nil
+	}
 	if err != nil {
 		return fmt.Errorf("refresh permissions: %w", err)
 	}

@@ -406,9 +406,20 @@ func (l *Ledger) grantsPage(ctx context.Context, slot int64, after any) (string,
 		return page, page[len(page)-37 : len(page)-1], nil
 	}
 	// SQLite concatenates the 16-byte keys; the aggregate keeps the order
-	// of its subquery, which is checked rather than trusted.
-	var b []byte
-	if err := l.db.R.QueryRowContext(ctx, `SELECT group_concat(contact_id, '') FROM (`+inner+`)`, args...).Scan(&b); err != nil {
+	// of its subquery, which is checked rather than trusted. The value is
+	// read in place (RawBytes): it is turned into text right here.
+	rows, err := l.db.R.QueryContext(ctx, `SELECT group_concat(contact_id, '') FROM (`+inner+`)`, args...)
+	if err != nil {
+		return "", nil, err
+	}
+	defer rows.Close()
+	var b sql.RawBytes
+	if rows.Next() {
+		if err := rows.Scan(&b); err != nil {
+			return "", nil, err
+		}
+	}
+	if err := rows.Err(); err != nil {
 		return "", nil, err
 	}
 	if len(b) == 0 {
@@ -429,13 +440,16 @@ func (l *Ledger) grantsPage(ctx context.Context, slot int64, after any) (string,
 			break
 		}
 	}
-	out := make([]byte, 0, n*37)
+	var out strings.Builder // its String does not copy the page again
+	out.Grow(n * 37)
+	var line [37]byte
+	line[36] = '\n'
 	for i := 0; i < n; i++ {
-		out = appendIDText(out, b[i*16:(i+1)*16])
-		out = append(out, '\n')
+		appendIDText(line[:0], b[i*16:(i+1)*16])
+		out.Write(line[:])
 	}
 	last := append([]byte(nil), b[(n-1)*16:]...)
-	return string(out), last, nil
+	return out.String(), last, nil
 }
 
 // allowedFiltered is AllowedContacts joined with the contact record.

@@ -37,6 +37,7 @@ func runBenchAudience(ctx context.Context, env Env, args []string) error {
 	n := fs.Int("contacts", 1_000_000, "contacts to generate")
 	dir := fs.String("dir", "", "scratch data directory for SQLite (default: a new temporary one, removed afterwards)")
 	seconds := fs.Duration("http-for", 5*time.Second, "how long to load the HTTP endpoint")
+	reuse := fs.Bool("reuse", false, "measure the contacts a previous run generated in --dir (or --database-url) instead of generating new ones")
 	profile := fs.String("cpuprofile", "", "write CPU profiles of generation and of warm resolution to `PREFIX`-generate.pprof and PREFIX-resolve.pprof")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -60,6 +61,9 @@ func runBenchAudience(ctx context.Context, env Env, args []string) error {
 	}
 	if !explicit {
 		cfg.DatabaseURL = ""
+	}
+	if *reuse && cfg.DatabaseURL == "" && *dir == "" {
+		return fmt.Errorf("--reuse needs the --dir (or --database-url) of an earlier run")
 	}
 	if cfg.DatabaseURL == "" {
 		if *dir == "" {
@@ -89,33 +93,47 @@ func runBenchAudience(ctx context.Context, env Env, args []string) error {
 			return err
 		}
 	}
-	ws, err := workspace.Create(ctx, db.W, fmt.Sprintf("bench-%d", time.Now().UnixNano()), "Bench", time.Now())
-	if err != nil {
-		return err
-	}
 	_, purposes, notices, ledger := consentServices(db, cfg)
-	text, _, err := notices.Create(ctx, ws.ID, "bench", consent.NewNotice{Kind: "consent_text", Language: "de", Title: "Newsletter", Body: "Ja, ich möchte den Newsletter per E-Mail erhalten. Widerruf jederzeit."})
-	if err != nil {
-		return err
-	}
 	out := env.Stdout
-
-	stopProfile, err := startProfile(*profile, "generate")
-	if err != nil {
-		return err
-	}
-	t0 := time.Now()
-	ids, err := generateContacts(ctx, db, ledger, ws.ID, text, *n, func(done int) {
-		if done%50_000 == 0 {
-			fmt.Fprintf(env.Stderr, "generated %d of %d contacts (%.0f/s)\n", done, *n, float64(done)/time.Since(t0).Seconds())
+	var ws workspace.Workspace
+	var ids []string
+	stopProfile := func() {}
+	if *reuse {
+		if ws, ids, err = benchWorkspace(ctx, db); err != nil {
+			return err
 		}
-	})
-	if err != nil {
-		return err
+		*n = len(ids)
+		fmt.Fprintf(out, "reusing %d contacts of workspace %s\n", *n, ws.Slug)
+		if len(ids) > 5000 {
+			// Decisions and HTTP load pick from a sample.
+			rand.New(rand.NewPCG(3, 4)).Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+			ids = ids[:5000]
+		}
+	} else {
+		ws, err = workspace.Create(ctx, db.W, fmt.Sprintf("bench-%d", time.Now().UnixNano()), "Bench", time.Now())
+		if err != nil {
+			return err
+		}
+		text, _, err := notices.Create(ctx, ws.ID, "bench", consent.NewNotice{Kind: "consent_text", Language: "de", Title: "Newsletter", Body: "Ja, ich möchte den Newsletter per E-Mail erhalten. Widerruf jederzeit."})
+		if err != nil {
+			return err
+		}
+		if stopProfile, err = startProfile(*profile, "generate"); err != nil {
+			return err
+		}
+		t0 := time.Now()
+		ids, err = generateContacts(ctx, db, ledger, ws.ID, text, *n, func(done int) {
+			if done%50_000 == 0 {
+				fmt.Fprintf(env.Stderr, "generated %d of %d contacts (%.0f/s)\n", done, *n, float64(done)/time.Since(t0).Seconds())
+			}
+		})
+		if err != nil {
+			return err
+		}
+		gen := time.Since(t0)
+		stopProfile()
+		fmt.Fprintf(out, "generated %d contacts in %s (%.0f contacts/s)\n", *n, gen.Round(time.Millisecond), float64(*n)/gen.Seconds())
 	}
-	gen := time.Since(t0)
-	stopProfile()
-	fmt.Fprintf(out, "generated %d contacts in %s (%.0f contacts/s)\n", *n, gen.Round(time.Millisecond), float64(*n)/gen.Seconds())
 	if db.Dialect == store.SQLite {
 		db.W.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
 		fi, err := os.Stat(filepath.Join(cfg.DataDir, "fairlead.db"))
@@ -247,6 +265,24 @@ func startProfile(prefix, phase string) (func(), error) {
 		return nil, fmt.Errorf("--cpuprofile: %w", err)
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// benchWorkspace finds the newest workspace an earlier run generated and
+// lists its contact IDs.
+func benchWorkspace(ctx context.Context, db *store.DB) (workspace.Workspace, []string, error) {
+	var slug string
+	if err := db.R.QueryRowContext(ctx, `SELECT slug FROM workspaces WHERE slug LIKE 'bench-%' ORDER BY created_at DESC LIMIT 1`).Scan(&slug); err != nil {
+		return workspace.Workspace{}, nil, fmt.Errorf("--reuse: no workspace of an earlier run here: %w", err)
+	}
+	ws, err := workspace.BySlug(ctx, db.R, slug)
+	if err != nil {
+		return workspace.Workspace{}, nil, err
+	}
+	ids, err := store.Strings(ctx, db.R, `SELECT id FROM contacts WHERE workspace_id = $1`, ws.ID)
+	if err != nil || len(ids) == 0 {
+		return workspace.Workspace{}, nil, fmt.Errorf("--reuse: workspace %s has no contacts (%v)", slug, err)
+	}
+	return ws, ids, nil
 }
 
 func pct(ds []time.Duration, p int) time.Duration {

@@ -107,10 +107,11 @@ func TestBulkGenerationIsWhatTheLedgerWrites(t *testing.T) {
 	})
 }
 
-// permissionState lists a workspace's stored grants as "purpose/channel/contact".
+// permissionState lists a workspace's stored grants as
+// "purpose/channel/contact/profile".
 func permissionState(t *testing.T, db *store.DB, ws string) []string {
 	t.Helper()
-	rows, err := db.R.QueryContext(context.Background(), `SELECT s.purpose_key, s.channel, g.contact_id FROM permission_grants g JOIN permission_slots s ON s.slot = g.slot
+	rows, err := db.R.QueryContext(context.Background(), `SELECT s.purpose_key, s.channel, g.contact_id, g.profile FROM permission_grants g JOIN permission_slots s ON s.slot = g.slot
 		WHERE s.workspace_id = $1 ORDER BY s.purpose_key, s.channel, g.contact_id`, ws)
 	if err != nil {
 		t.Fatal(err)
@@ -120,10 +121,11 @@ func permissionState(t *testing.T, db *store.DB, ws string) []string {
 	for rows.Next() {
 		var p, ch string
 		var c []byte // 16 bytes on SQLite, the UUID's text on PostgreSQL
-		if err := rows.Scan(&p, &ch, &c); err != nil {
+		var profile int
+		if err := rows.Scan(&p, &ch, &c, &profile); err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, fmt.Sprintf("%s/%s/%x", p, ch, c))
+		out = append(out, fmt.Sprintf("%s/%s/%x/%d", p, ch, c, profile))
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)

@@ -11,9 +11,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fairlead/fairlead/internal/contact"
 	"github.com/fairlead/fairlead/internal/id"
 	"github.com/fairlead/fairlead/internal/policy"
 	"github.com/fairlead/fairlead/internal/store"
+	"github.com/fairlead/fairlead/internal/validate"
 )
 
 // The permission state is an index of the engine's own answers: for each
@@ -130,24 +132,32 @@ func (l *Ledger) refresh(ctx context.Context, q store.Querier, ws, contactID str
 	// Most changes leave most grants as they were: write only the
 	// difference. A contact without a mark has no grants (both are written
 	// here, together), which spares a new contact the lookup in every slot.
-	var have []int64
+	var have [][2]int64
 	var catalog int
 	err = q.QueryRowContext(ctx, `SELECT catalog FROM permission_checks WHERE space = $1 AND contact_id = $2`, sl.space, key).Scan(&catalog)
 	if err == nil {
-		have, err = int64s(ctx, q, `SELECT g.slot FROM permission_grants g JOIN permission_slots s ON s.slot = g.slot WHERE s.workspace_id = $1 AND g.contact_id = $2`, ws, key)
+		have, err = slotProfiles(ctx, q, `SELECT g.slot, g.profile FROM permission_grants g JOIN permission_slots s ON s.slot = g.slot WHERE s.workspace_id = $1 AND g.contact_id = $2`, ws, key)
 	} else if errors.Is(err, sql.ErrNoRows) {
 		err = nil
 	}
 	if err != nil {
 		return fmt.Errorf("refresh permissions: %w", err)
 	}
-	for _, n := range have {
-		if want[n] {
+	prof := profileOf(pts)
+	for _, h := range have {
+		n, p := h[0], h[1]
+		switch {
+		case want[n] && p == prof:
 			delete(want, n)
-			continue
-		}
-		if _, err := q.ExecContext(ctx, `DELETE FROM permission_grants WHERE slot = $1 AND contact_id = $2`, n, key); err != nil {
-			return fmt.Errorf("refresh permissions: %w", err)
+		case want[n]:
+			delete(want, n)
+			if _, err := q.ExecContext(ctx, `UPDATE permission_grants SET profile = $3 WHERE slot = $1 AND contact_id = $2`, n, key, prof); err != nil {
+				return fmt.Errorf("refresh permissions: %w", err)
+			}
+		default:
+			if _, err := q.ExecContext(ctx, `DELETE FROM permission_grants WHERE slot = $1 AND contact_id = $2`, n, key); err != nil {
+				return fmt.Errorf("refresh permissions: %w", err)
+			}
 		}
 	}
 	add := make([]int64, 0, len(want))
@@ -156,7 +166,7 @@ func (l *Ledger) refresh(ctx context.Context, q store.Querier, ws, contactID str
 	}
 	slices.Sort(add)
 	for _, n := range add {
-		if _, err := q.ExecContext(ctx, `INSERT INTO permission_grants (slot, contact_id) VALUES ($1, $2)`, n, key); err != nil {
+		if _, err := q.ExecContext(ctx, `INSERT INTO permission_grants (slot, contact_id, profile) VALUES ($1, $2, $3)`, n, key, prof); err != nil {
 			return fmt.Errorf("refresh permissions: %w", err)
 		}
 	}
@@ -172,21 +182,70 @@ func (l *Ledger) refresh(ctx context.Context, q store.Querier, ws, contactID str
 	return nil
 }
 
-func int64s(ctx context.Context, q store.Querier, query string, args ...any) ([]int64, error) {
+func slotProfiles(ctx context.Context, q store.Querier, query string, args ...any) ([][2]int64, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []int64
+	var out [][2]int64
 	for rows.Next() {
-		var n int64
-		if err := rows.Scan(&n); err != nil {
+		var x [2]int64
+		if err := rows.Scan(&x[0], &x[1]); err != nil {
 			return nil, err
 		}
-		out = append(out, n)
+		out = append(out, x)
 	}
 	return out, rows.Err()
+}
+
+// A grant carries the contact record's audience, relationship and data
+// source as bits (its profile), so an audience narrowed by them is read
+// from the grants alone; the profile is rewritten whenever one changes
+// (every contact change refreshes the contact's state).
+// The bits are stored (and migration 0006 writes them): values may be
+// appended to a group only if the later groups move nowhere, never reordered.
+var profileBits = []struct {
+	field  string
+	values []string
+}{
+	{"filter.audience", []string{"b2c", "b2b"}},
+	{"filter.relationship", []string{"prospect", "customer", "supplier"}},
+	{"filter.data_source", []string{"self_provided", "third_party"}},
+}
+
+func profileBit(group int, v string) int64 {
+	shift := 0
+	for g := 0; g < group; g++ {
+		shift += len(profileBits[g].values)
+	}
+	i := slices.Index(profileBits[group].values, v)
+	if i < 0 {
+		return 0
+	}
+	return 1 << (shift + i)
+}
+
+func profileOf(p contact.Points) int64 {
+	return profileBit(0, p.Audience) | profileBit(1, p.Relationship) | profileBit(2, p.DataSource)
+}
+
+// mask is the filter as (profile & mask) = want.
+func (f StateFilter) mask() (mask, want int64, err error) {
+	for g, v := range []string{f.Audience, f.Relationship, f.DataSource} {
+		if v == "" {
+			continue
+		}
+		b := profileBit(g, v)
+		if b == 0 {
+			return 0, 0, validate.OneOf(profileBits[g].field, v, profileBits[g].values)
+		}
+		for _, x := range profileBits[g].values {
+			mask |= profileBit(g, x)
+		}
+		want |= b
+	}
+	return mask, want, nil
 }
 
 // contactKey is how the permission tables hold a contact ID: its 16 bytes
@@ -333,8 +392,6 @@ type StateFilter struct {
 	Audience, Relationship, DataSource string
 }
 
-func (f StateFilter) empty() bool { return f == StateFilter{} }
-
 // slot is the permission slot of a purpose × channel of the workspace (0:
 // none, so nobody's state allows it).
 func (l *Ledger) slot(ctx context.Context, ws, purposeKey, channel string) (int64, error) {
@@ -356,20 +413,22 @@ const grantPage = 16384
 // AllowedContacts streams, in ID order, the contacts whose permission state
 // allows purposeKey on channel, matching the filter.
 //
-// Without a filter the grants come in pages, each aggregated into one value
-// by the database: one row per page instead of one per contact, because
-// per-row overhead in the driver, not the index walk, dominated.
+// The grants come in pages, each aggregated into one value by the
+// database: one row per page instead of one per contact, because per-row
+// overhead in the driver, not the index walk, dominated. A filter is
+// applied to the grants' profiles, without reading contacts.
 func (l *Ledger) AllowedContacts(ctx context.Context, ws, purposeKey, channel string, f StateFilter, fn func(contactID string) error) error {
 	slot, err := l.slot(ctx, ws, purposeKey, channel)
 	if err != nil || slot == 0 {
 		return err
 	}
-	if !f.empty() {
-		return l.allowedFiltered(ctx, ws, slot, f, fn)
+	mask, want, err := f.mask()
+	if err != nil {
+		return err
 	}
 	var after any
 	for {
-		page, last, err := l.grantsPage(ctx, slot, after)
+		page, last, err := l.grantsPage(ctx, slot, mask, want, after)
 		if err != nil {
 			return fmt.Errorf("read permission state: %w", err)
 		}
@@ -388,10 +447,15 @@ func (l *Ledger) AllowedContacts(ctx context.Context, ws, purposeKey, channel st
 // grantsPage returns up to grantPage contact IDs of the slot after the key
 // after (nil: from the start) as one string of canonical IDs, each followed
 // by a newline, and the key to continue after.
-func (l *Ledger) grantsPage(ctx context.Context, slot int64, after any) (string, any, error) {
+func (l *Ledger) grantsPage(ctx context.Context, slot, mask, want int64, after any) (string, any, error) {
 	cond, args := "", []any{slot}
+	if mask != 0 {
+		args = append(args, mask, want)
+		cond += " AND (profile & $2) = $3"
+	}
 	if after != nil {
-		cond, args = " AND contact_id > $2", append(args, after)
+		args = append(args, after)
+		cond += fmt.Sprintf(" AND contact_id > $%d", len(args))
 	}
 	inner := `SELECT contact_id FROM permission_grants WHERE slot = $1` + cond + fmt.Sprintf(` ORDER BY contact_id LIMIT %d`, grantPage)
 	if l.db.Dialect == store.Postgres {
@@ -452,24 +516,6 @@ func (l *Ledger) grantsPage(ctx context.Context, slot int64, after any) (string,
 	return out.String(), last, nil
 }
 
-// allowedFiltered is AllowedContacts joined with the contact record.
-func (l *Ledger) allowedFiltered(ctx context.Context, ws string, slot int64, f StateFilter, fn func(string) error) error {
-	// SQLite keeps the contact's ID as text in contacts and as bytes here.
-	key := `c.id = g.contact_id`
-	if l.db.Dialect == store.SQLite {
-		key = `g.contact_id = unhex(replace(c.id, '-', ''))`
-	}
-	q := `SELECT g.contact_id FROM permission_grants g JOIN contacts c ON c.workspace_id = $2 AND ` + key + ` WHERE g.slot = $1`
-	args := []any{slot, strings.ToLower(ws)}
-	for _, c := range []struct{ col, v string }{{"audience", f.Audience}, {"relationship", f.Relationship}, {"data_source", f.DataSource}} {
-		if c.v != "" {
-			args = append(args, c.v)
-			q += fmt.Sprintf(" AND c.%s = $%d", c.col, len(args))
-		}
-	}
-	return l.eachKey(ctx, q+` ORDER BY g.contact_id`, args, fn)
-}
-
 // CountAllowed counts the contacts whose permission state allows purposeKey
 // on channel and that match the filter, leaving out those in except.
 func (l *Ledger) CountAllowed(ctx context.Context, ws, purposeKey, channel string, f StateFilter, except map[string]bool) (int, error) {
@@ -477,7 +523,11 @@ func (l *Ledger) CountAllowed(ctx context.Context, ws, purposeKey, channel strin
 	if err != nil || slot == 0 {
 		return 0, err
 	}
-	if !f.empty() || len(except) > 10*grantPage {
+	mask, want, err := f.mask()
+	if err != nil {
+		return 0, err
+	}
+	if len(except) > 10*grantPage {
 		n := 0
 		err := l.AllowedContacts(ctx, ws, purposeKey, channel, f, func(cid string) error {
 			if !except[cid] {
@@ -488,7 +538,7 @@ func (l *Ledger) CountAllowed(ctx context.Context, ws, purposeKey, channel strin
 		return n, err
 	}
 	var n int
-	if err := l.db.R.QueryRowContext(ctx, `SELECT count(*) FROM permission_grants WHERE slot = $1`, slot).Scan(&n); err != nil {
+	if err := l.db.R.QueryRowContext(ctx, `SELECT count(*) FROM permission_grants WHERE slot = $1 AND (profile & $2) = $3`, slot, mask, want).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count permission state: %w", err)
 	}
 	// The excepted contacts are few (the stale ones): look each up.
@@ -497,7 +547,7 @@ func (l *Ledger) CountAllowed(ctx context.Context, ws, purposeKey, channel strin
 			continue
 		}
 		var one int
-		err := l.db.R.QueryRowContext(ctx, `SELECT 1 FROM permission_grants WHERE slot = $1 AND contact_id = $2`, slot, l.contactKey(cid)).Scan(&one)
+		err := l.db.R.QueryRowContext(ctx, `SELECT 1 FROM permission_grants WHERE slot = $1 AND contact_id = $2 AND (profile & $3) = $4`, slot, l.contactKey(cid), mask, want).Scan(&one)
 		if err == nil {
 			n--
 		} else if !errors.Is(err, sql.ErrNoRows) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -106,9 +107,10 @@ func TestOpenErrorsNameTheSetting(t *testing.T) {
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
-// TestPermissionStateCarriedOver runs migration 0005 over a permission
-// state in 0004's tables: every grant and mark must arrive, a mark with a
-// recheck time either exactly (PostgreSQL) or as stale (SQLite).
+// TestPermissionStateCarriedOver runs migrations 0005 and 0006 over a
+// permission state in 0004's tables: every grant and mark must arrive, a
+// mark with a recheck time either exactly (PostgreSQL) or as stale
+// (SQLite), and each grant with its contact's profile.
 func TestPermissionStateCarriedOver(t *testing.T) {
 	t.Parallel()
 	testdb.Each(t, func(t *testing.T, db *store.DB) {
@@ -145,8 +147,12 @@ func TestPermissionStateCarriedOver(t *testing.T) {
 		recheck := time.Date(2027, 3, 1, 12, 30, 0, 123456000, time.UTC)
 		exec(`INSERT INTO permission_marks (workspace_id, contact_id, computed_at, recheck_at, catalog) VALUES ($1, $2, $3, NULL, 2), ($1, $4, $3, $5, 2)`, ws, c1, time.Now().UTC(), c2, recheck)
 		exec(sqlOf(5))
+		// 0006 gives each grant its contact's profile.
+		exec(`INSERT INTO contacts (id, workspace_id, audience, relationship, data_source, sealed, created_at, updated_at) VALUES ($1, $2, 'b2b', 'customer', 'self_provided', $3, $4, $4), ($5, $2, 'b2c', 'prospect', 'third_party', $3, $4, $4)`,
+			c1, ws, []byte{1}, time.Now().UTC(), c2)
+		exec(sqlOf(6))
 
-		rows, err := db.R.QueryContext(ctx, `SELECT s.purpose_key, s.channel, g.contact_id FROM permission_grants g JOIN permission_slots s ON s.slot = g.slot
+		rows, err := db.R.QueryContext(ctx, `SELECT s.purpose_key, s.channel, g.contact_id, g.profile FROM permission_grants g JOIN permission_slots s ON s.slot = g.slot
 			WHERE s.workspace_id = $1 ORDER BY s.purpose_key, s.channel, g.contact_id`, ws)
 		if err != nil {
 			t.Fatal(err)
@@ -155,14 +161,18 @@ func TestPermissionStateCarriedOver(t *testing.T) {
 		for rows.Next() {
 			var p, ch string
 			var c []byte
-			if err := rows.Scan(&p, &ch, &c); err != nil {
+			var profile int
+			if err := rows.Scan(&p, &ch, &c, &profile); err != nil {
 				t.Fatal(err)
 			}
-			got = append(got, p+"/"+ch+"/"+key(c))
+			got = append(got, fmt.Sprintf("%s/%s/%s/%d", p, ch, key(c), profile))
 		}
 		rows.Close()
 		plain := func(s string) string { return strings.ReplaceAll(s, "-", "") }
-		want := []string{"newsletter/email/" + plain(min(c1, c2)), "newsletter/email/" + plain(max(c1, c2)), "newsletter/post/" + plain(c2)}
+		// c1 is b2b (2), customer (8), self-provided (32); c2 b2c (1), prospect (4), third party (64).
+		prof := map[string]int{c1: 42, c2: 69}
+		first, second := min(c1, c2), max(c1, c2)
+		want := []string{fmt.Sprintf("newsletter/email/%s/%d", plain(first), prof[first]), fmt.Sprintf("newsletter/email/%s/%d", plain(second), prof[second]), fmt.Sprintf("newsletter/post/%s/69", plain(c2))}
 		if strings.Join(got, " ") != strings.Join(want, " ") {
 			t.Fatalf("grants after 0005:\n got %v\nwant %v", got, want)
 		}

@@ -185,6 +185,14 @@ func runBenchAudience(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintf(out, "audience newsletter × email (%s): %d of %d contacts in %s\n", label, count, *n, time.Since(s).Round(time.Millisecond))
 	}
 	stopProfile()
+	for range 2 {
+		s := time.Now()
+		count, err := res.Resolve(ctx, ws.ID, audience.Query{Purpose: "newsletter", Channel: "email", Filter: audience.Filter{Audience: "b2b"}}, func(string) error { return nil })
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "audience newsletter × email, b2b only: %d in %s\n", count, time.Since(s).Round(time.Millisecond))
+	}
 	for range 3 {
 		s := time.Now()
 		count, err := res.Count(ctx, ws.ID, audience.Query{Purpose: "newsletter", Channel: "email"})

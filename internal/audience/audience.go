@@ -212,6 +212,59 @@ func (r *Resolver) Resolve(ctx context.Context, ws string, q Query, emit func(co
 type State interface {
 	StaleContacts(ctx context.Context, ws string, now time.Time) (map[string]bool, error)
 	AllowedContacts(ctx context.Context, ws, purposeKey, channel string, f consent.StateFilter, fn func(contactID string) error) error
+	CountAllowed(ctx context.Context, ws, purposeKey, channel string, f consent.StateFilter, except map[string]bool) (int, error)
+}
+
+// Count is the size of the audience Resolve would list, without listing
+// it: the database counts the stored answers, and only the contacts the
+// state cannot vouch for are decided live.
+func (r *Resolver) Count(ctx context.Context, ws string, q Query) (int, error) {
+	if !id.Valid(ws) {
+		return 0, store.ErrNotFound
+	}
+	if err := q.Filter.validate(); err != nil {
+		return 0, err
+	}
+	if err := q.Campaign.validate(); err != nil {
+		return 0, err
+	}
+	asOf := r.now()
+	none := func(string) error { return nil }
+	st, ok := r.facts.(State)
+	if !ok || q.Campaign != (Campaign{}) {
+		return r.resolveLive(ctx, ws, q, asOf, nil, none)
+	}
+	stale, err := st.StaleContacts(ctx, ws, asOf)
+	if err != nil {
+		return 0, err
+	}
+	live := 0
+	if err := r.decideStale(ctx, ws, q, asOf, stale, func(string) error { live++; return nil }); err != nil {
+		return 0, err
+	}
+	stored, err := st.CountAllowed(ctx, ws, q.Purpose, q.Channel, stateFilter(q.Filter), stale)
+	if err != nil {
+		return 0, err
+	}
+	return stored + live, nil
+}
+
+func stateFilter(f Filter) consent.StateFilter {
+	return consent.StateFilter{Audience: f.Audience, Relationship: f.Relationship, DataSource: f.DataSource}
+}
+
+// decideStale decides the contacts in stale live, emitting the allowed
+// ones in ID order.
+func (r *Resolver) decideStale(ctx context.Context, ws string, q Query, asOf time.Time, stale map[string]bool, emit func(string) error) error {
+	if len(stale) == 0 {
+		return nil
+	}
+	if len(stale) > 10*pageSize {
+		// Most of the workspace (say, after a new purpose): walk it all.
+		_, err := r.resolveLive(ctx, ws, q, asOf, stale, emit)
+		return err
+	}
+	return r.resolveIDs(ctx, ws, q, asOf, stale, emit)
 }
 
 // resolveFromState streams the stored answers, and decides live only the
@@ -224,17 +277,8 @@ func (r *Resolver) resolveFromState(ctx context.Context, st State, ws string, q 
 		return 0, err
 	}
 	var live []string
-	if len(stale) > 0 {
-		collect := func(cid string) error { live = append(live, cid); return nil }
-		if len(stale) > 10*pageSize {
-			// Most of the workspace (say, after a new purpose): walk it all.
-			_, err = r.resolveLive(ctx, ws, q, asOf, stale, collect)
-		} else {
-			err = r.resolveIDs(ctx, ws, q, asOf, stale, collect)
-		}
-		if err != nil {
-			return 0, err
-		}
+	if err := r.decideStale(ctx, ws, q, asOf, stale, func(cid string) error { live = append(live, cid); return nil }); err != nil {
+		return 0, err
 	}
 	n, i := 0, 0
 	flushLive := func(upTo string) error {
@@ -247,8 +291,7 @@ func (r *Resolver) resolveFromState(ctx context.Context, st State, ws string, q 
 		}
 		return nil
 	}
-	f := consent.StateFilter{Audience: q.Filter.Audience, Relationship: q.Filter.Relationship, DataSource: q.Filter.DataSource}
-	err = st.AllowedContacts(ctx, ws, q.Purpose, q.Channel, f, func(cid string) error {
+	err = st.AllowedContacts(ctx, ws, q.Purpose, q.Channel, stateFilter(q.Filter), func(cid string) error {
 		if stale[cid] {
 			return nil // decided live above
 		}

@@ -74,10 +74,13 @@ var (
 // ledger refuses (impossible transitions) are simply skipped: the property
 // holds for whatever history the ledger accepted.
 func (w *world) randomHistory(r *rand.Rand, cid string) {
-	ctx := context.Background()
-	ev := func(e consent.NewEvent) {
-		_, _ = w.ledger.Append(ctx, nil, w.ws, cid, e, consent.Actor{TokenID: "gen"})
-	}
+	w.randomHistoryVia(r, func(e consent.NewEvent) {
+		_, _ = w.ledger.Append(context.Background(), nil, w.ws, cid, e, consent.Actor{TokenID: "gen"})
+	})
+}
+
+// randomHistoryVia draws a history and hands each event to ev.
+func (w *world) randomHistoryVia(r *rand.Rand, ev func(consent.NewEvent)) {
 	evidence := consent.EvidenceInput{Source: "form:gen", NoticeHash: w.text.Hash, TextShown: w.text.Body, IPAddress: "198.51.100.7"}
 	for k := r.IntN(6); k > 0; k-- {
 		p := marketing[r.IntN(len(marketing))]
@@ -142,6 +145,52 @@ func (w *world) generate(r *rand.Rand, n int) []string {
 	return ids
 }
 
+// generateBulk makes n contacts with random histories through consent.Bulk,
+// in transactions of 250, with some contacts changed after their events.
+func (w *world) generateBulk(db *store.DB, r *rand.Rand, n int) []string {
+	ctx := context.Background()
+	var ids []string
+	for len(ids) < n {
+		err := db.Tx(ctx, func(tx store.Tx) error {
+			b, err := w.ledger.Bulk(ctx, tx, w.ws)
+			if err != nil {
+				return err
+			}
+			for k := 0; k < 250 && len(ids) < n; k++ {
+				in := contact.Input{
+					FirstName:    "P",
+					Audience:     []string{"b2c", "b2b"}[r.IntN(2)],
+					Relationship: []string{"prospect", "customer", "supplier"}[r.IntN(3)],
+					DataSource:   []string{"self_provided", "self_provided", "third_party"}[r.IntN(3)],
+					Email:        fmt.Sprintf("b%d-%d@example.com", len(ids), r.IntN(1<<30)),
+				}
+				if r.IntN(2) == 0 {
+					in.Phone = fmt.Sprintf("+4915%09d", r.IntN(1e9))
+				}
+				c, err := b.Contacts().Create(ctx, w.ws, in)
+				if err != nil {
+					return err
+				}
+				w.randomHistoryVia(r, func(e consent.NewEvent) {
+					_, _ = b.Append(ctx, c.ID, e, consent.Actor{TokenID: "gen"})
+				})
+				if r.IntN(10) == 0 {
+					rel := "customer"
+					if _, err := b.Contacts().Update(ctx, w.ws, c.ID, contact.Update{Relationship: &rel}); err != nil {
+						return err
+					}
+				}
+				ids = append(ids, c.ID)
+			}
+			return b.Flush(ctx)
+		})
+		if err != nil {
+			w.t.Fatal(err)
+		}
+	}
+	return ids
+}
+
 // TestAudienceEqualsSingleDecision is the property of the rules' "one
 // function serves every caller": for thousands of generated contacts with
 // random ledger histories, audience membership equals the single decision
@@ -161,8 +210,17 @@ func TestAudienceEqualsSingleDecision(t *testing.T) {
 			seed := uint64(time.Now().UnixNano())
 			t.Logf("seed %d", seed)
 			r := rand.New(rand.NewPCG(seed, 7))
-			w := newWorld(t, testdb.Open(t, d))
+			db := testdb.Open(t, d)
+			w := newWorld(t, db)
 			ids := w.generate(r, n)
+			// Contacts written in bulk (imports, generated data) must be
+			// indistinguishable from those written one by one.
+			ids = append(ids, w.generateBulk(db, r, n/2)...)
+			rep, err := w.ledger.Verify(context.Background(), w.ws)
+			if err != nil || !rep.OK {
+				t.Fatalf("verify after bulk writes: %+v %v", rep, err)
+			}
+			n += n / 2
 			ctx := context.Background()
 			allowedSomewhere := 0
 			for _, q := range []audience.Query{
@@ -183,6 +241,9 @@ func TestAudienceEqualsSingleDecision(t *testing.T) {
 				}
 				if count != len(got) {
 					t.Fatalf("count %d, emitted %d", count, len(got))
+				}
+				if c, err := w.resolver.Count(ctx, w.ws, q); err != nil || c != len(got) {
+					t.Fatalf("%+v: Count %d (%v), Resolve %d", q, c, err, len(got))
 				}
 				in := map[string]bool{}
 				for _, g := range got {
@@ -316,6 +377,9 @@ func TestWithdrawalTakesEffectAtOnceUnderLoad(t *testing.T) {
 					if len(got) != n-i-1 {
 						t.Fatalf("after %d withdrawals %d remain, want %d", i+1, len(got), n-i-1)
 					}
+					if c, err := w.resolver.Count(ctx, w.ws, q); err != nil || c != n-i-1 {
+						t.Fatalf("after %d withdrawals Count says %d (%v), want %d", i+1, c, err, n-i-1)
+					}
 				}
 			}
 			close(stop)
@@ -360,6 +424,9 @@ func TestStateFollowsCatalogueAndContactChanges(t *testing.T) {
 			got := map[string]bool{}
 			if _, err := w.resolver.Resolve(ctx, w.ws, q, func(cid string) error { got[cid] = true; return nil }); err != nil {
 				t.Fatal(err)
+			}
+			if c, err := w.resolver.Count(ctx, w.ws, q); err != nil || c != len(got) {
+				t.Fatalf("%+v: Count %d (%v), Resolve %d", q, c, err, len(got))
 			}
 			for _, cid := range ids {
 				c, err := w.contacts.Get(ctx, w.ws, cid)

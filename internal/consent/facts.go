@@ -348,7 +348,13 @@ var purposeKinds = func() map[string]policy.Purpose {
 // buildFacts derives the engine's input for one contact (rules §4, §11).
 func buildFacts(p contact.Points, pur Purpose, channel string, rs []*row, asOf time.Time) policy.Facts {
 	evs := chronological(rs, asOf)
-	st := foldParsed(evs)
+	return factsFrom(p, pur, channel, evs, foldParsed(evs), asOf)
+}
+
+// factsFrom is buildFacts over events already ordered and folded, so the
+// permission state parses a contact's ledger once for all its purpose ×
+// channel pairs. It reads evs and st without changing them.
+func factsFrom(p contact.Points, pur Purpose, channel string, evs []parsed, st state, asOf time.Time) policy.Facts {
 	f := policy.Facts{
 		AsOf:                date(asOf),
 		Audience:            policy.Audience(p.Audience),

@@ -318,7 +318,7 @@ const clockSkew = 5 * time.Minute
 // single writer connection (BEGIN IMMEDIATE) does the same.
 func (l *Ledger) Append(ctx context.Context, tx store.Querier, ws, contactID string, in NewEvent, actor Actor) (Event, error) {
 	if in.Kind == KindRecordChanged {
-		return Event{}, validate.Invalid("kind", "record_changed events are written by fairlead when a contact changes; change the contact instead")
+		return Event{}, errRecordChanged()
 	}
 	if _, isDB := tx.(*sql.DB); tx == nil || isDB {
 		var ev Event
@@ -333,16 +333,23 @@ func (l *Ledger) Append(ctx context.Context, tx store.Querier, ws, contactID str
 }
 
 func (l *Ledger) append(ctx context.Context, q store.Querier, ws, contactID string, in NewEvent, actor Actor) (Event, error) {
+	return l.appendIn(ctx, q, ws, contactID, in, actor, nil)
+}
+
+// appendIn appends one event. With a bulk, the chain head is taken from and
+// left in the bulk, and the contact's permission state is derived when the
+// bulk is flushed; without one, both happen here.
+func (l *Ledger) appendIn(ctx context.Context, q store.Querier, ws, contactID string, in NewEvent, actor Actor, b *Bulk) (Event, error) {
 	if !id.Valid(ws) || !id.Valid(contactID) {
 		return Event{}, store.ErrNotFound
 	}
 	ws, contactID = strings.ToLower(ws), strings.ToLower(contactID)
-	pts, err := l.contacts.PointsIn(ctx, q, ws, contactID)
+	pts, err := b.points(ctx, l, q, ws, contactID)
 	if err != nil {
 		return Event{}, err
 	}
 	now := l.now().UTC().Truncate(time.Microsecond)
-	r, personal, textShown, err := l.check(ctx, q, ws, pts, in, actor, now)
+	r, personal, textShown, err := l.check(ctx, q, ws, pts, in, actor, now, b)
 	if err != nil {
 		return Event{}, err
 	}
@@ -357,7 +364,13 @@ func (l *Ledger) append(ctx context.Context, q store.Querier, ws, contactID stri
 		}
 	}
 
-	headSeq, headHash, err := l.lockHead(ctx, q, ws, now)
+	var headSeq int64
+	var headHash []byte
+	if b != nil {
+		headSeq, headHash, err = b.head(ctx, now)
+	} else {
+		headSeq, headHash, err = l.lockHead(ctx, q, ws, now)
+	}
 	if err != nil {
 		return Event{}, err
 	}
@@ -388,11 +401,15 @@ func (l *Ledger) append(ctx context.Context, q store.Querier, ws, contactID stri
 		r.ID, r.WorkspaceID, r.ContactID, r.Seq, r.Kind, r.Purpose, r.Channels, r.LawfulBasis, r.ContactPoint, r.Details, r.Ev, sealed, r.OccurredAt, r.RecordedAt, r.Hash); err != nil {
 		return Event{}, fmt.Errorf("append event: %w", store.MapError(err))
 	}
-	if _, err := q.ExecContext(ctx, `UPDATE ledger_heads SET seq = $2, hash = $3, updated_at = $4, mac = $5 WHERE workspace_id = $1`, ws, r.Seq, r.Hash, now, l.headMAC(ws, r.Seq, r.Hash)); err != nil {
-		return Event{}, fmt.Errorf("advance ledger head: %w", err)
-	}
-	if err := l.Refresh(ctx, q, ws, contactID); err != nil {
-		return Event{}, err
+	if b != nil {
+		b.advance(r.Seq, r.Hash, contactID)
+	} else {
+		if err := l.advanceHead(ctx, q, ws, r.Seq, r.Hash, now); err != nil {
+			return Event{}, err
+		}
+		if err := l.Refresh(ctx, q, ws, contactID); err != nil {
+			return Event{}, err
+		}
 	}
 	if r.Kind == KindErasureExecuted {
 		// Recording the erasure is the erasure: the contact's data key is
@@ -434,6 +451,17 @@ func (l *Ledger) lockHead(ctx context.Context, q store.Querier, ws string, now t
 		return 0, nil, fmt.Errorf("lock ledger head: %w", err)
 	}
 	return seq, h, nil
+}
+
+func errRecordChanged() error {
+	return validate.Invalid("kind", "record_changed events are written by fairlead when a contact changes; change the contact instead")
+}
+
+func (l *Ledger) advanceHead(ctx context.Context, q store.Querier, ws string, seq int64, hash []byte, now time.Time) error {
+	if _, err := q.ExecContext(ctx, `UPDATE ledger_heads SET seq = $2, hash = $3, updated_at = $4, mac = $5 WHERE workspace_id = $1`, ws, seq, hash, now, l.headMAC(ws, seq, hash)); err != nil {
+		return fmt.Errorf("advance ledger head: %w", err)
+	}
+	return nil
 }
 
 // contactChanged runs in the transaction of a contact write.
@@ -529,7 +557,7 @@ func channelGroup(ch string) string {
 
 // check validates the input and builds the row to store (without ID, seq,
 // hash and recorded_at).
-func (l *Ledger) check(ctx context.Context, q store.Querier, ws string, pts contact.Points, in NewEvent, actor Actor, now time.Time) (*row, *PersonalEvidence, string, error) {
+func (l *Ledger) check(ctx context.Context, q store.Querier, ws string, pts contact.Points, in NewEvent, actor Actor, now time.Time, b *Bulk) (*row, *PersonalEvidence, string, error) {
 	if in.Kind == "" {
 		return nil, nil, "", validate.Required("kind")
 	}
@@ -574,7 +602,7 @@ func (l *Ledger) check(ctx context.Context, q store.Querier, ws string, pts cont
 			return nil, nil, "", validate.Invalid("purpose", "an objection concerns the person, not one purpose: leave purpose empty and set objection_type and channels")
 		}
 		var err error
-		if pur, err = l.purposes.lookup(ctx, q, ws, "purpose", in.Purpose); err != nil {
+		if pur, err = b.purpose(ctx, l, q, ws, in.Purpose); err != nil {
 			return nil, nil, "", err
 		}
 	case isConsent || in.Kind == KindLegitimateInterest:
@@ -688,7 +716,7 @@ func (l *Ledger) check(ctx context.Context, q store.Querier, ws string, pts cont
 		if d.Notice == "" {
 			return nil, nil, "", validate.Required("notice")
 		}
-		n, err := l.notices.get(ctx, q, ws, d.Notice)
+		n, err := b.notice(ctx, l, q, ws, d.Notice)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, nil, "", validate.Invalid("notice", "notice must be the id (version hash) of a notice of this workspace")
 		}
@@ -742,7 +770,7 @@ func (l *Ledger) check(ctx context.Context, q store.Querier, ws string, pts cont
 		return nil, nil, "", err
 	}
 	if e.NoticeHash != "" {
-		if _, err := l.notices.get(ctx, q, ws, e.NoticeHash); errors.Is(err, store.ErrNotFound) {
+		if _, err := b.notice(ctx, l, q, ws, e.NoticeHash); errors.Is(err, store.ErrNotFound) {
 			return nil, nil, "", validate.Invalid("evidence.notice_hash", "evidence.notice_hash must be the id (version hash) of a notice of this workspace")
 		} else if err != nil {
 			return nil, nil, "", err

@@ -2,7 +2,9 @@ package store_test
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -104,3 +106,111 @@ func TestOpenErrorsNameTheSetting(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// TestPermissionStateCarriedOver runs migrations 0005 and 0006 over a
+// permission state in 0004's tables: every grant and mark must arrive, a
+// mark with a recheck time either exactly (PostgreSQL) or as stale
+// (SQLite), and each grant with its contact's profile.
+func TestPermissionStateCarriedOver(t *testing.T) {
+	t.Parallel()
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		ms, err := store.Migrations(db.Dialect)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sqlOf := func(v int) string {
+			for _, m := range ms {
+				if m.Version == v {
+					return m.SQL
+				}
+			}
+			t.Fatalf("no migration %d", v)
+			return ""
+		}
+		exec := func(q string, args ...any) {
+			t.Helper()
+			if _, err := db.W.ExecContext(ctx, q, args...); err != nil {
+				t.Fatalf("%.60s: %v", q, err)
+			}
+		}
+		ws, c1, c2 := id.New(), id.New(), id.New()
+		exec(`INSERT INTO workspaces (id, slug, name, created_at) VALUES ($1, $2, $3, $4)`, ws, "carry", "Carry", time.Now().UTC())
+		// Back to 0004's tables, with a state in them.
+		for _, tbl := range []string{"permission_grants", "permission_checks", "permission_slots", "permission_spaces"} {
+			exec(`DROP TABLE ` + tbl)
+		}
+		exec(sqlOf(4))
+		for _, g := range [][3]string{{"newsletter", "email", c1}, {"newsletter", "email", c2}, {"newsletter", "post", c2}} {
+			exec(`INSERT INTO permission_allowed (workspace_id, purpose_key, channel, contact_id) VALUES ($1, $2, $3, $4)`, ws, g[0], g[1], g[2])
+		}
+		recheck := time.Date(2027, 3, 1, 12, 30, 0, 123456000, time.UTC)
+		exec(`INSERT INTO permission_marks (workspace_id, contact_id, computed_at, recheck_at, catalog) VALUES ($1, $2, $3, NULL, 2), ($1, $4, $3, $5, 2)`, ws, c1, time.Now().UTC(), c2, recheck)
+		exec(sqlOf(5))
+		// 0006 gives each grant its contact's profile.
+		exec(`INSERT INTO contacts (id, workspace_id, audience, relationship, data_source, sealed, created_at, updated_at) VALUES ($1, $2, 'b2b', 'customer', 'self_provided', $3, $4, $4), ($5, $2, 'b2c', 'prospect', 'third_party', $3, $4, $4)`,
+			c1, ws, []byte{1}, time.Now().UTC(), c2)
+		exec(sqlOf(6))
+
+		rows, err := db.R.QueryContext(ctx, `SELECT s.purpose_key, s.channel, g.contact_id, g.profile FROM permission_grants g JOIN permission_slots s ON s.slot = g.slot
+			WHERE s.workspace_id = $1 ORDER BY s.purpose_key, s.channel, g.contact_id`, ws)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for rows.Next() {
+			var p, ch string
+			var c []byte
+			var profile int
+			if err := rows.Scan(&p, &ch, &c, &profile); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, fmt.Sprintf("%s/%s/%s/%d", p, ch, key(c), profile))
+		}
+		rows.Close()
+		plain := func(s string) string { return strings.ReplaceAll(s, "-", "") }
+		// c1 is b2b (2), customer (8), self-provided (32); c2 b2c (1), prospect (4), third party (64).
+		prof := map[string]int{c1: 42, c2: 69}
+		first, second := min(c1, c2), max(c1, c2)
+		want := []string{fmt.Sprintf("newsletter/email/%s/%d", plain(first), prof[first]), fmt.Sprintf("newsletter/email/%s/%d", plain(second), prof[second]), fmt.Sprintf("newsletter/post/%s/69", plain(c2))}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Fatalf("grants after 0005:\n got %v\nwant %v", got, want)
+		}
+
+		marks := map[string][2]any{}
+		rows, err = db.R.QueryContext(ctx, `SELECT m.contact_id, m.catalog, m.recheck_at FROM permission_checks m JOIN permission_spaces p ON p.space = m.space WHERE p.workspace_id = $1`, ws)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var c []byte
+			var catalog int
+			var at *int64
+			if err := rows.Scan(&c, &catalog, &at); err != nil {
+				t.Fatal(err)
+			}
+			var v any
+			if at != nil {
+				v = *at
+			}
+			marks[key(c)] = [2]any{catalog, v}
+		}
+		rows.Close()
+		wantC2 := [2]any{-1, nil}
+		if db.Dialect == store.Postgres {
+			wantC2 = [2]any{2, recheck.UnixMicro()}
+		}
+		if len(marks) != 2 || marks[plain(c1)] != [2]any{2, nil} || marks[plain(c2)] != wantC2 {
+			t.Fatalf("marks after 0005: %v (want c1 %v, c2 %v)", marks, [2]any{2, nil}, wantC2)
+		}
+	})
+}
+
+// key is a contact key as read back: 16 bytes on SQLite, UUID text on
+// PostgreSQL; both as 32 hex digits.
+func key(b []byte) string {
+	if len(b) == 16 {
+		return hex.EncodeToString(b)
+	}
+	return strings.ReplaceAll(string(b), "-", "")
+}

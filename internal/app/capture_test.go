@@ -243,6 +243,14 @@ func TestDoubleOptInEndToEnd(t *testing.T) {
 					t.Fatalf("welcome mail lacks %q:\n%s", want, wtext)
 				}
 			}
+			// The use of the consent is recorded right after the mail left.
+			deadline := time.Now().Add(10 * time.Second)
+			for !strings.Contains(string(h.do("GET", "/api/v1/contacts/"+cid+"/ledger", h.tokens[auth.RoleAdmin], nil).Body), `"consent_used"`) {
+				if time.Now().After(deadline) {
+					t.Fatal("no consent_used after the welcome mail")
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
 			// RFC 8058: the mail client POSTs List-Unsubscribe=One-Click.
 			unsub := strings.Trim(lu, "<>")
 			p = h.page("POST", unsub, url.Values{"List-Unsubscribe": {"One-Click"}})

@@ -107,7 +107,7 @@ func TestOpenErrorsNameTheSetting(t *testing.T) {
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
-// TestPermissionStateCarriedOver runs migrations 0005 and 0006 over a
+// TestPermissionStateCarriedOver runs migrations 0008 and 0009 over a
 // permission state in 0004's tables: every grant and mark must arrive, a
 // mark with a recheck time either exactly (PostgreSQL) or as stale
 // (SQLite), and each grant with its contact's profile.
@@ -146,11 +146,11 @@ func TestPermissionStateCarriedOver(t *testing.T) {
 		}
 		recheck := time.Date(2027, 3, 1, 12, 30, 0, 123456000, time.UTC)
 		exec(`INSERT INTO permission_marks (workspace_id, contact_id, computed_at, recheck_at, catalog) VALUES ($1, $2, $3, NULL, 2), ($1, $4, $3, $5, 2)`, ws, c1, time.Now().UTC(), c2, recheck)
-		exec(sqlOf(5))
-		// 0006 gives each grant its contact's profile.
+		exec(sqlOf(8))
+		// 0009 gives each grant its contact's profile.
 		exec(`INSERT INTO contacts (id, workspace_id, audience, relationship, data_source, sealed, created_at, updated_at) VALUES ($1, $2, 'b2b', 'customer', 'self_provided', $3, $4, $4), ($5, $2, 'b2c', 'prospect', 'third_party', $3, $4, $4)`,
 			c1, ws, []byte{1}, time.Now().UTC(), c2)
-		exec(sqlOf(6))
+		exec(sqlOf(9))
 
 		rows, err := db.R.QueryContext(ctx, `SELECT s.purpose_key, s.channel, g.contact_id, g.profile FROM permission_grants g JOIN permission_slots s ON s.slot = g.slot
 			WHERE s.workspace_id = $1 ORDER BY s.purpose_key, s.channel, g.contact_id`, ws)

@@ -18,6 +18,7 @@ import (
 	"github.com/fairlead/fairlead/internal/mail/outbox"
 	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/web"
+	"github.com/fairlead/fairlead/internal/webhook"
 )
 
 // HandlerFunc is an API handler: it returns an error instead of writing one.
@@ -80,6 +81,9 @@ type API struct {
 	Settings *capture.SettingsStore
 	// CheckGatewayURL validates an SMTP or SMS gateway URL before it is saved.
 	CheckGatewayURL capture.URLCheck
+
+	// Webhooks are the connected systems told of erasures and the like.
+	Webhooks *webhook.Service
 }
 
 // Routes is the table of every /api/v1 operation.
@@ -134,6 +138,14 @@ func (a *API) Routes() []Route {
 
 		{"GET", "/api/v1/outbox", outboxReaders, "The dev outbox: mail and SMS that would have been sent (no SMTP server or SMS gateway configured)", a.listOutbox},
 		{"GET", "/api/v1/outbox/{id}", outboxReaders, "One message of the dev outbox", a.getOutbox},
+
+		{"GET", "/api/v1/webhooks", adminOrDPO, "List the connected systems (webhook endpoints; never their secrets)", a.listWebhooks},
+		{"POST", "/api/v1/webhooks", adminOnly, "Register a webhook endpoint (the signing secret is shown once)", a.createWebhook},
+		{"GET", "/api/v1/webhooks/{id}", adminOrDPO, "Get a webhook endpoint", a.getWebhook},
+		{"PATCH", "/api/v1/webhooks/{id}", adminOnly, "Change a webhook endpoint's name, URL, event types, data categories or disabled state", a.updateWebhook},
+		{"POST", "/api/v1/webhooks/{id}/rotate-secret", adminOnly, "Replace a webhook endpoint's signing secret (the new one is shown once)", a.rotateWebhookSecret},
+		{"GET", "/api/v1/webhooks/{id}/deliveries", adminOrDPO, "An endpoint's deliveries with their attempt logs, newest first, by state", a.listWebhookDeliveries},
+		{"POST", "/api/v1/webhooks/deliveries/{id}/redeliver", adminOnly, "Queue a delivered or dead delivery again (same event ID)", a.redeliverWebhook},
 
 		{"GET", "/api/v1/settings", adminOnly, "The workspace's settings (imprint, public URL, sender, lifetimes; gateway secrets are never shown)", a.getSettings},
 		{"PATCH", "/api/v1/settings", adminOnly, "Change the workspace's settings", a.updateSettings},

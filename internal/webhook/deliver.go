@@ -42,8 +42,11 @@ const (
 	// becomes due; the later deliveries' jobs then mostly find their
 	// delivery done.
 	followLag = time.Second
-	// busyWait is how long a job waits when another worker holds the lane.
-	busyWait = 250 * time.Millisecond
+	// busyWait is how long a job waits when another worker holds the lane:
+	// that worker sends this job's delivery too, most likely, and the job
+	// then only has to see it done. Shorter waits made the waiting jobs'
+	// claims and snoozes compete with the sender for the database.
+	busyWait = 2 * time.Second
 	// disabledWait is how often a disabled endpoint's queued deliveries look
 	// whether it was enabled again.
 	disabledWait = time.Minute
@@ -112,6 +115,15 @@ type lane struct {
 // current holder's lease still runs.
 func (s *Service) acquire(ctx context.Context, ws, epID, token string) (bool, time.Duration, error) {
 	now := s.now()
+	// A read first: most jobs that find the lane busy need no write at all.
+	var held sql.NullTime
+	if err := s.db.R.QueryRowContext(ctx, `SELECT lane_until FROM webhook_endpoints WHERE workspace_id = $1 AND id = $2`,
+		ws, epID).Scan(&held); err != nil {
+		return false, 0, store.MapError(err)
+	}
+	if held.Valid && held.Time.After(now) {
+		return false, min(held.Time.Sub(now), busyWait), nil
+	}
 	until := now.Add(s.laneLease())
 	res, err := s.db.W.ExecContext(ctx, `UPDATE webhook_endpoints SET lane_owner = $3, lane_until = $4
 		WHERE workspace_id = $1 AND id = $2 AND (lane_until IS NULL OR lane_until < $5 OR lane_owner = $3)`,
@@ -122,12 +134,7 @@ func (s *Service) acquire(ctx context.Context, ws, epID, token string) (bool, ti
 	if n, _ := res.RowsAffected(); n == 1 {
 		return true, 0, nil
 	}
-	var held sql.NullTime
-	if err := s.db.R.QueryRowContext(ctx, `SELECT lane_until FROM webhook_endpoints WHERE workspace_id = $1 AND id = $2`,
-		ws, epID).Scan(&held); err != nil {
-		return false, 0, store.MapError(err)
-	}
-	return false, min(max(time.Until(held.Time), 0), busyWait), nil
+	return false, busyWait, nil // taken between the read and the write
 }
 
 func (s *Service) release(l *lane) {
@@ -189,10 +196,29 @@ func (s *Service) head(ctx context.Context, ws, epID string) (*head, error) {
 // returns the head it stopped at ("" when the lane is empty or busy) and how
 // long until it is due.
 func (s *Service) pump(ctx context.Context, ws, epID string) (string, time.Duration, error) {
+	for {
+		headID, wait, empty, err := s.pumpOnce(ctx, ws, epID)
+		if err != nil || !empty {
+			return headID, wait, err
+		}
+		// A job that found the lane busy just before the release waits
+		// busyWait, trusting that this run sends its delivery. Look once
+		// more after the release, so a delivery committed during the last
+		// moments of this run is not left to that wait.
+		h, err := s.head(ctx, ws, epID)
+		if err != nil || h == nil {
+			return "", 0, err
+		}
+	}
+}
+
+// pumpOnce holds the lane for one run; empty means it found no pending
+// delivery left before it released the lane.
+func (s *Service) pumpOnce(ctx context.Context, ws, epID string) (headID string, wait time.Duration, empty bool, err error) {
 	l := &lane{ws: ws, id: epID, token: id.New()}
 	ok, wait, err := s.acquire(ctx, ws, epID, l.token)
 	if err != nil || !ok {
-		return "", wait, err
+		return "", wait, false, err
 	}
 	l.until = s.now().Add(s.laneLease())
 	defer s.release(l)
@@ -201,14 +227,14 @@ func (s *Service) pump(ctx context.Context, ws, epID string) (string, time.Durat
 	var disabled sql.NullTime
 	if err := s.db.R.QueryRowContext(ctx, `SELECT url, secret, disabled_at FROM webhook_endpoints WHERE workspace_id = $1 AND id = $2`,
 		ws, epID).Scan(&l.url, &sealed, &disabled); err != nil {
-		return "", 0, store.MapError(err)
+		return "", 0, false, store.MapError(err)
 	}
 	if disabled.Valid {
-		return "", disabledWait, nil
+		return "", disabledWait, false, nil
 	}
 	secret, err := s.keys.OpenSecret(ws, secretLabel(epID), sealed)
 	if err != nil {
-		return "", 0, err
+		return "", 0, false, err
 	}
 	l.secret = string(secret)
 
@@ -219,13 +245,13 @@ func (s *Service) pump(ctx context.Context, ws, epID string) (string, time.Durat
 		}
 		h, err := s.head(ctx, ws, epID)
 		if err != nil || h == nil {
-			return "", 0, err
+			return "", 0, h == nil && err == nil, err
 		}
 		if wait := h.due.Sub(s.now()); wait > 0 {
-			return h.id, wait, nil
+			return h.id, wait, false, nil
 		}
 		if err := s.renew(ctx, l); err != nil {
-			return "", 0, err
+			return "", 0, false, err
 		}
 		started := s.now()
 		t0 := time.Now()
@@ -234,23 +260,23 @@ func (s *Service) pump(ctx context.Context, ws, epID string) (string, time.Durat
 		if sendErr != nil && ctx.Err() != nil {
 			// Stopping (or out of time): not the receiver's fault, so no
 			// attempt is charged and the job is released.
-			return "", 0, ctx.Err()
+			return "", 0, false, ctx.Err()
 		}
 		next, err := s.record(ctx, ws, h, started, took, status, sendErr)
 		if err != nil {
-			return "", 0, err
+			return "", 0, false, err
 		}
 		if sendErr != nil && !next.IsZero() {
 			s.log.Warn("webhook delivery failed; will retry", "delivery_id", h.id, "endpoint_id", epID,
 				"attempt", h.attempts+1, "status", status, "error", sendErr, "retry_at", next)
-			return h.id, next.Sub(s.now()), nil
+			return h.id, next.Sub(s.now()), false, nil
 		}
 		if sendErr != nil {
 			s.log.Error("webhook delivery failed for good (dead)", "delivery_id", h.id, "endpoint_id", epID,
 				"attempt", h.attempts+1, "status", status, "error", sendErr)
 		}
 	}
-	return "", 0, nil
+	return "", 0, false, nil
 }
 
 // Sign returns the Fairlead-Signature header value for body at time t:

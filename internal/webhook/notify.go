@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/fairlead/fairlead/internal/consent"
 	"github.com/fairlead/fairlead/internal/id"
@@ -13,6 +14,9 @@ import (
 	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/validate"
 )
+
+// followerDelay is when the job of a delivery queued behind others starts.
+const followerDelay = 5 * time.Second
 
 // deliverArgs are the arguments of a webhook.deliver job: IDs only.
 type deliverArgs struct {
@@ -108,10 +112,23 @@ func nextSeq(ctx context.Context, q store.Querier, ws, epID string) (int64, erro
 
 // queue inserts (or, for a redelivery, re-queues) a delivery at the end of
 // the endpoint's lane and enqueues its job.
-func (s *Service) queue(ctx context.Context, q store.Querier, ws, epID, eventID, deliveryID string, now any) (string, error) {
+func (s *Service) queue(ctx context.Context, q store.Querier, ws, epID, eventID, deliveryID string, now time.Time) (string, error) {
 	seq, err := nextSeq(ctx, q, ws, epID)
 	if err != nil {
 		return "", err
+	}
+	// When the lane already holds a pending delivery, that delivery's job
+	// will send this one too, right after its own: this job is only the
+	// safety net, and starting it at once would just have it find the lane
+	// busy, costing database writes the sender needs.
+	var runAt time.Time
+	var behind int
+	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM webhook_deliveries
+		WHERE workspace_id = $1 AND endpoint_id = $2 AND state = 'pending' AND id <> $3 LIMIT 1) p`, ws, epID, deliveryID).Scan(&behind); err != nil {
+		return "", fmt.Errorf("read webhook lane: %w", err)
+	}
+	if behind > 0 {
+		runAt = now.Add(followerDelay)
 	}
 	if eventID != "" {
 		_, err = q.ExecContext(ctx, `INSERT INTO webhook_deliveries
@@ -124,7 +141,7 @@ func (s *Service) queue(ctx context.Context, q store.Querier, ws, epID, eventID,
 	if err != nil {
 		return "", fmt.Errorf("queue webhook delivery: %w", store.MapError(err))
 	}
-	p := jobs.EnqueueParams{WorkspaceID: ws, Kind: JobKind, Args: deliverArgs{DeliveryID: deliveryID},
+	p := jobs.EnqueueParams{WorkspaceID: ws, Kind: JobKind, Args: deliverArgs{DeliveryID: deliveryID}, RunAt: runAt,
 		// The delivery counts its own attempts; the job only fails when the
 		// database does, and then should keep trying as long as a delivery would.
 		MaxAttempts: s.opts.MaxAttempts + jobs.DefaultMaxAttempts}

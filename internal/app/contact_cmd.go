@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"log/slog"
 	"strings"
 	"text/tabwriter"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/fairlead/fairlead/internal/contact"
 	"github.com/fairlead/fairlead/internal/keyring"
 	"github.com/fairlead/fairlead/internal/store"
+	"github.com/fairlead/fairlead/internal/webhook"
 	"github.com/fairlead/fairlead/internal/workspace"
 )
 
@@ -41,7 +43,17 @@ func consentServices(db *store.DB, cfg config.Config) (*contact.Store, *consent.
 	contacts := contact.NewStore(db, keys, nil)
 	purposes := consent.NewPurposes(db, nil)
 	notices := consent.NewNotices(db, nil)
-	return contacts, purposes, notices, consent.NewLedger(db, contacts, purposes, notices, nil)
+	ledger := consent.NewLedger(db, contacts, purposes, notices, nil)
+	// Every process that appends to the ledger (server, CLI, benchmarks)
+	// must queue the webhooks of what it appends, in the same transaction.
+	ledger.OnAppend(webhookService(db, cfg, keys, nil, nil).OnLedgerEvent)
+	return contacts, purposes, notices, ledger
+}
+
+// webhookService wires the connected-systems service. q, when set, is the
+// local job queue, so that deliveries start without waiting for a poll.
+func webhookService(db *store.DB, cfg config.Config, keys *keyring.Keyring, q webhook.Enqueuer, log *slog.Logger) *webhook.Service {
+	return webhook.New(db, keys, webhook.Options{MaxAttempts: cfg.WebhookMaxAttempts, AllowPrivate: cfg.WebhookAllowPrivate, Jobs: q, Logger: log})
 }
 
 // openConsent opens the database and the consent services for a CLI command.

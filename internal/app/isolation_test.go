@@ -20,6 +20,7 @@ import (
 	"github.com/fairlead/fairlead/internal/mail/outbox"
 	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/store/testdb"
+	"github.com/fairlead/fairlead/internal/webhook"
 )
 
 // isolationCase calls one ID-taking repository function with workspace B
@@ -33,7 +34,7 @@ func scopedRepositories(h *harness) []any {
 	contacts, purposes, notices, ledger := h.consent()
 	svc := h.capture()
 	return []any{auth.NewStore(h.db, nil), h.queue, contacts, contacts.Keys(), purposes, notices, ledger,
-		audience.New(h.db, ledger, purposes, nil), svc, svc.Delivery.Outbox, svc.Settings}
+		audience.New(h.db, ledger, purposes, nil), svc, svc.Delivery.Outbox, svc.Settings, h.webhooks()}
 }
 
 // capture returns the capture service wired as newInstance wires it.
@@ -55,6 +56,8 @@ var notIDTaking = map[string]string{
 	"Service.ConfirmCode":    "the first string is a signed link that names its own workspace",
 	"Service.Withdraw":       "the first string is a signed link that names its own workspace",
 	"Ledger.CountAllowed":    "the third argument is a purpose key; rows are filtered by workspace",
+	"Service.Notify":         "the third argument is an event type; it writes only workspace B's own endpoints' deliveries",
+	"Service.OnLedgerEvent":  "the ledger calls it after an append in the same workspace, which Ledger.Append's case covers",
 }
 
 func isolationCases() map[string]isolationCase {
@@ -180,6 +183,44 @@ func isolationCases() map[string]isolationCase {
 			_, err := h.capture().Delivery.Outbox.Get(ctx, b, ids["outbox"])
 			return err
 		},
+		"Service.Endpoint": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.webhooks().Endpoint(ctx, b, ids["webhook"])
+			return err
+		},
+		"Service.Update": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			u := "https://thief.example/hook"
+			_, err := h.webhooks().Update(ctx, b, ids["webhook"], webhook.EndpointUpdate{URL: &u, Disabled: &disabled})
+			return err
+		},
+		"Service.RotateSecret": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, secret, err := h.webhooks().RotateSecret(ctx, b, ids["webhook"])
+			if err == nil {
+				return fmt.Errorf("workspace B got a new secret %q for A's endpoint", secret)
+			}
+			return err
+		},
+		"Service.Deliveries": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.webhooks().Deliveries(ctx, b, ids["webhook"], webhook.DeliveryFilter{})
+			return err
+		},
+		"Service.Delivery": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.webhooks().Delivery(ctx, b, ids["delivery"])
+			return err
+		},
+		"Service.Redeliver": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.webhooks().Redeliver(ctx, b, ids["delivery"])
+			return err
+		},
+		"Service.Recipients": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			rs, err := h.webhooks().Recipients(ctx, b, ids["contact"])
+			if err == nil && len(rs) > 0 {
+				return fmt.Errorf("workspace B sees %d recipients of A's contact", len(rs))
+			}
+			if err == nil {
+				return store.ErrNotFound
+			}
+			return err
+		},
 		"Queue.Get": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
 			_, err := h.queue.Get(ctx, b, ids["job"])
 			return err
@@ -220,6 +261,8 @@ func snapshot(t *testing.T, h *harness, wsID string) string {
 		`SELECT id, recipient, body FROM outbox_messages WHERE workspace_id = $1 ORDER BY id`,
 		`SELECT id, name, superseded_at FROM contact_values WHERE workspace_id = $1 ORDER BY id`,
 		`SELECT settings, secrets FROM workspace_settings WHERE workspace_id = $1`,
+		`SELECT id, name, url, secret, event_types, data_categories, disabled_at IS NULL, next_seq FROM webhook_endpoints WHERE workspace_id = $1 ORDER BY id`,
+		`SELECT id, state, seq, attempts FROM webhook_deliveries WHERE workspace_id = $1 ORDER BY id`,
 	} {
 		rows, err := h.db.R.Query(q, wsID)
 		if err != nil {
@@ -276,6 +319,9 @@ func TestWorkspaceIsolation(t *testing.T) {
 				ids[k] = v
 			}
 			for k, v := range captureRows(t, h, a, ids["contact"]) {
+				ids[k] = v
+			}
+			for k, v := range webhookRows(t, h, a, ids["contact"]) {
 				ids[k] = v
 			}
 			before := snapshot(t, h, a)

@@ -119,6 +119,9 @@ func newInstanceOpts(db *store.DB, cfg config.Config, log *slog.Logger, qo jobs.
 	registerMetrics(srv, db, queue)
 	a := &api.API{DB: db, Auth: auth.NewStore(db, nil), Jobs: queue, Log: log}
 	a.Contacts, a.Purposes, a.Notices, a.Ledger = consentServices(db, cfg)
+	a.Webhooks = webhookService(db, cfg, a.Contacts.Keys(), queue, log)
+	a.Webhooks.Register(queue)
+	a.Ledger.OnAppend(a.Webhooks.OnLedgerEvent)
 	a.Audience = audience.New(db, a.Ledger, a.Purposes, nil)
 	a.Capture = captureService(db, cfg, a.Contacts, a.Purposes, a.Notices, a.Ledger, a.Audience, queue, log)
 	a.Capture.Register(queue)

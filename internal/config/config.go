@@ -42,6 +42,12 @@ type Config struct {
 	MailFrom string
 	// FormRateLimit is public form submissions per client IP and minute (0 = off).
 	FormRateLimit int
+	// WebhookMaxAttempts is how often a webhook delivery is tried before it
+	// is dead (the dead-letter state).
+	WebhookMaxAttempts int
+	// WebhookAllowPrivate lets webhook endpoints use private, loopback and
+	// link-local addresses (and plain http to loopback).
+	WebhookAllowPrivate bool
 }
 
 // Public returns the base URL of public links.
@@ -189,6 +195,24 @@ var Options = []Option{
 			c.FormRateLimit = n
 			return nil
 		}},
+	{Env: "FAIRLEAD_WEBHOOK_MAX_ATTEMPTS", Flag: "webhook-max-attempts", Default: "12", Usage: "attempts of a webhook delivery before it is dead (dead-letter); retries wait attempt^4 seconds",
+		set: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 25 {
+				return fmt.Errorf("want a whole number from 1 to 25")
+			}
+			c.WebhookMaxAttempts = n
+			return nil
+		}},
+	{Env: "FAIRLEAD_WEBHOOK_ALLOW_PRIVATE", Flag: "webhook-allow-private", Default: "false", Usage: "let webhook endpoints use private, loopback, link-local and CGNAT addresses, and http:// to loopback (local receivers, tests); off protects the internal network (SSRF)",
+		set: func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("want true or false")
+			}
+			c.WebhookAllowPrivate = b
+			return nil
+		}},
 	{Env: "FAIRLEAD_SHUTDOWN_TIMEOUT", Flag: "shutdown-timeout", Default: "20s", Usage: "how long a stop waits for requests and jobs in flight",
 		set: func(c *Config, v string) error {
 			d, err := time.ParseDuration(v)
@@ -293,6 +317,10 @@ func (c Config) value(env string) string {
 		return c.MailFrom
 	case "FAIRLEAD_FORM_RATE_LIMIT":
 		return strconv.Itoa(c.FormRateLimit)
+	case "FAIRLEAD_WEBHOOK_MAX_ATTEMPTS":
+		return strconv.Itoa(c.WebhookMaxAttempts)
+	case "FAIRLEAD_WEBHOOK_ALLOW_PRIVATE":
+		return strconv.FormatBool(c.WebhookAllowPrivate)
 	}
 	return ""
 }

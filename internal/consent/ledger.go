@@ -293,7 +293,16 @@ type Ledger struct {
 	purposes *Purposes
 	notices  *Notices
 	now      func() time.Time
+	onAppend AppendHook
 }
+
+// AppendHook is told, inside the appending transaction, of every event
+// appended; an error rolls the append back. Connected systems hear of
+// erasures, withdrawals and the like through it (GDPR Art. 19).
+type AppendHook func(ctx context.Context, q store.Querier, ws, contactID string, ev Event) error
+
+// OnAppend sets the hook. Set it while wiring, before appends start.
+func (l *Ledger) OnAppend(h AppendHook) { l.onAppend = h }
 
 // NewLedger wires the ledger to its collaborators.
 func NewLedger(db *store.DB, contacts *contact.Store, purposes *Purposes, notices *Notices, now func() time.Time) *Ledger {
@@ -428,6 +437,11 @@ func (l *Ledger) appendIn(ctx context.Context, q store.Querier, ws, contactID st
 	ev.Evidence.TextShown = textShown
 	if personal != nil {
 		ev.Evidence.Personal, ev.Evidence.PersonalState = personal, "present"
+	}
+	if l.onAppend != nil {
+		if err := l.onAppend(ctx, q, ws, contactID, ev); err != nil {
+			return Event{}, err
+		}
 	}
 	return ev, nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/fairlead/fairlead/internal/mail/outbox"
 	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/web"
+	"github.com/fairlead/fairlead/internal/webhook"
 )
 
 // HandlerFunc is an API handler: it returns an error instead of writing one.
@@ -84,6 +85,8 @@ type API struct {
 
 	// Audit records changes, exports and overrides (nil = no trail).
 	Audit *audit.Trail
+	// Webhooks are the connected systems told of erasures and the like.
+	Webhooks *webhook.Service
 }
 
 // Routes is the table of every /api/v1 operation.
@@ -141,6 +144,13 @@ func (a *API) Routes() []Route {
 
 		{"GET", "/api/v1/audit", adminOrDPO, "The audit trail: who changed, exported or overrode what, when, through which request (IDs and field names, never values)", a.listAudit},
 		{"GET", "/api/v1/audit/export", adminOrDPO, "The audit trail as CSV", a.exportAudit},
+		{"GET", "/api/v1/webhooks", adminOrDPO, "List the connected systems (webhook endpoints; never their secrets)", a.listWebhooks},
+		{"POST", "/api/v1/webhooks", adminOnly, "Register a webhook endpoint (the signing secret is shown once)", a.createWebhook},
+		{"GET", "/api/v1/webhooks/{id}", adminOrDPO, "Get a webhook endpoint", a.getWebhook},
+		{"PATCH", "/api/v1/webhooks/{id}", adminOnly, "Change a webhook endpoint's name, URL, event types, data categories or disabled state", a.updateWebhook},
+		{"POST", "/api/v1/webhooks/{id}/rotate-secret", adminOnly, "Replace a webhook endpoint's signing secret (the new one is shown once)", a.rotateWebhookSecret},
+		{"GET", "/api/v1/webhooks/{id}/deliveries", adminOrDPO, "An endpoint's deliveries with their attempt logs, newest first, by state", a.listWebhookDeliveries},
+		{"POST", "/api/v1/webhooks/deliveries/{id}/redeliver", adminOnly, "Queue a delivered or dead delivery again (same event ID)", a.redeliverWebhook},
 
 		{"GET", "/api/v1/settings", adminOnly, "The workspace's settings (imprint, public URL, sender, lifetimes; gateway secrets are never shown)", a.getSettings},
 		{"PATCH", "/api/v1/settings", adminOnly, "Change the workspace's settings", a.updateSettings},

@@ -3,6 +3,7 @@ package app
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -340,4 +341,81 @@ func createTokenCLI(t *testing.T, env []string) string {
 		t.Fatalf("token create printed %q", tok)
 	}
 	return tok
+}
+
+// TestWebhookSurvivesKill9BeforeDelivery: a process without workers
+// commits an objection (and so its webhook) and is killed with SIGKILL; a
+// fresh process with workers delivers the event exactly once.
+// This is the production wiring end to end: the serve command's queue, the
+// ledger hook and the FAIRLEAD_WEBHOOK_* settings.
+func TestWebhookSurvivesKill9BeforeDelivery(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	for _, d := range testdb.Backends {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			rc := newHookReceiver(t)
+			env := []string{"FAIRLEAD_ADMIN_PASSWORD=webhook kill test pw", "FAIRLEAD_WEBHOOK_ALLOW_PRIVATE=true"}
+			if d == store.Postgres {
+				env = append(env, "FAIRLEAD_DATABASE_URL="+testdb.NewPostgresURL(t))
+			} else {
+				env = append(env, "FAIRLEAD_DATA_DIR="+t.TempDir())
+			}
+			token := createTokenCLI(t, env)
+			p := startServe(t, append(env, "FAIRLEAD_WORKERS=0"))
+			call := func(method, path, body string) map[string]any {
+				t.Helper()
+				req, _ := http.NewRequest(method, p.url+path, strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer "+token)
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer res.Body.Close()
+				var m map[string]any
+				if err := json.NewDecoder(res.Body).Decode(&m); err != nil || res.StatusCode != 201 {
+					t.Fatalf("%s %s: %d %v %v", method, path, res.StatusCode, m, err)
+				}
+				return m
+			}
+			call("POST", "/api/v1/webhooks", `{"name":"CRM","url":"`+rc.URL+`/hook","event_types":["contact.objected"]}`)
+			cid := call("POST", "/api/v1/contacts", `{"email":"kai.kill@example.org","audience":"b2c","relationship":"prospect"}`)["id"].(string)
+			ev := call("POST", "/api/v1/contacts/"+cid+"/ledger", `{"kind":"objection","objection_type":"direct_marketing"}`)
+			if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			<-p.done
+			if types, _ := rc.got(); len(types) != 0 {
+				t.Fatalf("a process without workers sent %v", types)
+			}
+
+			startServe(t, append(env, "FAIRLEAD_WORKERS=4"))
+			deadline := time.Now().Add(60 * time.Second)
+			var bodies []string
+			for time.Now().Before(deadline) {
+				if _, bodies = rc.got(); len(bodies) > 0 {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			time.Sleep(500 * time.Millisecond) // room for a duplicate to show
+			types, bodies := rc.got()
+			if len(bodies) != 1 || types[0] != "contact.objected" {
+				t.Fatalf("after restart the receiver got %v", types)
+			}
+			var got struct {
+				ContactID string         `json:"contact_id"`
+				Data      map[string]any `json:"data"`
+			}
+			if err := json.Unmarshal([]byte(bodies[0]), &got); err != nil || got.ContactID != cid || got.Data["ledger_event_id"] != ev["id"] {
+				t.Fatalf("event %s (ledger event %v)", bodies[0], ev["id"])
+			}
+			if strings.Contains(bodies[0], "kai.kill") {
+				t.Fatal("the payload carries the e-mail address")
+			}
+		})
+	}
 }

@@ -87,6 +87,7 @@ func (s *Service) handle(ctx context.Context, j *jobs.Job) error {
 	if state, _, err = s.deliveryState(ctx, ws, a.DeliveryID); err != nil || state != StatePending {
 		return err
 	}
+	wait = max(wait, 0)
 	if headID != "" && headID != a.DeliveryID {
 		wait += followLag
 	}

@@ -134,10 +134,14 @@ func TestDeadLetterAndRedelivery(t *testing.T) {
 		if got := rc.delivered()[1]; got != dead.EventID {
 			t.Fatalf("redelivery carried event %s, want the original %s", got, dead.EventID)
 		}
-		again, err := svc.Delivery(ctx, ws, dead.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
+		var again webhook.Delivery
+		waitFor(t, "the redelivery recorded", func() bool {
+			var err error
+			if again, err = svc.Delivery(ctx, ws, dead.ID); err != nil {
+				t.Fatal(err)
+			}
+			return again.State != webhook.StatePending
+		})
 		if again.State != webhook.StateDelivered || again.Attempts != 1 || len(again.Log) != 4 {
 			t.Fatalf("after redelivery: %+v", again)
 		}

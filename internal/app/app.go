@@ -62,6 +62,7 @@ func commands() []command {
 		{"outbox", "show the dev outbox: mail and SMS that would have been sent, with their links", runOutbox},
 		{"verify", "recompute the consent ledger's hash chains and report the first broken link", runVerify},
 		{"config", "print the effective configuration (secrets redacted)", runConfig},
+		{"keys", "rotate the master key: keys rotate, keys new (embedded SQLite)", runKeys},
 		{"backup", "write a consistent online backup of the SQLite database", runBackup},
 		{"bench", "measure performance: bench startup [--rows N]", runBench},
 		{"version", "print the version", runVersion},

@@ -56,7 +56,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	node := fmt.Sprintf("%s-%d-%s", host, os.Getpid(), id.New()[24:])
 	// The master key is resolved before wiring: a missing key is a start-up
 	// error naming FAIRLEAD_MASTER_KEY, and a created master.key is reused.
-	if cfg.MasterKey, err = masterKey(cfg); err != nil {
+	if cfg, err = resolveKeys(ctx, db, cfg); err != nil {
 		return err
 	}
 	srv, queue := newInstance(db, cfg, log, node)

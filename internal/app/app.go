@@ -63,7 +63,8 @@ func commands() []command {
 		{"verify", "recompute the consent ledger's hash chains and report the first broken link", runVerify},
 		{"config", "print the effective configuration (secrets redacted)", runConfig},
 		{"keys", "rotate the master key: keys rotate, keys new (embedded SQLite)", runKeys},
-		{"backup", "write a consistent online backup of the SQLite database", runBackup},
+		{"backup", "write a consistent online backup of the SQLite database and, apart, its contact keys", runBackup},
+		{"restore", "restore a SQLite backup, keeping erased people erased, and verify the ledger", runRestore},
 		{"bench", "measure performance: bench startup [--rows N]", runBench},
 		{"version", "print the version", runVersion},
 	}

@@ -132,7 +132,7 @@ func TestRestoredBackupKeepsErasedPeopleErased(t *testing.T) {
 	if mode(t, filepath.Join(dir, "fairlead.db.before-restore")) != 0o600 {
 		t.Fatal("before-restore file not owner-only")
 	}
-	checkRestored(t, env, a, b, 2)
+	checkRestored(t, env, a, b)
 
 	// The live database is lost: restore with the newest key file, taken
 	// after the erasure, onto an empty data directory.
@@ -151,10 +151,10 @@ func TestRestoredBackupKeepsErasedPeopleErased(t *testing.T) {
 	if err != nil || !strings.Contains(out, "1 contact keys back, 1 shredded (1 of them erased since the backup)") || strings.Contains(out, "kept as") {
 		t.Fatalf("restore with --keys: %v\n%s\n%s", err, out, errOut)
 	}
-	checkRestored(t, lenv, a, b, 2)
+	checkRestored(t, lenv, a, b)
 }
 
-func checkRestored(t *testing.T, env map[string]string, a, b contact.Contact, events int) {
+func checkRestored(t *testing.T, env map[string]string, a, b contact.Contact) {
 	t.Helper()
 	ctx := context.Background()
 	s := mustServices(t, env)
@@ -177,7 +177,6 @@ func checkRestored(t *testing.T, env map[string]string, a, b contact.Contact, ev
 	if out, _, err := run(t, env, "verify"); err != nil || !strings.Contains(out, "workspace demo: ok") {
 		t.Fatalf("verify after restore: %v %s", err, out)
 	}
-	_ = events
 }
 
 // TestRestoreRefusesBadInput: each refusal names what to change and leaves

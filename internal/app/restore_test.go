@@ -260,3 +260,43 @@ func keySnapshot(t *testing.T, env map[string]string) string {
 	}
 	return b.String()
 }
+
+// TestRestoreOfABackupWithKeys: a backup written before backups left the
+// keys out still holds the key of a person erased since; the restore
+// shreds it and leaves no trace of it in the restored file.
+func TestRestoreOfABackupWithKeys(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir, bdir := t.TempDir(), t.TempDir()
+	env := map[string]string{"FAIRLEAD_DATA_DIR": dir}
+	a := createContact(t, env, "old.style.a@example.com", "Annegret")
+	b := createContact(t, env, "old.style.b@example.com", "Berthold")
+	s := mustServices(t, env)
+	keys := wrappedKeys(t, s)
+	var keyA []byte
+	s.db.R.QueryRow(`SELECT wrapped FROM contact_keys WHERE workspace_id = $1 AND contact_id = $2`, s.ws.ID, a.ID).Scan(&keyA)
+	backup := filepath.Join(bdir, "with-keys.db")
+	if err := s.db.Backup(ctx, backup); err != nil {
+		t.Fatal(err)
+	}
+	if raw, _ := os.ReadFile(backup); !bytes.Contains(raw, keyA) {
+		t.Fatal("the old-style backup lacks A's key: the test proves nothing")
+	}
+	for _, kind := range []string{consent.KindErasureRequested, consent.KindErasureExecuted} {
+		if _, err := s.ledger.Append(ctx, nil, s.ws.ID, a.ID, consent.NewEvent{Kind: kind}, consent.Actor{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.db.Close()
+	if out, errOut, err := run(t, env, "restore", "--from", backup); err != nil || !strings.Contains(out, "1 contact keys back, 1 shredded (1 of them erased since the backup)") {
+		t.Fatalf("restore: %v\n%s\n%s", err, out, errOut)
+	}
+	raw, _ := os.ReadFile(filepath.Join(dir, "fairlead.db"))
+	if bytes.Contains(raw, keyA) {
+		t.Fatal("A's key is still in the restored file")
+	}
+	if len(keys) != 2 || !bytes.Contains(raw, keys[0]) && !bytes.Contains(raw, keys[1]) {
+		t.Fatal("B's key is not in the restored file: the search is broken")
+	}
+	checkRestored(t, env, a, b)
+}

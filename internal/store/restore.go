@@ -87,12 +87,19 @@ func Restore(ctx context.Context, dataDir, from string, prepare func(ctx context
 		restored.Close()
 		return fail(err)
 	}
-	// Fold the copy's WAL into its file, so one rename moves all of it.
+	// Fold the copy's WAL into its file, so one rename moves all of it, and
+	// vacuum it with the journal in memory: what prepare took out (keys of
+	// people erased since, in a backup that still held keys) must not stay
+	// in a free page or a journal on disk.
 	restored.R.Close()
 	var mode string
-	if err := restored.W.QueryRowContext(ctx, `PRAGMA journal_mode=DELETE`).Scan(&mode); err != nil || mode != "delete" {
+	if err := restored.W.QueryRowContext(ctx, `PRAGMA journal_mode=MEMORY`).Scan(&mode); err != nil || mode != "memory" {
 		restored.Close()
 		return fail(fmt.Errorf("finish the restored copy: journal mode %q: %v", mode, err))
+	}
+	if _, err := restored.W.ExecContext(ctx, `VACUUM`); err != nil {
+		restored.Close()
+		return fail(fmt.Errorf("vacuum the restored copy: %w", err))
 	}
 	if err := restored.W.Close(); err != nil {
 		return fail(err)

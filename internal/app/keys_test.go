@@ -15,6 +15,7 @@ import (
 	"github.com/fairlead/fairlead/internal/contact"
 	"github.com/fairlead/fairlead/internal/keyring"
 	"github.com/fairlead/fairlead/internal/store"
+	"github.com/fairlead/fairlead/internal/store/testdb"
 	"github.com/fairlead/fairlead/internal/workspace"
 )
 
@@ -179,5 +180,39 @@ func TestKeysCommandsRefuseWhatTheyCannotDo(t *testing.T) {
 	}
 	if _, _, err := run(t, map[string]string{"FAIRLEAD_DATA_DIR": dir}, "keys", "turn"); err == nil || !strings.Contains(err.Error(), "keys rotate") {
 		t.Fatalf("unknown subcommand: %v", err)
+	}
+}
+
+// TestMasterKeyRotationOnPostgres follows docs/keys.md with configured keys
+// (the only way on PostgreSQL): both keys on every process, rotate, then
+// the new key alone.
+func TestMasterKeyRotationOnPostgres(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := testdb.NewPostgresURL(t)
+	const k2 = "c2Vjb25kIG1hc3RlciBrZXk6IDMyIGJ5dGVzIGxvbmc="
+	env := map[string]string{"FAIRLEAD_DATABASE_URL": url, "FAIRLEAD_MASTER_KEY": testMasterKey}
+	a := createContact(t, env, "pg.rotate@example.com", "Petra")
+	both := map[string]string{"FAIRLEAD_DATABASE_URL": url, "FAIRLEAD_MASTER_KEY": k2, "FAIRLEAD_MASTER_KEY_PREVIOUS": testMasterKey}
+	if out, errOut, err := run(t, both, "keys", "rotate"); err != nil || !strings.Contains(out, "1 contact key(s) rewrapped") {
+		t.Fatalf("rotate: %v %s %s", err, out, errOut)
+	}
+	alone := map[string]string{"FAIRLEAD_DATABASE_URL": url, "FAIRLEAD_MASTER_KEY": k2}
+	s := mustServices(t, alone)
+	list, err := s.contacts.List(ctx, s.ws.ID, contact.ListParams{Email: "PG.rotate@example.com"})
+	if err != nil || len(list) != 1 || list[0].ID != a.ID || list[0].FirstName != "Petra" {
+		t.Fatalf("K2 alone: %+v %v", list, err)
+	}
+	s.db.Close()
+	if out, _, err := run(t, alone, "verify"); err != nil || !strings.Contains(out, "workspace demo: ok, 1 events") {
+		t.Fatalf("verify: %v %s", err, out)
+	}
+	if _, err := openServices(t, env); err == nil || !strings.Contains(err.Error(), "does not open") {
+		t.Fatalf("old key alone: %v", err)
+	}
+	// A previous key that is not a key names its setting.
+	bad := map[string]string{"FAIRLEAD_DATABASE_URL": url, "FAIRLEAD_MASTER_KEY": k2, "FAIRLEAD_MASTER_KEY_PREVIOUS": "short"}
+	if _, _, err := run(t, bad, "keys", "rotate"); err == nil || !strings.Contains(err.Error(), "FAIRLEAD_MASTER_KEY_PREVIOUS") || strings.Contains(err.Error(), "short") {
+		t.Fatalf("bad previous key: %v", err)
 	}
 }

@@ -59,6 +59,11 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if cfg, err = resolveKeys(ctx, db, cfg); err != nil {
 		return err
 	}
+	if cfg.MasterKeyPrevious != "" {
+		// Step 3 of a rotation is easy to forget; the old key protects
+		// nothing once everything is rewrapped, and its copies are a risk.
+		log.Warn("a previous master key is configured: once fairlead keys rotate reports nothing left to rewrap, remove FAIRLEAD_MASTER_KEY_PREVIOUS or master.key.previous (docs/keys.md)")
+	}
 	srv, queue := newInstance(db, cfg, log, node)
 	if err := seedDemoWith(ctx, db, cfg, log); err != nil {
 		return fmt.Errorf("demo workspace: %w", err)

@@ -289,6 +289,11 @@ then run fairlead verify.`)
 		if rep, err = keyring.RestoreKeys(ctx, restored, src); err != nil {
 			return err
 		}
+		if rep.Restored == 0 && rep.Missing > 0 {
+			// Every key unknown to the source: a key file or data
+			// directory of another installation, not a mass erasure.
+			return fmt.Errorf("none of the %d contact keys of the backup is in the key source (wrong --keys file or FAIRLEAD_DATA_DIR?); nothing was replaced", rep.Missing)
+		}
 		kcfg, err := resolveKeys(ctx, restored, cfg)
 		if err != nil {
 			return err

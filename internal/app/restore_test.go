@@ -197,6 +197,12 @@ func TestRestoreRefusesBadInput(t *testing.T) {
 	os.WriteFile(junk, []byte("not a database"), 0o600)
 	badKeys := filepath.Join(bdir, "bad.keys")
 	os.WriteFile(badKeys, []byte(`{"format":"something-else"}`+"\n"), 0o600)
+	other := map[string]string{"FAIRLEAD_DATA_DIR": t.TempDir()}
+	createContact(t, other, "someone.else@example.com", "Else")
+	otherBackup := filepath.Join(bdir, "other.db")
+	if _, _, err := run(t, other, "backup", "--out", otherBackup); err != nil {
+		t.Fatal(err)
+	}
 	before := keySnapshot(t, env)
 	for _, c := range []struct {
 		args []string
@@ -207,6 +213,7 @@ func TestRestoreRefusesBadInput(t *testing.T) {
 		{[]string{"restore", "--from", junk}, "not an intact SQLite database"},
 		{[]string{"restore", "--from", backup, "--keys", badKeys}, "not a fairlead key file"},
 		{[]string{"restore", "--from", filepath.Join(dir, "fairlead.db")}, "live database itself"},
+		{[]string{"restore", "--from", backup, "--keys", otherBackup + ".keys"}, "none of the 1 contact keys"},
 	} {
 		if _, _, err := run(t, env, c.args...); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: %v, want %q", c.args, err, c.want)

@@ -62,7 +62,9 @@ func commands() []command {
 		{"outbox", "show the dev outbox: mail and SMS that would have been sent, with their links", runOutbox},
 		{"verify", "recompute the consent ledger's hash chains and report the first broken link", runVerify},
 		{"config", "print the effective configuration (secrets redacted)", runConfig},
-		{"backup", "write a consistent online backup of the SQLite database", runBackup},
+		{"keys", "rotate the master key: keys rotate, keys new (embedded SQLite)", runKeys},
+		{"backup", "write a consistent online backup of the SQLite database and, apart, its contact keys", runBackup},
+		{"restore", "restore a SQLite backup, keeping erased people erased, and verify the ledger", runRestore},
 		{"bench", "measure performance: bench startup [--rows N]", runBench},
 		{"version", "print the version", runVersion},
 	}

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"github.com/fairlead/fairlead/internal/auth"
 	"github.com/fairlead/fairlead/internal/config"
 	"github.com/fairlead/fairlead/internal/jobs"
+	"github.com/fairlead/fairlead/internal/keyring"
 	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/workspace"
 )
@@ -141,8 +143,13 @@ func firstLine(s string) string {
 }
 
 func runBackup(ctx context.Context, env Env, args []string) error {
-	fs := flags(env, "backup", "Write a consistent online backup of the embedded SQLite database to a new file\n(safe while fairlead serve runs). For PostgreSQL use pg_dump.", dbOptions...)
+	fs := flags(env, "backup", `Write a consistent online backup of the embedded SQLite database to a new file
+(safe while fairlead serve runs). The backup holds no contact data keys: they go to a
+separate key file, so a person erased later stays unreadable in this backup. Keep only
+the newest key file; keep database backups as long as you need. For PostgreSQL see
+docs/backup.md.`, dbOptions...)
 	out := fs.String("out", "", "file to write (must not exist); default fairlead-backup-<time>.db in the current directory")
+	keysOut := fs.String("keys-out", "", "file for the contact keys (must not exist, mode 0600); default <out>.keys")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -152,13 +159,15 @@ func runBackup(ctx context.Context, env Env, args []string) error {
 	}
 	if cfg.DatabaseURL != "" {
 		fmt.Fprintln(env.Stderr, `fairlead backup copies the embedded SQLite database. On PostgreSQL, use the
-database's own tools, which take a consistent snapshot while fairlead runs:
+database's own tools, which take a consistent snapshot while fairlead runs, and keep the
+contact keys out of the database dump (see docs/backup.md):
 
-    pg_dump --format=custom --file=fairlead.dump "$FAIRLEAD_DATABASE_URL"
-    pg_restore --clean --dbname="$FAIRLEAD_DATABASE_URL" fairlead.dump
+    pg_dump --format=custom --exclude-table-data=contact_keys --exclude-table-data=keyring_keys \
+        --file=fairlead.dump "$FAIRLEAD_DATABASE_URL"
+    pg_dump --format=custom --data-only --table=contact_keys --table=keyring_keys \
+        --file=fairlead-keys.dump "$FAIRLEAD_DATABASE_URL"
 
-or continuous archiving (base backup plus WAL) for point-in-time recovery.
-See docs/backup.md.`)
+Keep only the newest keys dump.`)
 		return exitError{2}
 	}
 	db, err := openDB(ctx, cfg)
@@ -170,21 +179,142 @@ See docs/backup.md.`)
 	if path == "" {
 		path = "fairlead-backup-" + nowStamp() + ".db"
 	}
-	if _, err := os.Stat(path); err == nil {
-		return fmt.Errorf("backup file %s exists; choose another --out", path)
+	kpath := *keysOut
+	if kpath == "" {
+		kpath = path + ".keys"
+	}
+	for _, p := range []struct{ flag, path string }{{"--out", path}, {"--keys-out", kpath}} {
+		if _, err := os.Stat(p.path); err == nil {
+			return fmt.Errorf("%s exists; choose another %s", p.path, p.flag)
+		}
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return err
 	}
-	if err := db.Backup(ctx, abs); err != nil {
+	withheld := 0
+	err = db.Backup(ctx, abs, func(ctx context.Context, q store.Querier) error {
+		withheld, err = keyring.WithholdKeys(ctx, q)
+		return err
+	})
+	if err != nil {
 		return err
 	}
 	fi, err := os.Stat(abs)
 	if err != nil {
 		return fmt.Errorf("backup written but not readable: %w", err)
 	}
-	fmt.Fprintf(env.Stdout, "wrote %s (%d bytes, mode 0600)\n", path, fi.Size())
+	fmt.Fprintf(env.Stdout, "wrote %s (%d bytes, mode 0600) without contact keys (%d withheld)\n", path, fi.Size(), withheld)
+	// The keys are read after the snapshot, so the key file is never older
+	// than the backup: a contact erased in between is shredded in both.
+	rep, err := writeKeyFile(ctx, db, kpath)
+	if err != nil {
+		return fmt.Errorf("the backup %s was written, the key file not: %w", path, err)
+	}
+	fmt.Fprintf(env.Stdout, "wrote %s (%d contact keys, %d shredded, %d derived keys, mode 0600); keep only the newest key file: an older one still holds keys of people erased since\n",
+		kpath, rep.Keys, rep.Shredded, rep.Derived)
+	return nil
+}
+
+func writeKeyFile(ctx context.Context, db *store.DB, path string) (keyring.ExportReport, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return keyring.ExportReport{}, err
+	}
+	rep, err := keyring.ExportKeys(ctx, db.R, f)
+	if err = errors.Join(err, f.Sync(), f.Close()); err != nil {
+		os.Remove(path)
+		return rep, err
+	}
+	return rep, nil
+}
+
+func runRestore(ctx context.Context, env Env, args []string) error {
+	fs := flags(env, "restore", `Restore a backup made by fairlead backup into the data directory of the embedded SQLite
+database. Stop fairlead serve first. The contact keys come from the database being
+replaced (default) or from --keys when it is lost; a person erased in the database being
+replaced stays erased. The replaced file is kept as fairlead.db.before-restore. The ledger
+chain of every workspace is verified before the restored file is put in place.`, dbOptions...)
+	from := fs.String("from", "", "backup file written by fairlead backup (required)")
+	keysFile := fs.String("keys", "", "key file written by fairlead backup; needed when the live database is lost")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(env.Getenv, fs)
+	if err != nil {
+		return err
+	}
+	if cfg.DatabaseURL != "" {
+		fmt.Fprintln(env.Stderr, `fairlead restore restores the embedded SQLite database. On PostgreSQL restore the
+database dump, then the contact keys from the newest keys dump, with PostgreSQL's tools
+(see docs/backup.md):
+
+    pg_restore --clean --if-exists --dbname="$FAIRLEAD_DATABASE_URL" fairlead.dump
+    pg_restore --data-only --dbname="$FAIRLEAD_DATABASE_URL" fairlead-keys.dump
+
+then run fairlead verify.`)
+		return exitError{2}
+	}
+	if *from == "" {
+		return fmt.Errorf("--from is required: the backup file written by fairlead backup")
+	}
+	livePath := filepath.Join(cfg.DataDir, "fairlead.db")
+	if _, err := os.Stat(livePath); errors.Is(err, os.ErrNotExist) && *keysFile == "" {
+		return fmt.Errorf("there is no database in %s (FAIRLEAD_DATA_DIR) to take the contact keys from: give --keys with the newest key file from fairlead backup", cfg.DataDir)
+	}
+	// Never make up a master key here: a new one would open nothing.
+	if cfg.MasterKey == "" {
+		if _, err := os.Stat(filepath.Join(cfg.DataDir, keyring.MasterKeyFile)); err != nil {
+			return fmt.Errorf("no master key: set FAIRLEAD_MASTER_KEY or put the backed-up master.key into %s (FAIRLEAD_DATA_DIR)", cfg.DataDir)
+		}
+	}
+	var keys *os.File
+	if *keysFile != "" {
+		if keys, err = os.Open(*keysFile); err != nil {
+			return fmt.Errorf("--keys: %w", err)
+		}
+		defer keys.Close()
+	}
+	var rep keyring.RestoreReport
+	var broken int
+	res, err := store.Restore(ctx, cfg.DataDir, *from, func(ctx context.Context, restored, live *store.DB) error {
+		src := keyring.KeySource{}
+		if keys != nil {
+			src.File = keys
+		}
+		if live != nil {
+			src.Live = live.R
+		}
+		var err error
+		if rep, err = keyring.RestoreKeys(ctx, restored, src); err != nil {
+			return err
+		}
+		if rep.Restored == 0 && rep.Missing > 0 {
+			// Every key unknown to the source: a key file or data
+			// directory of another installation, not a mass erasure.
+			return fmt.Errorf("none of the %d contact keys of the backup is in the key source (wrong --keys file or FAIRLEAD_DATA_DIR?); nothing was replaced", rep.Missing)
+		}
+		kcfg, err := resolveKeys(ctx, restored, cfg)
+		if err != nil {
+			return err
+		}
+		_, _, _, ledger := consentServices(restored, kcfg)
+		if broken, err = verifyLedgers(ctx, restored, ledger, "", env.Stdout); err != nil {
+			return err
+		}
+		if broken > 0 {
+			return fmt.Errorf("the ledger chain of %d workspace(s) in the backup is broken; nothing was replaced", broken)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	fmt.Fprintf(env.Stdout, "restored %s into %s: %d contact keys back, %d shredded (%d of them erased since the backup), %d without a key in the source (unreadable)\n",
+		*from, res.Path, rep.Restored, rep.Shredded, rep.ErasedSince, rep.Missing)
+	if res.Before != "" {
+		fmt.Fprintf(env.Stdout, "the replaced database is kept as %s (mode 0600)\n", res.Before)
+	}
 	return nil
 }
 

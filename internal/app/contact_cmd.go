@@ -29,16 +29,50 @@ func masterKey(cfg config.Config) (string, error) {
 	return base64.StdEncoding.EncodeToString(k), nil
 }
 
-// consentServices wires the keyring, contacts and the consent ledger. The
-// master key must have been resolved (masterKey) before.
-func consentServices(db *store.DB, cfg config.Config) (*contact.Store, *consent.Purposes, *consent.Notices, *consent.Ledger) {
+// resolveKeys resolves the master key and, during a rotation, the previous
+// one into cfg, and opens the keyring once: a master key that does not fit
+// the database is then a start-up error naming the setting, not a panic in
+// the wiring.
+func resolveKeys(ctx context.Context, db *store.DB, cfg config.Config) (config.Config, error) {
+	var err error
+	if cfg.MasterKey, err = masterKey(cfg); err != nil {
+		return cfg, err
+	}
+	prev, err := keyring.LoadPreviousMasterKey(cfg.MasterKeyPrevious, cfg.DataDir, cfg.DatabaseURL != "")
+	if err != nil {
+		return cfg, err
+	}
+	cfg.MasterKeyPrevious = ""
+	if prev != nil {
+		cfg.MasterKeyPrevious = base64.StdEncoding.EncodeToString(prev)
+	}
+	if _, err := openKeyring(ctx, db, cfg); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// openKeyring opens the keyring with the resolved keys of cfg.
+func openKeyring(ctx context.Context, db *store.DB, cfg config.Config) (*keyring.Keyring, error) {
 	k, err := keyring.ParseMasterKey(cfg.MasterKey)
 	if err != nil {
-		panic("app: master key not resolved before wiring: " + err.Error())
+		return nil, fmt.Errorf("FAIRLEAD_MASTER_KEY: %w", err)
 	}
-	keys, err := keyring.New(db, k, nil)
+	var prev []byte
+	if cfg.MasterKeyPrevious != "" {
+		if prev, err = keyring.ParseMasterKey(cfg.MasterKeyPrevious); err != nil {
+			return nil, fmt.Errorf("FAIRLEAD_MASTER_KEY_PREVIOUS: %w", err)
+		}
+	}
+	return keyring.Open(ctx, db, keyring.Options{Master: k, Previous: prev})
+}
+
+// consentServices wires the keyring, contacts and the consent ledger. The
+// keys must have been resolved (resolveKeys) before.
+func consentServices(db *store.DB, cfg config.Config) (*contact.Store, *consent.Purposes, *consent.Notices, *consent.Ledger) {
+	keys, err := openKeyring(context.Background(), db, cfg)
 	if err != nil {
-		panic(err)
+		panic("app: keys not resolved before wiring: " + err.Error())
 	}
 	contacts := contact.NewStore(db, keys, nil)
 	purposes := consent.NewPurposes(db, nil)
@@ -66,7 +100,7 @@ func openConsent(ctx context.Context, env Env, fs *flag.FlagSet) (*store.DB, *co
 	if err != nil {
 		return nil, nil, nil, cfg, err
 	}
-	if cfg.MasterKey, err = masterKey(cfg); err != nil {
+	if cfg, err = resolveKeys(ctx, db, cfg); err != nil {
 		db.Close()
 		return nil, nil, nil, cfg, err
 	}

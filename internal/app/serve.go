@@ -56,8 +56,13 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	node := fmt.Sprintf("%s-%d-%s", host, os.Getpid(), id.New()[24:])
 	// The master key is resolved before wiring: a missing key is a start-up
 	// error naming FAIRLEAD_MASTER_KEY, and a created master.key is reused.
-	if cfg.MasterKey, err = masterKey(cfg); err != nil {
+	if cfg, err = resolveKeys(ctx, db, cfg); err != nil {
 		return err
+	}
+	if cfg.MasterKeyPrevious != "" {
+		// Step 3 of a rotation is easy to forget; the old key protects
+		// nothing once everything is rewrapped, and its copies are a risk.
+		log.Warn("a previous master key is configured: once fairlead keys rotate reports nothing left to rewrap, remove FAIRLEAD_MASTER_KEY_PREVIOUS or master.key.previous (docs/keys.md)")
 	}
 	srv, queue := newInstance(db, cfg, log, node)
 	if err := seedDemoWith(ctx, db, cfg, log); err != nil {

@@ -32,6 +32,10 @@ type Config struct {
 	// MasterKey is the base64 master key that wraps the per-contact data
 	// keys; empty on SQLite means <data-dir>/master.key (see keyring).
 	MasterKey string
+	// MasterKeyPrevious is the master key being rotated away from: what it
+	// wrapped still opens, nothing new is wrapped with it. Empty on SQLite
+	// means <data-dir>/master.key.previous when present.
+	MasterKeyPrevious string
 	// PublicURL is the base of links in messages ("" = http://Addr).
 	PublicURL string
 	// SMTPURL and SMSURL are the default gateways of every workspace; empty
@@ -152,6 +156,19 @@ var Options = []Option{
 				return fmt.Errorf("want base64 of exactly 32 bytes, e.g. from: head -c 32 /dev/urandom | base64")
 			}
 			c.MasterKey = strings.TrimSpace(v)
+			return nil
+		}},
+	{Env: "FAIRLEAD_MASTER_KEY_PREVIOUS", Flag: "", Default: "", Secret: true, Usage: "during a master key rotation, the old master key (base64), so data it wrapped still opens until `fairlead keys rotate` has rewrapped it; empty on SQLite = read <data-dir>/master.key.previous when present",
+		set: func(c *Config, v string) error {
+			if v == "" {
+				c.MasterKeyPrevious = ""
+				return nil
+			}
+			b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
+			if err != nil || len(b) != 32 {
+				return fmt.Errorf("want base64 of exactly 32 bytes (the master key used before FAIRLEAD_MASTER_KEY)")
+			}
+			c.MasterKeyPrevious = strings.TrimSpace(v)
 			return nil
 		}},
 	{Env: "FAIRLEAD_PUBLIC_URL", Flag: "public-url", Default: "", Usage: "base URL of the links in messages and embed snippets, e.g. https://leads.example.com; empty = http://FAIRLEAD_ADDR",
@@ -307,6 +324,8 @@ func (c Config) value(env string) string {
 		return c.ShutdownTimeout.String()
 	case "FAIRLEAD_MASTER_KEY":
 		return c.MasterKey
+	case "FAIRLEAD_MASTER_KEY_PREVIOUS":
+		return c.MasterKeyPrevious
 	case "FAIRLEAD_PUBLIC_URL":
 		return c.PublicURL
 	case "FAIRLEAD_SMTP_URL":

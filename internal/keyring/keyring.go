@@ -16,6 +16,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -109,52 +110,301 @@ func LoadMasterKey(configured, dataDir string, postgres bool) ([]byte, error) {
 	return k, nil
 }
 
+// MasterKeyPreviousFile is the file in the data directory that holds the
+// master key being rotated away from (see `fairlead keys new`).
+const MasterKeyPreviousFile = "master.key.previous"
+
+// LoadPreviousMasterKey returns the previous master key during a rotation,
+// or nil when there is none. A configured key (FAIRLEAD_MASTER_KEY_PREVIOUS)
+// wins; on SQLite <dataDir>/master.key.previous is read when present.
+func LoadPreviousMasterKey(configured, dataDir string, postgres bool) ([]byte, error) {
+	if configured != "" {
+		k, err := ParseMasterKey(configured)
+		if err != nil {
+			return nil, fmt.Errorf("FAIRLEAD_MASTER_KEY_PREVIOUS: %w", err)
+		}
+		return k, nil
+	}
+	if postgres {
+		return nil, nil
+	}
+	path := filepath.Join(dataDir, MasterKeyPreviousFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read previous master key %s (FAIRLEAD_DATA_DIR): %w", path, err)
+	}
+	k, err := ParseMasterKey(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("%s (FAIRLEAD_DATA_DIR): %w", path, err)
+	}
+	return k, nil
+}
+
+// KeyID names a master key without revealing it: the first 8 bytes of an
+// HMAC under the key, in hex. It is stored beside what the key wrapped, so
+// a rotation finds what is left, and operators can tell keys apart.
+func KeyID(master []byte) string {
+	m := hmac.New(sha256.New, master)
+	m.Write([]byte("fairlead master key id v1"))
+	return hex.EncodeToString(m.Sum(nil)[:8])
+}
+
+// wrapKey is one master key: it wraps the contact keys and the derived keys.
+type wrapKey struct {
+	id     string
+	master []byte
+	aead   cipher.AEAD
+}
+
+// derived are the keys fairlead derives from the master key by HKDF. Their
+// HKDF labels are those of the first release, so installations that derived
+// them on every start keep their blind indexes, links and secrets valid
+// when the values start to be stored.
+var derived = []struct{ name, info string }{
+	{"blind_index", "fairlead blind index v1"},
+	{"link_mac", "fairlead link mac v1"},
+	{"workspace_secrets", "fairlead workspace secrets v1"},
+}
+
+// derivedAD binds a wrapped derived key to its name, so the stored index key
+// cannot be swapped for the MAC key.
+func derivedAD(name string) []byte { return []byte("fairlead derived key v1\x00" + name) }
+
 // Keyring seals and opens personal data with per-contact data keys and
 // computes blind indexes. It is safe for concurrent use.
 type Keyring struct {
-	wrap     cipher.AEAD // AES-256-GCM under the master key
+	// wraps[0] is the current master key, which wraps everything new;
+	// wraps[1], when present, the previous one, which only opens.
+	wraps    []wrapKey
 	indexKey []byte
 	macKey   []byte      // signs links and codes sent to people
 	secrets  cipher.AEAD // seals workspace secrets (SMTP/SMS credentials)
+	db       *store.DB
 	w, r     store.Querier
 	now      func() time.Time
 }
 
-// New makes a Keyring working on the database's pools.
+// Options configure Open.
+type Options struct {
+	// Master is the current master key (KeySize bytes).
+	Master []byte
+	// Previous is the master key being rotated away from, or nil. What it
+	// wrapped still opens; nothing new is wrapped with it.
+	Previous []byte
+	// Now is the clock (default: time.Now in UTC).
+	Now func() time.Time
+}
+
+// New makes a Keyring working on the database's pools, with no previous
+// master key. With a nil db it only derives (pure tests).
 func New(db *store.DB, master []byte, now func() time.Time) (*Keyring, error) {
-	if len(master) != KeySize {
+	return Open(context.Background(), db, Options{Master: master, Now: now})
+}
+
+// Open makes a Keyring. With a database, the derived keys (blind index,
+// link MAC, workspace secrets) come from the keyring_keys table; when it is
+// empty they are derived from the master key that wrote the existing data,
+// exactly as before they were stored, and saved. From then on they never
+// change, whatever happens to the master key. With a nil db the keys are
+// derived from o.Master and nothing is stored.
+func Open(ctx context.Context, db *store.DB, o Options) (*Keyring, error) {
+	if len(o.Master) != KeySize {
 		return nil, fmt.Errorf("keyring: master key must be %d bytes", KeySize)
 	}
-	wrap, err := newGCM(master)
+	if o.Previous != nil && len(o.Previous) != KeySize {
+		return nil, fmt.Errorf("keyring: previous master key must be %d bytes", KeySize)
+	}
+	k := &Keyring{now: o.Now}
+	if k.now == nil {
+		k.now = func() time.Time { return time.Now().UTC() }
+	}
+	for _, m := range [][]byte{o.Master, o.Previous} {
+		if m == nil || (len(k.wraps) > 0 && hmac.Equal(m, k.wraps[0].master)) {
+			continue
+		}
+		aead, err := newGCM(m)
+		if err != nil {
+			return nil, err
+		}
+		k.wraps = append(k.wraps, wrapKey{id: KeyID(m), master: m, aead: aead})
+	}
+	var vals map[string][]byte
+	var err error
+	if db == nil {
+		vals, err = derive(o.Master)
+	} else {
+		k.db, k.w, k.r = db, db.W, db.R
+		vals, err = k.loadDerived(ctx)
+	}
 	if err != nil {
 		return nil, err
 	}
-	// A separate key for the blind index, so an HMAC output can never be
-	// mistaken for, or help attack, the wrapping key.
-	ik, err := hkdf.Key(sha256.New, master, nil, "fairlead blind index v1", KeySize)
-	if err != nil {
+	k.indexKey, k.macKey = vals["blind_index"], vals["link_mac"]
+	if k.secrets, err = newGCM(vals["workspace_secrets"]); err != nil {
 		return nil, err
-	}
-	mk, err := hkdf.Key(sha256.New, master, nil, "fairlead link mac v1", KeySize)
-	if err != nil {
-		return nil, err
-	}
-	sk, err := hkdf.Key(sha256.New, master, nil, "fairlead workspace secrets v1", KeySize)
-	if err != nil {
-		return nil, err
-	}
-	secrets, err := newGCM(sk)
-	if err != nil {
-		return nil, err
-	}
-	if now == nil {
-		now = func() time.Time { return time.Now().UTC() }
-	}
-	k := &Keyring{wrap: wrap, indexKey: ik, macKey: mk, secrets: secrets, now: now}
-	if db != nil {
-		k.w, k.r = db.W, db.R
 	}
 	return k, nil
+}
+
+// KeyID is the ID of the current master key.
+func (k *Keyring) KeyID() string { return k.wraps[0].id }
+
+func derive(master []byte) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	for _, d := range derived {
+		// Separate keys per use, so an HMAC output can never be mistaken
+		// for, or help attack, the wrapping key or another use.
+		v, err := hkdf.Key(sha256.New, master, nil, d.info, KeySize)
+		if err != nil {
+			return nil, err
+		}
+		out[d.name] = v
+	}
+	return out, nil
+}
+
+type storedKey struct {
+	wrapped []byte
+	keyID   string
+}
+
+func readDerived(ctx context.Context, q store.Querier) (map[string]storedKey, error) {
+	rows, err := q.QueryContext(ctx, `SELECT name, wrapped, key_id FROM keyring_keys`)
+	if err != nil {
+		return nil, fmt.Errorf("read keyring_keys: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]storedKey{}
+	for rows.Next() {
+		var name string
+		var s storedKey
+		if err := rows.Scan(&name, &s.wrapped, &s.keyID); err != nil {
+			return nil, err
+		}
+		out[name] = s
+	}
+	return out, rows.Err()
+}
+
+func (k *Keyring) loadDerived(ctx context.Context) (map[string][]byte, error) {
+	rows, err := readDerived(ctx, k.w)
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) == 0 {
+		src, err := k.derivationSource(ctx)
+		if err != nil {
+			return nil, err
+		}
+		vals, err := derive(src)
+		if err != nil {
+			return nil, err
+		}
+		now := k.now()
+		// Processes starting at once derive the same values from the same
+		// key, so whichever insert wins, all of them use equal keys.
+		err = k.db.Tx(ctx, func(tx store.Tx) error {
+			for _, d := range derived {
+				wrapped, err := sealAEAD(k.wraps[0].aead, derivedAD(d.name), vals[d.name])
+				if err != nil {
+					return err
+				}
+				if _, err := tx.ExecContext(ctx, `INSERT INTO keyring_keys (name, wrapped, key_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) ON CONFLICT (name) DO NOTHING`,
+					d.name, wrapped, k.wraps[0].id, now); err != nil {
+					return fmt.Errorf("store derived keys: %w", err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if rows, err = readDerived(ctx, k.w); err != nil {
+			return nil, err
+		}
+	}
+	out := map[string][]byte{}
+	for _, d := range derived {
+		s, ok := rows[d.name]
+		if !ok {
+			return nil, fmt.Errorf("keyring: the table keyring_keys has no %s key; it was changed outside fairlead (restore it from a backup)", d.name)
+		}
+		v, _, err := k.unwrap(s.wrapped, s.keyID, derivedAD(d.name))
+		if err != nil {
+			return nil, fmt.Errorf("keyring: the stored %s key was wrapped under master key %s and does not open under %s: %w", d.name, s.keyID, k.configured(), err)
+		}
+		out[d.name] = v
+	}
+	return out, nil
+}
+
+// configured describes the configured master keys for error messages.
+func (k *Keyring) configured() string {
+	s := "FAIRLEAD_MASTER_KEY (key " + k.wraps[0].id + ")"
+	if len(k.wraps) > 1 {
+		s += " or FAIRLEAD_MASTER_KEY_PREVIOUS (key " + k.wraps[1].id + ")"
+	}
+	return s
+}
+
+// derivationSource picks the master key the derived keys are first derived
+// from: the one that opens the existing contact keys, so data written before
+// the keys were stored stays valid even when the first start with this code
+// is already a rotation. A database whose contact keys open under neither
+// configured key is refused: deriving from a wrong key would make every
+// blind index and signed link in it invalid for good.
+func (k *Keyring) derivationSource(ctx context.Context) ([]byte, error) {
+	wss, err := store.Strings(ctx, k.w, `SELECT id FROM workspaces ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("read workspaces: %w", err)
+	}
+	for _, ws := range wss {
+		var contactID string
+		var wrapped []byte
+		var keyID sql.NullString
+		err := k.w.QueryRowContext(ctx, `SELECT contact_id, wrapped, key_id FROM contact_keys WHERE workspace_id = $1 AND wrapped IS NOT NULL ORDER BY contact_id LIMIT 1`, ws).
+			Scan(&contactID, &wrapped, &keyID)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read contact keys: %w", err)
+		}
+		_, used, err := k.unwrap(wrapped, keyID.String, keyAD(ws, contactID))
+		if err != nil {
+			return nil, fmt.Errorf("keyring: the contact keys in this database do not open under %s: it was written with another master key", k.configured())
+		}
+		return k.wraps[used].master, nil
+	}
+	return k.wraps[len(k.wraps)-1].master, nil
+}
+
+// unwrap opens a value wrapped under one of the master keys, trying the key
+// named by keyID first. It returns the index in k.wraps of the key that
+// opened it.
+func (k *Keyring) unwrap(wrapped []byte, keyID string, ad []byte) ([]byte, int, error) {
+	order := make([]int, 0, len(k.wraps))
+	for i, w := range k.wraps {
+		if w.id == keyID {
+			order = append([]int{i}, order...)
+		} else {
+			order = append(order, i)
+		}
+	}
+	for _, i := range order {
+		aead := k.wraps[i].aead
+		ns := aead.NonceSize()
+		if len(wrapped) < 1+ns || wrapped[0] != sealVersion {
+			return nil, 0, errors.New("keyring: malformed wrapped key")
+		}
+		if v, err := aead.Open(nil, wrapped[1:1+ns], wrapped[1+ns:], ad); err == nil {
+			return v, i, nil
+		}
+	}
+	return nil, 0, errors.New("keyring: the key does not open under the configured master keys")
 }
 
 // WithTx returns a Keyring whose reads and writes happen in tx.
@@ -245,13 +495,12 @@ func (k *Keyring) CreateKey(ctx context.Context, ws, contactID string) error {
 	if _, err := rand.Read(dk); err != nil {
 		return err
 	}
-	nonce := make([]byte, k.wrap.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
+	wrapped, err := sealAEAD(k.wraps[0].aead, keyAD(ws, contactID), dk)
+	if err != nil {
 		return err
 	}
-	wrapped := k.wrap.Seal(append([]byte{sealVersion}, nonce...), nonce, dk, keyAD(ws, contactID))
-	_, err := k.w.ExecContext(ctx, `INSERT INTO contact_keys (workspace_id, contact_id, wrapped, created_at) VALUES ($1, $2, $3, $4)`,
-		ws, contactID, wrapped, k.now())
+	_, err = k.w.ExecContext(ctx, `INSERT INTO contact_keys (workspace_id, contact_id, wrapped, key_id, created_at) VALUES ($1, $2, $3, $4, $5)`,
+		ws, contactID, wrapped, k.wraps[0].id, k.now())
 	if err != nil {
 		return fmt.Errorf("create data key: %w", store.MapError(err))
 	}
@@ -264,20 +513,17 @@ func (k *Keyring) dataKey(ctx context.Context, q store.Querier, ws, contactID st
 		return nil, store.ErrNotFound
 	}
 	var wrapped []byte
-	err := q.QueryRowContext(ctx, `SELECT wrapped FROM contact_keys WHERE workspace_id = $1 AND contact_id = $2`, ws, contactID).Scan(&wrapped)
+	var keyID sql.NullString
+	err := q.QueryRowContext(ctx, `SELECT wrapped, key_id FROM contact_keys WHERE workspace_id = $1 AND contact_id = $2`, ws, contactID).Scan(&wrapped, &keyID)
 	if err != nil {
 		return nil, store.MapError(err)
 	}
 	if wrapped == nil {
 		return nil, ErrShredded
 	}
-	ns := k.wrap.NonceSize()
-	if len(wrapped) < 1+ns || wrapped[0] != sealVersion {
-		return nil, errors.New("keyring: malformed wrapped key")
-	}
-	dk, err := k.wrap.Open(nil, wrapped[1:1+ns], wrapped[1+ns:], keyAD(ws, contactID))
+	dk, _, err := k.unwrap(wrapped, keyID.String, keyAD(ws, contactID))
 	if err != nil {
-		return nil, errors.New("keyring: the data key does not open under this master key (wrong FAIRLEAD_MASTER_KEY?)")
+		return nil, fmt.Errorf("keyring: the data key does not open under %s (wrong FAIRLEAD_MASTER_KEY, or a rotation whose previous key was removed too early?)", k.configured())
 	}
 	return newGCM(dk)
 }
@@ -358,4 +604,57 @@ func (k *Keyring) Shred(ctx context.Context, tx store.Querier, ws, contactID str
 		return store.ErrNotFound
 	}
 	return nil
+}
+
+// ReplaceMasterKeyFile starts a rotation of the embedded default's master
+// key: <dataDir>/master.key becomes master.key.previous and a fresh key is
+// written to master.key (mode 0600). It refuses while a previous key file
+// exists, since that rotation may not be finished. At every moment
+// master.key holds a complete key: the new one is written beside it and
+// renamed over it.
+func ReplaceMasterKeyFile(dataDir string) (oldID, newID string, err error) {
+	cur := filepath.Join(dataDir, MasterKeyFile)
+	prev := filepath.Join(dataDir, MasterKeyPreviousFile)
+	if _, err := os.Stat(prev); err == nil {
+		return "", "", fmt.Errorf("%s exists: a rotation is not finished; run fairlead keys rotate, then delete that file, then try again", prev)
+	}
+	b, err := os.ReadFile(cur)
+	if err != nil {
+		return "", "", fmt.Errorf("read master key %s (FAIRLEAD_DATA_DIR): %w", cur, err)
+	}
+	old, err := ParseMasterKey(string(b))
+	if err != nil {
+		return "", "", fmt.Errorf("%s (FAIRLEAD_DATA_DIR): %w", cur, err)
+	}
+	k := make([]byte, KeySize)
+	if _, err := rand.Read(k); err != nil {
+		return "", "", err
+	}
+	tmp := cur + ".new"
+	os.Remove(tmp) // left by an interrupted run; never the live key
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", "", fmt.Errorf("write new master key: %w", err)
+	}
+	_, werr := f.WriteString(base64.StdEncoding.EncodeToString(k) + "\n")
+	if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
+		os.Remove(tmp)
+		return "", "", fmt.Errorf("write new master key: %w", err)
+	}
+	// A hard link cannot replace an existing file, so a previous key that
+	// appeared meanwhile is never overwritten.
+	if err := os.Link(cur, prev); err != nil {
+		os.Remove(tmp)
+		return "", "", fmt.Errorf("keep the old master key as %s: %w", prev, err)
+	}
+	if err := os.Rename(tmp, cur); err != nil {
+		os.Remove(prev)
+		os.Remove(tmp)
+		return "", "", fmt.Errorf("install the new master key: %w", err)
+	}
+	if d, err := os.Open(dataDir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return KeyID(old), KeyID(k), nil
 }

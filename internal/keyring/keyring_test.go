@@ -64,7 +64,13 @@ func TestSealOpenShred(t *testing.T) {
 		if _, err := k.Open(ctx, ws.ID, c2, sealed); err == nil {
 			t.Fatal("opened with another contact's key")
 		}
-		k2, _ := New(db, bytes.Repeat([]byte{8}, KeySize), nil)
+		// A wrong master key does not even get a keyring on this database
+		// (the stored derived keys do not open), nor open a contact key.
+		if _, err := New(db, bytes.Repeat([]byte{8}, KeySize), nil); err == nil || !strings.Contains(err.Error(), "FAIRLEAD_MASTER_KEY") {
+			t.Fatalf("wrong master key: %v", err)
+		}
+		k2 := *k
+		k2.wraps = []wrapKey{mustWrapKey(t, bytes.Repeat([]byte{8}, KeySize))}
 		if _, err := k2.Open(ctx, ws.ID, c, sealed); err == nil || !strings.Contains(err.Error(), "FAIRLEAD_MASTER_KEY") {
 			t.Fatalf("wrong master key: %v", err)
 		}
@@ -86,6 +92,15 @@ func TestSealOpenShred(t *testing.T) {
 			t.Fatalf("other contact after failed foreign shred: %v", err)
 		}
 	})
+}
+
+func mustWrapKey(t *testing.T, m []byte) wrapKey {
+	t.Helper()
+	aead, err := newGCM(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wrapKey{id: KeyID(m), master: m, aead: aead}
 }
 
 func mustSeal(t *testing.T, k *Keyring, ws, c string) []byte {

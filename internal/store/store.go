@@ -216,7 +216,13 @@ func (db *DB) Tx(ctx context.Context, fn func(tx Tx) error) error {
 // must not exist) while others keep writing. VACUUM INTO reads one snapshot
 // in a read transaction; it runs on a connection of its own because the
 // read pool is query-only and the write pool must stay free for writers.
-func (db *DB) Backup(ctx context.Context, path string) error {
+//
+// Each scrub function then runs, in one transaction, on the copy (to take
+// out what must not be in a backup), and the copy is vacuumed again, so no
+// free page keeps what they removed. The copy is built beside path and
+// renamed into place only when complete: a file at path is always a whole
+// backup.
+func (db *DB) Backup(ctx context.Context, path string, scrub ...func(ctx context.Context, q Querier) error) error {
 	if db.Dialect != SQLite {
 		return errors.New("backup copies the embedded SQLite database; use pg_dump for PostgreSQL")
 	}
@@ -227,18 +233,93 @@ func (db *DB) Backup(ctx context.Context, path string) error {
 		return err
 	}
 	defer c.Close()
-	// Create the file first, owner-only and exclusively: VACUUM INTO would
-	// make it world-readable, and the copy holds everything the database does.
+	// Reserve the name exclusively, then build the copy beside it. Files are
+	// created owner-only first: VACUUM INTO would make them world-readable,
+	// and the copy holds everything the database does.
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("backup to %s: %w", path, err)
 	}
 	f.Close()
-	if _, err := c.ExecContext(ctx, `VACUUM INTO $1`, path); err != nil {
+	partial := path + ".partial"
+	fail := func(err error) error {
+		os.Remove(partial)
 		os.Remove(path)
 		return fmt.Errorf("backup to %s: %w", path, err)
 	}
+	os.Remove(partial)
+	pf, err := os.OpenFile(partial, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fail(err)
+	}
+	pf.Close()
+	if _, err := c.ExecContext(ctx, `VACUUM INTO $1`, partial); err != nil {
+		return fail(err)
+	}
+	if len(scrub) > 0 {
+		if err := scrubCopy(ctx, partial, scrub); err != nil {
+			return fail(err)
+		}
+	}
+	if err := syncFile(partial); err != nil {
+		return fail(err)
+	}
+	if err := os.Rename(partial, path); err != nil {
+		return fail(err)
+	}
+	syncDir(filepath.Dir(path))
 	return nil
+}
+
+// scrubCopy runs the scrub functions on a backup copy and vacuums it. The
+// rollback journal stays in memory and temporary tables too, so what the
+// scrub removes never reaches another file on disk.
+func scrubCopy(ctx context.Context, path string, scrub []func(ctx context.Context, q Querier) error) error {
+	v := url.Values{}
+	v.Add("_pragma", "busy_timeout(10000)")
+	v.Add("_pragma", "journal_mode(MEMORY)")
+	v.Add("_pragma", "temp_store(MEMORY)")
+	v.Add("_pragma", "secure_delete(ON)")
+	v.Add("_pragma", "foreign_keys(ON)")
+	v.Add("_time_format", "sqlite")
+	c, err := sql.Open("sqlite", "file:"+path+"?"+v.Encode())
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetMaxOpenConns(1)
+	tx, err := c.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	for _, fn := range scrub {
+		if err := fn(ctx, tx); err != nil {
+			tx.Rollback()
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	if _, err := c.ExecContext(ctx, `VACUUM`); err != nil {
+		return fmt.Errorf("vacuum the copy: %w", err)
+	}
+	return c.Close()
+}
+
+func syncFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	return errors.Join(f.Sync(), f.Close())
+}
+
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
 }
 
 // PoolStats reports connection pool figures for /metrics.

@@ -458,21 +458,16 @@ func (l *Ledger) grantsPage(ctx context.Context, slot, mask, want int64, after a
 		cond += fmt.Sprintf(" AND contact_id > $%d", len(args))
 	}
 	inner := `SELECT contact_id FROM permission_grants WHERE slot = $1` + cond + fmt.Sprintf(` ORDER BY contact_id LIMIT %d`, grantPage)
+	// Both engines concatenate the 16-byte keys (PostgreSQL's uuid_send is
+	// its binary form; an ordered aggregate or text would sort or format
+	// every key in the server). The aggregate keeps the order of its
+	// subquery, which is checked rather than trusted. The value is read in
+	// place (RawBytes): it is turned into text right here.
+	agg := `SELECT group_concat(contact_id, '') FROM (` + inner + `)`
 	if l.db.Dialect == store.Postgres {
-		var s sql.NullString
-		if err := l.db.R.QueryRowContext(ctx, `SELECT string_agg(contact_id::text, E'\n' ORDER BY contact_id) FROM (`+inner+`) g`, args...).Scan(&s); err != nil {
-			return "", nil, err
-		}
-		if !s.Valid || s.String == "" {
-			return "", nil, nil
-		}
-		page := strings.ToLower(s.String) + "\n"
-		return page, page[len(page)-37 : len(page)-1], nil
+		agg = `SELECT string_agg(uuid_send(contact_id), ''::bytea) FROM (` + inner + `) g`
 	}
-	// SQLite concatenates the 16-byte keys; the aggregate keeps the order
-	// of its subquery, which is checked rather than trusted. The value is
-	// read in place (RawBytes): it is turned into text right here.
-	rows, err := l.db.R.QueryContext(ctx, `SELECT group_concat(contact_id, '') FROM (`+inner+`)`, args...)
+	rows, err := l.db.R.QueryContext(ctx, agg, args...)
 	if err != nil {
 		return "", nil, err
 	}
@@ -512,8 +507,11 @@ func (l *Ledger) grantsPage(ctx context.Context, slot, mask, want int64, after a
 		appendIDText(line[:0], b[i*16:(i+1)*16])
 		out.Write(line[:])
 	}
-	last := append([]byte(nil), b[(n-1)*16:]...)
-	return out.String(), last, nil
+	page := out.String()
+	if l.db.Dialect == store.Postgres {
+		return page, page[len(page)-37 : len(page)-1], nil
+	}
+	return page, append([]byte(nil), b[(n-1)*16:]...), nil
 }
 
 // CountAllowed counts the contacts whose permission state allows purposeKey

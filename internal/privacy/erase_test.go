@@ -31,6 +31,15 @@ import (
 // so the grep afterwards proves deletion and not only encryption.
 func (f *fixture) spread(c contact.Contact, addr string) {
 	f.t.Helper()
+	f.spreadSealed(c, addr)
+	f.exec(`INSERT INTO outbox_messages (workspace_id, id, channel, contact_id, recipient, subject, body, created_at) VALUES ($1,$2,'email',$3,$4,$5,$6,$7)`,
+		f.ws, id.New(), c.ID, []byte(addr), []byte("legacy copy"), []byte("Dear "+addr), time.Now().UTC())
+}
+
+// spreadSealed is spread without the unsealed outbox copy, which no
+// export could open.
+func (f *fixture) spreadSealed(c contact.Contact, addr string) {
+	f.t.Helper()
 	ctx := context.Background()
 	keys := f.svc.keys()
 	now := time.Now().UTC()
@@ -43,8 +52,6 @@ func (f *fixture) spread(c contact.Contact, addr string) {
 	if _, err := f.svc.Capture.Delivery.Outbox.Put(ctx, nil, f.ws, outbox.Item{Channel: outbox.Email, ContactID: c.ID, To: addr, Subject: "Hallo " + addr, Body: "To: " + addr}); err != nil {
 		f.t.Fatal(err)
 	}
-	f.exec(`INSERT INTO outbox_messages (workspace_id, id, channel, contact_id, recipient, subject, body, created_at) VALUES ($1,$2,'email',$3,$4,$5,$6,$7)`,
-		f.ws, id.New(), c.ID, []byte(addr), []byte("legacy copy"), []byte("Dear "+addr), now)
 	req := id.New()
 	f.exec(`INSERT INTO doi_requests (id, workspace_id, contact_id, channel, form_key, form_version, lang, consents, created_at, expires_at) VALUES ($1,$2,$3,'email','newsletter',1,'de',$4,$5,$6)`,
 		req, f.ws, c.ID, `[{"purpose":"newsletter","note":"`+addr+`"}]`, now, now.Add(time.Hour))

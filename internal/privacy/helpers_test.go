@@ -68,6 +68,9 @@ func newFixture(t *testing.T, db *store.DB) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := capt.Settings.Update(ctx, ws.ID, capture.SettingsUpdate{Imprint: map[string]string{"de": "Test GmbH, Weg 1, 10115 Berlin"}}, nil); err != nil {
+		t.Fatal(err)
+	}
 	return &fixture{t: t, db: db, ws: ws.ID, svc: svc, queue: q, notice: n, clock: clk}
 }
 

@@ -92,6 +92,7 @@ const (
 // Register registers the privacy jobs on the queue.
 func (s *Service) Register(q *jobs.Queue) {
 	q.Register(JobErase, s.runErase, jobs.KindOptions{MaxAttempts: 20})
+	q.Register(JobSendVerification, s.runSendVerification, jobs.KindOptions{MaxAttempts: 12})
 }
 
 // actorString names who acted in records that outlive the request.

@@ -93,6 +93,7 @@ const (
 func (s *Service) Register(q *jobs.Queue) {
 	q.Register(JobErase, s.runErase, jobs.KindOptions{MaxAttempts: 20})
 	q.Register(JobSendVerification, s.runSendVerification, jobs.KindOptions{MaxAttempts: 12})
+	q.Register(JobRetention, s.runRetention, jobs.KindOptions{MaxAttempts: 5})
 }
 
 // actorString names who acted in records that outlive the request.

@@ -15,6 +15,7 @@ import (
 	"github.com/fairlead/fairlead/internal/contact"
 	"github.com/fairlead/fairlead/internal/mail"
 	"github.com/fairlead/fairlead/internal/mail/outbox"
+	"github.com/fairlead/fairlead/internal/privacy"
 	"github.com/fairlead/fairlead/internal/sms"
 	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/validate"
@@ -120,4 +121,10 @@ func seedDemo(ctx context.Context, svc *capture.Service, db *store.DB) error {
 func seedDemoWith(ctx context.Context, db *store.DB, cfg config.Config, log *slog.Logger) error {
 	contacts, purposes, notices, ledger := consentServices(db, cfg)
 	return seedDemo(ctx, captureService(db, cfg, contacts, purposes, notices, ledger, nil, nil, log), db)
+}
+
+// privacyService wires the privacy operations onto lead capture. No
+// connected systems are known until the webhook registry provides them.
+func privacyService(c *capture.Service, q capture.Enqueuer, log *slog.Logger) *privacy.Service {
+	return &privacy.Service{DB: c.DB, Contacts: c.Contacts, Ledger: c.Ledger, Capture: c, Jobs: q, Log: log}
 }

@@ -3,14 +3,14 @@ package privacy
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
 	"net/mail"
-	"strings"
-	"errors"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 

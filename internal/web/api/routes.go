@@ -16,6 +16,7 @@ import (
 	"github.com/fairlead/fairlead/internal/consent"
 	"github.com/fairlead/fairlead/internal/contact"
 	"github.com/fairlead/fairlead/internal/mail/outbox"
+	"github.com/fairlead/fairlead/internal/privacy"
 	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/web"
 )
@@ -80,6 +81,9 @@ type API struct {
 	Settings *capture.SettingsStore
 	// CheckGatewayURL validates an SMTP or SMS gateway URL before it is saved.
 	CheckGatewayURL capture.URLCheck
+
+	// Privacy: data subject requests, exports, erasure, retention.
+	Privacy *privacy.Service
 }
 
 // Routes is the table of every /api/v1 operation.
@@ -134,6 +138,18 @@ func (a *API) Routes() []Route {
 
 		{"GET", "/api/v1/outbox", outboxReaders, "The dev outbox: mail and SMS that would have been sent (no SMTP server or SMS gateway configured)", a.listOutbox},
 		{"GET", "/api/v1/outbox/{id}", outboxReaders, "One message of the dev outbox", a.getOutbox},
+
+		{"GET", "/api/v1/dsr", privacyRoles, "List data subject requests, the most urgent first (filter by status, overdue)", a.listCases},
+		{"POST", "/api/v1/dsr", privacyRoles, "Open a data subject request case (due one calendar month after receipt)", a.openCase},
+		{"GET", "/api/v1/dsr/{id}", privacyRoles, "Get a data subject request with its log", a.getCase},
+		{"POST", "/api/v1/dsr/{id}/verification", privacyRoles, "Verify the requester's identity: send a link to the confirmed e-mail address, or record another check", a.verifyCase},
+		{"POST", "/api/v1/dsr/{id}/extend", privacyRoles, "Extend the deadline by one or two months with the reason (Art. 12(3) GDPR)", a.extendCase},
+		{"POST", "/api/v1/dsr/{id}/complete", privacyRoles, "Close a data subject request as completed or rejected", a.completeCase},
+		{"GET", "/api/v1/contacts/{id}/export", privacyRoles, "Everything held about a person (Art. 15, 20 GDPR) as JSON or as a readable page", a.exportContact},
+		{"POST", "/api/v1/contacts/{id}/erase", privacyRoles, "Erase a person's personal data everywhere (restricted instead while a retention duty runs)", a.eraseContact},
+		{"GET", "/api/v1/retention/policies", privacyRoles, "The retention rules as this workspace applies them", a.listRetentionPolicies},
+		{"PATCH", "/api/v1/retention/policies/{rule}", privacyRoles, "Change a retention rule (enabled, period in days)", a.setRetentionPolicy},
+		{"GET", "/api/v1/retention/plan", privacyRoles, "Dry run of the clean-up: what each rule would do now, with counts and contact IDs", a.retentionPlan},
 
 		{"GET", "/api/v1/settings", adminOnly, "The workspace's settings (imprint, public URL, sender, lifetimes; gateway secrets are never shown)", a.getSettings},
 		{"PATCH", "/api/v1/settings", adminOnly, "Change the workspace's settings", a.updateSettings},

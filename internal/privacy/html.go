@@ -1,11 +1,10 @@
 package privacy
 
 import (
-	"bytes"
 	"encoding/json"
+	"errors"
 	"html"
 	"io"
-	"sort"
 	"strings"
 )
 
@@ -67,10 +66,8 @@ func (x *Export) WriteHTML(w io.Writer, lang string) error {
 	if err != nil {
 		return err
 	}
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	var tree map[string]any
-	if err := d.Decode(&tree); err != nil {
+	tops, err := topLevel(b)
+	if err != nil {
 		return err
 	}
 	t := pageTexts[lang]
@@ -88,9 +85,12 @@ func (x *Export) WriteHTML(w io.Writer, lang string) error {
 		sb.WriteString(`<p class="note">` + html.EscapeString(t.Restricted) + `</p>`)
 	}
 	// Top-level keys in the order of the document.
-	for _, k := range topOrder(b) {
-		sb.WriteString(`<section><h2>` + html.EscapeString(label(k, lang)) + `</h2>`)
-		renderValue(&sb, tree[k], lang, t.Yes, t.No, t.Empty)
+	r := &renderer{sb: &sb, lang: lang, yes: t.Yes, no: t.No, empty: t.Empty}
+	for _, kv := range tops {
+		sb.WriteString(`<section><h2>` + html.EscapeString(label(kv.key, lang)) + `</h2>`)
+		if _, err := r.value(kv.raw, 0); err != nil {
+			return err
+		}
 		sb.WriteString(`</section>`)
 	}
 	sb.WriteString(`</body></html>`)
@@ -109,93 +109,171 @@ func label(k, lang string) string {
 	return l[0]
 }
 
-// topOrder lists the document's top-level keys in the order encoded.
-func topOrder(b []byte) []string {
-	d := json.NewDecoder(bytes.NewReader(b))
-	var keys []string
-	depth := 0
-	expectKey := false
-	for {
-		tok, err := d.Token()
+// keyRaw is one top-level member of the document.
+type keyRaw struct {
+	key string
+	raw []byte
+}
+
+// topLevel splits the document into its top-level members, in order.
+func topLevel(b []byte) ([]keyRaw, error) {
+	var out []keyRaw
+	r := &renderer{skip: true}
+	i := skipWS(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return nil, errors.New("export: not a JSON object")
+	}
+	i = skipWS(b, i+1)
+	for i < len(b) && b[i] != '}' {
+		k, j, err := r.str(b, i)
 		if err != nil {
-			return keys
+			return nil, err
 		}
-		switch v := tok.(type) {
-		case json.Delim:
-			if v == '{' || v == '[' {
-				depth++
-				if depth == 1 {
-					expectKey = true
-				}
-			} else {
-				depth--
-				if depth == 1 {
-					expectKey = true
-				}
-			}
-			continue
-		case string:
-			if depth == 1 && expectKey {
-				keys = append(keys, v)
-				expectKey = false
-				continue
-			}
+		j = skipWS(b, j)
+		if j >= len(b) || b[j] != ':' {
+			return nil, errors.New("export: malformed JSON")
 		}
-		if depth == 1 {
-			expectKey = true
+		j = skipWS(b, j+1)
+		end, err := r.value(b[j:], 0)
+		if err != nil {
+			return nil, err
 		}
+		out = append(out, keyRaw{k, b[j : j+end]})
+		i = skipWS(b, j+end)
+		if i < len(b) && b[i] == ',' {
+			i = skipWS(b, i+1)
+		}
+	}
+	return out, nil
+}
+
+// renderer writes a JSON value as HTML while scanning it once: objects as
+// definition lists in document order, arrays as numbered lists, and every
+// string or number in <span class="v"> (skip only scans).
+type renderer struct {
+	sb                   *strings.Builder
+	lang, yes, no, empty string
+	skip                 bool
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\t' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+func (r *renderer) w(s string) {
+	if !r.skip {
+		r.sb.WriteString(s)
 	}
 }
 
-func renderValue(sb *strings.Builder, v any, lang, yes, no, empty string) {
-	switch x := v.(type) {
-	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
+// str reads the JSON string at b[i] and returns it unquoted and the index
+// after it.
+func (r *renderer) str(b []byte, i int) (string, int, error) {
+	j := i + 1
+	esc := false
+	for j < len(b) && b[j] != '"' {
+		if b[j] == '\\' {
+			esc = true
+			j++
 		}
-		sort.Strings(keys)
-		sb.WriteString(`<dl>`)
-		for _, k := range keys {
-			sb.WriteString(`<dt>` + html.EscapeString(label(k, lang)) + `</dt><dd>`)
-			renderValue(sb, x[k], lang, yes, no, empty)
-			sb.WriteString(`</dd>`)
-		}
-		sb.WriteString(`</dl>`)
-	case []any:
-		if len(x) == 0 {
-			sb.WriteString(`<em>` + html.EscapeString(empty) + `</em>`)
-			return
-		}
-		sb.WriteString(`<ol>`)
-		for _, e := range x {
-			sb.WriteString(`<li>`)
-			renderValue(sb, e, lang, yes, no, empty)
-			sb.WriteString(`</li>`)
-		}
-		sb.WriteString(`</ol>`)
-	case string:
-		if strings.Contains(x, "\n") {
-			sb.WriteString(`<pre class="v">` + html.EscapeString(x) + `</pre>`)
-			return
-		}
-		sb.WriteString(`<span class="v">` + html.EscapeString(x) + `</span>`)
-	case json.Number:
-		sb.WriteString(`<span class="v">` + x.String() + `</span>`)
-	case bool:
-		w := no
-		if x {
-			w = yes
-		}
-		sb.WriteString(`<span class="b" data-value="` + boolStr(x) + `">` + html.EscapeString(w) + `</span>`)
-	case nil:
-		sb.WriteString(`<span class="n"></span>`)
+		j++
 	}
+	if j >= len(b) {
+		return "", 0, errors.New("export: unterminated string")
+	}
+	if !esc {
+		return string(b[i+1 : j]), j + 1, nil
+	}
+	var s string
+	if err := json.Unmarshal(b[i:j+1], &s); err != nil {
+		return "", 0, err
+	}
+	return s, j + 1, nil
 }
 
-func boolStr(b bool) string {
-	if b {
-		return "true"
+// value renders the value at b[i] and returns the index after it.
+func (r *renderer) value(b []byte, i int) (int, error) {
+	i = skipWS(b, i)
+	if i >= len(b) {
+		return 0, errors.New("export: unexpected end of JSON")
 	}
-	return "false"
+	switch c := b[i]; {
+	case c == '{':
+		r.w(`<dl>`)
+		i = skipWS(b, i+1)
+		for i < len(b) && b[i] != '}' {
+			k, j, err := r.str(b, i)
+			if err != nil {
+				return 0, err
+			}
+			j = skipWS(b, j)
+			if j >= len(b) || b[j] != ':' {
+				return 0, errors.New("export: malformed JSON")
+			}
+			r.w(`<dt>` + html.EscapeString(label(k, r.lang)) + `</dt><dd>`)
+			if i, err = r.value(b, j+1); err != nil {
+				return 0, err
+			}
+			r.w(`</dd>`)
+			i = skipWS(b, i)
+			if i < len(b) && b[i] == ',' {
+				i = skipWS(b, i+1)
+			}
+		}
+		r.w(`</dl>`)
+		return i + 1, nil
+	case c == '[':
+		i = skipWS(b, i+1)
+		if i < len(b) && b[i] == ']' {
+			r.w(`<em>` + html.EscapeString(r.empty) + `</em>`)
+			return i + 1, nil
+		}
+		r.w(`<ol>`)
+		for i < len(b) && b[i] != ']' {
+			r.w(`<li>`)
+			var err error
+			if i, err = r.value(b, i); err != nil {
+				return 0, err
+			}
+			r.w(`</li>`)
+			i = skipWS(b, i)
+			if i < len(b) && b[i] == ',' {
+				i = skipWS(b, i+1)
+			}
+		}
+		r.w(`</ol>`)
+		return i + 1, nil
+	case c == '"':
+		s, j, err := r.str(b, i)
+		if err != nil {
+			return 0, err
+		}
+		if strings.Contains(s, "\n") {
+			r.w(`<pre class="v">` + html.EscapeString(s) + `</pre>`)
+		} else {
+			r.w(`<span class="v">` + html.EscapeString(s) + `</span>`)
+		}
+		return j, nil
+	case c == 't' || c == 'f':
+		v, n := "true", 4
+		word := r.yes
+		if c == 'f' {
+			v, n, word = "false", 5, r.no
+		}
+		r.w(`<span class="b" data-value="` + v + `">` + html.EscapeString(word) + `</span>`)
+		return i + n, nil
+	case c == 'n':
+		r.w(`<span class="n"></span>`)
+		return i + 4, nil
+	default:
+		j := i
+		for j < len(b) && (b[j] == '-' || b[j] == '+' || b[j] == '.' || b[j] == 'e' || b[j] == 'E' || (b[j] >= '0' && b[j] <= '9')) {
+			j++
+		}
+		r.w(`<span class="v">` + string(b[i:j]) + `</span>`)
+		return j, nil
+	}
 }

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strings"
 	"testing"
 	"time"
 
@@ -300,5 +299,3 @@ func TestEraseUnderRetentionDutyRestrictsAndSchedules(t *testing.T) {
 		}
 	})
 }
-
-var _ = strings.Contains

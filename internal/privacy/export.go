@@ -2,7 +2,6 @@ package privacy
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -283,5 +282,3 @@ func (s *Service) suppressionsOf(ctx context.Context, ws, contactID string) ([]S
 func (x *Export) JSON() ([]byte, error) {
 	return json.MarshalIndent(x, "", "  ")
 }
-
-var _ = sql.ErrNoRows

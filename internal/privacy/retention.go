@@ -30,7 +30,7 @@ const (
 	ActionRestrict = "restrict"
 )
 
-// contractYears is the longest duty of HGB §257(4) / AO §147(3): ten years.
+// contractDays is the longest duty of HGB §257(4) / AO §147(3): ten years, in days.
 const contractDays = 3653
 
 // Rule is a retention rule with its default.

@@ -15,9 +15,11 @@ import (
 	"github.com/fairlead/fairlead/internal/contact"
 	"github.com/fairlead/fairlead/internal/mail"
 	"github.com/fairlead/fairlead/internal/mail/outbox"
+	"github.com/fairlead/fairlead/internal/privacy"
 	"github.com/fairlead/fairlead/internal/sms"
 	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/validate"
+	"github.com/fairlead/fairlead/internal/webhook"
 	"github.com/fairlead/fairlead/internal/workspace"
 )
 
@@ -120,4 +122,31 @@ func seedDemo(ctx context.Context, svc *capture.Service, db *store.DB) error {
 func seedDemoWith(ctx context.Context, db *store.DB, cfg config.Config, log *slog.Logger) error {
 	contacts, purposes, notices, ledger := consentServices(db, cfg)
 	return seedDemo(ctx, captureService(db, cfg, contacts, purposes, notices, ledger, nil, nil, log), db)
+}
+
+// privacyService wires the privacy operations onto lead capture; w, when
+// set, tells the access export which connected systems received data.
+func privacyService(c *capture.Service, q capture.Enqueuer, log *slog.Logger, w *webhook.Service) *privacy.Service {
+	p := &privacy.Service{DB: c.DB, Contacts: c.Contacts, Ledger: c.Ledger, Capture: c, Jobs: q, Log: log}
+	if w != nil {
+		p.Recipients = webhookRecipients{w}
+	}
+	return p
+}
+
+// webhookRecipients lists, for the access export, the connected systems
+// that were sent events about the person (GDPR Art. 15(1)(c)).
+type webhookRecipients struct{ w *webhook.Service }
+
+func (r webhookRecipients) Recipients(ctx context.Context, ws, contactID string) ([]privacy.Recipient, error) {
+	rs, err := r.w.Recipients(ctx, ws, contactID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]privacy.Recipient, 0, len(rs))
+	for _, x := range rs {
+		t := x.LastSentAt
+		out = append(out, privacy.Recipient{ID: x.EndpointID, Name: x.Name, DataCategories: x.DataCategories, EventTypes: x.EventTypes, Deliveries: x.Deliveries, LastSentAt: &t})
+	}
+	return out, nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/fairlead/fairlead/internal/contact"
 	"github.com/fairlead/fairlead/internal/jobs"
 	"github.com/fairlead/fairlead/internal/mail/outbox"
+	"github.com/fairlead/fairlead/internal/privacy"
 	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/store/testdb"
 	"github.com/fairlead/fairlead/internal/webhook"
@@ -34,7 +35,12 @@ func scopedRepositories(h *harness) []any {
 	contacts, purposes, notices, ledger := h.consent()
 	svc := h.capture()
 	return []any{auth.NewStore(h.db, nil), h.queue, contacts, contacts.Keys(), purposes, notices, ledger,
-		audience.New(h.db, ledger, purposes, nil), svc, svc.Delivery.Outbox, svc.Settings, h.webhooks()}
+		audience.New(h.db, ledger, purposes, nil), svc, svc.Delivery.Outbox, svc.Settings, h.webhooks(), h.privacy()}
+}
+
+// privacy returns the privacy service wired as newInstance wires it.
+func (h *harness) privacy() *privacy.Service {
+	return privacyService(h.capture(), h.queue, h.log, h.webhooks())
 }
 
 // capture returns the capture service wired as newInstance wires it.
@@ -58,6 +64,8 @@ var notIDTaking = map[string]string{
 	"Ledger.CountAllowed":    "the third argument is a purpose key; rows are filtered by workspace",
 	"Service.Notify":         "the third argument is an event type; it writes only workspace B's own endpoints' deliveries",
 	"Service.OnLedgerEvent":  "the ledger calls it after an append in the same workspace, which Ledger.Append's case covers",
+	"Service.Suppressed":     "the third argument is a blind index, looked up in the workspace's own suppression list",
+	"Service.SetPolicy":      "the third argument is a rule key; policies are rows of the caller's workspace",
 }
 
 func isolationCases() map[string]isolationCase {
@@ -175,6 +183,38 @@ func isolationCases() map[string]isolationCase {
 			_, err := h.capture().FormVersion(ctx, b, ids["form"], 1)
 			return err
 		},
+		"Service.Erase": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.privacy().Erase(ctx, b, ids["contact"], consent.Actor{})
+			return err
+		},
+		"Service.Suppress": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.privacy().Suppress(ctx, b, ids["contact"], "do_not_contact")
+			return err
+		},
+		"Service.AccessExport": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.privacy().AccessExport(ctx, b, ids["contact"])
+			return err
+		},
+		"Service.Case": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.privacy().Case(ctx, b, ids["dsr"])
+			return err
+		},
+		"Service.Extend": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.privacy().Extend(ctx, b, ids["dsr"], 1, "taken over", consent.Actor{})
+			return err
+		},
+		"Service.SendVerification": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.privacy().SendVerification(ctx, b, ids["dsr"], "de", consent.Actor{})
+			return err
+		},
+		"Service.Verify": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.privacy().Verify(ctx, b, ids["dsr"], "other", "", consent.Actor{})
+			return err
+		},
+		"Service.Complete": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.privacy().Complete(ctx, b, ids["dsr"], "rejected", "taken over", consent.Actor{})
+			return err
+		},
 		"Service.Values": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
 			_, err := h.capture().Values(ctx, b, ids["contact"])
 			return err
@@ -263,6 +303,11 @@ func snapshot(t *testing.T, h *harness, wsID string) string {
 		`SELECT settings, secrets FROM workspace_settings WHERE workspace_id = $1`,
 		`SELECT id, name, url, secret, event_types, data_categories, disabled_at IS NULL, next_seq FROM webhook_endpoints WHERE workspace_id = $1 ORDER BY id`,
 		`SELECT id, state, seq, attempts FROM webhook_deliveries WHERE workspace_id = $1 ORDER BY id`,
+		`SELECT id, status, due_at, extended_months, verified_at, closed_at FROM dsr_cases WHERE workspace_id = $1 ORDER BY id`,
+		`SELECT id, step FROM dsr_case_log WHERE workspace_id = $1 ORDER BY id`,
+		`SELECT contact_id, status FROM erasures WHERE workspace_id = $1 ORDER BY contact_id`,
+		`SELECT kind, blind_index, reason FROM suppressions WHERE workspace_id = $1 ORDER BY kind, blind_index`,
+		`SELECT rule, enabled, after_days FROM retention_policies WHERE workspace_id = $1 ORDER BY rule`,
 	} {
 		rows, err := h.db.R.Query(q, wsID)
 		if err != nil {
@@ -324,6 +369,11 @@ func TestWorkspaceIsolation(t *testing.T) {
 			for k, v := range webhookRows(t, h, a, ids["contact"]) {
 				ids[k] = v
 			}
+			dsr, err := h.privacy().Open(ctx, a, privacy.OpenCase{ContactID: ids["contact"], RequestType: "access"}, consent.Actor{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids["dsr"] = dsr.ID
 			before := snapshot(t, h, a)
 
 			// Every scoped method has a case.

@@ -16,6 +16,7 @@ import (
 	"github.com/fairlead/fairlead/internal/config"
 	"github.com/fairlead/fairlead/internal/id"
 	"github.com/fairlead/fairlead/internal/jobs"
+	"github.com/fairlead/fairlead/internal/privacy"
 	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/web"
 	"github.com/fairlead/fairlead/internal/web/api"
@@ -70,6 +71,11 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	}
 
 	if cfg.Workers > 0 {
+		// Today's retention clean-up of every workspace; each run schedules
+		// the next day's, and the unique key per day keeps restarts harmless.
+		if err := (&privacy.Service{DB: db, Jobs: queue}).ScheduleRetention(ctx); err != nil {
+			return fmt.Errorf("schedule retention clean-up: %w", err)
+		}
 		if err := queue.Start(ctx); err != nil {
 			return fmt.Errorf("start workers: %w", err)
 		}
@@ -132,10 +138,13 @@ func newInstanceOpts(db *store.DB, cfg config.Config, log *slog.Logger, qo jobs.
 	a.Capture.Register(queue)
 	a.Outbox, a.Settings, a.CheckGatewayURL = a.Capture.Delivery.Outbox, a.Capture.Settings, checkGatewayURL
 	a.Audit = audit.New(db, nil)
+	a.Privacy = privacyService(a.Capture, queue, log, a.Webhooks)
+	a.Privacy.Register(queue)
 	a.Mount(srv)
 	pages := &public.Pages{Notices: a.Notices, Log: log}
 	pages.Mount(srv)
 	(&public.Capture{Pages: pages, Service: a.Capture, Workspaces: workspaceBySlug(db), Limit: cfg.FormRateLimit}).Mount(srv)
+	(&public.DSR{Verify: func(ctx context.Context, tok string) error { _, err := a.Privacy.VerifyLink(ctx, tok); return err }, Log: log}).Mount(srv)
 	mountOpenAPI(srv)
 	return srv, queue
 }

@@ -85,6 +85,9 @@ func sqliteDSN(path string, readOnly bool) string {
 	v.Add("_pragma", "synchronous(NORMAL)")
 	v.Add("_pragma", "foreign_keys(ON)")
 	v.Add("_pragma", "temp_store(MEMORY)")
+	// Deleted rows are overwritten with zeros instead of lingering in free
+	// pages, so an erased person's rows cannot be read back from the file.
+	v.Add("_pragma", "secure_delete(ON)")
 	v.Add("_time_format", "sqlite")
 	if readOnly {
 		v.Add("_pragma", "query_only(ON)")

@@ -236,6 +236,8 @@ type Recipient struct {
 	DataCategories []string  `json:"data_categories"`
 	EventTypes     []string  `json:"event_types"`
 	LastSentAt     time.Time `json:"last_sent_at"`
+	// Deliveries counts the events about the contact the endpoint received.
+	Deliveries int `json:"deliveries"`
 }
 
 // Recipients lists the endpoints that were sent events about the contact.
@@ -245,7 +247,7 @@ func (s *Service) Recipients(ctx context.Context, ws, contactID string) ([]Recip
 		return out, nil
 	}
 	ws, contactID = strings.ToLower(ws), strings.ToLower(contactID)
-	rows, err := s.db.R.QueryContext(ctx, `SELECT d.endpoint_id, e.type, MAX(d.delivered_at)`+deliveryFrom+`
+	rows, err := s.db.R.QueryContext(ctx, `SELECT d.endpoint_id, e.type, MAX(d.delivered_at), COUNT(*)`+deliveryFrom+`
 		WHERE d.workspace_id = $1 AND e.contact_id = $2 AND d.state = 'delivered'
 		GROUP BY d.endpoint_id, e.type ORDER BY d.endpoint_id, e.type`, ws, contactID)
 	if err != nil {
@@ -254,12 +256,13 @@ func (s *Service) Recipients(ctx context.Context, ws, contactID string) ([]Recip
 	type sent struct {
 		ep, typ string
 		at      time.Time
+		n       int
 	}
 	var ss []sent
 	for rows.Next() {
 		var x sent
 		var at any
-		if err := rows.Scan(&x.ep, &x.typ, &at); err != nil {
+		if err := rows.Scan(&x.ep, &x.typ, &at, &x.n); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -274,6 +277,7 @@ func (s *Service) Recipients(ctx context.Context, ws, contactID string) ([]Recip
 		if n := len(out); n > 0 && out[n-1].EndpointID == x.ep {
 			out[n-1].EventTypes = append(out[n-1].EventTypes, x.typ)
 			out[n-1].LastSentAt = later(out[n-1].LastSentAt, x.at)
+			out[n-1].Deliveries += x.n
 			continue
 		}
 		ep, err := s.Endpoint(ctx, ws, x.ep)
@@ -283,7 +287,7 @@ func (s *Service) Recipients(ctx context.Context, ws, contactID string) ([]Recip
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, Recipient{EndpointID: ep.ID, Name: ep.Name, DataCategories: ep.DataCategories, EventTypes: []string{x.typ}, LastSentAt: x.at})
+		out = append(out, Recipient{EndpointID: ep.ID, Name: ep.Name, DataCategories: ep.DataCategories, EventTypes: []string{x.typ}, LastSentAt: x.at, Deliveries: x.n})
 	}
 	return out, nil
 }

@@ -1,7 +1,8 @@
 // Package token signs and checks the links fairlead puts into messages to
-// people: the double opt-in confirmation, the preference center and the
-// one-click unsubscribe. A link carries what it is for, the workspace, its
-// subject (a contact or a double opt-in request), an optional purpose and
+// people: the double opt-in confirmation, the preference center, the
+// one-click unsubscribe and the identity check of a data subject request.
+// A link carries what it is for, the workspace, its subject (a contact, a
+// double opt-in request or a case), an optional purpose and
 // channel, and an expiry, all covered by a MAC under a key derived from the
 // master key. Nothing secret is stored: a link is checked by recomputing its
 // MAC, so a database dump does not hand out working links.
@@ -29,6 +30,9 @@ const (
 	// Unsubscribe withdraws one consent (subject: the contact ID; purpose
 	// and channel name the consent).
 	Unsubscribe Kind = 'u'
+	// Verify proves a data subject's identity for their request (subject:
+	// the case ID): only the holder of the confirmed address can click it.
+	Verify Kind = 'v'
 )
 
 func (k Kind) domain() string {
@@ -39,6 +43,8 @@ func (k Kind) domain() string {
 		return "link:preferences"
 	case Unsubscribe:
 		return "link:unsubscribe"
+	case Verify:
+		return "link:dsr-verify"
 	}
 	return ""
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/fairlead/fairlead/internal/consent"
 	"github.com/fairlead/fairlead/internal/contact"
 	"github.com/fairlead/fairlead/internal/mail/outbox"
+	"github.com/fairlead/fairlead/internal/privacy"
 	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/web"
 	"github.com/fairlead/fairlead/internal/webhook"
@@ -87,6 +88,8 @@ type API struct {
 	Audit *audit.Trail
 	// Webhooks are the connected systems told of erasures and the like.
 	Webhooks *webhook.Service
+	// Privacy: data subject requests, exports, erasure, retention.
+	Privacy *privacy.Service
 }
 
 // Routes is the table of every /api/v1 operation.
@@ -151,6 +154,17 @@ func (a *API) Routes() []Route {
 		{"POST", "/api/v1/webhooks/{id}/rotate-secret", adminOnly, "Replace a webhook endpoint's signing secret (the new one is shown once)", a.rotateWebhookSecret},
 		{"GET", "/api/v1/webhooks/{id}/deliveries", adminOrDPO, "An endpoint's deliveries with their attempt logs, newest first, by state", a.listWebhookDeliveries},
 		{"POST", "/api/v1/webhooks/deliveries/{id}/redeliver", adminOnly, "Queue a delivered or dead delivery again (same event ID)", a.redeliverWebhook},
+		{"GET", "/api/v1/dsr", privacyRoles, "List data subject requests, the most urgent first (filter by status, overdue)", a.listCases},
+		{"POST", "/api/v1/dsr", privacyRoles, "Open a data subject request case (due one calendar month after receipt)", a.openCase},
+		{"GET", "/api/v1/dsr/{id}", privacyRoles, "Get a data subject request with its log", a.getCase},
+		{"POST", "/api/v1/dsr/{id}/verification", privacyRoles, "Verify the requester's identity: send a link to the confirmed e-mail address, or record another check", a.verifyCase},
+		{"POST", "/api/v1/dsr/{id}/extend", privacyRoles, "Extend the deadline by one or two months with the reason (Art. 12(3) GDPR)", a.extendCase},
+		{"POST", "/api/v1/dsr/{id}/complete", privacyRoles, "Close a data subject request as completed or rejected", a.completeCase},
+		{"GET", "/api/v1/contacts/{id}/export", privacyRoles, "Everything held about a person (Art. 15, 20 GDPR) as JSON or as a readable page", a.exportContact},
+		{"POST", "/api/v1/contacts/{id}/erase", privacyRoles, "Erase a person's personal data everywhere (restricted instead while a retention duty runs)", a.eraseContact},
+		{"GET", "/api/v1/retention/policies", privacyRoles, "The retention rules as this workspace applies them", a.listRetentionPolicies},
+		{"PATCH", "/api/v1/retention/policies/{rule}", privacyRoles, "Change a retention rule (enabled, period in days)", a.setRetentionPolicy},
+		{"GET", "/api/v1/retention/plan", privacyRoles, "Dry run of the clean-up: what each rule would do now, with counts and contact IDs", a.retentionPlan},
 
 		{"GET", "/api/v1/settings", adminOnly, "The workspace's settings (imprint, public URL, sender, lifetimes; gateway secrets are never shown)", a.getSettings},
 		{"PATCH", "/api/v1/settings", adminOnly, "Change the workspace's settings", a.updateSettings},

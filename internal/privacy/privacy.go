@@ -1,0 +1,100 @@
+// Package privacy is what the data protection officer works with: data
+// subject requests as cases with a deadline and a log, the access and
+// portability export of one person (JSON and a readable page from one
+// structure), erasure everywhere the person's data live with a suppression
+// list that outlives it, and the retention rules that clean up on their
+// own.
+//
+// Nothing here writes personal data in clear: cases, erasure records,
+// suppressions and clean-up records name contacts by ID and contact points
+// by their blind index only.
+package privacy
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/fairlead/fairlead/internal/capture"
+	"github.com/fairlead/fairlead/internal/consent"
+	"github.com/fairlead/fairlead/internal/contact"
+	"github.com/fairlead/fairlead/internal/jobs"
+	"github.com/fairlead/fairlead/internal/keyring"
+	"github.com/fairlead/fairlead/internal/store"
+)
+
+// Recipient is a connected system a person's data went to (Art. 15(1)(c),
+// Art. 19 GDPR).
+type Recipient struct {
+	ID             string     `json:"id"`
+	Name           string     `json:"name"`
+	DataCategories []string   `json:"data_categories"`
+	EventTypes     []string   `json:"event_types"`
+	Deliveries     int        `json:"deliveries"`
+	LastSentAt     *time.Time `json:"last_sent_at"`
+}
+
+// RecipientSource tells which connected systems received data about a
+// contact. The webhook registry implements it.
+type RecipientSource interface {
+	Recipients(ctx context.Context, ws, contactID string) ([]Recipient, error)
+}
+
+// Service holds what privacy operations need.
+type Service struct {
+	DB       *store.DB
+	Contacts *contact.Store
+	Ledger   *consent.Ledger
+	// Capture gives the workspace settings and the delivery path for the
+	// identity verification mail, and reads profile values.
+	Capture *capture.Service
+	Jobs    capture.Enqueuer
+	// Recipients may be nil: then no connected system is known.
+	Recipients RecipientSource
+	Log        *slog.Logger
+	Now        func() time.Time
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC().Truncate(time.Microsecond)
+	}
+	return time.Now().UTC().Truncate(time.Microsecond)
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}
+
+func (s *Service) keys() *keyring.Keyring { return s.Contacts.Keys() }
+
+func (s *Service) recipients(ctx context.Context, ws, contactID string) ([]Recipient, error) {
+	if s.Recipients == nil {
+		return []Recipient{}, nil
+	}
+	rs, err := s.Recipients.Recipients(ctx, ws, contactID)
+	if rs == nil {
+		rs = []Recipient{}
+	}
+	return rs, err
+}
+
+// Job kinds.
+const (
+	JobErase            = "privacy.erase"
+	JobSendVerification = "privacy.send_verification"
+	JobRetention        = "privacy.retention"
+)
+
+// Register registers the privacy jobs on the queue.
+func (s *Service) Register(q *jobs.Queue) {
+	q.Register(JobErase, s.runErase, jobs.KindOptions{MaxAttempts: 20})
+	q.Register(JobSendVerification, s.runSendVerification, jobs.KindOptions{MaxAttempts: 12})
+	q.Register(JobRetention, s.runRetention, jobs.KindOptions{MaxAttempts: 5})
+}
+
+// actorString names who acted in records that outlive the request.
+func actorString(a consent.Actor) string { return a.String() }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/fairlead/fairlead/internal/auth"
+	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/store/testdb"
 )
 
@@ -143,5 +144,28 @@ func TestFormLintAPI(t *testing.T) {
 				t.Fatalf("get settings: %d %s", r.Status, r.Body)
 			}
 		})
+	}
+}
+
+// TestFormNeedsImprint: a workspace without an imprint cannot save a form,
+// because none of the messages the form triggers could be sent; with one it can.
+func TestFormNeedsImprint(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, store.SQLite)
+	h.seedDemo()
+	n := h.do("POST", "/api/v1/notices", h.otherAdmin, map[string]any{"kind": "privacy_notice", "language": "de", "title": "Datenschutz B", "body": "Verantwortlich: B GmbH."}).json(t)
+	// The form asks for no consent, so it needs no consent texts.
+	def := map[string]any{"key": "b-contact", "title": map[string]string{"de": "Kontakt"}, "languages": []string{"de"},
+		"service_purposes": []string{"inquiry_replies"}, "consents": []any{}, "privacy_notice": map[string]any{"de": n["id"]},
+		"fields": []any{map[string]any{"name": "email", "type": "email", "label": map[string]string{"de": "E-Mail"}, "required": true, "purposes": []string{"inquiry_replies"}}}}
+	r := h.do("POST", "/api/v1/forms", h.otherAdmin, def)
+	if r.Status != 400 || !strings.Contains(string(r.Body), `"imprint_missing"`) || !strings.Contains(string(r.Body), `"field":"imprint"`) {
+		t.Fatalf("without imprint: %d %s", r.Status, r.Body)
+	}
+	if r := h.do("PATCH", "/api/v1/settings", h.otherAdmin, map[string]any{"imprint": map[string]string{"de": "B GmbH, Weg 2, 20095 Hamburg"}}); r.Status != 200 {
+		t.Fatalf("imprint: %d %s", r.Status, r.Body)
+	}
+	if r := h.do("POST", "/api/v1/forms", h.otherAdmin, def); r.Status != 201 {
+		t.Fatalf("with imprint: %d %s", r.Status, r.Body)
 	}
 }

@@ -104,6 +104,9 @@ func seedDemo(ctx context.Context, svc *capture.Service, db *store.DB) error {
 		}
 		h[i] = v.Hash
 	}
+	if _, err := svc.Settings.Update(ctx, ws.ID, capture.SettingsUpdate{Imprint: demoImprint}, nil); err != nil {
+		return err
+	}
 	if _, _, err := svc.SaveForm(ctx, ws.ID, "system", form.Demo(h[0], h[1], h[2], h[3])); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return nil
@@ -114,8 +117,7 @@ func seedDemo(ctx context.Context, svc *capture.Service, db *store.DB) error {
 		}
 		return fmt.Errorf("demo form: %w", err)
 	}
-	_, err = svc.Settings.Update(ctx, ws.ID, capture.SettingsUpdate{Imprint: demoImprint}, nil)
-	return err
+	return nil
 }
 
 // seedDemoWith builds the services seedDemo needs (no queue: seeding sends nothing).

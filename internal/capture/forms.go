@@ -128,6 +128,16 @@ func (s *Service) SaveForm(ctx context.Context, ws, actor string, d form.Definit
 	if len(findings) > 0 {
 		return Form{}, false, &LintError{Findings: findings}
 	}
+	// Every message a form triggers carries the imprint (UWG §5a, DDG §5);
+	// without one the confirmation could never be sent, so say so now.
+	set, err := s.Settings.Effective(ctx, ws)
+	if err != nil {
+		return Form{}, false, err
+	}
+	if strings.TrimSpace(set.Imprint["de"]) == "" && strings.TrimSpace(set.Imprint["en"]) == "" {
+		return Form{}, false, &validate.Error{Field: "imprint", Code: "imprint_missing",
+			Message: "the workspace has no imprint (Impressum), which every message must carry: set it first with PATCH /api/v1/settings {\"imprint\": {\"de\": \"…\"}}"}
+	}
 	var buf bytes.Buffer
 	if err := d.Encode(&buf); err != nil {
 		return Form{}, false, err

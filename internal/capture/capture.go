@@ -47,6 +47,8 @@ type Service struct {
 	Delivery *Delivery
 	Log      *slog.Logger
 	Now      func() time.Time
+
+	cache versionCache
 }
 
 func (s *Service) now() time.Time {

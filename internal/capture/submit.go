@@ -72,6 +72,11 @@ func (s *Service) Submit(ctx context.Context, key string, v url.Values, lang str
 	if err != nil {
 		return Result{}, err
 	}
+	return s.SubmitTo(ctx, f, v, lang, m)
+}
+
+// SubmitTo is Submit for a form the caller has just read (PublicForm).
+func (s *Service) SubmitTo(ctx context.Context, f Form, v url.Values, lang string, m Meta) (Result, error) {
 	r, err := s.Render(ctx, f, lang)
 	if err != nil {
 		return Result{}, err

@@ -99,7 +99,7 @@ func (s *Service) SubmitTo(ctx context.Context, f Form, v url.Values, lang strin
 	now := s.now()
 	err = s.DB.Tx(ctx, func(tx store.Tx) error {
 		cs := s.Contacts.WithTx(tx)
-		c, found, err := s.findOrCreate(ctx, cs, ws, f.Definition, sub)
+		c, found, err := s.findOrCreate(ctx, tx, cs, ws, f.Definition, sub)
 		if err != nil {
 			return err
 		}
@@ -119,6 +119,7 @@ func (s *Service) SubmitTo(ctx context.Context, f Form, v url.Values, lang strin
 			return err
 		}
 		res.ContactID = c.ID
+		appended := false
 		var byMail, bySMS []requested
 		for _, k := range f.Definition.Consents {
 			if !slices.Contains(sub.Consents, k.Key) {
@@ -138,12 +139,20 @@ func (s *Service) SubmitTo(ctx context.Context, f Form, v url.Values, lang strin
 				if _, err := s.Ledger.Append(ctx, tx, ws, c.ID, ev, consent.Actor{}); err != nil {
 					return fmt.Errorf("consent %s: %w", k.Key, err)
 				}
+				appended = true
 				rq := requested{Purpose: p, Channels: k.Channels}
 				if byPhone(k.Channels) {
 					bySMS = append(bySMS, rq)
 				} else {
 					byMail = append(byMail, rq)
 				}
+			}
+		}
+		if !found && !appended {
+			// findOrCreate left the re-derivation to the ledger's append,
+			// and there was none.
+			if err := s.Ledger.Refresh(ctx, tx, ws, c.ID); err != nil {
+				return err
 			}
 		}
 		if len(byMail) > 0 {
@@ -175,7 +184,7 @@ func trim(s string, n int) string {
 }
 
 // findOrCreate dedupes on the normalized e-mail address (its blind index).
-func (s *Service) findOrCreate(ctx context.Context, cs *contact.Store, ws string, d form.Definition, sub form.Submission) (contact.Contact, bool, error) {
+func (s *Service) findOrCreate(ctx context.Context, tx store.Querier, cs *contact.Store, ws string, d form.Definition, sub form.Submission) (contact.Contact, bool, error) {
 	v := sub.Values
 	if e := v["email"]; e != "" {
 		found, err := cs.List(ctx, ws, contact.ListParams{Email: e, Limit: 1})
@@ -192,7 +201,12 @@ func (s *Service) findOrCreate(ctx context.Context, cs *contact.Store, ws string
 	}
 	in := contact.Input{FirstName: v["first_name"], LastName: v["last_name"], Organization: v["company"], Audience: aud,
 		Relationship: "prospect", DataSource: "self_provided", Email: v["email"], Phone: v["phone"], Address: address(v)}
-	c, err := cs.Create(ctx, ws, in)
+	// The permission state of a new contact is derived once, by the
+	// ledger append of its first consent in this same transaction (or by
+	// Submit when nothing was ticked), not twice.
+	created := s.Contacts.WithTx(tx)
+	created.OnChange(nil)
+	c, err := created.Create(ctx, ws, in)
 	var dup *contact.DuplicateError
 	if errors.As(err, &dup) {
 		// Another submission of the same person won the race: enrich that one.

@@ -97,7 +97,7 @@ func (s *Service) SubmitTo(ctx context.Context, f Form, v url.Values, lang strin
 	}
 	source := fmt.Sprintf("form:%s@%d", f.Key, f.Version)
 	now := s.now()
-	err = s.DB.Tx(ctx, func(tx store.Tx) error {
+	err = s.DB.TxCached(ctx, func(tx store.Querier) error {
 		cs := s.Contacts.WithTx(tx)
 		c, found, err := s.findOrCreate(ctx, tx, cs, ws, f.Definition, sub)
 		if err != nil {

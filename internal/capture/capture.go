@@ -48,7 +48,8 @@ type Service struct {
 	Log      *slog.Logger
 	Now      func() time.Time
 
-	cache versionCache
+	cache       versionCache
+	submissions groupCommit
 }
 
 func (s *Service) now() time.Time {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"sync"
 )
 
@@ -111,4 +112,24 @@ func (db *DB) TxCached(ctx context.Context, fn func(q Querier) error) error {
 	err := db.Tx(ctx, func(tx Tx) error { return fn(cachedTx{tx: tx, c: db.stmts}) })
 	db.stmts.prepareWanted(context.WithoutCancel(ctx), db.W)
 	return err
+}
+
+// Savepoint runs fn inside a savepoint of the transaction q, so that its
+// failure undoes only its own writes and the transaction goes on.
+func Savepoint(ctx context.Context, q Querier, name string, fn func() error) error {
+	if _, err := q.ExecContext(ctx, "SAVEPOINT "+name); err != nil {
+		return fmt.Errorf("savepoint: %w", err)
+	}
+	if err := fn(); err != nil {
+		if _, rerr := q.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+name); rerr != nil {
+			return fmt.Errorf("%w (and rolling back to the savepoint failed: %v)", err, rerr)
+		}
+		// SQLite keeps a rolled-back savepoint open until it is released.
+		_, _ = q.ExecContext(ctx, "RELEASE SAVEPOINT "+name)
+		return err
+	}
+	if _, err := q.ExecContext(ctx, "RELEASE SAVEPOINT "+name); err != nil {
+		return fmt.Errorf("release savepoint: %w", err)
+	}
+	return nil
 }

@@ -120,7 +120,8 @@ func (s *Service) SubmitTo(ctx context.Context, f Form, v url.Values, lang strin
 			return err
 		}
 		res.ContactID = c.ID
-		appended := false
+		var events []consent.NewEvent
+		var eventKeys []string
 		var byMail, bySMS []requested
 		for _, k := range f.Definition.Consents {
 			if !slices.Contains(sub.Consents, k.Key) {
@@ -137,10 +138,7 @@ func (s *Service) SubmitTo(ctx context.Context, f Form, v url.Values, lang strin
 				if set.RecordIP {
 					ev.Evidence.IPAddress = m.IP
 				}
-				if _, err := s.Ledger.Append(ctx, tx, ws, c.ID, ev, consent.Actor{}); err != nil {
-					return fmt.Errorf("consent %s: %w", k.Key, err)
-				}
-				appended = true
+				events, eventKeys = append(events, ev), append(eventKeys, k.Key)
 				rq := requested{Purpose: p, Channels: k.Channels}
 				if byPhone(k.Channels) {
 					bySMS = append(bySMS, rq)
@@ -149,13 +147,10 @@ func (s *Service) SubmitTo(ctx context.Context, f Form, v url.Values, lang strin
 				}
 			}
 		}
-		if !found && !appended {
-			// findOrCreate left the re-derivation to the ledger's append,
-			// and there was none.
-			if err := s.Ledger.Refresh(ctx, tx, ws, c.ID); err != nil {
-				return err
-			}
-		}
+		// The requests and their messages are written before the ledger
+		// events: the first append locks the workspace's chain head until
+		// the commit, and every other submission of the workspace waits
+		// for it, so as little as possible comes after it.
 		if len(byMail) > 0 {
 			if res.EmailRequest, err = s.newRequest(ctx, tx, ws, c.ID, "email", f, sub.Lang, byMail, now, time.Duration(set.DOIDays)*24*time.Hour); err != nil {
 				return err
@@ -163,6 +158,18 @@ func (s *Service) SubmitTo(ctx context.Context, f Form, v url.Values, lang strin
 		}
 		if len(bySMS) > 0 {
 			if res.SMSRequest, err = s.newRequest(ctx, tx, ws, c.ID, "sms", f, sub.Lang, bySMS, now, time.Duration(set.SMSCodeMinutes)*time.Minute); err != nil {
+				return err
+			}
+		}
+		for i, ev := range events {
+			if _, err := s.Ledger.Append(ctx, tx, ws, c.ID, ev, consent.Actor{}); err != nil {
+				return fmt.Errorf("consent %s: %w", eventKeys[i], err)
+			}
+		}
+		if !found && len(events) == 0 {
+			// findOrCreate left the re-derivation to the ledger's append,
+			// and there was none.
+			if err := s.Ledger.Refresh(ctx, tx, ws, c.ID); err != nil {
 				return err
 			}
 		}

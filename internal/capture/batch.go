@@ -13,6 +13,20 @@ import (
 // the first of them does not wait long for the last.
 const maxBatch = 64
 
+// commitSubmission runs a submission's writes. On SQLite, whose one
+// write connection serializes every writer, concurrent submissions are
+// committed together. On PostgreSQL each gets its own transaction: those
+// run in parallel up to the ledger head lock, while a batch would run
+// every statement of every submission one after the other on one
+// connection, one round trip each (measured: 66 submissions/s batched
+// against 78/s in parallel on a loaded machine).
+func (s *Service) commitSubmission(ctx context.Context, fn func(q store.Querier) error) error {
+	if s.DB.Dialect != store.SQLite {
+		return s.DB.TxCached(ctx, fn)
+	}
+	return s.submissions.do(ctx, s.DB, fn)
+}
+
 // groupCommit gathers concurrent submissions into one transaction. All
 // submissions of a workspace serialize on its ledger chain head anyway;
 // taking it once per batch instead of once per submission is what lets

@@ -97,7 +97,7 @@ func (s *Service) SubmitTo(ctx context.Context, f Form, v url.Values, lang strin
 	}
 	source := fmt.Sprintf("form:%s@%d", f.Key, f.Version)
 	now := s.now()
-	err = s.submissions.do(ctx, s.DB, func(tx store.Querier) error {
+	err = s.commitSubmission(ctx, func(tx store.Querier) error {
 		res.ContactID, res.EmailRequest, res.SMSRequest, res.Ignored = "", "", "", false
 		cs := s.Contacts.WithTx(tx)
 		c, found, err := s.findOrCreate(ctx, tx, cs, ws, f.Definition, sub)

@@ -20,9 +20,9 @@ const maxBatch = 64
 // every statement of every submission one after the other on one
 // connection, one round trip each (measured: 66 submissions/s batched
 // against 78/s in parallel on a loaded machine).
-func (s *Service) commitSubmission(ctx context.Context, fn func(q store.Querier) error) error {
+func (s *Service) commitSubmission(ctx context.Context, fn func(ctx context.Context, q store.Querier) error) error {
 	if s.DB.Dialect != store.SQLite {
-		return s.DB.TxCached(ctx, fn)
+		return s.DB.TxCached(ctx, func(q store.Querier) error { return fn(ctx, q) })
 	}
 	return s.submissions.do(ctx, s.DB, fn)
 }
@@ -49,7 +49,7 @@ type groupCommit struct {
 
 type pendingWork struct {
 	ctx  context.Context
-	fn   func(q store.Querier) error
+	fn   func(ctx context.Context, q store.Querier) error
 	err  error
 	lead bool
 	done chan struct{}
@@ -58,8 +58,11 @@ type pendingWork struct {
 // do runs fn in a write transaction shared with other callers and returns
 // once that transaction has committed (or fn failed). fn may run more
 // than once, each time in a fresh transaction or savepoint: it must only
-// write through q and set its results anew each time.
-func (g *groupCommit) do(ctx context.Context, db *store.DB, fn func(q store.Querier) error) error {
+// write through q and set its results anew each time. It must use the
+// context it is given, not the caller's: on SQLite a statement
+// interrupted by a cancelled context rolls back the whole transaction,
+// which would take the other callers' work with it.
+func (g *groupCommit) do(ctx context.Context, db *store.DB, fn func(ctx context.Context, q store.Querier) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -114,9 +117,12 @@ func (g *groupCommit) do(ctx context.Context, db *store.DB, fn func(q store.Quer
 // not roll back the others; work whose caller has gone is skipped.
 func runBatch(db *store.DB, batch []*pendingWork) {
 	ctx := context.WithoutCancel(batch[0].ctx)
+	run := func(p *pendingWork) func(q store.Querier) error {
+		return func(q store.Querier) error { return p.fn(ctx, q) }
+	}
 	if len(batch) == 1 {
 		p := batch[0]
-		p.err = db.TxCached(ctx, p.fn)
+		p.err = db.TxCached(ctx, run(p))
 		return
 	}
 	err := db.TxCached(ctx, func(q store.Querier) error {
@@ -124,7 +130,7 @@ func runBatch(db *store.DB, batch []*pendingWork) {
 			if p.err = p.ctx.Err(); p.err != nil {
 				continue
 			}
-			p.err = store.Savepoint(ctx, q, "submission", func() error { return p.fn(q) })
+			p.err = store.Savepoint(ctx, q, "submission", func() error { return p.fn(ctx, q) })
 		}
 		return nil
 	})
@@ -135,7 +141,7 @@ func runBatch(db *store.DB, batch []*pendingWork) {
 	// had succeeded gets a transaction of its own.
 	for _, p := range batch {
 		if p.err == nil {
-			p.err = db.TxCached(ctx, p.fn)
+			p.err = db.TxCached(ctx, run(p))
 		}
 	}
 }

@@ -37,7 +37,15 @@ func TestGroupCommitFailuresStayAlone(t *testing.T) {
 			wg.Add(1)
 			go func(i int) {
 				defer wg.Done()
-				errs[i] = g.do(ctx, db, func(q store.Querier) error {
+				callerCtx, cancel := context.WithCancel(ctx)
+				defer cancel()
+				errs[i] = g.do(callerCtx, db, func(ctx context.Context, q store.Querier) error {
+					if i%10 == 5 {
+						// The caller goes away while its work runs: the work
+						// runs on (a statement interrupted on SQLite would
+						// roll back the whole batch).
+						cancel()
+					}
 					slug := fmt.Sprintf("gc-%d", i)
 					if i%10 == 3 {
 						slug = "taken"
@@ -101,11 +109,11 @@ func TestGroupCommitCancelledCaller(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		ran := false
-		err := g.do(ctx, db, func(q store.Querier) error { ran = true; return nil })
+		err := g.do(ctx, db, func(context.Context, store.Querier) error { ran = true; return nil })
 		if !errors.Is(err, context.Canceled) || ran {
 			t.Fatalf("cancelled caller: err %v, ran %v", err, ran)
 		}
-		if err := g.do(context.Background(), db, func(q store.Querier) error { return nil }); err != nil {
+		if err := g.do(context.Background(), db, func(context.Context, store.Querier) error { return nil }); err != nil {
 			t.Fatal(err)
 		}
 	})

@@ -97,7 +97,9 @@ func (s *Service) SubmitTo(ctx context.Context, f Form, v url.Values, lang strin
 	}
 	source := fmt.Sprintf("form:%s@%d", f.Key, f.Version)
 	now := s.now()
-	err = s.commitSubmission(ctx, func(tx store.Querier) error {
+	// The work runs under the context commitSubmission gives it: in a
+	// batch, this request's cancellation must not reach the others.
+	err = s.commitSubmission(ctx, func(ctx context.Context, tx store.Querier) error {
 		res.ContactID, res.EmailRequest, res.SMSRequest, res.Ignored = "", "", "", false
 		cs := s.Contacts.WithTx(tx)
 		c, found, err := s.findOrCreate(ctx, tx, cs, ws, f.Definition, sub)

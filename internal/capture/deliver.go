@@ -84,4 +84,3 @@ func (d *Delivery) SMS(ctx context.Context, set Effective, ws, contactID, to, te
 
 // Permanent reports whether a delivery error will not go away by retrying.
 func Permanent(err error) bool { return mail.Permanent(err) || sms.Permanent(err) }
-

@@ -112,10 +112,18 @@ func TestFormLintAPI(t *testing.T) {
 			if r := h.do("PUT", "/api/v1/forms/whitepaper", mkt, base()); r.Status != 200 || r.json(t)["version"] != float64(1) {
 				t.Fatalf("unchanged save: %d %s", r.Status, r.Body)
 			}
+			// The hosted page shows the version in force: a cached rendering
+			// of version 1 must not outlive it.
+			if p := h.page("GET", "/p/forms/whitepaper?lang=de", nil); p.Status != 200 || !strings.Contains(p.Body, "Whitepaper") || strings.Contains(p.Body, "Whitepaper 2027") {
+				t.Fatalf("hosted page of version 1: %d %s", p.Status, p.Body)
+			}
 			m := base()
 			m["title"] = map[string]string{"de": "Whitepaper 2027", "en": "White paper 2027"}
 			if r := h.do("PUT", "/api/v1/forms/whitepaper", mkt, m); r.Status != 200 || r.json(t)["version"] != float64(2) {
 				t.Fatalf("changed save: %d %s", r.Status, r.Body)
+			}
+			if p := h.page("GET", "/p/forms/whitepaper?lang=de", nil); p.Status != 200 || !strings.Contains(p.Body, "Whitepaper 2027") {
+				t.Fatalf("hosted page after version 2: %d %s", p.Status, p.Body)
 			}
 			if r := h.do("GET", "/api/v1/forms/whitepaper/versions/1", h.tokens[auth.RoleViewer], nil); r.Status != 200 || !strings.Contains(string(r.Body), `"Whitepaper"`) {
 				t.Fatalf("version 1: %d %s", r.Status, r.Body)

@@ -47,6 +47,9 @@ type Service struct {
 	Delivery *Delivery
 	Log      *slog.Logger
 	Now      func() time.Time
+
+	cache       versionCache
+	submissions groupCommit
 }
 
 func (s *Service) now() time.Time {

@@ -212,7 +212,7 @@ func (s *Service) Form(ctx context.Context, ws, key string) (Form, error) {
 	if !id.Valid(ws) {
 		return Form{}, store.ErrNotFound
 	}
-	return s.form(ctx, s.DB.R, `workspace_id = $1 AND form_key = $2`, ws, key)
+	return s.currentForm(ctx, `workspace_id = $1 AND form_key = $2`, ws, key)
 }
 
 // PublicForm finds a form by its public key (any workspace).
@@ -220,11 +220,36 @@ func (s *Service) PublicForm(ctx context.Context, key string) (Form, error) {
 	if len(key) > 64 {
 		return Form{}, ErrFormNotFound
 	}
-	f, err := s.form(ctx, s.DB.R, `form_key = $1`, key)
+	f, err := s.currentForm(ctx, `form_key = $1`, key)
 	if errors.Is(err, store.ErrNotFound) {
 		return Form{}, ErrFormNotFound
 	}
 	return f, err
+}
+
+// currentForm reads a form's current version; the definition of a
+// version already seen is not read and decoded again. Public pages,
+// submissions and every confirmation mail come here.
+func (s *Service) currentForm(ctx context.Context, where string, args ...any) (Form, error) {
+	var f Form
+	err := s.DB.R.QueryRowContext(ctx, `SELECT workspace_id, form_key, version, created_at, updated_at FROM forms WHERE `+where, args...).
+		Scan(&f.WorkspaceID, &f.Key, &f.Version, &f.CreatedAt, &f.UpdatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Form{}, store.ErrNotFound
+	}
+	if err != nil {
+		return Form{}, fmt.Errorf("read form: %w", err)
+	}
+	f.CreatedAt, f.UpdatedAt = f.CreatedAt.UTC(), f.UpdatedAt.UTC()
+	if d, ok := s.cache.def(versionKey(f.WorkspaceID, f.Key, f.Version, "")); ok {
+		f.Definition = d
+		return f, nil
+	}
+	if f, err = s.form(ctx, s.DB.R, where, args...); err != nil {
+		return Form{}, err
+	}
+	s.cache.putDef(versionKey(f.WorkspaceID, f.Key, f.Version, ""), f.Definition)
+	return f, nil
 }
 
 // FormVersion returns one saved version of a form.
@@ -290,6 +315,19 @@ func (s *Service) Render(ctx context.Context, f Form, lang string) (Rendered, er
 	if !slices.Contains(f.Definition.Languages, lang) {
 		lang = f.Definition.Languages[0]
 	}
+	vk := versionKey(f.WorkspaceID, f.Key, f.Version, lang)
+	if r, ok := s.cache.render(vk); ok {
+		r.Form = f
+		return r, nil
+	}
+	r, err := s.render(ctx, f, lang)
+	if err == nil {
+		s.cache.putRender(vk, r)
+	}
+	return r, err
+}
+
+func (s *Service) render(ctx context.Context, f Form, lang string) (Rendered, error) {
 	r := Rendered{Form: f, Lang: lang, Consents: map[string]consent.Notice{}}
 	for _, k := range f.Definition.Consents {
 		n, err := s.noticeIn(ctx, f.WorkspaceID, k.Notice, lang)

@@ -72,6 +72,11 @@ func (s *Service) Submit(ctx context.Context, key string, v url.Values, lang str
 	if err != nil {
 		return Result{}, err
 	}
+	return s.SubmitTo(ctx, f, v, lang, m)
+}
+
+// SubmitTo is Submit for a form the caller has just read (PublicForm).
+func (s *Service) SubmitTo(ctx context.Context, f Form, v url.Values, lang string, m Meta) (Result, error) {
 	r, err := s.Render(ctx, f, lang)
 	if err != nil {
 		return Result{}, err
@@ -92,9 +97,12 @@ func (s *Service) Submit(ctx context.Context, key string, v url.Values, lang str
 	}
 	source := fmt.Sprintf("form:%s@%d", f.Key, f.Version)
 	now := s.now()
-	err = s.DB.Tx(ctx, func(tx store.Tx) error {
+	// The work runs under the context commitSubmission gives it: in a
+	// batch, this request's cancellation must not reach the others.
+	err = s.commitSubmission(ctx, func(ctx context.Context, tx store.Querier) error {
+		res.ContactID, res.EmailRequest, res.SMSRequest, res.Ignored = "", "", "", false
 		cs := s.Contacts.WithTx(tx)
-		c, found, err := s.findOrCreate(ctx, cs, ws, f.Definition, sub)
+		c, found, err := s.findOrCreate(ctx, tx, cs, ws, f.Definition, sub)
 		if err != nil {
 			return err
 		}
@@ -114,6 +122,8 @@ func (s *Service) Submit(ctx context.Context, key string, v url.Values, lang str
 			return err
 		}
 		res.ContactID = c.ID
+		var events []consent.NewEvent
+		var eventKeys []string
 		var byMail, bySMS []requested
 		for _, k := range f.Definition.Consents {
 			if !slices.Contains(sub.Consents, k.Key) {
@@ -130,9 +140,7 @@ func (s *Service) Submit(ctx context.Context, key string, v url.Values, lang str
 				if set.RecordIP {
 					ev.Evidence.IPAddress = m.IP
 				}
-				if _, err := s.Ledger.Append(ctx, tx, ws, c.ID, ev, consent.Actor{}); err != nil {
-					return fmt.Errorf("consent %s: %w", k.Key, err)
-				}
+				events, eventKeys = append(events, ev), append(eventKeys, k.Key)
 				rq := requested{Purpose: p, Channels: k.Channels}
 				if byPhone(k.Channels) {
 					bySMS = append(bySMS, rq)
@@ -141,6 +149,10 @@ func (s *Service) Submit(ctx context.Context, key string, v url.Values, lang str
 				}
 			}
 		}
+		// The requests and their messages are written before the ledger
+		// events: the first append locks the workspace's chain head until
+		// the commit, and every other submission of the workspace waits
+		// for it, so as little as possible comes after it.
 		if len(byMail) > 0 {
 			if res.EmailRequest, err = s.newRequest(ctx, tx, ws, c.ID, "email", f, sub.Lang, byMail, now, time.Duration(set.DOIDays)*24*time.Hour); err != nil {
 				return err
@@ -148,6 +160,18 @@ func (s *Service) Submit(ctx context.Context, key string, v url.Values, lang str
 		}
 		if len(bySMS) > 0 {
 			if res.SMSRequest, err = s.newRequest(ctx, tx, ws, c.ID, "sms", f, sub.Lang, bySMS, now, time.Duration(set.SMSCodeMinutes)*time.Minute); err != nil {
+				return err
+			}
+		}
+		for i, ev := range events {
+			if _, err := s.Ledger.Append(ctx, tx, ws, c.ID, ev, consent.Actor{}); err != nil {
+				return fmt.Errorf("consent %s: %w", eventKeys[i], err)
+			}
+		}
+		if !found && len(events) == 0 {
+			// findOrCreate left the re-derivation to the ledger's append,
+			// and there was none.
+			if err := s.Ledger.Refresh(ctx, tx, ws, c.ID); err != nil {
 				return err
 			}
 		}
@@ -170,7 +194,7 @@ func trim(s string, n int) string {
 }
 
 // findOrCreate dedupes on the normalized e-mail address (its blind index).
-func (s *Service) findOrCreate(ctx context.Context, cs *contact.Store, ws string, d form.Definition, sub form.Submission) (contact.Contact, bool, error) {
+func (s *Service) findOrCreate(ctx context.Context, tx store.Querier, cs *contact.Store, ws string, d form.Definition, sub form.Submission) (contact.Contact, bool, error) {
 	v := sub.Values
 	if e := v["email"]; e != "" {
 		found, err := cs.List(ctx, ws, contact.ListParams{Email: e, Limit: 1})
@@ -187,7 +211,12 @@ func (s *Service) findOrCreate(ctx context.Context, cs *contact.Store, ws string
 	}
 	in := contact.Input{FirstName: v["first_name"], LastName: v["last_name"], Organization: v["company"], Audience: aud,
 		Relationship: "prospect", DataSource: "self_provided", Email: v["email"], Phone: v["phone"], Address: address(v)}
-	c, err := cs.Create(ctx, ws, in)
+	// The permission state of a new contact is derived once, by the
+	// ledger append of its first consent in this same transaction (or by
+	// Submit when nothing was ticked), not twice.
+	created := s.Contacts.WithTx(tx)
+	created.OnChange(nil)
+	c, err := created.Create(ctx, ws, in)
 	var dup *contact.DuplicateError
 	if errors.As(err, &dup) {
 		// Another submission of the same person won the race: enrich that one.

@@ -52,7 +52,8 @@ type DB struct {
 	R *sql.DB
 
 	pgPool *pgxpool.Pool
-	path   string // SQLite file, for backups
+	path   string     // SQLite file, for backups
+	stmts  *stmtCache // SQLite: statements prepared on W (TxCached)
 }
 
 // Options say where the database is.
@@ -127,7 +128,7 @@ func openSQLite(ctx context.Context, dir string) (*DB, error) {
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(2)
 	r.SetConnMaxIdleTime(5 * time.Minute)
-	return &DB{Dialect: SQLite, W: w, R: r, path: path}, nil
+	return &DB{Dialect: SQLite, W: w, R: r, path: path, stmts: newStmtCache()}, nil
 }
 
 func openPostgres(ctx context.Context, o Options) (*DB, error) {
@@ -175,6 +176,9 @@ func redactPGError(err error) string {
 // Close closes all pools.
 func (db *DB) Close() error {
 	var errs []error
+	if db.stmts != nil {
+		db.stmts.close()
+	}
 	if db.R != nil && db.R != db.W {
 		errs = append(errs, db.R.Close())
 	}

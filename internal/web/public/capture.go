@@ -279,7 +279,7 @@ func (c *Capture) submit(w http.ResponseWriter, r *http.Request) {
 		c.page(w, r, http.StatusBadRequest, "gone.html", lang, map[string]any{"BadRequest": true})
 		return
 	}
-	res, err := c.Service.Submit(r.Context(), key, r.PostForm, lang, meta(r))
+	res, err := c.Service.SubmitTo(r.Context(), f, r.PostForm, lang, meta(r))
 	var se *capture.SubmitError
 	if errors.As(err, &se) {
 		if wantsJSON(r) {

@@ -1,0 +1,420 @@
+package app
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"runtime/pprof"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/fairlead/fairlead/internal/capture"
+	"github.com/fairlead/fairlead/internal/capture/form"
+	"github.com/fairlead/fairlead/internal/config"
+	"github.com/fairlead/fairlead/internal/store"
+	"github.com/fairlead/fairlead/internal/web"
+	"github.com/fairlead/fairlead/internal/workspace"
+)
+
+const benchCaptureHelp = `Measure lead capture end to end on a scratch database: the real server on a
+loopback port (no form rate limit, no workers) takes N public submissions of the
+demo form, form-encoded like a browser, from --concurrency clients over HTTP, and
+reports submissions/s with p50/p99 latency. Then the workers start against an
+in-process SMTP sink and the confirmation mails delivered per second are reported
+until all have arrived. At the end the contacts, pending consents and mails are
+counted and must each equal N.
+
+SQLite in a new temporary directory unless --database-url is given on this
+command line (FAIRLEAD_DATABASE_URL is ignored: the benchmark never writes into
+a configured database).`
+
+// runBenchCapture measures public form submissions and confirmation mail
+// delivery through the real HTTP stack and job queue.
+func runBenchCapture(ctx context.Context, env Env, args []string) error {
+	fs := flags(env, "bench capture", benchCaptureHelp, "database-url")
+	n := fs.Int("submissions", 20_000, "public form submissions to post")
+	conc := fs.Int("concurrency", 16, "clients posting at once")
+	mails := fs.Int("mails", -1, "confirmation mails to wait for in the delivery phase (-1 = one per submission, 0 = skip the phase)")
+	workers := fs.Int("workers", 8, "job workers sending the confirmation mails")
+	dir := fs.String("dir", "", "scratch data directory for SQLite (default: a new temporary one, removed afterwards)")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the submission phase to this file")
+	mailprofile := fs.String("mailprofile", "", "write a CPU profile of the delivery phase to this file")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *n < 1 || *conc < 1 || *workers < 1 || *workers > 256 {
+		return fmt.Errorf("--submissions and --concurrency must be at least 1, --workers from 1 to 256")
+	}
+	if *mails < 0 || *mails > *n {
+		*mails = *n
+	}
+	// Only a --database-url given on this command line leads to PostgreSQL.
+	explicit := false
+	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "database-url" })
+	cfg, err := config.Load(func(k string) string {
+		if strings.HasPrefix(k, "FAIRLEAD_") {
+			return ""
+		}
+		return env.Getenv(k)
+	}, fs)
+	if err != nil {
+		return err
+	}
+	if !explicit {
+		cfg.DatabaseURL = ""
+	}
+	if cfg.DatabaseURL == "" {
+		if *dir == "" {
+			d, err := os.MkdirTemp("", "fairlead-bench-capture-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(d)
+			*dir = d
+		}
+		cfg.DataDir = *dir
+	}
+	key := make([]byte, 32)
+	crand.Read(key)
+	cfg.MasterKey = base64.StdEncoding.EncodeToString(key)
+	cfg.AdminPassword = "bench password only"
+	cfg.FormRateLimit = 0
+	cfg.Workers = *workers
+	cfg.MailFrom = "newsletter@bench.invalid"
+
+	sink, err := startMailSink()
+	if err != nil {
+		return err
+	}
+	defer sink.Close()
+	cfg.SMTPURL = sink.URL()
+
+	l, err := web.Listen("127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	base := "http://" + l.Addr().String()
+	cfg.PublicURL = base
+
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		l.Close()
+		return err
+	}
+	defer db.Close()
+	if err := bootstrap(ctx, db, cfg, io.Discard); err != nil {
+		l.Close()
+		return err
+	}
+	// Warnings and errors only: they carry IDs, and a failing run should say why.
+	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	srv, queue := newInstance(db, cfg, log, "bench")
+	if err := seedDemoWith(ctx, db, cfg, log); err != nil {
+		l.Close()
+		return fmt.Errorf("demo workspace: %w", err)
+	}
+	ws, err := workspace.BySlug(ctx, db.R, workspace.DemoSlug)
+	if err != nil {
+		l.Close()
+		return err
+	}
+	before, err := captureCounts(ctx, db, ws.ID)
+	if err != nil {
+		l.Close()
+		return err
+	}
+	sctx, stopServer := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(sctx, l, 5*time.Second) }()
+	defer func() {
+		stopServer()
+		<-served
+	}()
+
+	out := env.Stdout
+	fmt.Fprintf(out, "lead capture on %s: %d submissions, %d clients, %d workers\n", cfg.Backend(), *n, *conc, *workers)
+
+	// Phase 1: submissions; nothing is sent, so only the enqueue is measured.
+	if *cpuprofile != "" {
+		stop, err := startCPUProfileAt(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	run := fmt.Sprintf("%x", time.Now().UnixNano())
+	lat, took, err := postSubmissions(ctx, base+"/p/forms/"+form.DemoKey, run, *n, *conc)
+	if err != nil {
+		return err
+	}
+	if *cpuprofile != "" {
+		pprof.StopCPUProfile()
+	}
+	fmt.Fprintf(out, "submissions: %d in %s: %.0f/s, p50 %s, p99 %s, max %s\n", *n, took.Round(time.Millisecond),
+		float64(*n)/took.Seconds(), pct(lat, 50), pct(lat, 99), pct(lat, 100))
+
+	// Phase 2: the workers send the confirmation mails.
+	if *mails > 0 {
+		if *mailprofile != "" {
+			stop, err := startCPUProfileAt(*mailprofile)
+			if err != nil {
+				return err
+			}
+			defer stop()
+		}
+		qctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		t0 := time.Now()
+		if err := queue.Start(qctx); err != nil {
+			return fmt.Errorf("start workers: %w", err)
+		}
+		if err := sink.waitFor(ctx, *mails, 10*time.Minute); err != nil {
+			return err
+		}
+		d := time.Since(t0)
+		if *mailprofile != "" {
+			pprof.StopCPUProfile()
+		}
+		fmt.Fprintf(out, "confirmation mails: %d delivered in %s: %.0f/s\n", *mails, d.Round(time.Millisecond), float64(*mails)/d.Seconds())
+		// The jobs are marked done just after the mail left; give them a moment.
+		deadline := time.Now().Add(30 * time.Second)
+		for *mails == *n && time.Now().Before(deadline) {
+			c, err := captureCounts(ctx, db, ws.ID)
+			if err != nil {
+				return err
+			}
+			if c.jobsDone-before.jobsDone >= *n {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		stopCtx, cancelStop := context.WithTimeout(ctx, 30*time.Second)
+		defer cancelStop()
+		if err := queue.Stop(stopCtx); err != nil {
+			return fmt.Errorf("stop workers: %w", err)
+		}
+	}
+
+	after, err := captureCounts(ctx, db, ws.ID)
+	if err != nil {
+		return err
+	}
+	d := after.minus(before)
+	d.mails = sink.count()
+	ok := d.contacts == *n && d.requested == *n && d.pending == *n
+	if *mails == *n {
+		ok = ok && d.mails == *n && d.jobsDone == *n
+	}
+	verdict := "OK"
+	if !ok {
+		verdict = "FAILED"
+	}
+	fmt.Fprintf(out, "check %s: %d contacts, %d consent_requested events, %d pending double opt-in requests, %d mails received, %d mail jobs completed (want %d each",
+		verdict, d.contacts, d.requested, d.pending, d.mails, d.jobsDone, *n)
+	if *mails != *n {
+		fmt.Fprintf(out, "; mails and jobs not checked: --mails %d", *mails)
+	}
+	fmt.Fprintln(out, ")")
+	if !ok {
+		return errors.New("lead capture benchmark: the counts do not match the submissions")
+	}
+	return nil
+}
+
+func startCPUProfileAt(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}
+
+// postSubmissions posts n sign-ups of unique addresses from conc clients,
+// as a browser sends them, and returns each one's latency.
+func postSubmissions(ctx context.Context, target, run string, n, conc int) ([]time.Duration, time.Duration, error) {
+	client := &http.Client{
+		Transport:     &http.Transport{MaxIdleConns: conc, MaxIdleConnsPerHost: conc},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Timeout:       30 * time.Second,
+	}
+	defer client.CloseIdleConnections()
+	var next atomic.Int64
+	var firstErr error
+	var mu sync.Mutex
+	lats := make([][]time.Duration, conc)
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for g := 0; g < conc; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				body := url.Values{"email": {fmt.Sprintf("lead-%s-%d@example.com", run, i)}, "first_name": {"Erika"},
+					"newsletter_email": {"1"}, "lang": {"de"}}.Encode()
+				req, _ := http.NewRequestWithContext(ctx, "POST", target, strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) fairlead-bench/1.0")
+				req.Header.Set("Accept-Language", "de-DE,de;q=0.9,en;q=0.8")
+				s := time.Now()
+				res, err := client.Do(req)
+				if err == nil {
+					io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+					if res.StatusCode != http.StatusSeeOther {
+						err = fmt.Errorf("submission %d: status %d", i, res.StatusCode)
+					}
+				}
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					next.Store(int64(n))
+					return
+				}
+				lats[g] = append(lats[g], time.Since(s))
+			}
+		}(g)
+	}
+	wg.Wait()
+	took := time.Since(t0)
+	if firstErr != nil {
+		return nil, 0, firstErr
+	}
+	var all []time.Duration
+	for _, l := range lats {
+		all = append(all, l...)
+	}
+	return all, took, nil
+}
+
+type captureCount struct {
+	contacts, requested, pending, jobsDone, mails int
+}
+
+func (c captureCount) minus(o captureCount) captureCount {
+	return captureCount{c.contacts - o.contacts, c.requested - o.requested, c.pending - o.pending, c.jobsDone - o.jobsDone, c.mails - o.mails}
+}
+
+func captureCounts(ctx context.Context, db *store.DB, ws string) (captureCount, error) {
+	var c captureCount
+	err := db.R.QueryRowContext(ctx, `SELECT
+		(SELECT COUNT(*) FROM contacts WHERE workspace_id = $1),
+		(SELECT COUNT(*) FROM ledger_events WHERE workspace_id = $1 AND kind = 'consent_requested'),
+		(SELECT COUNT(*) FROM doi_requests WHERE workspace_id = $1 AND channel = 'email' AND confirmed_at IS NULL),
+		(SELECT COUNT(*) FROM jobs WHERE workspace_id = $1 AND kind = $2 AND state = 'completed')`, ws, capture.JobSendDOIEmail).
+		Scan(&c.contacts, &c.requested, &c.pending, &c.jobsDone)
+	if err != nil {
+		return c, fmt.Errorf("count results: %w", err)
+	}
+	return c, nil
+}
+
+// mailSink is an SMTP server on loopback that accepts every message and
+// only counts it.
+type mailSink struct {
+	srv  *smtp.Server
+	ln   net.Listener
+	done chan struct{}
+
+	mu      sync.Mutex
+	n       int
+	changed chan struct{}
+}
+
+func startMailSink() (*mailSink, error) {
+	s := &mailSink{done: make(chan struct{}), changed: make(chan struct{})}
+	s.srv = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return sinkSession{s}, nil }))
+	s.srv.Domain = "sink.localhost"
+	s.srv.ReadTimeout, s.srv.WriteTimeout = 30*time.Second, 30*time.Second
+	s.srv.MaxMessageBytes = 1 << 20
+	s.srv.EnableSMTPUTF8 = true
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s.ln = ln
+	go func() {
+		defer close(s.done)
+		s.srv.Serve(ln)
+	}()
+	return s, nil
+}
+
+func (s *mailSink) URL() string { return "smtp://" + s.ln.Addr().String() + "?tls=none&timeout=10s" }
+
+func (s *mailSink) Close() {
+	s.srv.Close()
+	s.ln.Close()
+	<-s.done
+}
+
+func (s *mailSink) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n
+}
+
+func (s *mailSink) waitFor(ctx context.Context, n int, timeout time.Duration) error {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		got, changed := s.n, s.changed
+		s.mu.Unlock()
+		if got >= n {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-t.C:
+			return fmt.Errorf("only %d of %d confirmation mails arrived within %s", got, n, timeout)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+type sinkSession struct{ s *mailSink }
+
+func (sinkSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (sinkSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (ss sinkSession) Data(r io.Reader) error {
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return err
+	}
+	s := ss.s
+	s.mu.Lock()
+	s.n++
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+	return nil
+}
+func (sinkSession) Reset()        {}
+func (sinkSession) Logout() error { return nil }

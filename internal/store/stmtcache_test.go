@@ -1,0 +1,81 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/fairlead/fairlead/internal/id"
+	"github.com/fairlead/fairlead/internal/store"
+	"github.com/fairlead/fairlead/internal/store/testdb"
+)
+
+func TestTxCachedReusesStatementsAndKeepsTransactions(t *testing.T) {
+	t.Parallel()
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+		insert := `INSERT INTO workspaces (id, slug, name, created_at) VALUES ($1, $2, $3, $4)`
+		count := func() int {
+			var n int
+			if err := db.R.QueryRowContext(ctx, `SELECT COUNT(*) FROM workspaces WHERE slug LIKE 'cached-%'`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		for i := 0; i < 5; i++ {
+			err := db.TxCached(ctx, func(q store.Querier) error {
+				if _, err := q.ExecContext(ctx, insert, id.New(), fmt.Sprintf("cached-%d", i), "Cached", now); err != nil {
+					return err
+				}
+				var n int
+				return q.QueryRowContext(ctx, `SELECT COUNT(*) FROM workspaces WHERE slug LIKE 'cached-%'`).Scan(&n)
+			})
+			if err != nil {
+				t.Fatalf("transaction %d: %v", i, err)
+			}
+		}
+		if got := count(); got != 5 {
+			t.Fatalf("%d rows after 5 transactions, want 5", got)
+		}
+		// A failing transaction through cached statements writes nothing.
+		boom := errors.New("boom")
+		err := db.TxCached(ctx, func(q store.Querier) error {
+			if _, err := q.ExecContext(ctx, insert, id.New(), "cached-x", "Cached", now); err != nil {
+				return err
+			}
+			return boom
+		})
+		if !errors.Is(err, boom) || count() != 5 {
+			t.Fatalf("rolled back transaction: err %v, %d rows (want 5)", err, count())
+		}
+		// A constraint error through a cached statement is the usual one.
+		err = db.TxCached(ctx, func(q store.Querier) error {
+			_, err := q.ExecContext(ctx, insert, id.New(), "cached-0", "Cached", now)
+			return store.MapError(err)
+		})
+		if !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("duplicate slug: %v, want ErrConflict", err)
+		}
+		rows := 0
+		err = db.TxCached(ctx, func(q store.Querier) error {
+			rs, err := q.QueryContext(ctx, `SELECT slug FROM workspaces WHERE slug LIKE $1 ORDER BY slug`, "cached-%")
+			if err != nil {
+				return err
+			}
+			defer rs.Close()
+			for rs.Next() {
+				rows++
+			}
+			return rs.Err()
+		})
+		if err != nil || rows != 5 {
+			t.Fatalf("query through the cache: %d rows, %v", rows, err)
+		}
+		if db.Dialect == store.SQLite && store.CachedStmts(db) < 2 {
+			t.Fatalf("%d statements cached on SQLite, want the insert and the count", store.CachedStmts(db))
+		}
+	})
+}

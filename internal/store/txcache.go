@@ -1,0 +1,135 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+)
+
+// maxCachedStmts bounds the statement cache: SQL texts are constants or
+// built from a few fixed pieces, so a handful of hundreds covers them all,
+// and a text built from data must not grow the cache without end.
+const maxCachedStmts = 512
+
+// stmtCache keeps statements prepared on the SQLite write connection.
+// modernc.org/sqlite parses a statement on every Exec and Query, which is
+// a quarter of the CPU of a form submission; pgx caches prepared
+// statements per connection by itself, so PostgreSQL needs none of this.
+type stmtCache struct {
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt
+	// want are texts seen inside a transaction but not yet prepared: the
+	// only write connection is busy then, so they are prepared after it.
+	want map[string]bool
+	// failed are texts that could not be prepared alone; they run unprepared.
+	failed map[string]bool
+}
+
+func newStmtCache() *stmtCache {
+	return &stmtCache{stmts: map[string]*sql.Stmt{}, want: map[string]bool{}, failed: map[string]bool{}}
+}
+
+func (c *stmtCache) get(query string) *sql.Stmt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.stmts[query]
+	if !ok && !c.failed[query] && len(c.stmts)+len(c.want) < maxCachedStmts {
+		c.want[query] = true
+	}
+	return s
+}
+
+// prepareWanted prepares the texts seen since the last call; it runs
+// outside any transaction, when the write connection is free.
+func (c *stmtCache) prepareWanted(ctx context.Context, w *sql.DB) {
+	c.mu.Lock()
+	if len(c.want) == 0 {
+		c.mu.Unlock()
+		return
+	}
+	want := c.want
+	c.want = map[string]bool{}
+	c.mu.Unlock()
+	for q := range want {
+		s, err := w.PrepareContext(ctx, q)
+		c.mu.Lock()
+		switch {
+		case err != nil:
+			c.failed[q] = true
+		case c.stmts[q] != nil:
+			s.Close()
+		default:
+			c.stmts[q] = s
+		}
+		c.mu.Unlock()
+	}
+}
+
+func (c *stmtCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for q, s := range c.stmts {
+		s.Close()
+		delete(c.stmts, q)
+	}
+}
+
+// cachedTx runs a transaction's statements through the cache.
+type cachedTx struct {
+	tx *sql.Tx
+	c  *stmtCache
+}
+
+func (t cachedTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if s := t.c.get(query); s != nil {
+		return t.tx.StmtContext(ctx, s).ExecContext(ctx, args...)
+	}
+	return t.tx.ExecContext(ctx, query, args...)
+}
+
+func (t cachedTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if s := t.c.get(query); s != nil {
+		return t.tx.StmtContext(ctx, s).QueryContext(ctx, args...)
+	}
+	return t.tx.QueryContext(ctx, query, args...)
+}
+
+func (t cachedTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if s := t.c.get(query); s != nil {
+		return t.tx.StmtContext(ctx, s).QueryRowContext(ctx, args...)
+	}
+	return t.tx.QueryRowContext(ctx, query, args...)
+}
+
+// TxCached is Tx for hot write paths: fn gets a Querier that reuses
+// statements prepared once on SQLite's write connection (on PostgreSQL it
+// is the plain transaction). Everything fn does must go through q.
+func (db *DB) TxCached(ctx context.Context, fn func(q Querier) error) error {
+	if db.stmts == nil {
+		return db.Tx(ctx, func(tx Tx) error { return fn(tx) })
+	}
+	err := db.Tx(ctx, func(tx Tx) error { return fn(cachedTx{tx: tx, c: db.stmts}) })
+	db.stmts.prepareWanted(context.WithoutCancel(ctx), db.W)
+	return err
+}
+
+// Savepoint runs fn inside a savepoint of the transaction q, so that its
+// failure undoes only its own writes and the transaction goes on.
+func Savepoint(ctx context.Context, q Querier, name string, fn func() error) error {
+	if _, err := q.ExecContext(ctx, "SAVEPOINT "+name); err != nil {
+		return fmt.Errorf("savepoint: %w", err)
+	}
+	if err := fn(); err != nil {
+		if _, rerr := q.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+name); rerr != nil {
+			return fmt.Errorf("%w (and rolling back to the savepoint failed: %v)", err, rerr)
+		}
+		// SQLite keeps a rolled-back savepoint open until it is released.
+		_, _ = q.ExecContext(ctx, "RELEASE SAVEPOINT "+name)
+		return err
+	}
+	if _, err := q.ExecContext(ctx, "RELEASE SAVEPOINT "+name); err != nil {
+		return fmt.Errorf("release savepoint: %w", err)
+	}
+	return nil
+}

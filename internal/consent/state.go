@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -254,28 +253,8 @@ func (l *Ledger) contactKey(contactID string) any {
 	if l.db.Dialect == store.Postgres {
 		return contactID
 	}
-	var b [16]byte
-	hex.Decode(b[0:4], []byte(contactID[0:8]))
-	hex.Decode(b[4:6], []byte(contactID[9:13]))
-	hex.Decode(b[6:8], []byte(contactID[14:18]))
-	hex.Decode(b[8:10], []byte(contactID[19:23]))
-	hex.Decode(b[10:16], []byte(contactID[24:36]))
+	b, _ := id.Bytes(contactID)
 	return b[:]
-}
-
-// appendIDText appends the canonical text of a 16-byte ID.
-func appendIDText(dst, b []byte) []byte {
-	var out [36]byte
-	hex.Encode(out[0:8], b[0:4])
-	out[8] = '-'
-	hex.Encode(out[9:13], b[4:6])
-	out[13] = '-'
-	hex.Encode(out[14:18], b[6:8])
-	out[18] = '-'
-	hex.Encode(out[19:23], b[8:10])
-	out[23] = '-'
-	hex.Encode(out[24:36], b[10:16])
-	return append(dst, out[:]...)
 }
 
 // scanContactKey reads a contact_id column of the permission tables as
@@ -293,7 +272,7 @@ func (l *Ledger) scanContactKey(sc interface{ Scan(...any) error }) (string, err
 	if len(b) != 16 {
 		return "", fmt.Errorf("permission state: contact key of %d bytes", len(b))
 	}
-	return string(appendIDText(nil, b)), nil
+	return string(id.AppendText(nil, b)), nil
 }
 
 func customCount(ps []Purpose) int {
@@ -504,7 +483,7 @@ func (l *Ledger) grantsPage(ctx context.Context, slot, mask, want int64, after a
 	var line [37]byte
 	line[36] = '\n'
 	for i := 0; i < n; i++ {
-		appendIDText(line[:0], b[i*16:(i+1)*16])
+		id.AppendText(line[:0], b[i*16:(i+1)*16])
 		out.Write(line[:])
 	}
 	page := out.String()

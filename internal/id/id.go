@@ -61,7 +61,10 @@ func NewAt(t time.Time) string {
 	return format(b)
 }
 
-func format(b [16]byte) string {
+func format(b [16]byte) string { return string(AppendText(nil, b[:])) }
+
+// AppendText appends the canonical text of a 16-byte ID to dst.
+func AppendText(dst, b []byte) []byte {
 	var out [36]byte
 	hex.Encode(out[0:8], b[0:4])
 	out[8] = '-'
@@ -72,7 +75,21 @@ func format(b [16]byte) string {
 	hex.Encode(out[19:23], b[8:10])
 	out[23] = '-'
 	hex.Encode(out[24:36], b[10:16])
-	return string(out[:])
+	return append(dst, out[:]...)
+}
+
+// Bytes returns the 16 bytes of a canonical UUID text (ok false otherwise).
+func Bytes(s string) (b [16]byte, ok bool) {
+	if !Valid(s) {
+		return b, false
+	}
+	for i, j := range [][2]int{{0, 8}, {9, 13}, {14, 18}, {19, 23}, {24, 36}} {
+		off := [...]int{0, 4, 6, 8, 10}[i]
+		if _, err := hex.Decode(b[off:], []byte(s[j[0]:j[1]])); err != nil {
+			return b, false
+		}
+	}
+	return b, true
 }
 
 // ErrInvalid is returned by Parse for anything that is not a canonical UUID.

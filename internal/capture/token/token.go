@@ -12,10 +12,10 @@ import (
 	"crypto/hmac"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
-	"strings"
 	"time"
+
+	"github.com/fairlead/fairlead/internal/id"
 )
 
 // Kind says what a link may be used for; the MAC domain differs per kind,
@@ -80,11 +80,11 @@ const (
 
 // Sign encodes t as a URL-safe string.
 func Sign(s Signer, t Token) (string, error) {
-	ws, ok := uuidBytes(t.Workspace)
+	ws, ok := id.Bytes(t.Workspace)
 	if !ok {
 		return "", errors.New("token: workspace is not a UUID")
 	}
-	sub, ok := uuidBytes(t.Subject)
+	sub, ok := id.Bytes(t.Subject)
 	if !ok {
 		return "", errors.New("token: subject is not a UUID")
 	}
@@ -127,7 +127,7 @@ func Parse(s Signer, want Kind, str string, now time.Time) (Token, error) {
 	if !hmac.Equal(mac, s.MAC(want.domain(), body)[:macLen]) {
 		return Token{}, ErrInvalid
 	}
-	t := Token{Kind: want, Workspace: uuidString(body[2:18]), Subject: uuidString(body[18:34])}
+	t := Token{Kind: want, Workspace: string(id.AppendText(nil, body[2:18])), Subject: string(id.AppendText(nil, body[18:34]))}
 	exp := int64(binary.BigEndian.Uint64(body[34:42]))
 	rest := body[42:]
 	var ok bool
@@ -152,21 +152,4 @@ func field(b []byte) (string, []byte, bool) {
 	}
 	n := int(b[0])
 	return string(b[1 : 1+n]), b[1+n:], true
-}
-
-func uuidBytes(s string) ([16]byte, bool) {
-	var out [16]byte
-	h := strings.ReplaceAll(s, "-", "")
-	if len(s) != 36 || len(h) != 32 {
-		return out, false
-	}
-	if _, err := hex.Decode(out[:], []byte(h)); err != nil {
-		return out, false
-	}
-	return out, true
-}
-
-func uuidString(b []byte) string {
-	h := hex.EncodeToString(b)
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }

@@ -64,6 +64,10 @@ const (
 	KindErasureExecuted         = "erasure_executed"
 	KindPresumedConsentRecorded = "presumed_consent_recorded"
 	KindExistingCustomerFacts   = "existing_customer_facts"
+	// KindLetterSent records one advertising letter put into a print batch:
+	// which purpose, on which channel (post), from which template version,
+	// so every letter can be traced to the decision that allowed it.
+	KindLetterSent = "letter_sent"
 )
 
 // EventKinds lists every kind. There is no "objection_lifted": an objection
@@ -75,7 +79,7 @@ var EventKinds = []string{
 	KindNoticeGiven, KindLegitimateInterest, KindInboundRequestReceived, KindInboundRequestClosed,
 	KindContractStarted, KindContractEnded, KindRightsRequestOpened, KindRightsRequestClosed,
 	KindRetentionDutyStarted, KindErasureRequested, KindErasureExecuted, KindPresumedConsentRecorded,
-	KindExistingCustomerFacts, KindConsentUsed, KindRecordChanged,
+	KindExistingCustomerFacts, KindConsentUsed, KindRecordChanged, KindLetterSent,
 }
 
 // Enumerations of event attributes.
@@ -103,7 +107,7 @@ var defaultBasis = map[string]string{
 	KindRightsRequestOpened: "art6_1_c", KindRightsRequestClosed: "art6_1_c",
 	KindRetentionDutyStarted: "art6_1_c", KindErasureRequested: "art6_1_c", KindErasureExecuted: "art6_1_c",
 	KindPresumedConsentRecorded: "art6_1_f", KindExistingCustomerFacts: "art6_1_f",
-	KindConsentUsed: "art6_1_a", KindRecordChanged: "art6_1_c",
+	KindConsentUsed: "art6_1_a", KindRecordChanged: "art6_1_c", KindLetterSent: "art6_1_f",
 }
 
 // Details are the kind-specific attributes of an event. Only the fields of
@@ -139,6 +143,8 @@ type Details struct {
 	LastPurchaseAt     string `json:"last_purchase_at,omitempty"`
 	// Changes of a record_changed event.
 	Changes []contact.FieldChange `json:"changes,omitempty"`
+	// Template is the version hash of the letter template (letter_sent).
+	Template string `json:"template,omitempty"`
 }
 
 // EvidenceInput is the evidence sent with an event. Source, NoticeHash,
@@ -537,6 +543,7 @@ var detailFields = map[string][]string{
 	KindRightsRequestClosed:     {"request_type"},
 	KindExistingCustomerFacts:   {"address_from_sale", "notice_at_collection", "last_purchase_at"},
 	KindRecordChanged:           {"changes"},
+	KindLetterSent:              {"template"},
 }
 
 func (d Details) set() []string {
@@ -550,6 +557,7 @@ func (d Details) set() []string {
 		{"relationship", d.Relationship != ""}, {"notice", d.Notice != ""}, {"notice_kind", d.NoticeKind != ""}, {"assessment", d.Assessment != ""},
 		{"basis", d.Basis != ""}, {"until", d.Until != ""}, {"request_type", d.RequestType != ""}, {"address_from_sale", d.AddressFromSale},
 		{"notice_at_collection", d.NoticeAtCollection}, {"last_purchase_at", d.LastPurchaseAt != ""}, {"changes", len(d.Changes) > 0},
+		{"template", d.Template != ""},
 	} {
 		if f.on {
 			out = append(out, f.name)
@@ -619,7 +627,7 @@ func (l *Ledger) check(ctx context.Context, q store.Querier, ws string, pts cont
 		if pur, err = b.purpose(ctx, l, q, ws, in.Purpose); err != nil {
 			return nil, nil, "", err
 		}
-	case isConsent || in.Kind == KindLegitimateInterest:
+	case isConsent || in.Kind == KindLegitimateInterest || in.Kind == KindLetterSent:
 		return nil, nil, "", validate.Required("purpose")
 	}
 	var chs []string
@@ -765,6 +773,13 @@ func (l *Ledger) check(ctx context.Context, q store.Querier, ws string, pts cont
 			if err := one("request_type", d.RequestType, RightsRequestTypes); err != nil {
 				return nil, nil, "", err
 			}
+		}
+	case KindLetterSent:
+		if !ValidHash(d.Template) {
+			return nil, nil, "", validate.Invalid("template", "template must be the version hash of a letter template (64 hex digits)")
+		}
+		if len(chs) != 1 {
+			return nil, nil, "", validate.Invalid("channels", "a letter is sent on one channel")
 		}
 	case KindExistingCustomerFacts:
 		if d.LastPurchaseAt != "" {

@@ -109,16 +109,25 @@ func layout(pdf *fpdf.Fpdf, l Letter) [][]line {
 		gap = 1
 	}
 	for _, para := range paragraphs(l.Body) {
-		// Each wrapped line is a block of its own, so paragraphs may
-		// break across pages; the lines of a paragraph follow without gap.
-		for i, src := range para {
-			for j, ln := range wrapText(pdf, src, textW) {
-				g := 0
-				if i == 0 && j == 0 {
-					g = gap
-				}
-				blocks = append(blocks, block{gap: g, lines: []string{ln}})
+		var lines []string
+		for _, src := range para {
+			lines = append(lines, wrapText(pdf, src, textW)...)
+		}
+		// A paragraph may break across pages, but never leaves a single
+		// line behind or alone at the top (no orphans, no widows).
+		for len(lines) > 0 {
+			n := 1
+			switch {
+			case len(lines) <= 3:
+				n = len(lines)
+			case gap > 0:
+				n = 2
+			case len(lines) == 4:
+				n = 2
 			}
+			blocks = append(blocks, block{gap: gap, lines: lines[:n]})
+			lines = lines[n:]
+			gap = 0
 		}
 		gap = 1
 	}

@@ -149,7 +149,7 @@ func objectionNotice(lang, url string) string {
 // are left out with the engine's reason codes; an address that does not fit
 // the window is left out with address_does_not_fit. Bad input changes
 // nothing.
-func (s *Service) CreateBatch(ctx context.Context, ws string, in NewBatch, actor consent.Actor) (Batch, error) {
+func (s *Backflow) CreateBatch(ctx context.Context, ws string, in NewBatch, actor consent.Actor) (Batch, error) {
 	if !id.Valid(ws) {
 		return Batch{}, store.ErrNotFound
 	}
@@ -241,7 +241,7 @@ func (s *Service) CreateBatch(ctx context.Context, ws string, in NewBatch, actor
 		if vals["full_name"] == "" {
 			vals["full_name"] = map[string]string{"de": "Damen und Herren", "en": "Sir or Madam"}[t.Content.Language]
 		}
-		l := Letter{Ref: fmt.Sprintf("%s-%04d", b.ID[:8], len(letters)+1), Sender: t.Content.Sender, Recipient: recipient(c), Date: asOf, Lang: t.Content.Language,
+		l := Letter{Ref: fmt.Sprintf("%s-%04d", b.ID[len(b.ID)-8:], len(letters)+1), Sender: t.Content.Sender, Recipient: recipient(c), Date: asOf, Lang: t.Content.Language,
 			Subject: pt.subject.Execute(vals, nil), Salutation: pt.salutation.Execute(vals, nil), Body: pt.body.Execute(vals, nil),
 			Closing: pt.closing.Execute(vals, nil), Signature: t.Content.Signature}
 		if slices.Contains(d.Obligations, policy.ObligationIncludeObjectionNotice) {
@@ -326,7 +326,7 @@ func (s *Service) CreateBatch(ctx context.Context, ws string, in NewBatch, actor
 
 // batchContacts lists the contact persons of one supplier or of all, in
 // ID order, each once, with the name of (the first) supplier.
-func (s *Service) batchContacts(ctx context.Context, ws, supplierID string) ([]string, map[string]string, error) {
+func (s *Backflow) batchContacts(ctx context.Context, ws, supplierID string) ([]string, map[string]string, error) {
 	rows, err := s.DB.R.QueryContext(ctx, `SELECT sc.contact_id, s.name FROM supplier_contacts sc JOIN suppliers s ON s.workspace_id = sc.workspace_id AND s.id = sc.supplier_id
 		WHERE sc.workspace_id = $1 AND ($2 = '' OR sc.supplier_id = $3) ORDER BY sc.contact_id, sc.created_at`, ws, supplierID, nullID(supplierID))
 	if err != nil {
@@ -365,7 +365,7 @@ func scanBatch(sc interface{ Scan(...any) error }) (Batch, error) {
 }
 
 // Batch returns a batch with every contact considered.
-func (s *Service) Batch(ctx context.Context, ws, batchID string) (Batch, error) {
+func (s *Backflow) Batch(ctx context.Context, ws, batchID string) (Batch, error) {
 	if !id.Valid(ws) || !id.Valid(batchID) {
 		return Batch{}, store.ErrNotFound
 	}
@@ -393,7 +393,7 @@ func (s *Service) Batch(ctx context.Context, ws, batchID string) (Batch, error) 
 }
 
 // Batches lists the workspace's batches, newest first (without items).
-func (s *Service) Batches(ctx context.Context, ws string, limit int) ([]Batch, error) {
+func (s *Backflow) Batches(ctx context.Context, ws string, limit int) ([]Batch, error) {
 	out := []Batch{}
 	if !id.Valid(ws) {
 		return out, nil
@@ -420,7 +420,7 @@ func (s *Service) Batches(ctx context.Context, ws string, limit int) ([]Batch, e
 var ErrNoLetters = errors.New("the batch has no letters")
 
 // BatchPDF returns the batch's PDF as stored.
-func (s *Service) BatchPDF(ctx context.Context, ws, batchID string) ([]byte, error) {
+func (s *Backflow) BatchPDF(ctx context.Context, ws, batchID string) ([]byte, error) {
 	if !id.Valid(ws) || !id.Valid(batchID) {
 		return nil, store.ErrNotFound
 	}
@@ -435,7 +435,7 @@ func (s *Service) BatchPDF(ctx context.Context, ws, batchID string) ([]byte, err
 }
 
 // BatchManifest returns the batch's CSV manifest as stored.
-func (s *Service) BatchManifest(ctx context.Context, ws, batchID string) (string, error) {
+func (s *Backflow) BatchManifest(ctx context.Context, ws, batchID string) (string, error) {
 	if !id.Valid(ws) || !id.Valid(batchID) {
 		return "", store.ErrNotFound
 	}

@@ -65,7 +65,7 @@ type batchArgs struct {
 // job exists exactly when the contract does (a rolled-back contract queues
 // nothing), and no poll has to find it. A schedule saved later applies to
 // later contracts.
-func (s *Service) RecordContract(ctx context.Context, ws, supplierID string, in NewContract, actor consent.Actor) (Contract, error) {
+func (s *Backflow) RecordContract(ctx context.Context, ws, supplierID string, in NewContract, actor consent.Actor) (Contract, error) {
 	x, err := s.Get(ctx, ws, supplierID)
 	if err != nil {
 		return Contract{}, err
@@ -140,7 +140,7 @@ func (s *Service) RecordContract(ctx context.Context, ws, supplierID string, in 
 }
 
 // Contracts lists a supplier's contracts, newest first.
-func (s *Service) Contracts(ctx context.Context, ws, supplierID string) ([]Contract, error) {
+func (s *Backflow) Contracts(ctx context.Context, ws, supplierID string) ([]Contract, error) {
 	x, err := s.Get(ctx, ws, supplierID)
 	if err != nil {
 		return nil, err
@@ -163,7 +163,7 @@ func (s *Service) Contracts(ctx context.Context, ws, supplierID string) ([]Contr
 }
 
 // Register registers the scheduled batch job on q.
-func (s *Service) Register(q interface {
+func (s *Backflow) Register(q interface {
 	Register(kind string, h jobs.Handler, o jobs.KindOptions)
 }) {
 	q.Register(JobKind, s.runScheduled, jobs.KindOptions{})
@@ -174,7 +174,7 @@ func (s *Service) Register(q interface {
 // objection in between keeps the letter from being printed. A batch that
 // already exists for the pair (the job ran before a crash) is not made
 // again.
-func (s *Service) runScheduled(ctx context.Context, j *jobs.Job) error {
+func (s *Backflow) runScheduled(ctx context.Context, j *jobs.Job) error {
 	var a batchArgs
 	if err := j.DecodeArgs(&a); err != nil {
 		return err

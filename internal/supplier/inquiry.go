@@ -44,7 +44,7 @@ var DefaultNotices = []consent.NewNotice{
 
 // EnsureNotices stores the default supplier notice of each language that
 // has none yet, and returns the current versions by language.
-func (s *Service) EnsureNotices(ctx context.Context, ws string) (map[string]consent.Notice, error) {
+func (s *Backflow) EnsureNotices(ctx context.Context, ws string) (map[string]consent.Notice, error) {
 	out := map[string]consent.Notice{}
 	for _, d := range DefaultNotices {
 		n, err := s.CurrentNotice(ctx, ws, d.Language)
@@ -60,7 +60,7 @@ func (s *Service) EnsureNotices(ctx context.Context, ws string) (map[string]cons
 }
 
 // CurrentNotice is the newest supplier notice version of a language.
-func (s *Service) CurrentNotice(ctx context.Context, ws, language string) (consent.Notice, error) {
+func (s *Backflow) CurrentNotice(ctx context.Context, ws, language string) (consent.Notice, error) {
 	list, err := s.Notices.List(ctx, ws, NoticeKind)
 	if err != nil {
 		return consent.Notice{}, err
@@ -74,7 +74,7 @@ func (s *Service) CurrentNotice(ctx context.Context, ws, language string) (conse
 }
 
 // noticeURL is the public address of a notice version.
-func (s *Service) noticeURL(ctx context.Context, ws, hash string) (string, error) {
+func (s *Backflow) noticeURL(ctx context.Context, ws, hash string) (string, error) {
 	base := ""
 	if s.PublicURL != nil {
 		var err error
@@ -163,7 +163,7 @@ func firstLine(s string) string {
 // GenerateInquiry writes the first-inquiry text for a contact person of
 // the supplier, linking the current supplier notice version of the
 // language. Nothing is recorded in the ledger until it is marked sent.
-func (s *Service) GenerateInquiry(ctx context.Context, ws, supplierID string, in NewInquiry) (Inquiry, error) {
+func (s *Backflow) GenerateInquiry(ctx context.Context, ws, supplierID string, in NewInquiry) (Inquiry, error) {
 	x, err := s.Get(ctx, ws, supplierID)
 	if err != nil {
 		return Inquiry{}, err
@@ -213,7 +213,7 @@ func (s *Service) GenerateInquiry(ctx context.Context, ws, supplierID string, in
 
 const inquiryCols = `id, supplier_id, contact_id, channel, language, notice_hash, subject, body, created_at, sent_at, ledger_event`
 
-func (s *Service) scanInquiry(ctx context.Context, ws string, sc interface{ Scan(...any) error }) (Inquiry, error) {
+func (s *Backflow) scanInquiry(ctx context.Context, ws string, sc interface{ Scan(...any) error }) (Inquiry, error) {
 	var q Inquiry
 	var sent *time.Time
 	if err := sc.Scan(&q.ID, &q.SupplierID, &q.ContactID, &q.Channel, &q.Language, &q.NoticeHash, &q.Subject, &q.Body, &q.CreatedAt, &sent, &q.LedgerEvent); err != nil {
@@ -233,7 +233,7 @@ func (s *Service) scanInquiry(ctx context.Context, ws string, sc interface{ Scan
 }
 
 // Inquiries lists a supplier's inquiries, newest first.
-func (s *Service) Inquiries(ctx context.Context, ws, supplierID string) ([]Inquiry, error) {
+func (s *Backflow) Inquiries(ctx context.Context, ws, supplierID string) ([]Inquiry, error) {
 	x, err := s.Get(ctx, ws, supplierID)
 	if err != nil {
 		return nil, err
@@ -257,7 +257,7 @@ func (s *Service) Inquiries(ctx context.Context, ws, supplierID string) ([]Inqui
 // MarkSent records that the inquiry went out: a notice_given event with the
 // notice version and the channel, whose evidence is the exact text sent,
 // in the same transaction as the inquiry's sent time. sentAt nil = now.
-func (s *Service) MarkSent(ctx context.Context, ws, inquiryID string, sentAt *time.Time, actor consent.Actor) (Inquiry, error) {
+func (s *Backflow) MarkSent(ctx context.Context, ws, inquiryID string, sentAt *time.Time, actor consent.Actor) (Inquiry, error) {
 	if !id.Valid(ws) || !id.Valid(inquiryID) {
 		return Inquiry{}, store.ErrNotFound
 	}

@@ -50,7 +50,7 @@ type Response struct {
 // transaction as the response. Replying on those channels is then
 // inquiry_reply (rules §7.4), which objections do not block; unsolicited
 // advertising afterwards is direct_marketing again.
-func (s *Service) LogResponse(ctx context.Context, ws, contactID string, in NewResponse, actor consent.Actor) (Response, error) {
+func (s *Backflow) LogResponse(ctx context.Context, ws, contactID string, in NewResponse, actor consent.Actor) (Response, error) {
 	if !id.Valid(ws) || !id.Valid(contactID) {
 		return Response{}, store.ErrNotFound
 	}
@@ -105,7 +105,7 @@ func (s *Service) LogResponse(ctx context.Context, ws, contactID string, in NewR
 }
 
 // Responses lists a contact's responses, newest first.
-func (s *Service) Responses(ctx context.Context, ws, contactID string) ([]Response, error) {
+func (s *Backflow) Responses(ctx context.Context, ws, contactID string) ([]Response, error) {
 	if !id.Valid(ws) || !id.Valid(contactID) {
 		return nil, store.ErrNotFound
 	}
@@ -115,7 +115,7 @@ func (s *Service) Responses(ctx context.Context, ws, contactID string) ([]Respon
 	return s.responses(ctx, ws, "contact_id", strings.ToLower(contactID))
 }
 
-func (s *Service) responses(ctx context.Context, ws, col, v string) ([]Response, error) {
+func (s *Backflow) responses(ctx context.Context, ws, col, v string) ([]Response, error) {
 	rows, err := s.DB.R.QueryContext(ctx, `SELECT id, contact_id, supplier_id, channel, reply_channels, summary, received_at, ledger_event, created_by, created_at
 		FROM contact_responses WHERE workspace_id = $1 AND `+col+` = $2 ORDER BY received_at DESC, id`, ws, v)
 	if err != nil {
@@ -159,7 +159,7 @@ type SalesView struct {
 }
 
 // ContactSalesView is the sales view of any contact.
-func (s *Service) ContactSalesView(ctx context.Context, ws, contactID string) (ContactView, error) {
+func (s *Backflow) ContactSalesView(ctx context.Context, ws, contactID string) (ContactView, error) {
 	rs, err := s.Responses(ctx, ws, contactID)
 	if err != nil {
 		return ContactView{}, err
@@ -174,7 +174,7 @@ func (s *Service) ContactSalesView(ctx context.Context, ws, contactID string) (C
 }
 
 // SupplierSalesView is the sales view of a supplier.
-func (s *Service) SupplierSalesView(ctx context.Context, ws, supplierID string) (SalesView, error) {
+func (s *Backflow) SupplierSalesView(ctx context.Context, ws, supplierID string) (SalesView, error) {
 	x, err := s.Get(ctx, ws, supplierID)
 	if err != nil {
 		return SalesView{}, err

@@ -75,8 +75,8 @@ type Enqueuer interface {
 	Enqueue(ctx context.Context, tx store.Querier, p jobs.EnqueueParams) (string, error)
 }
 
-// Service runs the backflow acquisition of one fairlead instance.
-type Service struct {
+// Backflow runs the backflow acquisition of one fairlead instance.
+type Backflow struct {
 	DB       *store.DB
 	Contacts *contact.Store
 	Ledger   *consent.Ledger
@@ -93,14 +93,14 @@ type Service struct {
 	Log       *slog.Logger
 }
 
-func (s *Service) now() time.Time {
+func (s *Backflow) now() time.Time {
 	if s.Now != nil {
 		return s.Now().UTC().Truncate(time.Microsecond)
 	}
 	return time.Now().UTC().Truncate(time.Microsecond)
 }
 
-func (s *Service) log() *slog.Logger {
+func (s *Backflow) log() *slog.Logger {
 	if s.Log != nil {
 		return s.Log
 	}
@@ -133,7 +133,7 @@ func checkLanguage(field, v string) error {
 }
 
 // Create adds a supplier.
-func (s *Service) Create(ctx context.Context, ws string, in NewSupplier) (Supplier, error) {
+func (s *Backflow) Create(ctx context.Context, ws string, in NewSupplier) (Supplier, error) {
 	if !id.Valid(ws) {
 		return Supplier{}, store.ErrNotFound
 	}
@@ -172,11 +172,11 @@ func scanSupplier(sc interface{ Scan(...any) error }) (Supplier, error) {
 }
 
 // Get returns one supplier with its contact persons.
-func (s *Service) Get(ctx context.Context, ws, supplierID string) (Supplier, error) {
+func (s *Backflow) Get(ctx context.Context, ws, supplierID string) (Supplier, error) {
 	return s.get(ctx, s.DB.R, ws, supplierID)
 }
 
-func (s *Service) get(ctx context.Context, q store.Querier, ws, supplierID string) (Supplier, error) {
+func (s *Backflow) get(ctx context.Context, q store.Querier, ws, supplierID string) (Supplier, error) {
 	if !id.Valid(ws) || !id.Valid(supplierID) {
 		return Supplier{}, store.ErrNotFound
 	}
@@ -201,7 +201,7 @@ func (s *Service) get(ctx context.Context, q store.Querier, ws, supplierID strin
 
 // List returns the workspace's suppliers by name; dreamOnly keeps the
 // dream clients.
-func (s *Service) List(ctx context.Context, ws string, dreamOnly bool) ([]Supplier, error) {
+func (s *Backflow) List(ctx context.Context, ws string, dreamOnly bool) ([]Supplier, error) {
 	out := []Supplier{}
 	if !id.Valid(ws) {
 		return out, nil
@@ -230,7 +230,7 @@ type SupplierUpdate struct {
 }
 
 // Update changes a supplier's name, language, dream-client flag or notes.
-func (s *Service) Update(ctx context.Context, ws, supplierID string, up SupplierUpdate) (Supplier, error) {
+func (s *Backflow) Update(ctx context.Context, ws, supplierID string, up SupplierUpdate) (Supplier, error) {
 	x, err := s.Get(ctx, ws, supplierID)
 	if err != nil {
 		return Supplier{}, err
@@ -286,7 +286,7 @@ type PersonInput struct {
 
 // AddContact links a contact person to a supplier, creating the contact
 // when asked to, in one transaction.
-func (s *Service) AddContact(ctx context.Context, ws, supplierID string, in NewPerson) (Supplier, error) {
+func (s *Backflow) AddContact(ctx context.Context, ws, supplierID string, in NewPerson) (Supplier, error) {
 	x, err := s.Get(ctx, ws, supplierID)
 	if err != nil {
 		return Supplier{}, err
@@ -351,7 +351,7 @@ func renameField(err error, from, to string) error {
 }
 
 // member checks that contactID is a contact person of the supplier.
-func (s *Service) member(ctx context.Context, q store.Querier, ws, supplierID, contactID string) error {
+func (s *Backflow) member(ctx context.Context, q store.Querier, ws, supplierID, contactID string) error {
 	var n int
 	err := q.QueryRowContext(ctx, `SELECT count(*) FROM supplier_contacts WHERE workspace_id = $1 AND supplier_id = $2 AND contact_id = $3`, ws, supplierID, strings.ToLower(contactID)).Scan(&n)
 	if err != nil {
@@ -364,7 +364,7 @@ func (s *Service) member(ctx context.Context, q store.Querier, ws, supplierID, c
 }
 
 // supplierOf returns the supplier a contact is a contact person of ("" if none).
-func (s *Service) supplierOf(ctx context.Context, ws, contactID string) (string, error) {
+func (s *Backflow) supplierOf(ctx context.Context, ws, contactID string) (string, error) {
 	var sid string
 	err := s.DB.R.QueryRowContext(ctx, `SELECT supplier_id FROM supplier_contacts WHERE workspace_id = $1 AND contact_id = $2 ORDER BY created_at LIMIT 1`, ws, strings.ToLower(contactID)).Scan(&sid)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -150,7 +150,7 @@ type NewTemplate struct {
 // or a new version when the content differs from the latest one. An
 // unknown merge field is refused, naming the field. It reports whether a
 // version was written.
-func (s *Service) SaveTemplate(ctx context.Context, ws, actor string, in NewTemplate) (Template, bool, error) {
+func (s *Backflow) SaveTemplate(ctx context.Context, ws, actor string, in NewTemplate) (Template, bool, error) {
 	if !id.Valid(ws) {
 		return Template{}, false, store.ErrNotFound
 	}
@@ -218,7 +218,7 @@ func scanTemplate(sc interface{ Scan(...any) error }) (Template, error) {
 	return t, nil
 }
 
-func (s *Service) latest(ctx context.Context, q store.Querier, ws, templateID string) (Template, error) {
+func (s *Backflow) latest(ctx context.Context, q store.Querier, ws, templateID string) (Template, error) {
 	if !id.Valid(ws) || !id.Valid(templateID) {
 		return Template{}, store.ErrNotFound
 	}
@@ -227,12 +227,12 @@ func (s *Service) latest(ctx context.Context, q store.Querier, ws, templateID st
 }
 
 // Template returns the latest version of a template.
-func (s *Service) Template(ctx context.Context, ws, templateID string) (Template, error) {
+func (s *Backflow) Template(ctx context.Context, ws, templateID string) (Template, error) {
 	return s.latest(ctx, s.DB.R, ws, templateID)
 }
 
 // TemplateVersions lists every version of a template, newest first.
-func (s *Service) TemplateVersions(ctx context.Context, ws, templateID string) ([]Template, error) {
+func (s *Backflow) TemplateVersions(ctx context.Context, ws, templateID string) ([]Template, error) {
 	if _, err := s.Template(ctx, ws, templateID); err != nil {
 		return nil, err
 	}
@@ -254,7 +254,7 @@ func (s *Service) TemplateVersions(ctx context.Context, ws, templateID string) (
 }
 
 // Templates lists the latest version of every template, by name.
-func (s *Service) Templates(ctx context.Context, ws string) ([]Template, error) {
+func (s *Backflow) Templates(ctx context.Context, ws string) ([]Template, error) {
 	out := []Template{}
 	if !id.Valid(ws) {
 		return out, nil
@@ -297,7 +297,7 @@ type ScheduleInput struct {
 
 // SetSchedule creates or changes the schedule of a template. It applies to
 // contracts recorded from now on (their jobs are queued with the contract).
-func (s *Service) SetSchedule(ctx context.Context, ws, templateID string, in ScheduleInput) (Schedule, error) {
+func (s *Backflow) SetSchedule(ctx context.Context, ws, templateID string, in ScheduleInput) (Schedule, error) {
 	t, err := s.Template(ctx, ws, templateID)
 	if err != nil {
 		return Schedule{}, err
@@ -342,11 +342,11 @@ func scanSchedule(sc interface{ Scan(...any) error }) (Schedule, error) {
 }
 
 // Schedules lists the workspace's schedules.
-func (s *Service) Schedules(ctx context.Context, ws string) ([]Schedule, error) {
+func (s *Backflow) Schedules(ctx context.Context, ws string) ([]Schedule, error) {
 	return s.schedules(ctx, s.DB.R, ws, true)
 }
 
-func (s *Service) schedules(ctx context.Context, q store.Querier, ws string, all bool) ([]Schedule, error) {
+func (s *Backflow) schedules(ctx context.Context, q store.Querier, ws string, all bool) ([]Schedule, error) {
 	out := []Schedule{}
 	if !id.Valid(ws) {
 		return out, nil

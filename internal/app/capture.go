@@ -123,6 +123,9 @@ func seedDemo(ctx context.Context, svc *capture.Service, db *store.DB) error {
 // seedDemoWith builds the services seedDemo needs (no queue: seeding sends nothing).
 func seedDemoWith(ctx context.Context, db *store.DB, cfg config.Config, log *slog.Logger) error {
 	contacts, purposes, notices, ledger := consentServices(db, cfg)
+	if err := seedSupplierNotices(ctx, db, notices); err != nil {
+		return err
+	}
 	return seedDemo(ctx, captureService(db, cfg, contacts, purposes, notices, ledger, nil, nil, log), db)
 }
 

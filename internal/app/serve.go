@@ -140,6 +140,8 @@ func newInstanceOpts(db *store.DB, cfg config.Config, log *slog.Logger, qo jobs.
 	a.Audit = audit.New(db, nil)
 	a.Privacy = privacyService(a.Capture, queue, log, a.Webhooks)
 	a.Privacy.Register(queue)
+	a.Suppliers = supplierService(db, a.Contacts, a.Notices, a.Ledger, a.Audience, a.Settings, queue, log)
+	a.Suppliers.Register(queue)
 	a.Mount(srv)
 	pages := &public.Pages{Notices: a.Notices, Log: log}
 	pages.Mount(srv)

@@ -19,6 +19,7 @@ import (
 	"github.com/fairlead/fairlead/internal/mail/outbox"
 	"github.com/fairlead/fairlead/internal/privacy"
 	"github.com/fairlead/fairlead/internal/store"
+	"github.com/fairlead/fairlead/internal/supplier"
 	"github.com/fairlead/fairlead/internal/web"
 	"github.com/fairlead/fairlead/internal/webhook"
 )
@@ -90,6 +91,9 @@ type API struct {
 	Webhooks *webhook.Service
 	// Privacy: data subject requests, exports, erasure, retention.
 	Privacy *privacy.Service
+	// Suppliers: the backflow acquisition (suppliers, inquiries, contracts,
+	// letter templates and batches, responses).
+	Suppliers *supplier.Backflow
 }
 
 // Routes is the table of every /api/v1 operation.
@@ -168,6 +172,30 @@ func (a *API) Routes() []Route {
 
 		{"GET", "/api/v1/settings", adminOnly, "The workspace's settings (imprint, public URL, sender, lifetimes; gateway secrets are never shown)", a.getSettings},
 		{"PATCH", "/api/v1/settings", adminOnly, "Change the workspace's settings", a.updateSettings},
+
+		{"GET", "/api/v1/suppliers", supplierReaders, "List suppliers (dream_client=true: only dream clients)", a.listSuppliers},
+		{"POST", "/api/v1/suppliers", supplierEditors, "Create a supplier", a.createSupplier},
+		{"GET", "/api/v1/suppliers/{id}", supplierReaders, "Get a supplier with its contact persons", a.getSupplier},
+		{"PATCH", "/api/v1/suppliers/{id}", supplierEditors, "Change a supplier's name, language, dream-client flag or notes", a.updateSupplier},
+		{"POST", "/api/v1/suppliers/{id}/contacts", supplierEditors, "Add a contact person (an existing contact or a new one)", a.addSupplierContact},
+		{"GET", "/api/v1/suppliers/{id}/inquiries", supplierReaders, "A supplier's first inquiries", a.listInquiries},
+		{"POST", "/api/v1/suppliers/{id}/inquiries", supplierEditors, "Generate the first-inquiry text linking the current supplier notice", a.createInquiry},
+		{"POST", "/api/v1/supplier-inquiries/{id}/sent", supplierEditors, "Mark an inquiry sent: records notice_given with the notice version and channel", a.markInquirySent},
+		{"GET", "/api/v1/suppliers/{id}/contracts", supplierReaders, "A supplier's concluded contracts", a.listContracts},
+		{"POST", "/api/v1/suppliers/{id}/contracts", supplierEditors, "Record a concluded contract: supplier relationship, contract, balancing test; queues the scheduled letters", a.recordContract},
+		{"GET", "/api/v1/suppliers/{id}/sales-view", supplierReaders, "Sales view: every contact person with responses and the current contactability matrix", a.supplierSalesView},
+		{"GET", "/api/v1/letter-templates", supplierReaders, "List letter templates (latest versions)", a.listLetterTemplates},
+		{"POST", "/api/v1/letter-templates", supplierEditors, "Save a letter template version (unknown merge fields are refused)", a.saveLetterTemplate},
+		{"GET", "/api/v1/letter-templates/{id}", supplierReaders, "A letter template with all its versions", a.getLetterTemplate},
+		{"PUT", "/api/v1/letter-templates/{id}/schedule", supplierEditors, "Set the template's schedule: a batch this many days after each contract concluded", a.setLetterSchedule},
+		{"GET", "/api/v1/letter-schedules", supplierReaders, "List letter schedules", a.listLetterSchedules},
+		{"GET", "/api/v1/letter-batches", supplierReaders, "List letter batches, newest first", a.listLetterBatches},
+		{"POST", "/api/v1/letter-batches", supplierEditors, "Create a letter batch: the engine decides every supplier contact now", a.createLetterBatch},
+		{"GET", "/api/v1/letter-batches/{id}", supplierReaders, "A letter batch with every contact considered (left out ones with reason codes)", a.getLetterBatch},
+		{"GET", "/api/v1/letter-batches/{id}/pdf", supplierReaders, "The batch's letters as one PDF", a.getLetterBatchPDF},
+		{"GET", "/api/v1/letter-batches/{id}/manifest", supplierReaders, "The batch's CSV manifest for the print-and-mail service", a.getLetterBatchManifest},
+		{"GET", "/api/v1/contacts/{id}/responses", supplierReaders, "Sales view of a contact: responses and the current contactability matrix", a.contactResponses},
+		{"POST", "/api/v1/contacts/{id}/responses", supplierEditors, "Log an inbound response (phone, e-mail, letter): opens an inbound request", a.logResponse},
 	}
 }
 

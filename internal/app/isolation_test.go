@@ -21,6 +21,7 @@ import (
 	"github.com/fairlead/fairlead/internal/privacy"
 	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/store/testdb"
+	"github.com/fairlead/fairlead/internal/supplier"
 	"github.com/fairlead/fairlead/internal/webhook"
 )
 
@@ -35,7 +36,8 @@ func scopedRepositories(h *harness) []any {
 	contacts, purposes, notices, ledger := h.consent()
 	svc := h.capture()
 	return []any{auth.NewStore(h.db, nil), h.queue, contacts, contacts.Keys(), purposes, notices, ledger,
-		audience.New(h.db, ledger, purposes, nil), svc, svc.Delivery.Outbox, svc.Settings, h.webhooks(), h.privacy()}
+		audience.New(h.db, ledger, purposes, nil), svc, svc.Delivery.Outbox, svc.Settings, h.webhooks(), h.privacy(),
+		h.suppliers()}
 }
 
 // privacy returns the privacy service wired as newInstance wires it.
@@ -66,6 +68,8 @@ var notIDTaking = map[string]string{
 	"Service.OnLedgerEvent":  "the ledger calls it after an append in the same workspace, which Ledger.Append's case covers",
 	"Service.Suppressed":     "the third argument is a blind index, looked up in the workspace's own suppression list",
 	"Service.SetPolicy":      "the third argument is a rule key; policies are rows of the caller's workspace",
+	"Backflow.CurrentNotice": "the third argument is a language; notices are read from the caller's workspace",
+	"Backflow.SaveTemplate":  "the third argument is the actor; templates are found by name in the caller's workspace",
 }
 
 func isolationCases() map[string]isolationCase {
@@ -261,6 +265,79 @@ func isolationCases() map[string]isolationCase {
 			}
 			return err
 		},
+		"Backflow.Get": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.suppliers().Get(ctx, b, ids["supplier"])
+			return err
+		},
+		"Backflow.Update": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.suppliers().Update(ctx, b, ids["supplier"], supplier.SupplierUpdate{Name: &name})
+			return err
+		},
+		"Backflow.AddContact": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.suppliers().AddContact(ctx, b, ids["supplier"], supplier.NewPerson{ContactID: ids["contact"]})
+			return err
+		},
+		"Backflow.GenerateInquiry": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.suppliers().GenerateInquiry(ctx, b, ids["supplier"], supplier.NewInquiry{ContactID: ids["contact"], Request: "x"})
+			return err
+		},
+		"Backflow.Inquiries": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.suppliers().Inquiries(ctx, b, ids["supplier"])
+			return err
+		},
+		"Backflow.MarkSent": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.suppliers().MarkSent(ctx, b, ids["inquiry"], nil, consent.Actor{})
+			return err
+		},
+		"Backflow.RecordContract": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.suppliers().RecordContract(ctx, b, ids["supplier"], supplier.NewContract{}, consent.Actor{})
+			return err
+		},
+		"Backflow.Contracts": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.suppliers().Contracts(ctx, b, ids["supplier"])
+			return err
+		},
+		"Backflow.Template": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.suppliers().Template(ctx, b, ids["template"])
+			return err
+		},
+		"Backflow.TemplateVersions": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.suppliers().TemplateVersions(ctx, b, ids["template"])
+			return err
+		},
+		"Backflow.SetSchedule": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			days := 1
+			_, err := h.suppliers().SetSchedule(ctx, b, ids["template"], supplier.ScheduleInput{DelayDays: &days})
+			return err
+		},
+		"Backflow.Batch": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.suppliers().Batch(ctx, b, ids["batch"])
+			return err
+		},
+		"Backflow.BatchPDF": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.suppliers().BatchPDF(ctx, b, ids["batch"])
+			return err
+		},
+		"Backflow.BatchManifest": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.suppliers().BatchManifest(ctx, b, ids["batch"])
+			return err
+		},
+		"Backflow.LogResponse": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.suppliers().LogResponse(ctx, b, ids["contact"], supplier.NewResponse{Channel: "phone"}, consent.Actor{})
+			return err
+		},
+		"Backflow.Responses": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.suppliers().Responses(ctx, b, ids["contact"])
+			return err
+		},
+		"Backflow.ContactSalesView": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.suppliers().ContactSalesView(ctx, b, ids["contact"])
+			return err
+		},
+		"Backflow.SupplierSalesView": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.suppliers().SupplierSalesView(ctx, b, ids["supplier"])
+			return err
+		},
 		"Queue.Get": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
 			_, err := h.queue.Get(ctx, b, ids["job"])
 			return err
@@ -308,6 +385,14 @@ func snapshot(t *testing.T, h *harness, wsID string) string {
 		`SELECT contact_id, status FROM erasures WHERE workspace_id = $1 ORDER BY contact_id`,
 		`SELECT kind, blind_index, reason FROM suppressions WHERE workspace_id = $1 ORDER BY kind, blind_index`,
 		`SELECT rule, enabled, after_days FROM retention_policies WHERE workspace_id = $1 ORDER BY rule`,
+		`SELECT id, name, dream_client, notes, updated_at FROM suppliers WHERE workspace_id = $1 ORDER BY id`,
+		`SELECT supplier_id, contact_id, position FROM supplier_contacts WHERE workspace_id = $1 ORDER BY supplier_id, contact_id`,
+		`SELECT id, sent_at, ledger_event FROM supplier_inquiries WHERE workspace_id = $1 ORDER BY id`,
+		`SELECT id FROM supplier_contracts WHERE workspace_id = $1 ORDER BY id`,
+		`SELECT template_id, version, hash FROM letter_template_versions WHERE workspace_id = $1 ORDER BY template_id, version`,
+		`SELECT id, delay_days, enabled FROM letter_schedules WHERE workspace_id = $1 ORDER BY id`,
+		`SELECT id, letters, left_out FROM letter_batches WHERE workspace_id = $1 ORDER BY id`,
+		`SELECT id FROM contact_responses WHERE workspace_id = $1 ORDER BY id`,
 	} {
 		rows, err := h.db.R.Query(q, wsID)
 		if err != nil {
@@ -374,6 +459,9 @@ func TestWorkspaceIsolation(t *testing.T) {
 				t.Fatal(err)
 			}
 			ids["dsr"] = dsr.ID
+			for k, v := range supplierRows(t, h, a, ids["contact"]) {
+				ids[k] = v
+			}
 			before := snapshot(t, h, a)
 
 			// Every scoped method has a case.
@@ -492,4 +580,32 @@ func TestFormIsolation(t *testing.T) {
 	if after := snapshot(t, h, h.ws.ID); after != before {
 		t.Fatalf("A's rows changed")
 	}
+}
+
+// supplierRows gives workspace A a supplier with its contact as contact
+// person, an inquiry, a letter template and a batch, for the isolation test.
+func supplierRows(t *testing.T, h *harness, ws, contactID string) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	s := h.suppliers()
+	x, err := s.Create(ctx, ws, supplier.NewSupplier{Name: "Victim Supplies"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddContact(ctx, ws, x.ID, supplier.NewPerson{ContactID: contactID}); err != nil {
+		t.Fatal(err)
+	}
+	q, err := s.GenerateInquiry(ctx, ws, x.ID, supplier.NewInquiry{ContactID: contactID, Request: "paper"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl, _, err := s.SaveTemplate(ctx, ws, "test", supplier.NewTemplate{Name: "victim", TemplateContent: supplier.TemplateContent{Subject: "Hello", Body: "Text", Sender: supplier.Sender{Name: "A GmbH"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.CreateBatch(ctx, ws, supplier.NewBatch{TemplateID: tpl.ID}, consent.Actor{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]string{"supplier": x.ID, "inquiry": q.ID, "template": tpl.ID, "batch": b.ID}
 }

@@ -62,6 +62,7 @@ func commands() []command {
 		{"outbox", "show the dev outbox: mail and SMS that would have been sent, with their links", runOutbox},
 		{"dsr", "data subject requests: dsr open|list|show|verify|extend|complete --workspace demo", runDSR},
 		{"retention", "dry run of the retention clean-up: retention plan --workspace demo", runRetention},
+		{"letters", "letter batches for the suppliers' contact persons: letters batch|list --workspace demo", runLetters},
 		{"verify", "recompute the consent ledger's hash chains and report the first broken link", runVerify},
 		{"config", "print the effective configuration (secrets redacted)", runConfig},
 		{"keys", "rotate the master key: keys rotate, keys new (embedded SQLite)", runKeys},

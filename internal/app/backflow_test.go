@@ -263,6 +263,22 @@ func TestBackflowEndToEnd(t *testing.T) {
 			if r = h.do("GET", "/api/v1/contacts/"+cid+"/responses", h.tokens[auth.RoleDPO], nil); r.Status != 200 {
 				t.Fatalf("contact sales view as dpo: %d %s", r.Status, r.Body)
 			}
+
+			// Erasure discards the print files that hold the person's
+			// address and blanks their response summaries.
+			if r = h.do("POST", "/api/v1/contacts/"+cid+"/erase", h.tokens[auth.RoleDPO], map[string]any{}); r.Status != 200 {
+				t.Fatalf("erase: %d %s", r.Status, r.Body)
+			}
+			if r = h.do("GET", "/api/v1/letter-batches/"+bid+"/pdf", mk, nil); r.Status != 409 {
+				t.Fatalf("pdf after the erasure: %d", r.Status)
+			}
+			if r = h.do("GET", "/api/v1/letter-batches/"+bid+"/manifest", mk, nil); r.Status != 409 {
+				t.Fatalf("manifest after the erasure: %d", r.Status)
+			}
+			rs := h.do("GET", "/api/v1/contacts/"+cid+"/responses", sales, nil).json(t)["responses"].([]any)
+			if len(rs) != 1 || rs[0].(map[string]any)["summary"] != "" {
+				t.Fatalf("response after the erasure: %v", rs)
+			}
 		})
 	}
 }

@@ -70,6 +70,7 @@ var notIDTaking = map[string]string{
 	"Service.SetPolicy":      "the third argument is a rule key; policies are rows of the caller's workspace",
 	"Backflow.CurrentNotice": "the third argument is a language; notices are read from the caller's workspace",
 	"Backflow.SaveTemplate":  "the third argument is the actor; templates are found by name in the caller's workspace",
+	"Backflow.OnLedgerEvent": "the ledger calls it after an append in the same workspace, which Ledger.Append's case covers",
 }
 
 func isolationCases() map[string]isolationCase {

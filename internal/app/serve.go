@@ -142,6 +142,7 @@ func newInstanceOpts(db *store.DB, cfg config.Config, log *slog.Logger, qo jobs.
 	a.Privacy.Register(queue)
 	a.Suppliers = supplierService(db, a.Contacts, a.Notices, a.Ledger, a.Audience, a.Settings, queue, log)
 	a.Suppliers.Register(queue)
+	a.Ledger.OnAppend(bothAppendHooks(a.Webhooks.OnLedgerEvent, a.Suppliers.OnLedgerEvent))
 	a.Mount(srv)
 	pages := &public.Pages{Notices: a.Notices, Log: log}
 	pages.Mount(srv)

@@ -190,3 +190,23 @@ func (s *Backflow) SupplierSalesView(ctx context.Context, ws, supplierID string)
 	}
 	return out, nil
 }
+
+// OnLedgerEvent runs in the transaction of every ledger append. When a
+// contact's erasure is executed, the print files of every batch that holds
+// a letter to them are discarded (a PDF cannot be edited letter by letter,
+// and the print service has long had them), and the summaries of their
+// responses are blanked: both hold personal data outside the sealed
+// contact record. The batch items stay, with IDs and reason codes only.
+func (s *Backflow) OnLedgerEvent(ctx context.Context, q store.Querier, ws, contactID string, ev consent.Event) error {
+	if ev.Kind != consent.KindErasureExecuted {
+		return nil
+	}
+	if _, err := q.ExecContext(ctx, `UPDATE letter_batches SET pdf = NULL, manifest = '' WHERE workspace_id = $1 AND id IN
+		(SELECT batch_id FROM letter_batch_items WHERE workspace_id = $1 AND contact_id = $2 AND included = TRUE)`, ws, contactID); err != nil {
+		return fmt.Errorf("discard letter files: %w", err)
+	}
+	if _, err := q.ExecContext(ctx, `UPDATE contact_responses SET summary = '' WHERE workspace_id = $1 AND contact_id = $2`, ws, contactID); err != nil {
+		return fmt.Errorf("blank response summaries: %w", err)
+	}
+	return nil
+}

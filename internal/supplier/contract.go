@@ -2,6 +2,7 @@ package supplier
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -196,6 +197,12 @@ func (s *Backflow) runScheduled(ctx context.Context, j *jobs.Job) error {
 	}
 	b, err := s.CreateBatch(ctx, ws, NewBatch{TemplateID: sc.TemplateID, Purpose: sc.Purpose, Channel: "post", SupplierID: a.SupplierID,
 		scheduleID: sc.ID, contractID: a.ContractID}, consent.Actor{})
+	var ve *validate.Error
+	if errors.As(err, &ve) {
+		// The schedule's purpose or template no longer fits: retrying
+		// cannot help, the job goes to the dead letters for a person.
+		return jobs.Cancel(fmt.Errorf("scheduled batch %s: %s", sc.ID, ve.Code))
+	}
 	if err != nil {
 		return err
 	}

@@ -140,6 +140,11 @@ func TestTemplateUnknownMergeField(t *testing.T) {
 		if !ok || ve.Field != "subject" || ve.Code != "unknown_merge_field" || !strings.Contains(ve.Message, "firma") {
 			t.Fatalf("unknown merge field in the subject: %v", err)
 		}
+		_, _, err = f.svc.SaveTemplate(context.Background(), f.ws, "test", supplier.NewTemplate{Name: "y", TemplateContent: supplier.TemplateContent{
+			Subject: "Hallo", Body: "Text", Sender: supplier.Sender{Name: "A", Address: []string{"1", "2", "3", "4", "5"}}}})
+		if ve, ok := err.(*validate.Error); !ok || ve.Field != "sender.address" {
+			t.Fatalf("a letterhead the printer cannot set: %v", err)
+		}
 	})
 }
 

@@ -140,6 +140,21 @@ func checkContent(c *TemplateContent) error {
 	return err
 }
 
+// checkSender refuses a letterhead, return line or footer the printer
+// cannot set, at save time: it would leave every letter of every batch out.
+func (s *Backflow) checkSender(c TemplateContent) error {
+	if s.Printer == nil {
+		return nil
+	}
+	sample := Letter{Ref: "check", Sender: c.Sender, Recipient: []string{"Erika Mustermann", "Musterstraße 1", "10115 Berlin"}, Date: s.now(), Lang: c.Language,
+		Subject: "Betreff", Salutation: "Guten Tag,", Body: "Text", Closing: c.Closing}
+	var ve *validate.Error
+	if err := s.Printer.Check(sample); errors.As(err, &ve) && strings.HasPrefix(ve.Field, "sender") {
+		return ve
+	}
+	return nil
+}
+
 // NewTemplate is the input of SaveTemplate.
 type NewTemplate struct {
 	Name string `json:"name"`
@@ -159,6 +174,9 @@ func (s *Backflow) SaveTemplate(ctx context.Context, ws, actor string, in NewTem
 		return Template{}, false, err
 	}
 	if err := checkContent(&in.TemplateContent); err != nil {
+		return Template{}, false, err
+	}
+	if err := s.checkSender(in.TemplateContent); err != nil {
 		return Template{}, false, err
 	}
 	hash := contentHash(in.TemplateContent)

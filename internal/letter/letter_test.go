@@ -373,6 +373,9 @@ func TestCheck(t *testing.T) {
 		{"control character in body", func(l *Letter) { l.Body = "a\x00b" }, "body", "invalid_value"},
 		{"invalid UTF-8 in body", func(l *Letter) { l.Body = "a\xffb" }, "body", "invalid_value"},
 		{"closing too wide", func(l *Letter) { l.Closing = strings.Repeat("W", 50) }, "closing", CodeDoesNotFit},
+		{"recipient in a script the font lacks", func(l *Letter) { l.Recipient = []string{"王芳", "10623 Berlin"} }, "recipient", CodeUnsupportedCharacter},
+		{"emoji in the body", func(l *Letter) { l.Body = "Danke \U0001F600" }, "body", CodeUnsupportedCharacter},
+		{"emoji in the subject", func(l *Letter) { l.Subject = "Angebot \U0001F381" }, "subject", CodeUnsupportedCharacter},
 		{"signature on two lines", func(l *Letter) { l.Signature = "a\nb" }, "signature", "invalid_value"},
 	}
 	for _, c := range cases {

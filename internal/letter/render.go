@@ -35,7 +35,7 @@ func (e *Error) Unwrap() error { return e.Err }
 //
 // The output is reproducible: the PDF's creation date is the latest letter
 // date and nothing random goes in, so the same letters give the same bytes.
-func Render(w io.Writer, letters []Letter) ([]Placed, error) {
+func Render(w io.Writer, letters []Letter) (_ []Placed, err error) {
 	if len(letters) == 0 {
 		return nil, validate.Required("letters")
 	}
@@ -51,6 +51,14 @@ func Render(w io.Writer, letters []Letter) ([]Placed, error) {
 		refs[l.Ref] = i
 	}
 
+	// fpdf panics on some input Check is meant to refuse (runes above
+	// U+FFFF); should Check miss a case, the caller gets an error, not a
+	// crash of the batch job.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("letter: typeset: %v", r)
+		}
+	}()
 	pdf := newPDF()
 	pdf.SetAutoPageBreak(false, 0)
 	pdf.SetCatalogSort(true)

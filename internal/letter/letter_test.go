@@ -514,3 +514,50 @@ func BenchmarkRenderBatch(b *testing.B) {
 	b.ReportMetric(float64(b.N*len(letters))/b.Elapsed().Seconds(), "letters/s")
 	b.ReportMetric(float64(buf.Len())/float64(len(letters)), "B/letter")
 }
+
+// A paragraph that breaks across pages leaves at least two lines on each.
+func TestLayoutNoWidowsOrOrphans(t *testing.T) {
+	pdf := newPDF()
+	sentence := "This sentence is there to fill the line with words of several lengths. "
+	mid := 0
+	for n := 8; n <= 30; n++ {
+		l := long("L-1")
+		var b strings.Builder
+		for i := range n {
+			if i > 0 {
+				b.WriteString("\n\n")
+			}
+			// One to seven lines, so every kind of break occurs.
+			b.WriteString(strings.Repeat(sentence, 1+((i+n)*5)%13))
+		}
+		l.Body = b.String()
+		pages := layout(pdf, l)
+		for p := 1; p < len(pages); p++ {
+			foot, top := pages[p-1], pages[p]
+			last := foot[len(foot)-1].para
+			if last < 0 || last != top[0].para {
+				continue // the break falls between paragraphs
+			}
+			mid++
+			if c := linesOf(foot, last); c < 2 {
+				t.Errorf("%d paragraphs: paragraph %d leaves %d line at the foot of page %d", n, last, c, p)
+			}
+			if c := linesOf(top, last); c < 2 {
+				t.Errorf("%d paragraphs: paragraph %d carries %d line to the top of page %d", n, last, c, p+1)
+			}
+		}
+	}
+	if mid < 5 {
+		t.Fatalf("only %d page breaks inside a paragraph: the test does not test", mid)
+	}
+}
+
+func linesOf(lines []line, para int) int {
+	n := 0
+	for _, l := range lines {
+		if l.para == para {
+			n++
+		}
+	}
+	return n
+}

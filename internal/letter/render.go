@@ -95,6 +95,7 @@ type line struct {
 	text  string
 	style string
 	y     float64 // baseline
+	para  int     // paragraph of the body, from 0; -1 outside the body
 }
 
 // block is lines that stay on one page together, after a gap of blank lines.
@@ -102,6 +103,7 @@ type block struct {
 	gap   int
 	style string
 	lines []string
+	para  int
 }
 
 // layout breaks the text of l (subject to signature) into pages, so the page
@@ -109,14 +111,14 @@ type block struct {
 func layout(pdf *fpdf.Fpdf, l Letter) [][]line {
 	var blocks []block
 	pdf.SetFont(family, styleBold, bodyPt)
-	blocks = append(blocks, block{style: styleBold, lines: wrapText(pdf, l.Subject, textW)})
+	blocks = append(blocks, block{style: styleBold, lines: wrapText(pdf, l.Subject, textW), para: -1})
 	pdf.SetFont(family, styleRegular, bodyPt)
 	gap := 2
 	if s := strings.TrimSpace(l.Salutation); s != "" {
-		blocks = append(blocks, block{gap: gap, lines: []string{s}})
+		blocks = append(blocks, block{gap: gap, lines: []string{s}, para: -1})
 		gap = 1
 	}
-	for _, para := range paragraphs(l.Body) {
+	for p, para := range paragraphs(l.Body) {
 		var lines []string
 		for _, src := range para {
 			lines = append(lines, wrapText(pdf, src, textW)...)
@@ -133,7 +135,7 @@ func layout(pdf *fpdf.Fpdf, l Letter) [][]line {
 			case len(lines) == 4:
 				n = 2
 			}
-			blocks = append(blocks, block{gap: gap, lines: lines[:n]})
+			blocks = append(blocks, block{gap: gap, lines: lines[:n], para: p})
 			lines = lines[n:]
 			gap = 0
 		}
@@ -153,7 +155,7 @@ func layout(pdf *fpdf.Fpdf, l Letter) [][]line {
 		closing = append(closing, s)
 	}
 	if len(closing) > 0 {
-		blocks = append(blocks, block{gap: 1, lines: closing})
+		blocks = append(blocks, block{gap: 1, lines: closing, para: -1})
 	}
 
 	bottom := footerTop(l.Sender) - 10
@@ -170,7 +172,7 @@ func layout(pdf *fpdf.Fpdf, l Letter) [][]line {
 		}
 		for _, ln := range b.lines {
 			if ln != "" {
-				page = append(page, line{text: ln, style: b.style, y: y + ascent})
+				page = append(page, line{text: ln, style: b.style, y: y + ascent, para: b.para})
 			}
 			y += lineH
 		}

@@ -561,3 +561,29 @@ func linesOf(lines []line, para int) int {
 	}
 	return n
 }
+
+func TestManifestQuoting(t *testing.T) {
+	l := sample()
+	l.Recipient = []string{`Kanzlei "Recht, Ordnung & Söhne"`, "z. Hd. Herrn Dr. Weiß", "Am Markt 1; Hinterhaus", "04109 Leipzig"}
+	_, placed := render(t, l)
+	var buf bytes.Buffer
+	if err := WriteManifest(&buf, []Letter{l}, placed); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(bytes.NewReader(buf.Bytes())).ReadAll()
+	if err != nil {
+		t.Fatalf("manifest does not parse: %v\n%s", err, buf.String())
+	}
+	if len(rows) != 2 || len(rows[1]) != len(ManifestHeader) {
+		t.Fatalf("rows = %q", rows)
+	}
+	if got := strings.Split(rows[1][3], "\n"); fmt.Sprint(got) != fmt.Sprint(l.Recipient) {
+		t.Errorf("recipient = %q, want %q", got, l.Recipient)
+	}
+	if rows[1][4] != "04109" || rows[1][5] != "Leipzig" || rows[1][6] != "" {
+		t.Errorf("postal code, city, country = %q", rows[1][4:])
+	}
+	if !strings.Contains(buf.String(), `"Kanzlei ""Recht, Ordnung & Söhne""`) {
+		t.Errorf("quotes are not doubled inside a quoted field:\n%s", buf.String())
+	}
+}

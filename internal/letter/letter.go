@@ -3,27 +3,38 @@
 // for print-and-mail services. It is pure: no database, no network, and the
 // same letters give the same bytes.
 //
-// Measurements used (millimetres on A4 portrait, 210 x 297; origin top left).
-// Sources: DIN 5008:2020 form B ("tiefgestelltes Anschriftfeld") and DIN 676
-// as summarised by helmol.de/din/02_anschrift.htm and korrespondenz-din-5008.de
-// (nine-line field: three Zusatz/Vermerk lines, six address lines; 8 pt return
-// line), sekretaerinnen-service.de/falzmarken (hole mark 148.5 mm) and the
-// form B fold marks of the standard (105 mm and 210 mm, so the address shows
-// in the window of a DL envelope).
+// Measurements used (millimetres on A4 portrait, 210 x 297; origin top left)
+// follow DIN 5008 form B ("tiefgestelltes Anschriftfeld", 45 mm letterhead).
+// The standard itself is not freely available; the figures are taken from
+// these summaries of it, which agree on them:
+//   - address field 85 x 45 at 20/45, nine lines: a 17.7 mm Zusatz- und
+//     Vermerkzone holding the return line, then a 27.3 mm Anschriftzone of six
+//     lines; return line not below 8 pt: helmol.de/din/02_anschrift.htm,
+//     korrespondenz-din-5008.de/briefe-schreiben/din-5008-adressfeld/,
+//     kloecker.ac/marketinglexikon/d/din_norm_5008.php
+//   - information block 125 mm from the left edge, 50 mm from the top (form B),
+//     at most to 10 mm from the right edge; two lines at least before the
+//     subject: sekretaria.de/bueroorganisation/korrespondenz/din-5008/informationsblock/
+//   - fold marks at 105 and 210 mm (form B; form A has 87 and 192), hole mark
+//     at 148.5 mm: deluxetuning.de (form A sheet) and
+//     sekretaerinnen-service.de/falzmarken (which swaps the A and B labels;
+//     form B's marks must be at 105/210 for its lower window to show in a DL
+//     envelope)
 //
-//	what                                   x          y          w      h
-//	letterhead (Briefkopf)                 0          0          210    45
-//	address field (Anschriftfeld)          20         45         85     45
-//	  Zusatz- und Vermerkzone, with the    20         45         85     17.7
-//	  return line (Rücksendeangabe)
-//	  address zone (Anschriftzone), 6 lines 20        62.7       85     27.3
-//	address text starts at                 25 (= left text margin)
-//	information block (date, reference)    125        50         75     -
-//	subject (2 blank lines below the field) 25        98.46      -      -
-//	left / right text margin               25 / >= 20
-//	fold marks                             5..10      105, 210
-//	hole mark                              5..12      148.5
-//	footer (imprint), last baseline        25         287
+// The layout built from them:
+//
+//	what                                      x        y          w     h
+//	letterhead (Briefkopf)                    0        0          210   45
+//	address field (Anschriftfeld)             20       45         85    45
+//	  Zusatz- und Vermerkzone, return line    20       45         85    17.7
+//	  address zone (Anschriftzone), 6 lines   20       62.7       85    27.3
+//	address and body text start at           25 (the left text margin)
+//	information block (reference, date)       125      50         75    -
+//	subject, 2 blank lines below the field    25       98.46      165   -
+//	text margins left / right                 25 / 20 (text width 165)
+//	fold marks                                5..10    105, 210
+//	hole mark                                 5..12    148.5
+//	footer (imprint), last baseline           25       287
 //
 // Type: DejaVu Sans (embedded, so the output does not depend on installed
 // fonts), body and address 11 pt on a 4.5 mm line (six address lines take
@@ -74,6 +85,10 @@ const (
 	// CodeDoesNotFit: letterhead, subject, footer or a one-line field is
 	// too long for the space the layout gives it.
 	CodeDoesNotFit = "does_not_fit"
+	// CodeUnsupportedCharacter: a character the embedded font has no glyph
+	// for (CJK, most emoji, anything outside the Basic Multilingual Plane);
+	// it would print as an empty box.
+	CodeUnsupportedCharacter = "unsupported_character"
 )
 
 // Layout in millimetres and points; see the table in the package comment.
@@ -136,7 +151,7 @@ func Check(l Letter) error {
 	if strings.TrimSpace(l.Ref) == "" {
 		return validate.Required("ref")
 	}
-	if err := oneLine("ref", l.Ref); err != nil {
+	if err := oneLine("ref", styleRegular, l.Ref); err != nil {
 		return err
 	}
 	if w := measure.width(styleRegular, bodyPt-1, l.Ref); w > infoW {
@@ -158,7 +173,7 @@ func Check(l Letter) error {
 	if strings.TrimSpace(l.Subject) == "" {
 		return validate.Required("subject")
 	}
-	if err := oneLine("subject", l.Subject); err != nil {
+	if err := oneLine("subject", styleBold, l.Subject); err != nil {
 		return err
 	}
 	if n := len(measure.wrap(styleBold, bodyPt, l.Subject, textW)); n > maxSubjectLines {
@@ -174,10 +189,13 @@ func Check(l Letter) error {
 	if !utf8.ValidString(l.Body) {
 		return validate.Invalid("body", "body is not valid UTF-8")
 	}
+	if err := printable("body", styleRegular, l.Body); err != nil {
+		return err
+	}
 	for _, f := range []struct{ field, v string }{
 		{"salutation", l.Salutation}, {"closing", l.Closing}, {"signature", l.Signature},
 	} {
-		if err := oneLine(f.field, f.v); err != nil {
+		if err := oneLine(f.field, styleRegular, f.v); err != nil {
 			return err
 		}
 		if w := measure.width(styleRegular, bodyPt, f.v); w > textW {
@@ -192,7 +210,7 @@ func checkSender(s Sender) error {
 	if strings.TrimSpace(s.Name) == "" {
 		return validate.Required("sender.name")
 	}
-	if err := oneLine("sender.name", s.Name); err != nil {
+	if err := oneLine("sender.name", styleBold, s.Name); err != nil {
 		return err
 	}
 	if w := measure.width(styleBold, headNamePt, s.Name); w > textW {
@@ -204,8 +222,7 @@ func checkSender(s Sender) error {
 			Message: fmt.Sprintf("sender.address has %d lines; the letterhead holds %d", len(s.Address), maxHead)}
 	}
 	for i, a := range s.Address {
-		field := fmt.Sprintf("sender.address[%d]", i)
-		if err := oneLine(field, a); err != nil {
+		if err := oneLine("sender.address", styleRegular, a); err != nil {
 			return err
 		}
 		if w := measure.width(styleRegular, headAddrPt, a); w > textW {
@@ -213,7 +230,7 @@ func checkSender(s Sender) error {
 				Message: fmt.Sprintf("sender.address line %d is %.1f mm wide at %g pt; the letterhead is %g mm wide", i+1, w, headAddrPt, textW)}
 		}
 	}
-	if err := oneLine("sender.return_line", s.ReturnLine); err != nil {
+	if err := oneLine("sender.return_line", styleRegular, s.ReturnLine); err != nil {
 		return err
 	}
 	if w := measure.width(styleRegular, smallPt, returnLine(s)); w > addrW {
@@ -228,7 +245,7 @@ func checkSender(s Sender) error {
 			Message: fmt.Sprintf("sender.footer has %d lines; the footer holds %d", len(s.Footer), maxFoot)}
 	}
 	for i, f := range s.Footer {
-		if err := oneLine(fmt.Sprintf("sender.footer[%d]", i), f); err != nil {
+		if err := oneLine("sender.footer", styleRegular, f); err != nil {
 			return err
 		}
 		if w := measure.width(styleRegular, footPt, f); w > textW {
@@ -251,10 +268,10 @@ func checkRecipient(lines []string) error {
 		if strings.TrimSpace(a) == "" {
 			return validate.Invalid("recipient", fmt.Sprintf("recipient line %d is blank; an address has no blank lines (DIN 5008)", i+1))
 		}
-		if err := oneLine("recipient", a); err != nil {
+		if err := oneLine("recipient", styleRegular, a); err != nil {
 			return err
 		}
-		if w := measure.width(styleRegular, bodyPt, a); w > addrW {
+		if w := measure.width(styleRegular, bodyPt, strings.TrimSpace(a)); w > addrW {
 			return &validate.Error{Field: "recipient", Code: CodeAddressDoesNotFit,
 				Message: fmt.Sprintf("recipient line %d is %.1f mm wide at %g pt; the window leaves %g mm", i+1, w, bodyPt, addrW)}
 		}
@@ -262,16 +279,25 @@ func checkRecipient(lines []string) error {
 	return nil
 }
 
+// printable refuses characters the font of style cannot print.
+func printable(field, style, v string) error {
+	if r, ok := covers(style, v); !ok {
+		return &validate.Error{Field: field, Code: CodeUnsupportedCharacter,
+			Message: fmt.Sprintf("%s contains %U, which the letter font cannot print", field, r)}
+	}
+	return nil
+}
+
 // oneLine refuses line breaks and other control characters where the layout
-// has room for one line only.
-func oneLine(field, v string) error {
+// has room for one line only, and what the font of style cannot print.
+func oneLine(field, style, v string) error {
 	if !utf8.ValidString(v) {
 		return validate.Invalid(field, field+" is not valid UTF-8")
 	}
 	if strings.IndexFunc(v, unicode.IsControl) >= 0 {
 		return validate.Invalid(field, field+" must be one line without control characters")
 	}
-	return nil
+	return printable(field, style, v)
 }
 
 // returnLine is the Rücksendeangabe: the sender's own or one made of name and

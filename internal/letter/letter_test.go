@@ -373,6 +373,9 @@ func TestCheck(t *testing.T) {
 		{"control character in body", func(l *Letter) { l.Body = "a\x00b" }, "body", "invalid_value"},
 		{"invalid UTF-8 in body", func(l *Letter) { l.Body = "a\xffb" }, "body", "invalid_value"},
 		{"closing too wide", func(l *Letter) { l.Closing = strings.Repeat("W", 50) }, "closing", CodeDoesNotFit},
+		{"recipient in a script the font lacks", func(l *Letter) { l.Recipient = []string{"王芳", "10623 Berlin"} }, "recipient", CodeUnsupportedCharacter},
+		{"emoji in the body", func(l *Letter) { l.Body = "Danke \U0001F600" }, "body", CodeUnsupportedCharacter},
+		{"emoji in the subject", func(l *Letter) { l.Subject = "Angebot \U0001F381" }, "subject", CodeUnsupportedCharacter},
 		{"signature on two lines", func(l *Letter) { l.Signature = "a\nb" }, "signature", "invalid_value"},
 	}
 	for _, c := range cases {
@@ -510,4 +513,77 @@ func BenchmarkRenderBatch(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*len(letters))/b.Elapsed().Seconds(), "letters/s")
 	b.ReportMetric(float64(buf.Len())/float64(len(letters)), "B/letter")
+}
+
+// A paragraph that breaks across pages leaves at least two lines on each.
+func TestLayoutNoWidowsOrOrphans(t *testing.T) {
+	pdf := newPDF()
+	sentence := "This sentence is there to fill the line with words of several lengths. "
+	mid := 0
+	for n := 8; n <= 30; n++ {
+		l := long("L-1")
+		var b strings.Builder
+		for i := range n {
+			if i > 0 {
+				b.WriteString("\n\n")
+			}
+			// One to seven lines, so every kind of break occurs.
+			b.WriteString(strings.Repeat(sentence, 1+((i+n)*5)%13))
+		}
+		l.Body = b.String()
+		pages := layout(pdf, l)
+		for p := 1; p < len(pages); p++ {
+			foot, top := pages[p-1], pages[p]
+			last := foot[len(foot)-1].para
+			if last < 0 || last != top[0].para {
+				continue // the break falls between paragraphs
+			}
+			mid++
+			if c := linesOf(foot, last); c < 2 {
+				t.Errorf("%d paragraphs: paragraph %d leaves %d line at the foot of page %d", n, last, c, p)
+			}
+			if c := linesOf(top, last); c < 2 {
+				t.Errorf("%d paragraphs: paragraph %d carries %d line to the top of page %d", n, last, c, p+1)
+			}
+		}
+	}
+	if mid < 5 {
+		t.Fatalf("only %d page breaks inside a paragraph: the test does not test", mid)
+	}
+}
+
+func linesOf(lines []line, para int) int {
+	n := 0
+	for _, l := range lines {
+		if l.para == para {
+			n++
+		}
+	}
+	return n
+}
+
+func TestManifestQuoting(t *testing.T) {
+	l := sample()
+	l.Recipient = []string{`Kanzlei "Recht, Ordnung & Söhne"`, "z. Hd. Herrn Dr. Weiß", "Am Markt 1; Hinterhaus", "04109 Leipzig"}
+	_, placed := render(t, l)
+	var buf bytes.Buffer
+	if err := WriteManifest(&buf, []Letter{l}, placed); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(bytes.NewReader(buf.Bytes())).ReadAll()
+	if err != nil {
+		t.Fatalf("manifest does not parse: %v\n%s", err, buf.String())
+	}
+	if len(rows) != 2 || len(rows[1]) != len(ManifestHeader) {
+		t.Fatalf("rows = %q", rows)
+	}
+	if got := strings.Split(rows[1][3], "\n"); fmt.Sprint(got) != fmt.Sprint(l.Recipient) {
+		t.Errorf("recipient = %q, want %q", got, l.Recipient)
+	}
+	if rows[1][4] != "04109" || rows[1][5] != "Leipzig" || rows[1][6] != "" {
+		t.Errorf("postal code, city, country = %q", rows[1][4:])
+	}
+	if !strings.Contains(buf.String(), `"Kanzlei ""Recht, Ordnung & Söhne""`) {
+		t.Errorf("quotes are not doubled inside a quoted field:\n%s", buf.String())
+	}
 }

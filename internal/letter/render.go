@@ -35,7 +35,7 @@ func (e *Error) Unwrap() error { return e.Err }
 //
 // The output is reproducible: the PDF's creation date is the latest letter
 // date and nothing random goes in, so the same letters give the same bytes.
-func Render(w io.Writer, letters []Letter) ([]Placed, error) {
+func Render(w io.Writer, letters []Letter) (_ []Placed, err error) {
 	if len(letters) == 0 {
 		return nil, validate.Required("letters")
 	}
@@ -51,6 +51,14 @@ func Render(w io.Writer, letters []Letter) ([]Placed, error) {
 		refs[l.Ref] = i
 	}
 
+	// fpdf panics on some input Check is meant to refuse (runes above
+	// U+FFFF); should Check miss a case, the caller gets an error, not a
+	// crash of the batch job.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("letter: typeset: %v", r)
+		}
+	}()
 	pdf := newPDF()
 	pdf.SetAutoPageBreak(false, 0)
 	pdf.SetCatalogSort(true)
@@ -87,6 +95,7 @@ type line struct {
 	text  string
 	style string
 	y     float64 // baseline
+	para  int     // paragraph of the body, from 0; -1 outside the body
 }
 
 // block is lines that stay on one page together, after a gap of blank lines.
@@ -94,6 +103,7 @@ type block struct {
 	gap   int
 	style string
 	lines []string
+	para  int
 }
 
 // layout breaks the text of l (subject to signature) into pages, so the page
@@ -101,14 +111,14 @@ type block struct {
 func layout(pdf *fpdf.Fpdf, l Letter) [][]line {
 	var blocks []block
 	pdf.SetFont(family, styleBold, bodyPt)
-	blocks = append(blocks, block{style: styleBold, lines: wrapText(pdf, l.Subject, textW)})
+	blocks = append(blocks, block{style: styleBold, lines: wrapText(pdf, l.Subject, textW), para: -1})
 	pdf.SetFont(family, styleRegular, bodyPt)
 	gap := 2
 	if s := strings.TrimSpace(l.Salutation); s != "" {
-		blocks = append(blocks, block{gap: gap, lines: []string{s}})
+		blocks = append(blocks, block{gap: gap, lines: []string{s}, para: -1})
 		gap = 1
 	}
-	for _, para := range paragraphs(l.Body) {
+	for p, para := range paragraphs(l.Body) {
 		var lines []string
 		for _, src := range para {
 			lines = append(lines, wrapText(pdf, src, textW)...)
@@ -125,7 +135,7 @@ func layout(pdf *fpdf.Fpdf, l Letter) [][]line {
 			case len(lines) == 4:
 				n = 2
 			}
-			blocks = append(blocks, block{gap: gap, lines: lines[:n]})
+			blocks = append(blocks, block{gap: gap, lines: lines[:n], para: p})
 			lines = lines[n:]
 			gap = 0
 		}
@@ -145,7 +155,7 @@ func layout(pdf *fpdf.Fpdf, l Letter) [][]line {
 		closing = append(closing, s)
 	}
 	if len(closing) > 0 {
-		blocks = append(blocks, block{gap: 1, lines: closing})
+		blocks = append(blocks, block{gap: 1, lines: closing, para: -1})
 	}
 
 	bottom := footerTop(l.Sender) - 10
@@ -162,7 +172,7 @@ func layout(pdf *fpdf.Fpdf, l Letter) [][]line {
 		}
 		for _, ln := range b.lines {
 			if ln != "" {
-				page = append(page, line{text: ln, style: b.style, y: y + ascent})
+				page = append(page, line{text: ln, style: b.style, y: y + ascent, para: b.para})
 			}
 			y += lineH
 		}

@@ -1,0 +1,151 @@
+package app
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/fairlead/fairlead/internal/auth"
+	"github.com/fairlead/fairlead/internal/id"
+	"github.com/fairlead/fairlead/internal/store/testdb"
+	"github.com/fairlead/fairlead/internal/web/admin"
+)
+
+// uiClient is a browser-like client of the admin UI: a cookie jar and no
+// automatic redirects, so tests see each answer.
+type uiClient struct {
+	t   *testing.T
+	h   *harness
+	c   *http.Client
+	jar *cookiejar.Jar
+}
+
+func (h *harness) ui() *uiClient {
+	jar, _ := cookiejar.New(nil)
+	return &uiClient{t: h.t, h: h, jar: jar, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// do sends a request as a same-origin browser would.
+func (c *uiClient) do(method, path string, form url.Values, header ...string) (int, http.Header, string) {
+	c.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, c.h.url+path, body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	for i := 0; i+1 < len(header); i += 2 {
+		if header[i+1] == "" {
+			req.Header.Del(header[i])
+			continue
+		}
+		req.Header.Set(header[i], header[i+1])
+	}
+	res, err := c.c.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, res.Header, string(b)
+}
+
+func (c *uiClient) login(email, password string) (int, string) {
+	c.t.Helper()
+	st, hd, body := c.do("POST", "/admin/login", url.Values{"workspace": {"demo"}, "email": {email}, "password": {password}, "next": {"/admin/"}})
+	if st == http.StatusSeeOther {
+		return st, hd.Get("Location")
+	}
+	return st, body
+}
+
+// roleUser creates a user with role in the demo workspace and returns its
+// e-mail address; the password is rolePassword.
+const rolePassword = "a long role password"
+
+func (h *harness) roleUser(role auth.Role) string {
+	h.t.Helper()
+	email := string(role) + "-" + id.New()[:8] + "@example.com"
+	if _, err := auth.NewStore(h.db, nil).CreateUser(context.Background(), h.ws.ID, auth.NewUser{Email: email, Name: string(role), Role: string(role), Password: rolePassword}); err != nil {
+		h.t.Fatal(err)
+	}
+	return email
+}
+
+func TestAdminLoginAndPages(t *testing.T) {
+	t.Parallel()
+	for _, d := range testdb.Backends {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, d)
+			h.seedDemo()
+			c := h.ui()
+			if st, hd, _ := c.do("GET", "/admin/contacts", nil); st != http.StatusSeeOther || !strings.HasPrefix(hd.Get("Location"), "/admin/login?next=") {
+				t.Fatalf("without a session: %d %s", st, hd.Get("Location"))
+			}
+			if st, loc := c.login(h.cfg.AdminEmail, "wrong password!!"); st != http.StatusUnauthorized {
+				t.Fatalf("wrong password: %d %s", st, loc)
+			}
+			if st, loc := c.login(h.cfg.AdminEmail, h.cfg.AdminPassword); st != http.StatusSeeOther || loc != "/admin/" {
+				t.Fatalf("login: %d %s", st, loc)
+			}
+			var cookie *http.Cookie
+			for _, ck := range c.jar.Cookies(mustURL(t, h.url)) {
+				cookie = ck
+			}
+			if cookie == nil || cookie.Name != "fairlead_session" {
+				t.Fatalf("session cookie: %+v", cookie)
+			}
+			var n int
+			if err := h.db.R.QueryRow(`SELECT COUNT(*) FROM admin_sessions WHERE id = $1`, cookie.Value).Scan(&n); err != nil || n != 0 {
+				t.Fatalf("the token itself is stored (n=%d, %v)", n, err)
+			}
+			for _, p := range []string{"/admin/", "/admin/contacts", "/admin/forms", "/admin/forms/new", "/admin/forms/demo-newsletter", "/admin/privacy/dsr", "/admin/privacy/retention",
+				"/admin/privacy/retention?plan=1", "/admin/privacy/webhooks", "/admin/privacy/audit", "/admin/outbox", "/admin/settings", "/admin/settings/purposes",
+				"/admin/settings/notices", "/admin/settings/users", "/admin/account", "/admin/leads", "/admin/campaigns", "/admin/suppliers", "/admin/ledger/verify"} {
+				st, _, body := c.do("GET", p, nil)
+				if st != http.StatusOK {
+					t.Errorf("GET %s: %d\n%s", p, st, body)
+				}
+			}
+			cid := h.contactByEmailCreate("lin@example.com")
+			st, _, body := c.do("GET", "/admin/contacts/"+cid, nil)
+			if st != 200 || !strings.Contains(body, `data-purpose="newsletter" data-channel="email" data-allowed="false"`) {
+				t.Fatalf("contact page: %d\n%s", st, body)
+			}
+			st, _, body = c.do("GET", "/admin/contacts?q=lin@example.com", nil)
+			if st != 200 || !strings.Contains(body, cid) {
+				t.Fatalf("search by e-mail: %d\n%s", st, body)
+			}
+		})
+	}
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func (h *harness) contactByEmailCreate(email string) string {
+	h.t.Helper()
+	r := h.do("POST", "/api/v1/contacts", h.tokens[auth.RoleAdmin], map[string]any{"email": email, "first_name": "Lin", "audience": "b2c", "relationship": "prospect"})
+	if r.Status != 201 {
+		h.t.Fatalf("create contact: %d %s", r.Status, r.Body)
+	}
+	return r.json(h.t)["id"].(string)
+}
+
+var _ = admin.DefaultIdle

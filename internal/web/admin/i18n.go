@@ -1,0 +1,218 @@
+package admin
+
+import (
+	"github.com/fairlead/fairlead/internal/policy"
+)
+
+// texts holds every UI text as {English, German}.
+var texts = map[string][2]string{
+	"skip_to_content":   {"Skip to content", "Zum Inhalt springen"},
+	"main_menu":         {"Main menu", "Hauptmenü"},
+	"logout":            {"Log out", "Abmelden"},
+	"error":             {"Error", "Fehler"},
+	"back_to_dashboard": {"Back to the dashboard", "Zurück zur Übersicht"},
+	"err_forbidden":     {"Your role may not open this page or do this.", "Ihre Rolle darf diese Seite nicht öffnen oder dies nicht tun."},
+	"err_not_found":     {"Not found.", "Nicht gefunden."},
+	"err_internal":      {"Something went wrong on our side. The error is logged; please try again.", "Bei uns ist ein Fehler aufgetreten. Er ist protokolliert; bitte versuchen Sie es erneut."},
+	"err_cross_origin":  {"This request came from another site and was refused.", "Diese Anfrage kam von einer anderen Website und wurde abgelehnt."},
+	"err_login_first":   {"Please log in first.", "Bitte melden Sie sich zuerst an."},
+	"login_title":       {"Log in to fairlead", "Bei fairlead anmelden"},
+	"workspace":         {"Workspace", "Arbeitsbereich"},
+	"email":             {"E-mail address", "E-Mail-Adresse"},
+	"password":          {"Password", "Passwort"},
+	"login":             {"Log in", "Anmelden"},
+	"err_login_fields":  {"Enter workspace, e-mail address and password.", "Bitte Arbeitsbereich, E-Mail-Adresse und Passwort eingeben."},
+	"err_bad_login":     {"Wrong workspace, e-mail address or password.", "Arbeitsbereich, E-Mail-Adresse oder Passwort ist falsch."},
+	"err_locked":        {"Too many failed attempts. Please try again after %s.", "Zu viele Fehlversuche. Bitte versuchen Sie es nach %s erneut."},
+	"totp_title":        {"Second factor", "Zweiter Faktor"},
+	"totp_intro":        {"Enter the six-digit code from your authenticator app.", "Geben Sie den sechsstelligen Code aus Ihrer Authenticator-App ein."},
+	"totp_code":         {"Code", "Code"},
+	"err_totp_code":     {"The code is wrong or was already used. Enter the current code from your app.", "Der Code ist falsch oder wurde schon verwendet. Geben Sie den aktuellen Code aus Ihrer App ein."},
+	"confirm":           {"Confirm", "Bestätigen"},
+	"cancel":            {"Cancel", "Abbrechen"},
+	"account_title":     {"My account", "Mein Konto"},
+	"totp_section":      {"Two-factor authentication (TOTP)", "Zwei-Faktor-Anmeldung (TOTP)"},
+	"totp_active":       {"A second factor is active: every login asks for a code.", "Ein zweiter Faktor ist aktiv: Jede Anmeldung fragt nach einem Code."},
+	"totp_inactive":     {"No second factor is set up.", "Kein zweiter Faktor eingerichtet."},
+	"totp_enrol":        {"Set up a second factor", "Zweiten Faktor einrichten"},
+	"totp_scan":         {"Scan the QR code with your authenticator app, or type in the secret, then enter the code the app shows.", "Scannen Sie den QR-Code mit Ihrer Authenticator-App oder tippen Sie das Geheimnis ein und geben Sie dann den angezeigten Code ein."},
+	"totp_qr_alt":       {"QR code of the otpauth URI below", "QR-Code der unten stehenden otpauth-URI"},
+	"totp_secret":       {"Secret", "Geheimnis"},
+	"totp_uri":          {"otpauth URI as text", "otpauth-URI als Text"},
+	"totp_activate":     {"Activate", "Aktivieren"},
+	"totp_activated":    {"The second factor is active.", "Der zweite Faktor ist aktiv."},
+	"totp_remove":       {"Remove the second factor", "Zweiten Faktor entfernen"},
+
+	"dashboard_title":      {"Dashboard", "Übersicht"},
+	"contacts_title":       {"Contacts", "Kontakte"},
+	"contact_title":        {"Contact", "Kontakt"},
+	"search_label":         {"Search", "Suche"},
+	"search_help":          {"An exact e-mail address, or part of a name.", "Eine genaue E-Mail-Adresse oder ein Teil eines Namens."},
+	"search":               {"Search", "Suchen"},
+	"results":              {"Results", "Ergebnisse"},
+	"all_contacts":         {"All contacts", "Alle Kontakte"},
+	"name":                 {"Name", "Name"},
+	"audience":             {"Audience", "Zielgruppe"},
+	"created":              {"Created", "Angelegt"},
+	"unnamed":              {"(no name)", "(ohne Namen)"},
+	"erased":               {"erased", "gelöscht"},
+	"erased_note":          {"This person's data was erased. The ledger keeps the events without personal data.", "Die Daten dieser Person wurden gelöscht. Das Register behält die Ereignisse ohne personenbezogene Daten."},
+	"no_contacts":          {"No contacts found.", "Keine Kontakte gefunden."},
+	"name_scanned":         {"Searched %d contacts by name (names are encrypted and have no index).", "%d Kontakte nach Namen durchsucht (Namen sind verschlüsselt und haben keinen Index)."},
+	"search_on":            {"Search further", "Weitersuchen"},
+	"paging":               {"Pages", "Seiten"},
+	"first_page":           {"First page", "Erste Seite"},
+	"next_page":            {"Next page", "Nächste Seite"},
+	"err_after":            {"The page link is broken; showing the first page.", "Der Seitenlink ist ungültig; die erste Seite wird gezeigt."},
+	"export":               {"Access export (Art. 15)", "Auskunft (Art. 15)"},
+	"erase":                {"Erase…", "Löschen…"},
+	"matrix_title":         {"May we contact this person?", "Dürfen wir diese Person kontaktieren?"},
+	"matrix_help":          {"Each purpose on each channel, decided now by the contactability engine, with its reasons and legal references.", "Jeder Zweck auf jedem Kanal, jetzt von der Kontaktierbarkeits-Engine entschieden, mit Gründen und Rechtsgrundlagen."},
+	"purpose":              {"Purpose", "Zweck"},
+	"allowed":              {"allowed", "erlaubt"},
+	"denied":               {"not allowed", "nicht erlaubt"},
+	"values_title":         {"Profile values and their source", "Profilangaben und ihre Herkunft"},
+	"field":                {"Field", "Feld"},
+	"value":                {"Value", "Wert"},
+	"source":               {"Source", "Quelle"},
+	"recorded":             {"Recorded", "Erfasst"},
+	"no_values":            {"No values from forms.", "Keine Angaben aus Formularen."},
+	"timeline_title":       {"Consent timeline", "Einwilligungsverlauf"},
+	"chain_title":          {"Ledger chain", "Hash-Kette des Registers"},
+	"chain_check":          {"Verify the ledger's hash chain", "Hash-Kette des Registers prüfen"},
+	"chain_ok":             {"Hash chain intact (%d events of the workspace verified).", "Hash-Kette intakt (%d Ereignisse des Arbeitsbereichs geprüft)."},
+	"chain_broken":         {"The hash chain is broken!", "Die Hash-Kette ist gebrochen!"},
+	"no_events":            {"No events.", "Keine Ereignisse."},
+	"lawful_basis":         {"Basis", "Rechtsgrundlage"},
+	"confirmation":         {"confirmed by", "bestätigt per"},
+	"notice":               {"notice", "Text"},
+	"evidence_personal":    {"personal evidence", "personenbezogener Nachweis"},
+	"text_shown":           {"Text shown", "Gezeigter Text"},
+	"actions":              {"Actions", "Aktionen"},
+	"phone_consent":        {"Record a consent received by phone", "Telefonisch erhaltene Einwilligung erfassen"},
+	"channel":              {"Channel", "Kanal"},
+	"consent_text_read":    {"Consent text read out", "Vorgelesener Einwilligungstext"},
+	"recording":            {"Call recording", "Gesprächsaufzeichnung"},
+	"recording_help":       {"File name or reference of the recording that proves the consent.", "Dateiname oder Verweis auf die Aufzeichnung, die die Einwilligung belegt."},
+	"record_consent":       {"Record consent", "Einwilligung erfassen"},
+	"objection":            {"Record an objection", "Widerspruch erfassen"},
+	"objection_type":       {"Objection to", "Widerspruch gegen"},
+	"obj_direct_marketing": {"direct marketing (Art. 21(2) GDPR, UWG §7)", "Direktwerbung (Art. 21 Abs. 2 DSGVO, UWG §7)"},
+	"obj_analytics":        {"measurement and analytics (Art. 21(1) GDPR)", "Messung und Analyse (Art. 21 Abs. 1 DSGVO)"},
+	"record_objection":     {"Record objection", "Widerspruch erfassen"},
+	"start_dsr":            {"Start a data subject request", "Betroffenenanfrage anlegen"},
+	"request_type":         {"Request", "Anfrage"},
+	"received_at":          {"Received on (empty: today)", "Eingegangen am (leer: heute)"},
+	"note_no_personal":     {"Note (no personal data)", "Notiz (keine personenbezogenen Daten)"},
+	"saved_consent":        {"The consent is recorded.", "Die Einwilligung ist erfasst."},
+	"saved_objection":      {"The objection is recorded.", "Der Widerspruch ist erfasst."},
+	"rt_access":            {"Access (Art. 15)", "Auskunft (Art. 15)"},
+	"rt_portability":       {"Portability (Art. 20)", "Datenübertragbarkeit (Art. 20)"},
+	"rt_rectification":     {"Rectification (Art. 16)", "Berichtigung (Art. 16)"},
+	"rt_erasure":           {"Erasure (Art. 17)", "Löschung (Art. 17)"},
+	"rt_restriction":       {"Restriction (Art. 18)", "Einschränkung (Art. 18)"},
+	"rt_objection":         {"Objection (Art. 21)", "Widerspruch (Art. 21)"},
+
+	"ch_email": {"E-mail", "E-Mail"}, "ch_sms": {"SMS", "SMS"}, "ch_phone": {"Phone", "Telefon"}, "ch_post": {"Post", "Post"},
+	"ch_web": {"Web", "Web"}, "ch_none": {"No channel", "Kein Kanal"}, "ch_any": {"every channel", "alle Kanäle"},
+
+	"kind_consent_requested":              {"Consent requested", "Einwilligung angefragt"},
+	"kind_consent_confirmed":              {"Consent confirmed", "Einwilligung bestätigt"},
+	"kind_consent_withdrawn":              {"Consent withdrawn", "Einwilligung widerrufen"},
+	"kind_consent_used":                   {"Consent used", "Einwilligung genutzt"},
+	"kind_record_changed":                 {"Record changed", "Datensatz geändert"},
+	"kind_objection":                      {"Objection", "Widerspruch"},
+	"kind_restriction_started":            {"Restriction started", "Einschränkung begonnen"},
+	"kind_restriction_lifted":             {"Restriction lifted", "Einschränkung aufgehoben"},
+	"kind_relationship_started":           {"Relationship started", "Beziehung begonnen"},
+	"kind_relationship_ended":             {"Relationship ended", "Beziehung beendet"},
+	"kind_notice_given":                   {"Notice given", "Hinweis gegeben"},
+	"kind_legitimate_interest_assessment": {"Legitimate interest assessment", "Interessenabwägung"},
+	"kind_inbound_request_received":       {"Inbound request", "Anfrage eingegangen"},
+	"kind_inbound_request_closed":         {"Inbound request closed", "Anfrage abgeschlossen"},
+	"kind_contract_started":               {"Contract started", "Vertrag begonnen"},
+	"kind_contract_ended":                 {"Contract ended", "Vertrag beendet"},
+	"kind_rights_request_opened":          {"Data subject request opened", "Betroffenenanfrage eröffnet"},
+	"kind_rights_request_closed":          {"Data subject request closed", "Betroffenenanfrage abgeschlossen"},
+	"kind_retention_duty_started":         {"Retention duty started", "Aufbewahrungspflicht begonnen"},
+	"kind_erasure_requested":              {"Erasure requested", "Löschung verlangt"},
+	"kind_erasure_executed":               {"Erasure executed", "Löschung ausgeführt"},
+	"kind_presumed_consent_recorded":      {"Presumed consent recorded", "Mutmaßliche Einwilligung erfasst"},
+	"kind_existing_customer_facts":        {"Existing-customer facts", "Bestandskunden-Angaben"},
+}
+
+func tr(lang, key string) string {
+	t, ok := texts[key]
+	if !ok {
+		return key
+	}
+	if lang == "de" && t[1] != "" {
+		return t[1]
+	}
+	return t[0]
+}
+
+// reasonsDE are the engine's reason codes in plain German; the English
+// texts are the catalogue's meanings.
+var reasonsDE = map[policy.Reason]string{
+	policy.ReasonConsentValid:                      "eine gültige Einwilligung deckt Zweck und Kanal",
+	policy.ReasonExistingCustomerExemption:         "alle vier Bedingungen der Bestandskundenausnahme (UWG §7 Abs. 3) erfüllt",
+	policy.ReasonB2BPresumedConsent:                "dokumentierte mutmaßliche Einwilligung eines Unternehmers in einen Anruf",
+	policy.ReasonPostalLegitimateInterest:          "adressierte Briefwerbung aus berechtigtem Interesse",
+	policy.ReasonContractPerformance:               "Vertrag oder vorvertragliche Kommunikation",
+	policy.ReasonInquiryReply:                      "Antwort auf die eigene Anfrage der Person auf einem von ihr genannten Kanal",
+	policy.ReasonRightsRequestResponse:             "Antwort auf eine Betroffenenanfrage",
+	policy.ReasonDOIConfirmationRequest:            "werbefreie Bestätigungsanfrage (Double-Opt-in) für eine offene Anmeldung",
+	policy.ReasonLegalRetentionDuty:                "Speicherung wegen einer Aufbewahrungspflicht",
+	policy.ReasonAnonymousData:                     "keine personenbezogenen Daten, kein Gerätezugriff",
+	policy.ReasonPseudonymizedAnalyticsLegitimate:  "pseudonyme Messung ohne Gerätezugriff, kein Widerspruch",
+	policy.ReasonPersonalizationLegitimateInterest: "nicht sensible Personalisierung aus eigenen Kundendaten",
+	policy.ReasonErased:                            "Löschung ausgeführt",
+	policy.ReasonErasureRequested:                  "Löschung verlangt; optionale Verarbeitung gestoppt",
+	policy.ReasonProcessingRestricted:              "Einschränkung der Verarbeitung (Art. 18) aktiv",
+	policy.ReasonNoRetentionDuty:                   "keine Aufbewahrungspflicht",
+	policy.ReasonRetentionPeriodExpired:            "Aufbewahrungsfrist abgelaufen; löschen",
+	policy.ReasonNoRightsRequest:                   "keine offene Betroffenenanfrage",
+	policy.ReasonNoContract:                        "kein Vertrag und keine vorvertragliche Beziehung",
+	policy.ReasonNoInboundRequest:                  "keine Anfrage, auf die zu antworten wäre",
+	policy.ReasonReplyChannelNotDesignated:         "Antwort auf einem Kanal, den die Person weder genutzt noch genannt hat",
+	policy.ReasonNoPendingConsent:                  "Bestätigungsanfrage ohne offene Anmeldung",
+	policy.ReasonAdvertisingInServiceMessage:       "Servicenachricht mit nicht verlangter Werbung ohne Grundlage",
+	policy.ReasonMarketingObjection:                "Werbewiderspruch (Werbesperre)",
+	policy.ReasonProcessingObjection:               "Widerspruch gegen Messung (Art. 21 Abs. 1)",
+	policy.ReasonSpecialCategoryRequiresExplicit:   "besondere Kategorien (Art. 9) ohne ausdrückliche Einwilligung",
+	policy.ReasonNoConsent:                         "Einwilligung nötig, aber keine gültige vorhanden",
+	policy.ReasonConsentPendingDOI:                 "Double-Opt-in noch nicht bestätigt",
+	policy.ReasonConsentWithdrawn:                  "die letzte passende Erklärung ist ein Widerruf",
+	policy.ReasonConsentScopeMismatch:              "Einwilligungen vorhanden, aber keine für diesen Zweck und Kanal",
+	policy.ReasonConsentInvalid:                    "vorangekreuzt oder gekoppelt",
+	policy.ReasonConsentEvidenceMissing:            "die Einwilligung kann nicht nachgewiesen werden",
+	policy.ReasonConsentVerificationInsufficient:   "Bestätigungsweg für diesen Kanal nicht ausreichend",
+	policy.ReasonConsentStale:                      "Einwilligung länger ungenutzt als eingestellt",
+	policy.ReasonThirdPartyConsentNotAccepted:      "von einem Dritten eingeholte Einwilligung",
+	policy.ReasonECEChannelNotCovered:              "Bestandskundenausnahme gilt auf diesem Kanal nicht",
+	policy.ReasonECEAddressNotFromSale:             "UWG §7 Abs. 3 Nr. 1 nicht erfüllt (Adresse nicht aus einem Verkauf)",
+	policy.ReasonECEOfferNotSimilar:                "UWG §7 Abs. 3 Nr. 2 nicht erfüllt (keine ähnlichen Waren)",
+	policy.ReasonECENoticeMissingAtCollection:      "UWG §7 Abs. 3 Nr. 4 nicht erfüllt (kein Hinweis bei der Erhebung)",
+	policy.ReasonECENoticeMissingInMessage:         "UWG §7 Abs. 3 Nr. 4 nicht erfüllt (kein Hinweis in der Nachricht)",
+	policy.ReasonECEPurchaseTooOld:                 "letzter Kauf länger zurück als eingestellt",
+	policy.ReasonNoPresumedConsent:                 "B2B-Anruf ohne (dokumentierte) mutmaßliche Einwilligung",
+	policy.ReasonSupplierNoticeMissing:             "Datenschutzhinweis an den Lieferanten vor dem Anschreiben fehlt",
+	policy.ReasonThirdPartyDataNotAccepted:         "Postdaten Dritter sind per Richtlinie ausgeschlossen",
+	policy.ReasonDeviceAccessRequiresConsent:       "Zugriff auf das Endgerät ohne gültige Einwilligung",
+	policy.ReasonIdentifiedTrackingRequiresConsent: "identifizierendes Tracking oder Profiling ohne Einwilligung",
+}
+
+// reasonText is a reason code in plain words, with the code itself in
+// parentheses for looking it up in the rules.
+func reasonText(code policy.Reason, lang string) string {
+	if lang == "de" {
+		if t, ok := reasonsDE[code]; ok {
+			return t + " (" + string(code) + ")"
+		}
+	}
+	if info, ok := policy.LookupReason(code); ok {
+		return info.Meaning + " (" + string(code) + ")"
+	}
+	return string(code)
+}

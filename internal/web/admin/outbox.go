@@ -1,0 +1,62 @@
+package admin
+
+import (
+	"html/template"
+	"net/http"
+	"regexp"
+	"strings"
+
+	"github.com/fairlead/fairlead/internal/mail/outbox"
+)
+
+// linkRE finds the links in an outbox message, so that a person walking
+// the double opt-in on a laptop can click them.
+var linkRE = regexp.MustCompile(`https?://[^\s<>"]+`)
+
+// linkify escapes text and turns its links into anchors.
+func linkify(text string) template.HTML {
+	var b strings.Builder
+	last := 0
+	for _, m := range linkRE.FindAllStringIndex(text, -1) {
+		b.WriteString(template.HTMLEscapeString(text[last:m[0]]))
+		u := template.HTMLEscapeString(text[m[0]:m[1]])
+		b.WriteString(`<a href="` + u + `" class="outbox-link">` + u + `</a>`)
+		last = m[1]
+	}
+	b.WriteString(template.HTMLEscapeString(text[last:]))
+	return template.HTML(b.String())
+}
+
+type outboxItem struct {
+	outbox.Item
+	Linked template.HTML
+}
+
+func (u *UI) outboxPage(w http.ResponseWriter, r *http.Request, s *Session) error {
+	ctx := r.Context()
+	items, err := u.Outbox.List(ctx, s.WorkspaceID, 50, r.URL.Query().Get("before"))
+	if err != nil {
+		return err
+	}
+	set, err := u.Settings.Effective(ctx, s.WorkspaceID)
+	if err != nil {
+		return err
+	}
+	var rows []outboxItem
+	for _, it := range items {
+		rows = append(rows, outboxItem{it, linkify(it.Body)})
+	}
+	p := u.newPage(r, s, "outbox", "outbox_title")
+	p.Data = map[string]any{"Items": rows, "SMTP": set.SMTPURL != "", "SMS": set.SMSURL != ""}
+	return u.render(w, http.StatusOK, "outbox", "", p)
+}
+
+func (u *UI) outboxItem(w http.ResponseWriter, r *http.Request, s *Session) error {
+	it, err := u.Outbox.Get(r.Context(), s.WorkspaceID, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	p := u.newPage(r, s, "outbox", "outbox_title")
+	p.Data = map[string]any{"Items": []outboxItem{{it, linkify(it.Body)}}, "One": true}
+	return u.render(w, http.StatusOK, "outbox", "", p)
+}

@@ -149,3 +149,65 @@ func (h *harness) contactByEmailCreate(email string) string {
 }
 
 var _ = admin.DefaultIdle
+
+// checkAdminMatrix is the admin UI's part of the route/role matrix: every
+// /admin route mounted is declared in the UI's table; without a session a
+// page sends to the login and an action answers 401; each role is admitted
+// or refused with 403 exactly as declared.
+func checkAdminMatrix(t *testing.T, h *harness) {
+	t.Helper()
+	ctx := context.Background()
+	routes := (&admin.UI{}).Routes()
+	declared := map[string]bool{"GET /admin": true}
+	for _, rt := range routes {
+		declared[rt.Pattern()] = true
+	}
+	for _, p := range h.srv.Patterns() {
+		if strings.Contains(p, " /admin") && !declared[p] {
+			t.Errorf("%s is mounted but not declared in the admin route table", p)
+		}
+	}
+	users := map[auth.Role]string{}
+	as := auth.NewStore(h.db, nil)
+	for _, role := range auth.Roles {
+		u, err := as.CreateUser(ctx, h.ws.ID, auth.NewUser{Email: "matrix-" + string(role) + "@example.com", Role: string(role), Password: rolePassword})
+		if err != nil {
+			t.Fatal(err)
+		}
+		users[role] = u.ID
+	}
+	sessions := admin.NewSessions(h.db, 0, 0, nil)
+	for _, rt := range routes {
+		if rt.Public() {
+			continue
+		}
+		path := strings.NewReplacer("{id}", id.New(), "{key}", "no-such-form", "{file}", "pico.min.css").Replace(rt.Path)
+		var form url.Values
+		if rt.Method == "POST" {
+			form = url.Values{}
+		}
+		st, hd, _ := h.ui().do(rt.Method, path, form)
+		switch {
+		case rt.Method == "GET" && (st != http.StatusSeeOther || !strings.HasPrefix(hd.Get("Location"), "/admin/login")):
+			t.Errorf("%s without a session: %d %s, want 303 to the login", rt.Pattern(), st, hd.Get("Location"))
+		case rt.Method != "GET" && st != http.StatusUnauthorized:
+			t.Errorf("%s without a session: %d, want 401", rt.Pattern(), st)
+		}
+		for _, role := range auth.Roles {
+			tok, err := sessions.Create(ctx, h.ws.ID, users[role], "en", false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := h.ui()
+			c.jar.SetCookies(mustURL(t, h.url), []*http.Cookie{{Name: "fairlead_session", Value: tok, Path: "/"}})
+			st, _, body := c.do(rt.Method, path, form)
+			admitted := rt.Admits(role)
+			switch {
+			case admitted && (st == 401 || st == 403 || st >= 500):
+				t.Errorf("%s as %s: %d, want the route to admit it\n%.500s", rt.Pattern(), role, st, body)
+			case !admitted && st != http.StatusForbidden:
+				t.Errorf("%s as %s: %d, want 403", rt.Pattern(), role, st)
+			}
+		}
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/fairlead/fairlead/internal/privacy"
 	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/store/testdb"
+	"github.com/fairlead/fairlead/internal/web/admin"
 	"github.com/fairlead/fairlead/internal/webhook"
 )
 
@@ -35,7 +36,8 @@ func scopedRepositories(h *harness) []any {
 	contacts, purposes, notices, ledger := h.consent()
 	svc := h.capture()
 	return []any{auth.NewStore(h.db, nil), h.queue, contacts, contacts.Keys(), purposes, notices, ledger,
-		audience.New(h.db, ledger, purposes, nil), svc, svc.Delivery.Outbox, svc.Settings, h.webhooks(), h.privacy()}
+		audience.New(h.db, ledger, purposes, nil), svc, svc.Delivery.Outbox, svc.Settings, h.webhooks(), h.privacy(),
+		admin.NewSessions(h.db, 0, 0, nil), admin.NewTOTP(h.db, "", nil)}
 }
 
 // privacy returns the privacy service wired as newInstance wires it.
@@ -116,6 +118,27 @@ func isolationCases() map[string]isolationCase {
 				return fmt.Errorf("workspace B got a matrix of %d cells for A's contact", len(cells))
 			}
 			return err
+		},
+		"Sessions.Create": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := admin.NewSessions(h.db, 0, 0, nil).Create(ctx, b, ids["user"], "en", false)
+			return err
+		},
+		"Sessions.DeleteUser": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			return admin.NewSessions(h.db, 0, 0, nil).DeleteUser(ctx, b, ids["user"])
+		},
+		"TOTP.Enrol": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := admin.NewTOTP(h.db, "", nil).Enrol(ctx, b, ids["user"], "x")
+			return err
+		},
+		"TOTP.Active": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := admin.NewTOTP(h.db, "", nil).Active(ctx, b, ids["user"])
+			return err
+		},
+		"TOTP.Verify": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			return admin.NewTOTP(h.db, "", nil).Verify(ctx, b, ids["user"], "123456", true)
+		},
+		"TOTP.Remove": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			return admin.NewTOTP(h.db, "", nil).Remove(ctx, b, ids["user"])
 		},
 		"Store.CheckLogin": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
 			_, err := auth.NewStore(h.db, nil).CheckLogin(ctx, b, "victim@example.com", "victim password 1")
@@ -308,6 +331,8 @@ func snapshot(t *testing.T, h *harness, wsID string) string {
 		`SELECT contact_id, status FROM erasures WHERE workspace_id = $1 ORDER BY contact_id`,
 		`SELECT kind, blind_index, reason FROM suppressions WHERE workspace_id = $1 ORDER BY kind, blind_index`,
 		`SELECT rule, enabled, after_days FROM retention_policies WHERE workspace_id = $1 ORDER BY rule`,
+		`SELECT id, user_id, second_factor FROM admin_sessions WHERE workspace_id = $1 ORDER BY id`,
+		`SELECT user_id, secret, activated_at IS NULL, last_step FROM admin_totp WHERE workspace_id = $1 ORDER BY user_id`,
 	} {
 		rows, err := h.db.R.Query(q, wsID)
 		if err != nil {

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"database/sql"
 	"errors"
 	"log/slog"
 	"net"
@@ -219,7 +220,13 @@ func (u *UI) totpActivate(w http.ResponseWriter, r *http.Request, s *Session) er
 	if errors.As(err, &ve) {
 		// Show the same secret again: the row still holds it.
 		var secret string
-		if e := u.DB.R.QueryRowContext(ctx, `SELECT secret FROM admin_totp WHERE workspace_id = $1 AND user_id = $2 AND activated_at IS NULL`, s.WorkspaceID, s.UserID).Scan(&secret); e != nil {
+		e := u.DB.R.QueryRowContext(ctx, `SELECT secret FROM admin_totp WHERE workspace_id = $1 AND user_id = $2 AND activated_at IS NULL`, s.WorkspaceID, s.UserID).Scan(&secret)
+		if errors.Is(e, sql.ErrNoRows) {
+			// Nothing to activate (already active, or never enrolled).
+			http.Redirect(w, r, "/admin/account", http.StatusSeeOther)
+			return nil
+		}
+		if e != nil {
 			return e
 		}
 		p.Data = accountData{Enrolment: &Enrolment{Secret: secret}}

@@ -95,10 +95,18 @@ func (ss *Sessions) Create(ctx context.Context, ws, userID, lang string, secondF
 	if secondFactor {
 		sf = 1
 	}
-	_, err := ss.db.W.ExecContext(ctx, `INSERT INTO admin_sessions (id, workspace_id, user_id, lang, second_factor, created_at, last_seen_at, expires_at)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`, hashSessionToken(tok), ws, userID, lang, sf, now, now, now.Add(ss.MaxAge))
+	if !id.Valid(ws) || !id.Valid(userID) {
+		return "", store.ErrNotFound
+	}
+	// Only a user of the workspace gets a session in it.
+	res, err := ss.db.W.ExecContext(ctx, `INSERT INTO admin_sessions (id, workspace_id, user_id, lang, second_factor, created_at, last_seen_at, expires_at)
+		SELECT $1, workspace_id, id, $4, $5, $6, $7, $8 FROM users WHERE workspace_id = $2 AND id = $3`,
+		hashSessionToken(tok), ws, userID, lang, sf, now, now, now.Add(ss.MaxAge))
 	if err != nil {
 		return "", fmt.Errorf("create session: %w", store.MapError(err))
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return "", store.ErrNotFound
 	}
 	return tok, nil
 }
@@ -189,7 +197,23 @@ func (ss *Sessions) DeleteUser(ctx context.Context, ws, userID string) error {
 	if !id.Valid(ws) || !id.Valid(userID) {
 		return store.ErrNotFound
 	}
+	if err := userIn(ctx, ss.db.R, ws, userID); err != nil {
+		return err
+	}
 	_, err := ss.db.W.ExecContext(ctx, `DELETE FROM admin_sessions WHERE workspace_id = $1 AND user_id = $2`, ws, userID)
+	return err
+}
+
+// userIn is store.ErrNotFound unless the user belongs to the workspace.
+func userIn(ctx context.Context, q store.Querier, ws, userID string) error {
+	if !id.Valid(ws) || !id.Valid(userID) {
+		return store.ErrNotFound
+	}
+	var one int
+	err := q.QueryRowContext(ctx, `SELECT 1 FROM users WHERE workspace_id = $1 AND id = $2`, ws, userID).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.ErrNotFound
+	}
 	return err
 }
 

@@ -14,7 +14,6 @@ import (
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
-	"github.com/fairlead/fairlead/internal/id"
 	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/validate"
 )
@@ -51,8 +50,8 @@ type Enrolment struct {
 // was never activated). An active factor stays until the new one is
 // activated with a code.
 func (t *TOTP) Enrol(ctx context.Context, ws, userID, account string) (Enrolment, error) {
-	if !id.Valid(ws) || !id.Valid(userID) {
-		return Enrolment{}, store.ErrNotFound
+	if err := userIn(ctx, t.db.R, ws, userID); err != nil {
+		return Enrolment{}, err
 	}
 	key, err := totp.Generate(totp.GenerateOpts{Issuer: t.Issuer, AccountName: account, Period: totpPeriod, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
 	if err != nil {
@@ -86,8 +85,8 @@ func (t *TOTP) Enrol(ctx context.Context, ws, userID, account string) (Enrolment
 
 // Active reports whether a user has an activated second factor.
 func (t *TOTP) Active(ctx context.Context, ws, userID string) (bool, error) {
-	if !id.Valid(ws) || !id.Valid(userID) {
-		return false, nil
+	if err := userIn(ctx, t.db.R, ws, userID); err != nil {
+		return false, err
 	}
 	var active sql.NullTime
 	err := t.db.R.QueryRowContext(ctx, `SELECT activated_at FROM admin_totp WHERE workspace_id = $1 AND user_id = $2`, ws, userID).Scan(&active)
@@ -105,8 +104,8 @@ var errBadCode = &validate.Error{Field: "code", Code: "invalid", Message: "the c
 // activate it turns a pending secret into the active factor; otherwise the
 // factor must be active.
 func (t *TOTP) Verify(ctx context.Context, ws, userID, code string, activate bool) error {
-	if !id.Valid(ws) || !id.Valid(userID) {
-		return errBadCode
+	if err := userIn(ctx, t.db.R, ws, userID); err != nil {
+		return err
 	}
 	if len(code) != 6 {
 		return errBadCode
@@ -152,8 +151,8 @@ func (t *TOTP) Verify(ctx context.Context, ws, userID, code string, activate boo
 
 // Remove deletes a user's second factor.
 func (t *TOTP) Remove(ctx context.Context, ws, userID string) error {
-	if !id.Valid(ws) || !id.Valid(userID) {
-		return store.ErrNotFound
+	if err := userIn(ctx, t.db.R, ws, userID); err != nil {
+		return err
 	}
 	_, err := t.db.W.ExecContext(ctx, `DELETE FROM admin_totp WHERE workspace_id = $1 AND user_id = $2`, ws, userID)
 	return err

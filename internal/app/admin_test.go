@@ -6,8 +6,12 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
 
 	"github.com/fairlead/fairlead/internal/auth"
 	"github.com/fairlead/fairlead/internal/id"
@@ -148,8 +152,6 @@ func (h *harness) contactByEmailCreate(email string) string {
 	return r.json(h.t)["id"].(string)
 }
 
-var _ = admin.DefaultIdle
-
 // checkAdminMatrix is the admin UI's part of the route/role matrix: every
 // /admin route mounted is declared in the UI's table; without a session a
 // page sends to the login and an action answers 401; each role is admitted
@@ -209,5 +211,154 @@ func checkAdminMatrix(t *testing.T, h *harness) {
 				t.Errorf("%s as %s: %d, want 403", rt.Pattern(), role, st)
 			}
 		}
+	}
+}
+
+// TestAdminCrossOriginRefused: a logged-in user's browser sent a form from
+// another site (a CSRF attempt). The stdlib cross-origin protection refuses
+// it before the handler runs, and nothing is recorded.
+func TestAdminCrossOriginRefused(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "sqlite")
+	c := h.ui()
+	if st, loc := c.login(h.cfg.AdminEmail, h.cfg.AdminPassword); st != http.StatusSeeOther {
+		t.Fatalf("login: %d %s", st, loc)
+	}
+	cid := h.contactByEmailCreate("csrf@example.com")
+	before := h.ledgerCount(cid)
+	form := url.Values{"objection_type": {"direct_marketing"}, "channel": {"any"}}
+	for _, hdr := range [][]string{
+		{"Sec-Fetch-Site", "cross-site"},
+		{"Sec-Fetch-Site", "same-site"},
+		{"Sec-Fetch-Site", "", "Origin", "https://evil.example"},
+	} {
+		st, _, body := c.do("POST", "/admin/contacts/"+cid+"/objection", form, hdr...)
+		if st != http.StatusForbidden || !strings.Contains(body, "another site") {
+			t.Errorf("cross-origin POST with %v: %d\n%.300s", hdr, st, body)
+		}
+	}
+	if n := h.ledgerCount(cid); n != before {
+		t.Fatalf("a refused cross-origin POST recorded %d events", n-before)
+	}
+	// The same form from the page itself is recorded.
+	if st, _, body := c.do("POST", "/admin/contacts/"+cid+"/objection", form); st != http.StatusSeeOther {
+		t.Fatalf("same-origin POST: %d\n%.300s", st, body)
+	}
+	if n := h.ledgerCount(cid); n != before+1 {
+		t.Fatalf("same-origin POST: %d events, want %d", n, before+1)
+	}
+}
+
+func (h *harness) ledgerCount(cid string) int {
+	h.t.Helper()
+	var n int
+	if err := h.db.R.QueryRow(`SELECT COUNT(*) FROM ledger_events WHERE workspace_id = $1 AND contact_id = $2`, h.ws.ID, cid).Scan(&n); err != nil {
+		h.t.Fatal(err)
+	}
+	return n
+}
+
+// TestAdminLockout: after five wrong passwords the account is locked, even
+// for the right password, and the answer says until when.
+func TestAdminLockout(t *testing.T) {
+	t.Parallel()
+	for _, d := range testdb.Backends {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, d)
+			email := h.roleUser(auth.RoleMarketing)
+			c := h.ui()
+			for i := range admin.DefaultAccountLimit {
+				if st, body := c.login(email, "not the password"); st != http.StatusUnauthorized {
+					t.Fatalf("failure %d: %d\n%.300s", i+1, st, body)
+				}
+			}
+			st, body := c.login(email, rolePassword)
+			if st != http.StatusTooManyRequests || !strings.Contains(body, "Too many failed attempts") {
+				t.Fatalf("right password while locked: %d\n%.500s", st, body)
+			}
+			// Another account is not locked by this one's failures.
+			if st, loc := h.ui().login(h.cfg.AdminEmail, h.cfg.AdminPassword); st != http.StatusSeeOther {
+				t.Fatalf("another account: %d %s", st, loc)
+			}
+		})
+	}
+}
+
+// TestAdminTOTPLogin enrols a second factor through the pages, activates it
+// with a code, and logs in again: the password alone reaches only the code
+// page, a reused code is refused, the next one logs in.
+func TestAdminTOTPLogin(t *testing.T) {
+	t.Parallel()
+	for _, d := range testdb.Backends {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, d)
+			email := h.roleUser(auth.RoleDPO)
+			c := h.ui()
+			if st, loc := c.login(email, rolePassword); st != http.StatusSeeOther {
+				t.Fatalf("login: %d %s", st, loc)
+			}
+			st, _, body := c.do("POST", "/admin/account/totp", url.Values{})
+			m := regexp.MustCompile(`id="totp-secret">([A-Z2-7]+)<`).FindStringSubmatch(body)
+			if st != 200 || m == nil || !strings.Contains(body, "otpauth://totp/") || !strings.Contains(body, "data:image/png;base64,") {
+				t.Fatalf("enrol: %d\n%s", st, body)
+			}
+			secret := m[1]
+			if st, _, body := c.do("POST", "/admin/account/totp/activate", url.Values{"code": {"12345"}}); st != http.StatusUnprocessableEntity || !strings.Contains(body, `id="code-err"`) {
+				t.Fatalf("activate with a bad code: %d\n%.300s", st, body)
+			}
+			code, _ := totp.GenerateCode(secret, time.Now())
+			if st, _, body := c.do("POST", "/admin/account/totp/activate", url.Values{"code": {code}}); st != 200 || !strings.Contains(body, "second factor is active") {
+				t.Fatalf("activate: %d\n%.300s", st, body)
+			}
+			c.do("POST", "/admin/logout", url.Values{})
+
+			c = h.ui()
+			if st, loc := c.login(email, rolePassword); st != http.StatusSeeOther || loc != "/admin/login/totp" {
+				t.Fatalf("login with a second factor: %d %s", st, loc)
+			}
+			if st, hd, _ := c.do("GET", "/admin/contacts", nil); st != http.StatusSeeOther || hd.Get("Location") != "/admin/login/totp" {
+				t.Fatalf("a page before the code: %d %s", st, hd.Get("Location"))
+			}
+			if st, _, _ := c.do("POST", "/admin/login/totp", url.Values{"code": {code}}); st != http.StatusUnauthorized {
+				t.Fatalf("the activation's code again: %d, want 401", st)
+			}
+			next, _ := totp.GenerateCode(secret, time.Now().Add(30*time.Second))
+			if st, hd, _ := c.do("POST", "/admin/login/totp", url.Values{"code": {next}}); st != http.StatusSeeOther || hd.Get("Location") != "/admin/" {
+				t.Fatalf("the next code: %d %s", st, hd.Get("Location"))
+			}
+			if st, _, _ := c.do("GET", "/admin/privacy/dsr", nil); st != http.StatusOK {
+				t.Fatalf("a page after the code: %d", st)
+			}
+		})
+	}
+}
+
+// TestAdminRoleDenied: roles that may not do something get 403 and
+// nothing changes.
+func TestAdminRoleDenied(t *testing.T) {
+	t.Parallel()
+	for _, d := range testdb.Backends {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, d)
+			cid := h.contactByEmailCreate("keep@example.com")
+			viewer, marketing := h.ui(), h.ui()
+			viewer.login(h.roleUser(auth.RoleViewer), rolePassword)
+			marketing.login(h.roleUser(auth.RoleMarketing), rolePassword)
+			if st, _, body := viewer.do("GET", "/admin/contacts/"+cid, nil); st != http.StatusForbidden || strings.Contains(body, "keep@example.com") {
+				t.Fatalf("viewer on a contact page: %d", st)
+			}
+			if st, _, _ := marketing.do("POST", "/admin/contacts/"+cid+"/erase", url.Values{"confirm": {"ERASE"}}); st != http.StatusForbidden {
+				t.Fatalf("marketing erasing: %d", st)
+			}
+			if r := h.do("GET", "/api/v1/contacts/"+cid, h.tokens[auth.RoleAdmin], nil); r.json(t)["erased"] != false {
+				t.Fatalf("contact after a refused erasure: %s", r.Body)
+			}
+			if st, _, body := viewer.do("GET", "/admin/", nil); st != http.StatusOK || strings.Contains(body, `href="/admin/contacts"`) {
+				t.Fatalf("viewer's dashboard: %d; the menu must not offer contacts", st)
+			}
+		})
 	}
 }

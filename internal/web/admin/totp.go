@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"html/template"
 	"image/png"
 	"time"
 
@@ -43,7 +44,7 @@ func NewTOTP(db *store.DB, issuer string, now func() time.Time) *TOTP {
 type Enrolment struct {
 	Secret string // base32, for typing in
 	URI    string // otpauth:// URI, also shown as text
-	QR     string // data: URI of a PNG QR code of URI
+	QR     template.URL // data: URI of a PNG QR code of URI (made here, safe to embed)
 }
 
 // Enrol makes a new, not yet active secret for a user (replacing one that
@@ -77,7 +78,7 @@ func (t *TOTP) Enrol(ctx context.Context, ws, userID, account string) (Enrolment
 	if img, err := key.Image(200, 200); err == nil {
 		var b bytes.Buffer
 		if png.Encode(&b, img) == nil {
-			e.QR = "data:image/png;base64," + base64.StdEncoding.EncodeToString(b.Bytes())
+			e.QR = template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(b.Bytes()))
 		}
 	}
 	return e, nil

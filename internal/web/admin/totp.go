@@ -42,8 +42,8 @@ func NewTOTP(db *store.DB, issuer string, now func() time.Time) *TOTP {
 
 // Enrolment is what a user needs to set up an authenticator app.
 type Enrolment struct {
-	Secret string // base32, for typing in
-	URI    string // otpauth:// URI, also shown as text
+	Secret string       // base32, for typing in
+	URI    string       // otpauth:// URI, also shown as text
 	QR     template.URL // data: URI of a PNG QR code of URI (made here, safe to embed)
 }
 

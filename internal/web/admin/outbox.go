@@ -2,6 +2,11 @@ package admin
 
 import (
 	"html/template"
+	"io"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
+	"net/mail"
 	"net/http"
 	"regexp"
 	"strings"
@@ -27,6 +32,43 @@ func linkify(text string) template.HTML {
 	return template.HTML(b.String())
 }
 
+// plainText is the text part of a stored raw message, decoded, so the
+// outbox shows what the person would read and its links work.
+func plainText(raw string) string {
+	m, err := mail.ReadMessage(strings.NewReader(raw))
+	if err != nil {
+		return raw
+	}
+	dec := func(enc string, r io.Reader) string {
+		if strings.EqualFold(enc, "quoted-printable") {
+			r = quotedprintable.NewReader(r)
+		}
+		b, _ := io.ReadAll(io.LimitReader(r, 1<<20))
+		return string(b)
+	}
+	mt, params, _ := mime.ParseMediaType(m.Header.Get("Content-Type"))
+	if !strings.HasPrefix(mt, "multipart/") {
+		return dec(m.Header.Get("Content-Transfer-Encoding"), m.Body)
+	}
+	mr := multipart.NewReader(m.Body, params["boundary"])
+	for {
+		p, err := mr.NextPart()
+		if err != nil {
+			return raw
+		}
+		if strings.HasPrefix(p.Header.Get("Content-Type"), "text/plain") {
+			return dec(p.Header.Get("Content-Transfer-Encoding"), p)
+		}
+	}
+}
+
+func bodyOf(it outbox.Item) template.HTML {
+	if it.Channel == outbox.Email {
+		return linkify(plainText(it.Body))
+	}
+	return linkify(it.Body)
+}
+
 type outboxItem struct {
 	outbox.Item
 	Linked template.HTML
@@ -44,7 +86,7 @@ func (u *UI) outboxPage(w http.ResponseWriter, r *http.Request, s *Session) erro
 	}
 	var rows []outboxItem
 	for _, it := range items {
-		rows = append(rows, outboxItem{it, linkify(it.Body)})
+		rows = append(rows, outboxItem{it, bodyOf(it)})
 	}
 	p := u.newPage(r, s, "outbox", "outbox_title")
 	p.Data = map[string]any{"Items": rows, "SMTP": set.SMTPURL != "", "SMS": set.SMSURL != ""}

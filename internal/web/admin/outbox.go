@@ -6,8 +6,8 @@ import (
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
-	"net/mail"
 	"net/http"
+	"net/mail"
 	"regexp"
 	"strings"
 

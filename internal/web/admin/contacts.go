@@ -23,7 +23,7 @@ const (
 	// nameScan bounds one name search: names are sealed with each
 	// contact's key and have no index, so a search opens at most this many
 	// contacts per request and offers to continue after the last one.
-	nameScan = 2000
+	nameScan = 200
 )
 
 type contactRow struct {
@@ -87,7 +87,8 @@ func (u *UI) contacts(w http.ResponseWriter, r *http.Request, s *Session) error 
 		needle := strings.ToLower(q)
 		cur := after
 		for d.Scanned < nameScan && len(d.Rows) < pageSize {
-			list, err := u.Contacts.List(ctx, s.WorkspaceID, contact.ListParams{After: cur, Limit: 500})
+			batch := min(500, nameScan-d.Scanned)
+			list, err := u.Contacts.List(ctx, s.WorkspaceID, contact.ListParams{After: cur, Limit: batch})
 			if err != nil {
 				return err
 			}
@@ -102,7 +103,7 @@ func (u *UI) contacts(w http.ResponseWriter, r *http.Request, s *Session) error 
 					}
 				}
 			}
-			if len(list) < 500 {
+			if len(list) < batch {
 				cur = ""
 				break
 			}

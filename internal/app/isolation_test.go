@@ -37,7 +37,7 @@ func scopedRepositories(h *harness) []any {
 	svc := h.capture()
 	return []any{auth.NewStore(h.db, nil), h.queue, contacts, contacts.Keys(), purposes, notices, ledger,
 		audience.New(h.db, ledger, purposes, nil), svc, svc.Delivery.Outbox, svc.Settings, h.webhooks(), h.privacy(),
-		admin.NewSessions(h.db, 0, 0, nil), admin.NewTOTP(h.db, "", nil)}
+		admin.NewSessions(h.db, 0, 0, nil), admin.NewTOTP(h.db, "", nil), admin.NewProcessors(h.db, nil)}
 }
 
 // privacy returns the privacy service wired as newInstance wires it.
@@ -136,6 +136,9 @@ func isolationCases() map[string]isolationCase {
 		},
 		"TOTP.Verify": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
 			return admin.NewTOTP(h.db, "", nil).Verify(ctx, b, ids["user"], "123456", true)
+		},
+		"Processors.Remove": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			return admin.NewProcessors(h.db, nil).Remove(ctx, b, ids["processor"])
 		},
 		"TOTP.Remove": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
 			return admin.NewTOTP(h.db, "", nil).Remove(ctx, b, ids["user"])
@@ -333,6 +336,7 @@ func snapshot(t *testing.T, h *harness, wsID string) string {
 		`SELECT rule, enabled, after_days FROM retention_policies WHERE workspace_id = $1 ORDER BY rule`,
 		`SELECT id, user_id, second_factor FROM admin_sessions WHERE workspace_id = $1 ORDER BY id`,
 		`SELECT user_id, secret, activated_at IS NULL, last_step FROM admin_totp WHERE workspace_id = $1 ORDER BY user_id`,
+		`SELECT id, name, dpa_signed_on FROM admin_processors WHERE workspace_id = $1 ORDER BY id`,
 	} {
 		rows, err := h.db.R.Query(q, wsID)
 		if err != nil {
@@ -399,6 +403,11 @@ func TestWorkspaceIsolation(t *testing.T) {
 				t.Fatal(err)
 			}
 			ids["dsr"] = dsr.ID
+			proc, err := admin.NewProcessors(h.db, nil).Add(ctx, a, admin.Processor{Name: "Mailer", Service: "e-mail delivery", Location: "DE", DPASignedOn: "2026-01-15", DataCategories: []string{"email"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids["processor"] = proc.ID
 			before := snapshot(t, h, a)
 
 			// Every scoped method has a case.

@@ -143,6 +143,7 @@ var (
 	formEditors  = []auth.Role{auth.RoleAdmin, auth.RoleMarketing}
 	outboxRoles  = []auth.Role{auth.RoleAdmin, auth.RoleMarketing, auth.RoleDPO}
 	privacyRoles = []auth.Role{auth.RoleAdmin, auth.RoleDPO}
+	catalogEditors = []auth.Role{auth.RoleAdmin, auth.RoleDPO, auth.RoleMarketing}
 )
 
 // Routes is the table of every /admin route.
@@ -191,9 +192,20 @@ func (u *UI) Routes() []Route {
 		{"GET", "/admin/outbox/{id}", outboxRoles, "One message of the dev outbox", u.outboxItem},
 
 		{"GET", "/admin/settings", adminOnly, "Settings: imprint, sender, gateways", u.settingsPage},
+		{"POST", "/admin/settings", adminOnly, "Change imprint, sender and gateways", u.saveSettings},
+		{"POST", "/admin/settings/test", adminOnly, "Send a test e-mail or SMS through the configured gateway", u.testMessage},
 		{"GET", "/admin/settings/purposes", all, "Business purposes", u.purposesPage},
+		{"POST", "/admin/settings/purposes", catalogEditors, "Add a business purpose", u.createPurpose},
 		{"GET", "/admin/settings/notices", all, "Notice versions and their differences", u.noticesPage},
 		{"GET", "/admin/settings/users", adminOnly, "Users and API tokens", u.usersPage},
+		{"POST", "/admin/settings/users", adminOnly, "Create a user", u.createUser},
+		{"POST", "/admin/settings/users/{id}", adminOnly, "Change a user's role or disable it", u.updateUser},
+		{"POST", "/admin/settings/tokens", adminOnly, "Create an API token (shown once)", u.createToken},
+		{"POST", "/admin/settings/tokens/{id}/revoke", adminOnly, "Revoke an API token", u.revokeToken},
+		{"GET", "/admin/settings/record", adminOrDPO, "Record of processing activities (Art. 30), printable", u.recordPage},
+		{"POST", "/admin/settings/processors", adminOrDPO, "Add a processor to the record", u.addProcessor},
+		{"POST", "/admin/settings/processors/{id}/remove", adminOrDPO, "Remove a processor from the record", u.removeProcessor},
+		{"GET", "/p/transparency/{workspace}", nil, "Public transparency page generated from the record", u.transparency},
 	}
 	for _, e := range u.menu() {
 		if e.builtin {

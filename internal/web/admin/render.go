@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fairlead/fairlead/internal/auth"
+	"github.com/fairlead/fairlead/internal/consent"
 	"github.com/fairlead/fairlead/internal/web"
 )
 
@@ -117,6 +118,8 @@ var funcs = template.FuncMap{
 	"join": strings.Join,
 	"add":  func(a, b int) int { return a + b },
 	"list": func(s ...string) []string { return s },
+	// kinds lists the purpose kinds (the argument only anchors the pipe).
+	"kinds": func(any) []string { return consent.Kinds },
 	"contains": func(list []string, s string) bool {
 		return slices.Contains(list, s)
 	},

@@ -38,3 +38,18 @@ CREATE TABLE admin_login_failures (
 -- the last weeks; these keep both to an index range.
 CREATE INDEX contacts_created ON contacts (workspace_id, created_at);
 CREATE INDEX ledger_events_kind_time ON ledger_events (workspace_id, kind, recorded_at);
+
+-- Processors (Art. 28 GDPR) for the record of processing activities
+-- (Art. 30) and the public transparency page: who processes data on the
+-- workspace's behalf, where, under which agreement.
+CREATE TABLE admin_processors (
+    id               TEXT PRIMARY KEY,
+    workspace_id     TEXT NOT NULL REFERENCES workspaces(id),
+    name             TEXT NOT NULL,
+    service          TEXT NOT NULL,
+    location         TEXT NOT NULL,
+    dpa_signed_on    TEXT NOT NULL,            -- YYYY-MM-DD
+    data_categories  TEXT NOT NULL,            -- comma-separated
+    created_at       TIMESTAMP NOT NULL
+);
+CREATE INDEX admin_processors_workspace ON admin_processors (workspace_id, name);

@@ -123,31 +123,31 @@ func TestAdminLoginAndPages(t *testing.T) {
 				}
 			}
 			// Bad input is shown next to its field, and nothing is saved.
-		for _, bad := range []struct {
-			path  string
-			form  url.Values
-			field string
-		}{
-			{"/admin/settings", url.Values{"mail_from": {"not an address"}, "imprint_de": {"Neues Impressum"}}, `id="mail_from-err"`},
-			{"/admin/settings/processors", url.Values{"name": {"Mailer"}, "service": {"mail"}, "location": {"DE"}, "dpa_signed_on": {"gestern"}, "data_categories": {"email"}}, `id="pr-dpa_signed_on-err"`},
-			{"/admin/settings/users", url.Values{"email": {"new@example.com"}, "role": {"sales"}, "password": {"short"}}, `id="u-password-err"`},
-			{"/admin/settings/purposes", url.Values{"key": {"Bad Key"}, "kind": {"direct_marketing"}}, `id="p-key-err"`},
-		} {
-			st, _, body := c.do("POST", bad.path, bad.form)
-			if st != http.StatusUnprocessableEntity || !strings.Contains(body, bad.field) {
-				t.Errorf("POST %s with bad input: %d, want 422 with %s\n%.2000s", bad.path, st, bad.field, body)
+			for _, bad := range []struct {
+				path  string
+				form  url.Values
+				field string
+			}{
+				{"/admin/settings", url.Values{"mail_from": {"not an address"}, "imprint_de": {"Neues Impressum"}}, `id="mail_from-err"`},
+				{"/admin/settings/processors", url.Values{"name": {"Mailer"}, "service": {"mail"}, "location": {"DE"}, "dpa_signed_on": {"gestern"}, "data_categories": {"email"}}, `id="pr-dpa_signed_on-err"`},
+				{"/admin/settings/users", url.Values{"email": {"new@example.com"}, "role": {"sales"}, "password": {"short"}}, `id="u-password-err"`},
+				{"/admin/settings/purposes", url.Values{"key": {"Bad Key"}, "kind": {"direct_marketing"}}, `id="p-key-err"`},
+			} {
+				st, _, body := c.do("POST", bad.path, bad.form)
+				if st != http.StatusUnprocessableEntity || !strings.Contains(body, bad.field) {
+					t.Errorf("POST %s with bad input: %d, want 422 with %s\n%.2000s", bad.path, st, bad.field, body)
+				}
 			}
-		}
-		if st, _, body := c.do("GET", "/admin/settings", nil); st != 200 || strings.Contains(body, "Neues Impressum") {
-			t.Errorf("a refused settings change saved part of it")
-		}
-		if st, _, _ := c.do("POST", "/admin/settings/processors", url.Values{"name": {"Mailer GmbH"}, "service": {"e-mail delivery"}, "location": {"DE"}, "dpa_signed_on": {"2026-01-15"}, "data_categories": {"email, name"}}); st != http.StatusSeeOther {
-			t.Errorf("add a processor: %d", st)
-		}
-		if st, _, body := c.do("GET", "/p/transparency/demo", nil, "Cookie", ""); st != 200 || !strings.Contains(body, "Mailer GmbH") || strings.Contains(body, "2026-01-15") {
-			t.Errorf("transparency page: %d (must name the processor, not the agreement date)\n%.500s", st, body)
-		}
-		cid := h.contactByEmailCreate("lin@example.com")
+			if st, _, body := c.do("GET", "/admin/settings", nil); st != 200 || strings.Contains(body, "Neues Impressum") {
+				t.Errorf("a refused settings change saved part of it")
+			}
+			if st, _, _ := c.do("POST", "/admin/settings/processors", url.Values{"name": {"Mailer GmbH"}, "service": {"e-mail delivery"}, "location": {"DE"}, "dpa_signed_on": {"2026-01-15"}, "data_categories": {"email, name"}}); st != http.StatusSeeOther {
+				t.Errorf("add a processor: %d", st)
+			}
+			if st, _, body := c.do("GET", "/p/transparency/demo", nil, "Cookie", ""); st != 200 || !strings.Contains(body, "Mailer GmbH") || strings.Contains(body, "2026-01-15") {
+				t.Errorf("transparency page: %d (must name the processor, not the agreement date)\n%.500s", st, body)
+			}
+			cid := h.contactByEmailCreate("lin@example.com")
 			st, _, body := c.do("GET", "/admin/contacts/"+cid, nil)
 			if st != 200 || !strings.Contains(body, `data-purpose="newsletter" data-channel="email" data-allowed="false"`) {
 				t.Fatalf("contact page: %d\n%s", st, body)

@@ -135,14 +135,14 @@ func SecureFor(listenAddr, publicURL string) bool {
 }
 
 var (
-	all          = auth.Roles
-	adminOnly    = []auth.Role{auth.RoleAdmin}
-	adminOrDPO   = []auth.Role{auth.RoleAdmin, auth.RoleDPO}
-	people       = []auth.Role{auth.RoleAdmin, auth.RoleMarketing, auth.RoleSales, auth.RoleDPO}
-	consentTaker = []auth.Role{auth.RoleAdmin, auth.RoleMarketing, auth.RoleDPO}
-	formEditors  = []auth.Role{auth.RoleAdmin, auth.RoleMarketing}
-	outboxRoles  = []auth.Role{auth.RoleAdmin, auth.RoleMarketing, auth.RoleDPO}
-	privacyRoles = []auth.Role{auth.RoleAdmin, auth.RoleDPO}
+	all            = auth.Roles
+	adminOnly      = []auth.Role{auth.RoleAdmin}
+	adminOrDPO     = []auth.Role{auth.RoleAdmin, auth.RoleDPO}
+	people         = []auth.Role{auth.RoleAdmin, auth.RoleMarketing, auth.RoleSales, auth.RoleDPO}
+	consentTaker   = []auth.Role{auth.RoleAdmin, auth.RoleMarketing, auth.RoleDPO}
+	formEditors    = []auth.Role{auth.RoleAdmin, auth.RoleMarketing}
+	outboxRoles    = []auth.Role{auth.RoleAdmin, auth.RoleMarketing, auth.RoleDPO}
+	privacyRoles   = []auth.Role{auth.RoleAdmin, auth.RoleDPO}
 	catalogEditors = []auth.Role{auth.RoleAdmin, auth.RoleDPO, auth.RoleMarketing}
 )
 

@@ -197,6 +197,7 @@ func (u *UI) Routes() []Route {
 		{"GET", "/admin/settings/purposes", all, "Business purposes", u.purposesPage},
 		{"POST", "/admin/settings/purposes", catalogEditors, "Add a business purpose", u.createPurpose},
 		{"GET", "/admin/settings/notices", all, "Notice versions and their differences", u.noticesPage},
+		{"POST", "/admin/settings/notices", catalogEditors, "Store a new notice version", u.createNotice},
 		{"GET", "/admin/settings/users", adminOnly, "Users and API tokens", u.usersPage},
 		{"POST", "/admin/settings/users", adminOnly, "Create a user", u.createUser},
 		{"POST", "/admin/settings/users/{id}", adminOnly, "Change a user's role or disable it", u.updateUser},

@@ -289,6 +289,10 @@ var texts = map[string][2]string{
 	"transparency_link":       {"Public transparency page", "Öffentliche Transparenzseite"},
 	"transparency_title":      {"How we process personal data", "Wie wir personenbezogene Daten verarbeiten"},
 
+	"new_notice":  {"Store a new version", "Neue Fassung speichern"},
+	"text":        {"Text", "Text"},
+	"attempt_log": {"Attempts", "Versuche"},
+
 	"ch_email": {"E-mail", "E-Mail"}, "ch_sms": {"SMS", "SMS"}, "ch_phone": {"Phone", "Telefon"}, "ch_post": {"Post", "Post"},
 	"ch_web": {"Web", "Web"}, "ch_none": {"No channel", "Kein Kanal"}, "ch_any": {"every channel", "alle Kanäle"},
 

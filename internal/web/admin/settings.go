@@ -94,7 +94,7 @@ func (u *UI) noticesPage(w http.ResponseWriter, r *http.Request, s *Session) err
 		return err
 	}
 	p := u.newPage(r, s, "settings", "notices_title")
-	data := map[string]any{"Notices": ns}
+	data := map[string]any{"Notices": ns, "Form": map[string]string{}, "Kinds": consent.NoticeKinds}
 	a, b := r.URL.Query().Get("a"), r.URL.Query().Get("b")
 	if a != "" && b != "" {
 		na, errA := u.Notices.Get(ctx, s.WorkspaceID, a)
@@ -379,5 +379,39 @@ func (u *UI) revokeToken(w http.ResponseWriter, r *http.Request, s *Session) err
 		return err
 	}
 	http.Redirect(w, r, "/admin/settings/users", http.StatusSeeOther)
+	return nil
+}
+
+// createNotice stores a new notice version (a notice is never changed: a
+// new text is a new version with its own hash).
+func (u *UI) createNotice(w http.ResponseWriter, r *http.Request, s *Session) error {
+	ctx := r.Context()
+	_ = r.ParseForm()
+	_, _, err := u.Notices.Create(ctx, s.WorkspaceID, consent.Actor{UserID: s.UserID}.String(), consent.NewNotice{Kind: r.PostFormValue("kind"),
+		Language: r.PostFormValue("language"), Title: strings.TrimSpace(r.PostFormValue("title")), Body: strings.TrimSpace(r.PostFormValue("body"))})
+	var ve *validate.Error
+	var ce *consent.ConflictError
+	if errors.As(err, &ve) || errors.As(err, &ce) {
+		ns, lerr := u.Notices.List(ctx, s.WorkspaceID, "")
+		if lerr != nil {
+			return lerr
+		}
+		p := u.newPage(r, s, "settings", "notices_title")
+		if ve != nil {
+			p.Errors["n_"+ve.Field] = ve.Message
+		} else {
+			p.Errors["n_"+ce.Field] = ce.Message
+		}
+		form := map[string]string{}
+		for k := range r.PostForm {
+			form[k] = r.PostForm.Get(k)
+		}
+		p.Data = map[string]any{"Notices": ns, "Form": form, "Kinds": consent.NoticeKinds}
+		return u.render(w, http.StatusUnprocessableEntity, "notices", "", p)
+	}
+	if err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/admin/settings/notices", http.StatusSeeOther)
 	return nil
 }

@@ -147,6 +147,14 @@ func TestAdminLoginAndPages(t *testing.T) {
 			if st, _, body := c.do("GET", "/p/transparency/demo", nil, "Cookie", ""); st != 200 || !strings.Contains(body, "Mailer GmbH") || strings.Contains(body, "2026-01-15") {
 				t.Errorf("transparency page: %d (must name the processor, not the agreement date)\n%.500s", st, body)
 			}
+			// The language picked is kept in the session.
+			if st, hd, _ := c.do("POST", "/admin/lang", url.Values{"lang": {"de"}, "next": {"/admin/forms"}}); st != http.StatusSeeOther || hd.Get("Location") != "/admin/forms" {
+				t.Fatalf("switch language: %d %s", st, hd.Get("Location"))
+			}
+			if _, _, body := c.do("GET", "/admin/", nil); !strings.Contains(body, `<html lang="de">`) || !strings.Contains(body, "Übersicht") {
+				t.Fatalf("after switching to German:\n%.400s", body)
+			}
+			c.do("POST", "/admin/lang", url.Values{"lang": {"en"}})
 			cid := h.contactByEmailCreate("lin@example.com")
 			st, _, body := c.do("GET", "/admin/contacts/"+cid, nil)
 			if st != 200 || !strings.Contains(body, `data-purpose="newsletter" data-channel="email" data-allowed="false"`) {

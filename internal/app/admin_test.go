@@ -389,6 +389,11 @@ func TestAdminRoleDenied(t *testing.T) {
 			if r := h.do("GET", "/api/v1/contacts/"+cid, h.tokens[auth.RoleAdmin], nil); r.json(t)["erased"] != false {
 				t.Fatalf("contact after a refused erasure: %s", r.Body)
 			}
+			// The refused attempt is in the audit trail, with field names only.
+			var n int
+			if err := h.db.R.QueryRow(`SELECT COUNT(*) FROM audit_events WHERE workspace_id = $1 AND route = 'POST /admin/contacts/{id}/erase' AND resource_id = $2 AND status = 403 AND action = 'delete'`, h.ws.ID, cid).Scan(&n); err != nil || n != 1 {
+				t.Fatalf("audit entries of the refused erasure: %d %v", n, err)
+			}
 			if st, _, body := viewer.do("GET", "/admin/", nil); st != http.StatusOK || strings.Contains(body, `href="/admin/contacts"`) {
 				t.Fatalf("viewer's dashboard: %d; the menu must not offer contacts", st)
 			}

@@ -294,13 +294,16 @@ func (u *UI) wrap(rt Route) http.Handler {
 				return
 			}
 			if !rt.Admits(s.Role) {
-				u.errorPage(w, r, s, http.StatusForbidden, "err_forbidden")
+				// A refused attempt to change or read personal data is recorded too.
+				u.audited(rt, w, r, s, func(w http.ResponseWriter) { u.errorPage(w, r, s, http.StatusForbidden, "err_forbidden") })
 				return
 			}
 		}
-		if err := rt.Handle(w, r, s); err != nil {
-			u.fail(w, r, s, err)
-		}
+		u.audited(rt, w, r, s, func(w http.ResponseWriter) {
+			if err := rt.Handle(w, r, s); err != nil {
+				u.fail(w, r, s, err)
+			}
+		})
 	})
 }
 

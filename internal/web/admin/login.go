@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/fairlead/fairlead/internal/audit"
 	"github.com/fairlead/fairlead/internal/auth"
 	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/validate"
@@ -101,6 +102,12 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request, _ *Session) error {
 	}
 	u.setCookie(w, tok, int(u.Sessions.MaxAge.Seconds()))
 	u.Log.InfoContext(ctx, "admin login", "request_id", web.RequestID(ctx), "workspace_id", ws.ID, "user_id", user.ID, "second_factor", twoFactor)
+	if u.Audit != nil {
+		if err := u.Audit.Record(ctx, nil, audit.Entry{WorkspaceID: ws.ID, ActorType: "user", ActorID: user.ID, RequestID: web.RequestID(ctx),
+			Action: audit.ActionLogin, Route: "POST /admin/login", Fields: []string{}, Status: http.StatusSeeOther, At: u.Now()}); err != nil {
+			u.Log.ErrorContext(ctx, "audit trail write failed", "request_id", web.RequestID(ctx), "err", err)
+		}
+	}
 	if twoFactor {
 		http.Redirect(w, r, "/admin/login/totp", http.StatusSeeOther)
 		return nil

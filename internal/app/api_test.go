@@ -44,6 +44,8 @@ func TestRouteRoleMatrix(t *testing.T) {
 				}
 			}
 
+			checkAdminMatrix(t, h)
+
 			revoked := h.mustToken("admin")
 			h.do("DELETE", "/api/v1/tokens/"+h.tokenID(revoked), h.tokens[auth.RoleAdmin], nil)
 

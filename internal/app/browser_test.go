@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"encoding/json"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -297,4 +299,179 @@ func TestBrowserDoubleOptIn(t *testing.T) {
 	if ok, reasons := h.decision(cid, "newsletter", "email"); ok || reasons[0] != "consent_withdrawn" {
 		t.Fatalf("after withdrawing in the browser: allowed=%v %v", ok, reasons)
 	}
+}
+
+// setField sets a form control's value the way typing does, so that htmx
+// sees the input event.
+func setField(sel, value string) chromedp.Action[chromedp.Void] {
+	return script(`(function(){var e=document.querySelector(` + jsString(sel) + `);e.value=` + jsString(value) + `;e.dispatchEvent(new Event("input",{bubbles:true}));return true})()`)
+}
+
+// script runs JavaScript in the page for a step that is not a user's.
+func script(js string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
+		return err
+	})
+}
+
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// outboxLink opens the admin outbox and returns the first link in it that
+// contains part, waiting for the worker to have put the message there.
+func outboxLink(t *testing.T, tab context.Context, h *harness, part string) string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		browse(t, tab, "open the outbox", chromedp.Navigate(h.url+"/admin/outbox"), chromedp.WaitVisible(chromedp.CSS("main h1")))
+		links := browseFor(t, tab, "read the outbox links", chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("a.outbox-link")).map(a => a.href)`))
+		for _, l := range links {
+			if strings.Contains(l, part) {
+				return l
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no link with %s in the outbox: %v", part, links)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestBrowserAdmin walks the admin UI in a real browser on SQLite, with no
+// SMTP server (so mail lands in the dev outbox the UI shows): log in as the
+// demo admin, build a form with a lint finding and fix it, sign up on it as
+// a visitor, confirm through the outbox link, see the matrix turn green,
+// withdraw in the preference center and see it turn red, then erase the
+// person and see them gone.
+func TestBrowserAdmin(t *testing.T) {
+	tab := newBrowser(t)
+	h := newHarnessWith(t, store.SQLite, func(c *config.Config) { c.Workers = 2; c.MailFrom = "news@demo.example" }, fastJobs)
+	h.seedDemo()
+	h.startQueue()
+
+	// The demo admin that serve creates on first start.
+	browse(t, tab, "log in",
+		chromedp.Navigate(h.url+"/admin/forms"),
+		chromedp.WaitVisible(chromedp.ID("email")),
+		chromedp.SendKeys(chromedp.ID("email"), h.cfg.AdminEmail),
+		chromedp.SendKeys(chromedp.ID("password"), h.cfg.AdminPassword),
+	)
+	submit(t, tab, "log in", "/admin/forms")
+	if h1 := browseFor(t, tab, "read the forms page", chromedp.Text(chromedp.CSS("main h1"))); h1 != "Formulare" {
+		t.Fatalf("forms heading (German from Accept-Language): %q", h1)
+	}
+
+	// A new form whose checkbox is ticked in advance: the live check names
+	// the finding, saving is refused, the fix saves.
+	browse(t, tab, "open the form builder",
+		chromedp.Navigate(h.url+"/admin/forms/new"),
+		chromedp.WaitVisible(chromedp.ID("definition")),
+	)
+	def := browseFor(t, tab, "read the starter definition", chromedp.Value(chromedp.ID("definition")))
+	def = strings.Replace(def, `"key": "new-form"`, `"key": "browser-signup"`, 1)
+	bad := strings.Replace(def, `"pre_ticked": false`, `"pre_ticked": true`, 1)
+	if bad == def || !strings.Contains(def, `"key": "browser-signup"`) {
+		t.Fatalf("unexpected starter definition:\n%s", def)
+	}
+	browse(t, tab, "enter a definition with a pre-ticked box",
+		setField("#definition", bad),
+		chromedp.WaitVisible(chromedp.CSS(`#finding-list li[data-code="consent_pre_ticked"]`)),
+	)
+	screenshot(t, tab, "admin-form-builder")
+	browse(t, tab, "try to save it", chromedp.Click(chromedp.ID("save-button")), chromedp.WaitVisible(chromedp.ID("definition-err")))
+	if n := browseFor(t, tab, "count saved forms", chromedp.Evaluate[int](`document.querySelectorAll("#finding-list li").length`)); n == 0 {
+		t.Fatal("the refused save shows no findings")
+	}
+	browse(t, tab, "fix the definition",
+		setField("#definition", def),
+		chromedp.WaitVisible(chromedp.ID("no-findings")),
+		chromedp.Click(chromedp.ID("save-button")),
+		chromedp.WaitVisible(chromedp.ID("snippet")),
+	)
+	if loc := browseFor(t, tab, "read the saved form's address", chromedp.Location()); !strings.Contains(loc, "/admin/forms/browser-signup") {
+		t.Fatalf("after saving: %s", loc)
+	}
+
+	// A visitor signs up on the new form.
+	const mia = "mia@example.com"
+	browse(t, tab, "sign up as a visitor",
+		chromedp.Navigate(h.url+"/p/forms/browser-signup"),
+		chromedp.WaitVisible(chromedp.ID("f-email")),
+		chromedp.SendKeys(chromedp.ID("f-email"), mia),
+		chromedp.Click(chromedp.ID("c-newsletter_email")),
+	)
+	submit(t, tab, "submit the sign-up", "/p/forms/browser-signup/thanks")
+	cid := h.contactByEmail(mia)
+
+	// The confirmation link from the dev outbox, as the UI shows it.
+	browse(t, tab, "confirm through the outbox link",
+		chromedp.Navigate(outboxLink(t, tab, h, "/p/confirm/")),
+		chromedp.WaitVisible(chromedp.ID("confirmed")),
+	)
+	cell := `td[data-purpose="newsletter"][data-channel="email"]`
+	browse(t, tab, "find the contact by e-mail",
+		chromedp.Navigate(h.url+"/admin/contacts?q="+url.QueryEscape(mia)),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-contact="`+cid+`"] a`)),
+		chromedp.Click(chromedp.CSS(`tr[data-contact="`+cid+`"] a`)),
+		chromedp.WaitVisible(chromedp.CSS(cell+`[data-allowed="true"]`)),
+	)
+	if txt := browseFor(t, tab, "read the green cell", chromedp.Text(chromedp.CSS(cell))); !strings.Contains(txt, "consent_valid") || !strings.Contains(txt, "erlaubt") {
+		t.Fatalf("matrix cell after confirmation: %q", txt)
+	}
+	browse(t, tab, "wait for the chain check", chromedp.WaitVisible(chromedp.ID("chain-state")))
+	screenshot(t, tab, "admin-contact")
+
+	// The preference center from the welcome mail withdraws.
+	const row = `tr[data-purpose="newsletter"][data-channel="email"]`
+	browse(t, tab, "withdraw in the preference center",
+		chromedp.Navigate(outboxLink(t, tab, h, "/p/preferences/")),
+		chromedp.WaitVisible(chromedp.CSS(row+`[data-status="confirmed"] button.withdraw`)),
+		chromedp.Click(chromedp.CSS(row+` button.withdraw`)),
+		chromedp.WaitVisible(chromedp.CSS(row+`[data-status="withdrawn"]`)),
+	)
+	browse(t, tab, "see the matrix turn red",
+		chromedp.Navigate(h.url+"/admin/contacts/"+cid),
+		chromedp.WaitVisible(chromedp.CSS(cell+`[data-allowed="false"]`)),
+	)
+	if txt := browseFor(t, tab, "read the red cell", chromedp.Text(chromedp.CSS(cell))); !strings.Contains(txt, "consent_withdrawn") || !strings.Contains(txt, "Widerruf") {
+		t.Fatalf("matrix cell after withdrawal: %q", txt)
+	}
+
+	// An erasure request: open the case, see it in the queue, erase with
+	// the confirmation step, and the person is gone.
+	browse(t, tab, "open an erasure request",
+		script(`document.querySelectorAll("details").forEach(d => d.open = true), true`),
+		chromedp.SetValue(chromedp.ID("dsr-type"), "erasure"),
+		chromedp.Click(chromedp.CSS(`form[action$="/dsr"] button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.ID("case-status")),
+	)
+	browse(t, tab, "open the queue", chromedp.Navigate(h.url+"/admin/privacy/dsr"), chromedp.WaitVisible(chromedp.ID("dsr-table")))
+	screenshot(t, tab, "admin-dsr-queue")
+	browse(t, tab, "erase",
+		chromedp.Navigate(h.url+"/admin/contacts/"+cid+"/erase"),
+		chromedp.WaitVisible(chromedp.ID("confirm")),
+		chromedp.SendKeys(chromedp.ID("confirm"), "ja"),
+		chromedp.Click(chromedp.ID("erase-button")),
+		chromedp.WaitVisible(chromedp.ID("confirm-err")),
+		chromedp.SendKeys(chromedp.ID("confirm"), "LÖSCHEN"),
+		chromedp.Click(chromedp.ID("erase-button")),
+		chromedp.WaitVisible(chromedp.CSS(`#erase-outcome[data-outcome="erased"]`)),
+	)
+	browse(t, tab, "search the erased person",
+		chromedp.Navigate(h.url+"/admin/contacts?q="+url.QueryEscape(mia)),
+		chromedp.WaitVisible(chromedp.ID("no-results")),
+	)
+	if ok, reasons := h.decision(cid, "newsletter", "email"); ok || reasons[0] != "erased" {
+		t.Fatalf("after the erasure: allowed=%v %v", ok, reasons)
+	}
+
+	// The dashboard counts the walk: one request, confirmed; one withdrawal.
+	browse(t, tab, "open the dashboard", chromedp.Navigate(h.url+"/admin/"), chromedp.WaitVisible(chromedp.ID("doi-rate")))
+	if rate := browseFor(t, tab, "read the confirmation rate", chromedp.Text(chromedp.ID("doi-rate"))); rate != "100 %" {
+		t.Fatalf("double opt-in rate on the dashboard: %q", rate)
+	}
+	screenshot(t, tab, "admin-dashboard")
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/store/testdb"
 	"github.com/fairlead/fairlead/internal/supplier"
+	"github.com/fairlead/fairlead/internal/web/admin"
 	"github.com/fairlead/fairlead/internal/webhook"
 )
 
@@ -37,7 +38,8 @@ func scopedRepositories(h *harness) []any {
 	svc := h.capture()
 	return []any{auth.NewStore(h.db, nil), h.queue, contacts, contacts.Keys(), purposes, notices, ledger,
 		audience.New(h.db, ledger, purposes, nil), svc, svc.Delivery.Outbox, svc.Settings, h.webhooks(), h.privacy(),
-		h.suppliers()}
+		h.suppliers(),
+		admin.NewSessions(h.db, 0, 0, nil), admin.NewTOTP(h.db, "", nil), admin.NewProcessors(h.db, nil)}
 }
 
 // privacy returns the privacy service wired as newInstance wires it.
@@ -121,6 +123,30 @@ func isolationCases() map[string]isolationCase {
 				return fmt.Errorf("workspace B got a matrix of %d cells for A's contact", len(cells))
 			}
 			return err
+		},
+		"Sessions.Create": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := admin.NewSessions(h.db, 0, 0, nil).Create(ctx, b, ids["user"], "en", false)
+			return err
+		},
+		"Sessions.DeleteUser": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			return admin.NewSessions(h.db, 0, 0, nil).DeleteUser(ctx, b, ids["user"])
+		},
+		"TOTP.Enrol": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := admin.NewTOTP(h.db, "", nil).Enrol(ctx, b, ids["user"], "x")
+			return err
+		},
+		"TOTP.Active": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := admin.NewTOTP(h.db, "", nil).Active(ctx, b, ids["user"])
+			return err
+		},
+		"TOTP.Verify": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			return admin.NewTOTP(h.db, "", nil).Verify(ctx, b, ids["user"], "123456", true)
+		},
+		"Processors.Remove": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			return admin.NewProcessors(h.db, nil).Remove(ctx, b, ids["processor"])
+		},
+		"TOTP.Remove": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			return admin.NewTOTP(h.db, "", nil).Remove(ctx, b, ids["user"])
 		},
 		"Store.CheckLogin": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
 			_, err := auth.NewStore(h.db, nil).CheckLogin(ctx, b, "victim@example.com", "victim password 1")
@@ -394,6 +420,9 @@ func snapshot(t *testing.T, h *harness, wsID string) string {
 		`SELECT id, delay_days, enabled FROM letter_schedules WHERE workspace_id = $1 ORDER BY id`,
 		`SELECT id, letters, left_out FROM letter_batches WHERE workspace_id = $1 ORDER BY id`,
 		`SELECT id FROM contact_responses WHERE workspace_id = $1 ORDER BY id`,
+		`SELECT id, user_id, second_factor FROM admin_sessions WHERE workspace_id = $1 ORDER BY id`,
+		`SELECT user_id, secret, activated_at IS NULL, last_step FROM admin_totp WHERE workspace_id = $1 ORDER BY user_id`,
+		`SELECT id, name, dpa_signed_on FROM admin_processors WHERE workspace_id = $1 ORDER BY id`,
 	} {
 		rows, err := h.db.R.Query(q, wsID)
 		if err != nil {
@@ -463,6 +492,11 @@ func TestWorkspaceIsolation(t *testing.T) {
 			for k, v := range supplierRows(t, h, a, ids["contact"]) {
 				ids[k] = v
 			}
+			proc, err := admin.NewProcessors(h.db, nil).Add(ctx, a, admin.Processor{Name: "Mailer", Service: "e-mail delivery", Location: "DE", DPASignedOn: "2026-01-15", DataCategories: []string{"email"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids["processor"] = proc.ID
 			before := snapshot(t, h, a)
 
 			// Every scoped method has a case.

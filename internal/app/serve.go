@@ -144,6 +144,7 @@ func newInstanceOpts(db *store.DB, cfg config.Config, log *slog.Logger, qo jobs.
 	a.Suppliers.Register(queue)
 	a.Ledger.OnAppend(bothAppendHooks(a.Webhooks.OnLedgerEvent, a.Suppliers.OnLedgerEvent))
 	a.Mount(srv)
+	adminUI(db, cfg, a, queue, log).Mount(srv)
 	pages := &public.Pages{Notices: a.Notices, Log: log}
 	pages.Mount(srv)
 	(&public.Capture{Pages: pages, Service: a.Capture, Workspaces: workspaceBySlug(db), Limit: cfg.FormRateLimit}).Mount(srv)

@@ -1,0 +1,188 @@
+package app
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/base64"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/fairlead/fairlead/internal/auth"
+	"github.com/fairlead/fairlead/internal/config"
+	"github.com/fairlead/fairlead/internal/consent"
+	"github.com/fairlead/fairlead/internal/store"
+	"github.com/fairlead/fairlead/internal/web/admin"
+	"github.com/fairlead/fairlead/internal/workspace"
+)
+
+// runBenchAdmin renders admin pages on a database with N generated
+// contacts and reports the server time of each (the handler, in process,
+// without the network): the contact list's first page and a deep page
+// (keyset), a search by e-mail, a name search, a contact page with its
+// matrix and timeline, and the dashboard.
+func runBenchAdmin(ctx context.Context, env Env, args []string) error {
+	fs := flags(env, "bench admin", "Generate N contacts (as bench audience does) in a scratch database, then render admin UI\npages in process and report their server time (p50, p95, max over --runs renders each).", "database-url")
+	n := fs.Int("contacts", 100_000, "contacts to generate")
+	dir := fs.String("dir", "", "scratch data directory for SQLite (default: a new temporary one, removed afterwards)")
+	reuse := fs.Bool("reuse", false, "measure the contacts an earlier bench audience/admin run generated in --dir (or --database-url)")
+	runs := fs.Int("runs", 50, "renders per page")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *n < 100 || *runs < 1 {
+		return fmt.Errorf("--contacts must be at least 100 and --runs at least 1")
+	}
+	explicit := false
+	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "database-url" })
+	cfg, err := config.Load(func(k string) string {
+		if strings.HasPrefix(k, "FAIRLEAD_") {
+			return ""
+		}
+		return env.Getenv(k)
+	}, fs)
+	if err != nil {
+		return err
+	}
+	if !explicit {
+		cfg.DatabaseURL = ""
+	}
+	if *reuse && cfg.DatabaseURL == "" && *dir == "" {
+		return fmt.Errorf("--reuse needs the --dir (or --database-url) of an earlier run")
+	}
+	if cfg.DatabaseURL == "" {
+		if *dir == "" {
+			d, err := os.MkdirTemp("", "fairlead-bench-admin-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(d)
+			*dir = d
+		}
+		cfg.DataDir = *dir
+	}
+	// The scratch master key is kept beside the data, so --reuse can open
+	// the contacts of an earlier run.
+	keyFile := ""
+	if cfg.DatabaseURL == "" {
+		keyFile = *dir + "/bench-admin.key"
+	}
+	if *reuse && keyFile != "" {
+		b, err := os.ReadFile(keyFile)
+		if err != nil {
+			return fmt.Errorf("--reuse: no key of an earlier bench admin run in %s: %w", *dir, err)
+		}
+		cfg.MasterKey = strings.TrimSpace(string(b))
+	} else {
+		key := make([]byte, 32)
+		crand.Read(key)
+		cfg.MasterKey = base64.StdEncoding.EncodeToString(key)
+		if keyFile != "" {
+			if err := os.WriteFile(keyFile, []byte(cfg.MasterKey), 0o600); err != nil {
+				return err
+			}
+		}
+	}
+	cfg.Workers = 0
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	out := env.Stdout
+	var ws workspace.Workspace
+	var ids []string
+	if *reuse {
+		if ws, ids, err = benchWorkspace(ctx, db); err != nil {
+			return err
+		}
+	} else {
+		if db.Dialect == store.SQLite {
+			if _, err := db.W.ExecContext(ctx, `PRAGMA cache_size = -524288`); err != nil {
+				return err
+			}
+		}
+		_, _, notices, ledger := consentServices(db, cfg)
+		ws, err = workspace.Create(ctx, db.W, fmt.Sprintf("bench-%d", time.Now().UnixNano()), "Bench", time.Now())
+		if err != nil {
+			return err
+		}
+		text, _, err := notices.Create(ctx, ws.ID, "bench", consent.NewNotice{Kind: "consent_text", Language: "de", Title: "Newsletter", Body: "Ja, ich möchte den Newsletter per E-Mail erhalten. Widerruf jederzeit."})
+		if err != nil {
+			return err
+		}
+		t0 := time.Now()
+		ids, err = generateContacts(ctx, db, ledger, ws.ID, text, *n, func(done int) {
+			if done%50_000 == 0 {
+				fmt.Fprintf(env.Stderr, "generated %d of %d contacts\n", done, *n)
+			}
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "generated %d contacts in %s\n", len(ids), time.Since(t0).Round(time.Millisecond))
+		if db.Dialect == store.Postgres {
+			if _, err := db.W.ExecContext(ctx, `VACUUM (ANALYZE)`); err != nil {
+				return err
+			}
+		}
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, _ := newInstance(db, cfg, log, "bench")
+	h := srv.Handler()
+	u, err := auth.NewStore(db, nil).CreateUser(ctx, ws.ID, auth.NewUser{Email: fmt.Sprintf("bench-%d@example.com", time.Now().UnixNano()), Role: "admin", Password: "bench admin password"})
+	if err != nil {
+		return err
+	}
+	tok, err := admin.NewSessions(db, 0, 0, nil).Create(ctx, ws.ID, u.ID, "en", false)
+	if err != nil {
+		return err
+	}
+	// ids are in creation order, which is ID order (UUIDv7): the page
+	// after ids[len-60] is one of the last.
+	deep := ids[len(ids)-60]
+	probe := ids[len(ids)/2]
+	var email string
+	contacts, _, _, _ := consentServices(db, cfg)
+	c, err := contacts.Get(ctx, ws.ID, probe)
+	if err != nil {
+		return err
+	}
+	email = c.Email
+	fmt.Fprintf(out, "admin pages on %s with %d contacts, %d renders each (server time in process)\n", cfg.Backend(), len(ids), *runs)
+	pages := []struct{ name, path string }{
+		{"contact list, first page", "/admin/contacts"},
+		{"contact list, deep page (keyset)", "/admin/contacts?after=" + deep},
+		{"search by e-mail (blind index)", "/admin/contacts?q=" + url.QueryEscape(email)},
+		{"search by name (bounded scan, 200 contacts)", "/admin/contacts?q=nobody"},
+		{"contact page (matrix, values, timeline)", "/admin/contacts/" + probe},
+		{"dashboard (figures cached for a minute)", "/admin/"},
+	}
+	for _, p := range pages {
+		var lat []time.Duration
+		for i := 0; i < *runs; i++ {
+			req := httptest.NewRequest("GET", p.path, nil)
+			req.AddCookie(&http.Cookie{Name: "fairlead_session", Value: tok})
+			rec := httptest.NewRecorder()
+			s := time.Now()
+			h.ServeHTTP(rec, req)
+			lat = append(lat, time.Since(s))
+			if rec.Code != 200 {
+				return fmt.Errorf("%s: status %d", p.path, rec.Code)
+			}
+		}
+		first := lat[0]
+		fmt.Fprintf(out, "  %-48s first %8s  p50 %8s  p95 %8s  max %8s\n", p.name, first.Round(10*time.Microsecond), pct(lat, 50).Round(10*time.Microsecond), pct(lat, 95).Round(10*time.Microsecond), pct(lat, 100).Round(10*time.Microsecond))
+	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		fmt.Fprintf(out, "load average: %s", b)
+	}
+	return nil
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/fairlead/fairlead/internal/mail/outbox"
 	"github.com/fairlead/fairlead/internal/privacy"
 	"github.com/fairlead/fairlead/internal/store"
+	"github.com/fairlead/fairlead/internal/track"
 	"github.com/fairlead/fairlead/internal/web"
 	"github.com/fairlead/fairlead/internal/webhook"
 )
@@ -90,6 +91,10 @@ type API struct {
 	Webhooks *webhook.Service
 	// Privacy: data subject requests, exports, erasure, retention.
 	Privacy *privacy.Service
+
+	// Track decides and stores tracking events; Analytics reports on them.
+	Track     *track.Service
+	Analytics *track.Analytics
 }
 
 // Routes is the table of every /api/v1 operation.
@@ -168,6 +173,12 @@ func (a *API) Routes() []Route {
 
 		{"GET", "/api/v1/settings", adminOnly, "The workspace's settings (imprint, public URL, sender, lifetimes; gateway secrets are never shown)", a.getSettings},
 		{"PATCH", "/api/v1/settings", adminOnly, "Change the workspace's settings", a.updateSettings},
+
+		{"POST", "/api/v1/events", eventWriters, "Record tracking events from a trusted system (one event or {events: [...]}); the engine picks identified, pseudonymous, anonymous or none per event", a.ingestEvents},
+		{"POST", "/api/v1/tracking/visitor-tokens", eventWriters, "Issue a visitor token for a contact who consented to identified web tracking (for the tracking script)", a.createVisitorToken},
+		{"GET", "/api/v1/tracking/settings", trackingReaders, "The workspace's pseudonymous analytics setting and pseudonym rotation period", a.getTrackingSettings},
+		{"PATCH", "/api/v1/tracking/settings", trackingSettings, "Turn pseudonymous analytics on or off (off deletes its history) and set the rotation period in days", a.updateTrackingSettings},
+		{"GET", "/api/v1/analytics", all, "Dashboard data: funnel, double opt-in, withdrawal and objection rates, sources, events by branch (counts only)", a.analytics},
 	}
 }
 

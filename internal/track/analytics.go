@@ -154,7 +154,7 @@ func (a *Analytics) Report(ctx context.Context, ws string, from, to time.Time, b
 		return Report{}, err
 	}
 	rep.DoubleOptIn = rate(confirmed, requested)
-	if err := one(&given, `SELECT count(*) FROM ledger_events WHERE workspace_id = $1 AND occurred_at >= $2 AND occurred_at < $3 AND kind IN ('consent_requested', 'consent_confirmed')`, ws, from, to); err != nil {
+	if err := one(&given, `SELECT count(*) FROM ledger_events WHERE workspace_id = $1 AND occurred_at >= $2 AND occurred_at < $3 AND kind = 'consent_requested'`, ws, from, to); err != nil {
 		return Report{}, err
 	}
 	if err := one(&withdrawn, `SELECT count(*) FROM ledger_events WHERE workspace_id = $1 AND occurred_at >= $2 AND occurred_at < $3 AND kind = 'consent_withdrawn'`, ws, from, to); err != nil {

@@ -1,4 +1,4 @@
-/* fairlead tracking (docs/tracking.md). Sets no cookie. Before the site
+/* fairlead tracking (docs/tracking.md). Keeps no HTTP state. Before the site
    reports consent (data-consent="tracking" or fairlead.consent()) it neither
    reads nor writes the device's storage and sends no event: events wait in
    memory. Global Privacy Control stops it and sends one objection. */

@@ -21,6 +21,7 @@ import (
 	"github.com/fairlead/fairlead/internal/privacy"
 	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/store/testdb"
+	"github.com/fairlead/fairlead/internal/track"
 	"github.com/fairlead/fairlead/internal/webhook"
 )
 
@@ -35,7 +36,16 @@ func scopedRepositories(h *harness) []any {
 	contacts, purposes, notices, ledger := h.consent()
 	svc := h.capture()
 	return []any{auth.NewStore(h.db, nil), h.queue, contacts, contacts.Keys(), purposes, notices, ledger,
-		audience.New(h.db, ledger, purposes, nil), svc, svc.Delivery.Outbox, svc.Settings, h.webhooks(), h.privacy()}
+		audience.New(h.db, ledger, purposes, nil), svc, svc.Delivery.Outbox, svc.Settings, h.webhooks(), h.privacy(),
+		h.track().Store, h.track(), h.track().Pseudonyms}
+}
+
+// track returns the tracking service wired as newInstance wires it.
+func (h *harness) track() *track.Service {
+	contacts, purposes, _, ledger := h.consent()
+	s := trackService(h.db, contacts.Keys())
+	s.Decider = audience.New(h.db, ledger, purposes, nil)
+	return s
 }
 
 // privacy returns the privacy service wired as newInstance wires it.
@@ -66,6 +76,8 @@ var notIDTaking = map[string]string{
 	"Service.OnLedgerEvent":  "the ledger calls it after an append in the same workspace, which Ledger.Append's case covers",
 	"Service.Suppressed":     "the third argument is a blind index, looked up in the workspace's own suppression list",
 	"Service.SetPolicy":      "the third argument is a rule key; policies are rows of the caller's workspace",
+	"Store.CountByRef":       "the third argument is a ref prefix; rows are filtered by workspace",
+	"Pseudonyms.Forget":      "the fourth argument is a visitor signal, keyed with the workspace's own period key",
 }
 
 func isolationCases() map[string]isolationCase {
@@ -115,6 +127,50 @@ func isolationCases() map[string]isolationCase {
 			if err == nil {
 				return fmt.Errorf("workspace B got a matrix of %d cells for A's contact", len(cells))
 			}
+			return err
+		},
+		"Store.ForContact": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			evs, err := h.track().Store.ForContact(ctx, b, ids["contact"], 0)
+			if err == nil && len(evs) > 0 {
+				return fmt.Errorf("workspace B read %d of A's tracking events", len(evs))
+			}
+			if err == nil {
+				err = store.ErrNotFound
+			}
+			return err
+		},
+		"Store.Happened": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			ok, err := h.track().Store.Happened(ctx, b, ids["contact"], "page_view", "", time.Time{})
+			if err == nil && ok {
+				return errors.New("workspace B saw A's tracking event")
+			}
+			if err == nil {
+				err = store.ErrNotFound
+			}
+			return err
+		},
+		"Store.DeleteContact": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			n, err := h.track().Store.DeleteContact(ctx, h.db.W, b, ids["contact"])
+			if err == nil && n > 0 {
+				return fmt.Errorf("workspace B deleted %d of A's tracking events", n)
+			}
+			if err == nil {
+				err = store.ErrNotFound
+			}
+			return err
+		},
+		"Service.EraseContact": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			res, err := h.track().EraseContact(ctx, h.db.W, b, ids["contact"])
+			if err == nil && res["track_events"] > 0 {
+				return fmt.Errorf("workspace B erased %d of A's tracking events", res["track_events"])
+			}
+			if err == nil {
+				err = store.ErrNotFound
+			}
+			return err
+		},
+		"Service.IssueVisitorToken": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, _, err := h.track().IssueVisitorToken(ctx, b, ids["contact"])
 			return err
 		},
 		"Store.CheckLogin": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
@@ -308,6 +364,7 @@ func snapshot(t *testing.T, h *harness, wsID string) string {
 		`SELECT contact_id, status FROM erasures WHERE workspace_id = $1 ORDER BY contact_id`,
 		`SELECT kind, blind_index, reason FROM suppressions WHERE workspace_id = $1 ORDER BY kind, blind_index`,
 		`SELECT rule, enabled, after_days FROM retention_policies WHERE workspace_id = $1 ORDER BY rule`,
+		`SELECT id, contact_id, type, name FROM track_events WHERE workspace_id = $1 ORDER BY id`,
 	} {
 		rows, err := h.db.R.Query(q, wsID)
 		if err != nil {
@@ -374,6 +431,9 @@ func TestWorkspaceIsolation(t *testing.T) {
 				t.Fatal(err)
 			}
 			ids["dsr"] = dsr.ID
+			if err := h.track().Store.Record(ctx, nil, a, []track.Event{{ContactID: ids["contact"], Type: "page_view", Name: "/"}}); err != nil {
+				t.Fatal(err)
+			}
 			before := snapshot(t, h, a)
 
 			// Every scoped method has a case.

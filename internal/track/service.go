@@ -347,9 +347,6 @@ func (s *Service) IssueVisitorToken(ctx context.Context, ws, contactID string) (
 		return "", time.Time{}, validate.Invalid("contact_id", "contact_id must be a contact ID")
 	}
 	d, err := s.Decider.Decide(ctx, ws, contactID, PurposeWebTracking, "web", audience.Campaign{DeviceAccess: true, AnalyticsMode: string(policy.AnalyticsIdentified)})
-	if errors.Is(err, store.ErrNotFound) {
-		return "", time.Time{}, validate.Invalid("contact_id", "no contact with this ID in this workspace")
-	}
 	if err != nil {
 		return "", time.Time{}, err
 	}

@@ -46,6 +46,7 @@ func runBenchEvents(ctx context.Context, env Env, args []string) error {
 	pseudo := fs.Bool("pseudonymous", false, "enable pseudonymous analytics: the contactless half gets pseudonyms instead of counts")
 	dir := fs.String("dir", "", "scratch data directory for SQLite (default: a new temporary one, removed afterwards)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the batched phase to this file")
+	singleprofile := fs.String("singleprofile", "", "write a CPU profile of the single-event phase to this file")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -266,6 +267,13 @@ func runBenchEvents(ctx context.Context, env Env, args []string) error {
 	if *single > 0 {
 		next.Store(0)
 		lat = make([]time.Duration, *single)
+		if *singleprofile != "" {
+			stop, err := startCPUProfileAt(*singleprofile)
+			if err != nil {
+				return err
+			}
+			defer stop()
+		}
 		t0 = time.Now()
 		for c := 0; c < *conc; c++ {
 			wg.Add(1)
@@ -299,6 +307,9 @@ func runBenchEvents(ctx context.Context, env Env, args []string) error {
 		}
 		wg.Wait()
 		took = time.Since(t0)
+		if *singleprofile != "" {
+			pprof.StopCPUProfile()
+		}
 		if firstErr != nil {
 			return firstErr
 		}

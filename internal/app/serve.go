@@ -149,7 +149,7 @@ func newInstanceOpts(db *store.DB, cfg config.Config, log *slog.Logger, qo jobs.
 	pages.Mount(srv)
 	(&public.Capture{Pages: pages, Service: a.Capture, Workspaces: workspaceBySlug(db), Limit: cfg.FormRateLimit}).Mount(srv)
 	(&public.DSR{Verify: func(ctx context.Context, tok string) error { _, err := a.Privacy.VerifyLink(ctx, tok); return err }, Log: log}).Mount(srv)
-	(&public.Tracking{Service: a.Track, Signer: a.Contacts.Keys(), Workspaces: workspaceBySlug(db), Log: log}).Mount(srv)
+	(&public.Tracking{Service: a.Track, Coalesce: track.NewCoalescer(a.Track), Signer: a.Contacts.Keys(), Workspaces: workspaceBySlug(db), Log: log}).Mount(srv)
 	mountOpenAPI(srv)
 	return srv, queue
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/fairlead/fairlead/internal/auth"
@@ -400,6 +401,59 @@ func TestAnalyticsReport(t *testing.T) {
 			if r := h.do("GET", "/api/v1/analytics?"+bad, mkt, nil); r.Status != 400 {
 				t.Fatalf("%s: %d", bad, r.Status)
 			}
+		}
+	})
+}
+
+// TestTrackingConcurrentRequestsKeepTheirOwnAnswer: /p/t joins concurrent
+// requests into shared batches; each still gets the answer for its own
+// events, and a withdrawn consent stops identification in a shared batch.
+func TestTrackingConcurrentRequestsKeepTheirOwnAnswer(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, d store.Dialect) {
+		h := newHarness(t, d)
+		mkt := h.tokens[auth.RoleMarketing]
+		keep := h.trackingContact("keep@example.com", true)
+		gone := h.trackingContact("gone@example.com", true)
+		tokens := map[string]string{}
+		for _, c := range []string{keep, gone} {
+			tokens[c] = h.must(h.do("POST", "/api/v1/tracking/visitor-tokens", mkt, map[string]any{"contact_id": c}), 201).json(t)["token"].(string)
+		}
+		h.must(h.do("POST", "/api/v1/contacts/"+gone+"/ledger", mkt, map[string]any{"kind": "consent_withdrawn", "purpose": "web_tracking", "channels": []string{"web"}}), 201)
+		const n = 40
+		answers := make([]any, n)
+		var wg sync.WaitGroup
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c := keep
+				if i%2 == 1 {
+					c = gone
+				}
+				raw, _ := json.Marshal(map[string]any{"v": tokens[c], "e": []map[string]any{{"type": "page_view", "name": "/x"}}})
+				res, err := http.Post(h.url+"/p/t", "text/plain", bytes.NewReader(raw))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer res.Body.Close()
+				var m map[string]any
+				_ = json.NewDecoder(res.Body).Decode(&m)
+				answers[i] = m["identified"]
+			}()
+		}
+		wg.Wait()
+		for i, a := range answers {
+			if want := i%2 == 0; a != want {
+				t.Fatalf("request %d answered identified=%v, want %v", i, a, want)
+			}
+		}
+		var k, g int
+		h.db.R.QueryRow(`SELECT count(*) FROM track_events WHERE contact_id = $1`, keep).Scan(&k)
+		h.db.R.QueryRow(`SELECT count(*) FROM track_events WHERE contact_id = $1`, gone).Scan(&g)
+		if k != n/2 || g != 0 {
+			t.Fatalf("identified rows: %d of the consented contact (want %d), %d of the withdrawn one", k, n/2, g)
 		}
 	})
 }

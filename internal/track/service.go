@@ -215,26 +215,51 @@ type pseudoRow struct {
 // An objection (GPC, or the engine's processing_objection) deletes the
 // pseudonymous history the signal leads to. A bad event stores nothing.
 func (s *Service) Ingest(ctx context.Context, ws string, in []Incoming) (Outcome, error) {
-	var out Outcome
+	_, out, err := s.ingest(ctx, ws, in)
+	return out, err
+}
+
+// Branch is where one event went.
+type Branch uint8
+
+// Branches.
+const (
+	Dropped Branch = iota
+	Anonymous
+	Pseudonymous
+	Identified
+)
+
+// check validates a call's events.
+func check(ws string, in []Incoming) error {
 	if !id.Valid(ws) {
-		return out, store.ErrNotFound
+		return store.ErrNotFound
 	}
 	if len(in) > MaxBatch {
-		return out, validate.Invalid("events", fmt.Sprintf("at most %d events per call", MaxBatch))
+		return validate.Invalid("events", fmt.Sprintf("at most %d events per call", MaxBatch))
 	}
 	for i, e := range in {
 		if err := checkIncoming(i, e); err != nil {
-			return out, err
+			return err
 		}
 	}
+	return nil
+}
+
+func (s *Service) ingest(ctx context.Context, ws string, in []Incoming) ([]Branch, Outcome, error) {
+	var out Outcome
+	if err := check(ws, in); err != nil {
+		return nil, out, err
+	}
+	branches := make([]Branch, len(in))
 	now := s.now()
 	st, err := s.Pseudonyms.Settings(ctx, ws)
 	if err != nil {
-		return out, err
+		return nil, out, err
 	}
 	b := &batch{s: s, ws: ws, asOf: now, cache: map[decisionKey]policy.Decision{}}
 	if err := b.prefetch(ctx, in); err != nil {
-		return out, err
+		return nil, out, err
 	}
 	var ident []Event
 	var pseudo []pseudoRow
@@ -253,13 +278,14 @@ func (s *Service) Ingest(ctx context.Context, ws string, in []Incoming) (Outcome
 		if e.ContactID != "" && !e.GPC {
 			d, err := b.decide(ctx, decisionKey{contact: e.ContactID, purpose: idp, channel: ch, mode: policy.AnalyticsIdentified, device: e.DeviceAccess})
 			if errors.Is(err, store.ErrNotFound) {
-				return Outcome{}, validate.Invalid("events["+strconv.Itoa(i)+"].contact_id", "no contact with this ID in this workspace")
+				return nil, Outcome{}, validate.Invalid("events["+strconv.Itoa(i)+"].contact_id", "no contact with this ID in this workspace")
 			}
 			if err != nil {
-				return Outcome{}, err
+				return nil, Outcome{}, err
 			}
 			if d.Allowed {
 				ident = append(ident, Event{ContactID: e.ContactID, Type: e.Type, Name: e.Name, Ref: e.Ref, Props: e.Props, At: e.At})
+				branches[i] = Identified
 				continue
 			}
 		}
@@ -267,17 +293,18 @@ func (s *Service) Ingest(ctx context.Context, ws string, in []Incoming) (Outcome
 			k := decisionKey{contact: e.ContactID, purpose: mp, channel: ch, mode: policy.AnalyticsPseudonymized, device: e.DeviceAccess}
 			d, err := b.decide(ctx, k)
 			if err != nil {
-				return Outcome{}, err
+				return nil, Outcome{}, err
 			}
 			if d.Allowed {
 				if key == nil {
 					k, err := s.Pseudonyms.key(ctx, ws, st.RotationDays)
 					if err != nil {
-						return Outcome{}, err
+						return nil, Outcome{}, err
 					}
 					key = &k
 				}
 				pseudo = append(pseudo, pseudoRow{pseudonym: pseudonym(*key, ws, e.Signal), period: key.period, e: e})
+				branches[i] = Pseudonymous
 				continue
 			}
 			if objected(d) {
@@ -288,13 +315,14 @@ func (s *Service) Ingest(ctx context.Context, ws string, in []Incoming) (Outcome
 		// facts, and GPC does not stop them.
 		d, err := b.decide(ctx, decisionKey{purpose: mp, channel: ch, mode: policy.AnalyticsAnonymous, device: e.DeviceAccess})
 		if err != nil {
-			return Outcome{}, err
+			return nil, Outcome{}, err
 		}
 		if !d.Allowed {
 			out.Dropped++
 			continue
 		}
 		counts[countKey{bucket: e.At.Truncate(time.Hour), typ: e.Type, name: e.Name}]++
+		branches[i] = Anonymous
 		out.Anonymous++
 	}
 	out.Identified, out.Pseudonymous = len(ident), len(pseudo)
@@ -320,9 +348,9 @@ func (s *Service) Ingest(ctx context.Context, ws string, in []Incoming) (Outcome
 		return nil
 	})
 	if err != nil {
-		return Outcome{}, err
+		return nil, Outcome{}, err
 	}
-	return out, nil
+	return branches, out, nil
 }
 
 func insertPseudonymous(ctx context.Context, q store.Querier, ws string, rows []pseudoRow) error {

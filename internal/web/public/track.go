@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/fairlead/fairlead/internal/track"
@@ -32,7 +33,9 @@ var pixel = []byte{
 // allows it only with consent.
 type Tracking struct {
 	Service *track.Service
-	Signer  track.Signer
+	// Coalesce, when set, joins concurrent requests into shared batches.
+	Coalesce *track.Coalescer
+	Signer   track.Signer
 	// Workspaces finds a workspace by slug (the script's data-workspace).
 	Workspaces func(r *http.Request, slug string) (string, error)
 	Log        *slog.Logger
@@ -91,13 +94,14 @@ func (t *Tracking) who(r *http.Request, slug, visitor string) (ws, contactID str
 	return ws, "", err
 }
 
-func (t *Tracking) ingest(r *http.Request, b publicBatch) (track.Outcome, error) {
+// ingest reports whether any of the request's events was identified.
+func (t *Tracking) ingest(r *http.Request, b publicBatch) (bool, error) {
 	ws, contactID, err := t.who(r, b.Workspace, b.Visitor)
 	if err != nil {
-		return track.Outcome{}, err
+		return false, err
 	}
 	if len(b.Events) > MaxPublicEvents {
-		return track.Outcome{}, validate.Invalid("e", "at most 50 events per request")
+		return false, validate.Invalid("e", "at most 50 events per request")
 	}
 	gpc := b.GPC || r.Header.Get("Sec-GPC") == "1"
 	signal := clientIP(r) + "\x00" + r.UserAgent()
@@ -110,9 +114,14 @@ func (t *Tracking) ingest(r *http.Request, b publicBatch) (track.Outcome, error)
 		// An objection without events still deletes the history its
 		// signal leads to.
 		_, err := t.Service.Pseudonyms.Forget(r.Context(), nil, ws, signal)
-		return track.Outcome{}, err
+		return false, err
 	}
-	return t.Service.Ingest(r.Context(), ws, in)
+	if t.Coalesce == nil {
+		out, err := t.Service.Ingest(r.Context(), ws, in)
+		return out.Identified > 0, err
+	}
+	branches, err := t.Coalesce.Ingest(r.Context(), ws, in)
+	return slices.Contains(branches, track.Identified), err
 }
 
 func (t *Tracking) collect(w http.ResponseWriter, r *http.Request) {
@@ -127,12 +136,12 @@ func (t *Tracking) collect(w http.ResponseWriter, r *http.Request) {
 		web.WriteError(w, r, validate.Invalid("body", "the body must be a JSON object {w, v, gpc, e: [{type, name, ref, props}]}"))
 		return
 	}
-	out, err := t.ingest(r, b)
+	identified, err := t.ingest(r, b)
 	if err != nil {
 		web.WriteError(w, r, err)
 		return
 	}
-	web.WriteJSON(w, http.StatusOK, map[string]any{"identified": out.Identified > 0})
+	web.WriteJSON(w, http.StatusOK, map[string]any{"identified": identified})
 }
 
 // pixel is the endpoint for <noscript> and e-mail images: the same

@@ -264,7 +264,7 @@ func (s *Service) ingest(ctx context.Context, ws string, in []Incoming) ([]Branc
 	var ident []Event
 	var pseudo []pseudoRow
 	counts := map[countKey]int{}
-	forget := map[string]bool{}
+	toForget := map[string]bool{}
 	var key *periodKey
 	for i, e := range in {
 		if e.At.IsZero() || e.At.After(now) {
@@ -273,7 +273,7 @@ func (s *Service) ingest(ctx context.Context, ws string, in []Incoming) ([]Branc
 		e.At = e.At.UTC().Truncate(time.Microsecond)
 		idp, mp, ch := purposeOf(e.Type)
 		if e.GPC && e.Signal != "" {
-			forget[e.Signal] = true
+			toForget[e.Signal] = true
 		}
 		if e.ContactID != "" && !e.GPC {
 			d, err := b.decide(ctx, decisionKey{contact: e.ContactID, purpose: idp, channel: ch, mode: policy.AnalyticsIdentified, device: e.DeviceAccess})
@@ -308,7 +308,7 @@ func (s *Service) ingest(ctx context.Context, ws string, in []Incoming) ([]Branc
 				continue
 			}
 			if objected(d) {
-				forget[e.Signal] = true
+				toForget[e.Signal] = true
 			}
 		}
 		// Anonymous counts are about nobody: decided without the person's
@@ -326,6 +326,18 @@ func (s *Service) ingest(ctx context.Context, ws string, in []Incoming) ([]Branc
 		out.Anonymous++
 	}
 	out.Identified, out.Pseudonymous = len(ident), len(pseudo)
+	// The pseudonyms to forget are computed before the transaction: that
+	// may rotate the period key, which takes the writer itself.
+	var forgetting []string
+	for sig := range toForget {
+		ps, err := s.Pseudonyms.current(ctx, ws, sig)
+		if err != nil {
+			return nil, Outcome{}, err
+		}
+		if ps != "" {
+			forgetting = append(forgetting, ps)
+		}
+	}
 	// One transaction per batch, with statements prepared once on SQLite:
 	// parsing a multi-row INSERT was a quarter of a batch's CPU.
 	err = s.DB.TxCached(ctx, func(tx store.Querier) error {
@@ -338,8 +350,8 @@ func (s *Service) ingest(ctx context.Context, ws string, in []Incoming) ([]Branc
 		if err := addCounts(ctx, tx, ws, counts); err != nil {
 			return err
 		}
-		for sig := range forget {
-			n, err := s.Pseudonyms.Forget(ctx, tx, ws, sig)
+		for _, ps := range forgetting {
+			n, err := forget(ctx, tx, ws, ps)
 			if err != nil {
 				return err
 			}

@@ -108,8 +108,18 @@ func TestPseudonymRotation(t *testing.T) {
 			t.Fatalf("left after forgetting: %v", left)
 		}
 
-		// Two periods on, the oldest rows go with the rotation.
+		// Two periods on, the oldest rows go with the rotation. The first
+		// event of the period is a GPC one: the rotation it causes runs
+		// before the batch's transaction (on SQLite, inside it would wait
+		// for the one writer it holds).
 		now = now.Add(7 * 24 * time.Hour)
+		out, err := s.Ingest(ctx, ws, []Incoming{{Type: "page_view", Name: "/gpc", Signal: "203.0.113.9\x00agent", GPC: true}})
+		if err != nil || out.Anonymous != 1 || out.Pseudonymous != 0 {
+			t.Fatalf("gpc event: %+v %v", out, err)
+		}
+		if p3, _ := periodKeyRow(t, db, ws); p3 != p2+1 {
+			t.Fatalf("the GPC event did not rotate the key: %d", p3)
+		}
 		if _, err := s.Ingest(ctx, ws, ev("/d")); err != nil {
 			t.Fatal(err)
 		}

@@ -237,29 +237,45 @@ func pseudonym(k periodKey, ws, signal string) string {
 // in the current period (an objection or Global Privacy Control). Rows of a
 // closed period cannot be found: their key is gone, which is the point.
 func (p *Pseudonyms) Forget(ctx context.Context, q store.Querier, ws, signal string) (int, error) {
-	if signal == "" {
-		return 0, nil
-	}
-	var hasKey int
-	err := p.db.R.QueryRowContext(ctx, `SELECT 1 FROM track_period_keys WHERE workspace_id = $1`, ws).Scan(&hasKey)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil // no period key, so no pseudonymous history either
-	}
-	if err != nil {
-		return 0, fmt.Errorf("track: read period key: %w", err)
-	}
-	st, err := p.settings(ctx, p.db.R, ws)
-	if err != nil {
-		return 0, err
-	}
-	k, err := p.key(ctx, ws, st.RotationDays)
-	if err != nil {
+	ps, err := p.current(ctx, ws, signal)
+	if err != nil || ps == "" {
 		return 0, err
 	}
 	if q == nil {
 		q = p.db.W
 	}
-	res, err := q.ExecContext(ctx, `DELETE FROM track_pseudonymous WHERE workspace_id = $1 AND pseudonym = $2`, ws, pseudonym(k, ws, signal))
+	return forget(ctx, q, ws, ps)
+}
+
+// current is the signal's pseudonym in the current period, "" when the
+// workspace has no period key (and so no pseudonymous history). It may
+// rotate the key, in a transaction of its own: call it before, never
+// inside, a write transaction (SQLite has one writer connection).
+func (p *Pseudonyms) current(ctx context.Context, ws, signal string) (string, error) {
+	if signal == "" {
+		return "", nil
+	}
+	var hasKey int
+	err := p.db.R.QueryRowContext(ctx, `SELECT 1 FROM track_period_keys WHERE workspace_id = $1`, ws).Scan(&hasKey)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("track: read period key: %w", err)
+	}
+	st, err := p.settings(ctx, p.db.R, ws)
+	if err != nil {
+		return "", err
+	}
+	k, err := p.key(ctx, ws, st.RotationDays)
+	if err != nil {
+		return "", err
+	}
+	return pseudonym(k, ws, signal), nil
+}
+
+func forget(ctx context.Context, q store.Querier, ws, ps string) (int, error) {
+	res, err := q.ExecContext(ctx, `DELETE FROM track_pseudonymous WHERE workspace_id = $1 AND pseudonym = $2`, ws, ps)
 	if err != nil {
 		return 0, fmt.Errorf("track: forget pseudonym: %w", err)
 	}

@@ -457,3 +457,18 @@ func TestTrackingConcurrentRequestsKeepTheirOwnAnswer(t *testing.T) {
 		}
 	})
 }
+
+// TestBenchEventsChecksWhatItStored runs the events benchmark small, on
+// SQLite, with both branches of the contactless half: it fails unless the
+// stored rows match what it sent.
+func TestBenchEventsChecksWhatItStored(t *testing.T) {
+	t.Parallel()
+	for _, extra := range [][]string{nil, {"--pseudonymous"}} {
+		var out bytes.Buffer
+		args := append([]string{"bench", "events", "--events", "450", "--batch", "100", "--single", "30", "--contacts", "5", "--concurrency", "3", "--dir", t.TempDir()}, extra...)
+		err := RunEnv(context.Background(), args, Env{Stdout: &out, Stderr: io.Discard, Getenv: func(string) string { return "" }})
+		if err != nil || !strings.Contains(out.String(), "check OK") {
+			t.Fatalf("bench events %v: %v\n%s", extra, err, out.String())
+		}
+	}
+}

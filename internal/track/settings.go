@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/fairlead/fairlead/internal/id"
@@ -50,9 +49,6 @@ type Pseudonyms struct {
 	db   *store.DB
 	keys Keys
 	now  func() time.Time
-
-	mu    sync.Mutex
-	cache map[string]periodKey
 }
 
 type periodKey struct {
@@ -66,7 +62,7 @@ func NewPseudonyms(db *store.DB, keys Keys, now func() time.Time) *Pseudonyms {
 	if now == nil {
 		now = func() time.Time { return time.Now().UTC() }
 	}
-	return &Pseudonyms{db: db, keys: keys, now: now, cache: map[string]periodKey{}}
+	return &Pseudonyms{db: db, keys: keys, now: now}
 }
 
 // Settings returns the workspace's settings (defaults when it has none).
@@ -126,11 +122,6 @@ func (p *Pseudonyms) UpdateSettings(ctx context.Context, ws string, up SettingsU
 		out = st
 		return nil
 	})
-	if err == nil {
-		p.mu.Lock()
-		delete(p.cache, ws)
-		p.mu.Unlock()
-	}
 	return out, err
 }
 
@@ -153,12 +144,9 @@ const keyLabel = "track-period-key"
 func (p *Pseudonyms) key(ctx context.Context, ws string, rotation int) (periodKey, error) {
 	now := p.now()
 	period := Period(now, rotation)
-	p.mu.Lock()
-	k, ok := p.cache[ws]
-	p.mu.Unlock()
-	if ok && k.rotation == rotation && k.period == period {
-		return k, nil
-	}
+	// Read every time, not kept in memory: another process may have turned
+	// the branch off and on again (a new key), and two keys in one period
+	// would give one visitor two pseudonyms and let an objection miss one.
 	read := func(q store.Querier) (periodKey, bool, error) {
 		var k periodKey
 		var sealed []byte
@@ -216,9 +204,6 @@ func (p *Pseudonyms) key(ctx context.Context, ws string, rotation int) (periodKe
 			return k, err
 		}
 	}
-	p.mu.Lock()
-	p.cache[ws] = k
-	p.mu.Unlock()
 	return k, nil
 }
 

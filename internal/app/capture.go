@@ -133,6 +133,8 @@ func seedDemoWith(ctx context.Context, db *store.DB, cfg config.Config, log *slo
 // set, tells the access export which connected systems received data.
 func privacyService(c *capture.Service, q capture.Enqueuer, log *slog.Logger, w *webhook.Service) *privacy.Service {
 	p := &privacy.Service{DB: c.DB, Contacts: c.Contacts, Ledger: c.Ledger, Capture: c, Jobs: q, Log: log}
+	// Erasure deletes the contact's identified tracking events too.
+	p.Erasers = append(p.Erasers, trackService(c.DB, c.Contacts.Keys()).EraseContact)
 	if w != nil {
 		p.Recipients = webhookRecipients{w}
 	}

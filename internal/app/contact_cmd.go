@@ -80,7 +80,9 @@ func consentServices(db *store.DB, cfg config.Config) (*contact.Store, *consent.
 	ledger := consent.NewLedger(db, contacts, purposes, notices, nil)
 	// Every process that appends to the ledger (server, CLI, benchmarks)
 	// must queue the webhooks of what it appends, in the same transaction.
-	ledger.OnAppend(webhookService(db, cfg, keys, nil, nil).OnLedgerEvent)
+	// So must the deletion of tracking events an objection or withdrawal
+	// ends.
+	ledger.OnAppend(ledgerHooks(webhookService(db, cfg, keys, nil, nil).OnLedgerEvent, trackService(db, keys).OnLedgerEvent))
 	return contacts, purposes, notices, ledger
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/fairlead/fairlead/internal/store/testdb"
 	"github.com/fairlead/fairlead/internal/supplier"
 	"github.com/fairlead/fairlead/internal/web/admin"
+	"github.com/fairlead/fairlead/internal/track"
 	"github.com/fairlead/fairlead/internal/webhook"
 )
 
@@ -39,7 +40,16 @@ func scopedRepositories(h *harness) []any {
 	return []any{auth.NewStore(h.db, nil), h.queue, contacts, contacts.Keys(), purposes, notices, ledger,
 		audience.New(h.db, ledger, purposes, nil), svc, svc.Delivery.Outbox, svc.Settings, h.webhooks(), h.privacy(),
 		h.suppliers(),
-		admin.NewSessions(h.db, 0, 0, nil), admin.NewTOTP(h.db, "", nil), admin.NewProcessors(h.db, nil)}
+		admin.NewSessions(h.db, 0, 0, nil), admin.NewTOTP(h.db, "", nil), admin.NewProcessors(h.db, nil),
+		h.track().Store, h.track(), h.track().Pseudonyms}
+}
+
+// track returns the tracking service wired as newInstance wires it.
+func (h *harness) track() *track.Service {
+	contacts, purposes, _, ledger := h.consent()
+	s := trackService(h.db, contacts.Keys())
+	s.Decider = audience.New(h.db, ledger, purposes, nil)
+	return s
 }
 
 // privacy returns the privacy service wired as newInstance wires it.
@@ -73,6 +83,8 @@ var notIDTaking = map[string]string{
 	"Backflow.CurrentNotice": "the third argument is a language; notices are read from the caller's workspace",
 	"Backflow.SaveTemplate":  "the third argument is the actor; templates are found by name in the caller's workspace",
 	"Backflow.OnLedgerEvent": "the ledger calls it after an append in the same workspace, which Ledger.Append's case covers",
+	"Store.CountByRef":       "the third argument is a ref prefix; rows are filtered by workspace",
+	"Pseudonyms.Forget":      "the fourth argument is a visitor signal, keyed with the workspace's own period key",
 }
 
 func isolationCases() map[string]isolationCase {
@@ -147,6 +159,50 @@ func isolationCases() map[string]isolationCase {
 		},
 		"TOTP.Remove": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
 			return admin.NewTOTP(h.db, "", nil).Remove(ctx, b, ids["user"])
+		},
+		"Store.ForContact": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			evs, err := h.track().Store.ForContact(ctx, b, ids["contact"], 0)
+			if err == nil && len(evs) > 0 {
+				return fmt.Errorf("workspace B read %d of A's tracking events", len(evs))
+			}
+			if err == nil {
+				err = store.ErrNotFound
+			}
+			return err
+		},
+		"Store.Happened": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			ok, err := h.track().Store.Happened(ctx, b, ids["contact"], "page_view", "", time.Time{})
+			if err == nil && ok {
+				return errors.New("workspace B saw A's tracking event")
+			}
+			if err == nil {
+				err = store.ErrNotFound
+			}
+			return err
+		},
+		"Store.DeleteContact": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			n, err := h.track().Store.DeleteContact(ctx, h.db.W, b, ids["contact"])
+			if err == nil && n > 0 {
+				return fmt.Errorf("workspace B deleted %d of A's tracking events", n)
+			}
+			if err == nil {
+				err = store.ErrNotFound
+			}
+			return err
+		},
+		"Service.EraseContact": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			res, err := h.track().EraseContact(ctx, h.db.W, b, ids["contact"])
+			if err == nil && res["track_events"] > 0 {
+				return fmt.Errorf("workspace B erased %d of A's tracking events", res["track_events"])
+			}
+			if err == nil {
+				err = store.ErrNotFound
+			}
+			return err
+		},
+		"Service.IssueVisitorToken": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, _, err := h.track().IssueVisitorToken(ctx, b, ids["contact"])
+			return err
 		},
 		"Store.CheckLogin": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
 			_, err := auth.NewStore(h.db, nil).CheckLogin(ctx, b, "victim@example.com", "victim password 1")
@@ -423,6 +479,7 @@ func snapshot(t *testing.T, h *harness, wsID string) string {
 		`SELECT id, user_id, second_factor FROM admin_sessions WHERE workspace_id = $1 ORDER BY id`,
 		`SELECT user_id, secret, activated_at IS NULL, last_step FROM admin_totp WHERE workspace_id = $1 ORDER BY user_id`,
 		`SELECT id, name, dpa_signed_on FROM admin_processors WHERE workspace_id = $1 ORDER BY id`,
+		`SELECT id, contact_id, type, name FROM track_events WHERE workspace_id = $1 ORDER BY id`,
 	} {
 		rows, err := h.db.R.Query(q, wsID)
 		if err != nil {
@@ -497,6 +554,9 @@ func TestWorkspaceIsolation(t *testing.T) {
 				t.Fatal(err)
 			}
 			ids["processor"] = proc.ID
+			if err := h.track().Store.Record(ctx, nil, a, []track.Event{{ContactID: ids["contact"], Type: "page_view", Name: "/"}}); err != nil {
+				t.Fatal(err)
+			}
 			before := snapshot(t, h, a)
 
 			// Every scoped method has a case.

@@ -18,6 +18,7 @@ import (
 	"github.com/fairlead/fairlead/internal/jobs"
 	"github.com/fairlead/fairlead/internal/privacy"
 	"github.com/fairlead/fairlead/internal/store"
+	"github.com/fairlead/fairlead/internal/track"
 	"github.com/fairlead/fairlead/internal/web"
 	"github.com/fairlead/fairlead/internal/web/api"
 	"github.com/fairlead/fairlead/internal/web/public"
@@ -132,8 +133,11 @@ func newInstanceOpts(db *store.DB, cfg config.Config, log *slog.Logger, qo jobs.
 	a.Contacts, a.Purposes, a.Notices, a.Ledger = consentServices(db, cfg)
 	a.Webhooks = webhookService(db, cfg, a.Contacts.Keys(), queue, log)
 	a.Webhooks.Register(queue)
-	a.Ledger.OnAppend(a.Webhooks.OnLedgerEvent)
+	a.Track = trackService(db, a.Contacts.Keys())
+	a.Ledger.OnAppend(ledgerHooks(a.Webhooks.OnLedgerEvent, a.Track.OnLedgerEvent))
 	a.Audience = audience.New(db, a.Ledger, a.Purposes, nil)
+	a.Track.Decider = a.Audience
+	a.Analytics = &track.Analytics{DB: db}
 	a.Capture = captureService(db, cfg, a.Contacts, a.Purposes, a.Notices, a.Ledger, a.Audience, queue, log)
 	a.Capture.Register(queue)
 	a.Outbox, a.Settings, a.CheckGatewayURL = a.Capture.Delivery.Outbox, a.Capture.Settings, checkGatewayURL
@@ -149,6 +153,7 @@ func newInstanceOpts(db *store.DB, cfg config.Config, log *slog.Logger, qo jobs.
 	pages.Mount(srv)
 	(&public.Capture{Pages: pages, Service: a.Capture, Workspaces: workspaceBySlug(db), Limit: cfg.FormRateLimit}).Mount(srv)
 	(&public.DSR{Verify: func(ctx context.Context, tok string) error { _, err := a.Privacy.VerifyLink(ctx, tok); return err }, Log: log}).Mount(srv)
+	(&public.Tracking{Service: a.Track, Coalesce: track.NewCoalescer(a.Track), Signer: a.Contacts.Keys(), Workspaces: workspaceBySlug(db), Log: log}).Mount(srv)
 	mountOpenAPI(srv)
 	return srv, queue
 }

@@ -102,6 +102,29 @@ func (r *Resolver) Decide(ctx context.Context, ws, contactID, purposeKey, channe
 	return d, nil
 }
 
+// DecideContacts is Decide for several contacts at once, with one read of
+// the ledger for all of them (a batch of tracking events asks for the same
+// few contacts many times). Contacts that do not exist are left out.
+func (r *Resolver) DecideContacts(ctx context.Context, ws string, ids []string, purposeKey, channel string, c Campaign) (map[string]policy.Decision, error) {
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	facts, req, err := r.facts.FactsForContacts(ctx, ws, ids, purposeKey, channel, r.now())
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]policy.Decision, len(facts))
+	for cid, f := range facts {
+		c.apply(&f)
+		d, err := policy.Decide(f, req)
+		if err != nil {
+			return nil, fmt.Errorf("decide %s/%s: %w", purposeKey, channel, err)
+		}
+		out[cid] = d
+	}
+	return out, nil
+}
+
 // Cell is one entry of a contact's matrix.
 type Cell struct {
 	Purpose  string          `json:"purpose"`

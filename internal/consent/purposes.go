@@ -71,6 +71,7 @@ func DefaultCatalog() []Purpose {
 		{Key: "rights_responses", Kind: "rights_response", DescriptionDE: "Antworten auf Betroffenenanfragen", DescriptionEN: "Responses to data subject requests", DataCategories: contact, Channels: []string{"email", "sms", "phone", "post"}},
 		{Key: "doi_confirmation", Kind: "consent_confirmation", DescriptionDE: "Bestätigungsaufforderung (Double-Opt-In)", DescriptionEN: "Double opt-in confirmation request", DataCategories: []string{"email", "phone"}, Channels: []string{"email", "sms"}},
 		{Key: "web_analytics", Kind: "analytics", DescriptionDE: "Reichweitenmessung auf der Website", DescriptionEN: "Website usage measurement", DataCategories: []string{"usage_data", "device_identifiers"}, Channels: []string{"web"}},
+		{Key: "web_tracking", Kind: "analytics", DescriptionDE: "Personenbezogene Auswertung der Website-Nutzung (mit dem Kontakt verknüpft)", DescriptionEN: "Website usage linked to the contact record", DataCategories: []string{"usage_data", "device_identifiers"}, Channels: []string{"web"}},
 		{Key: "email_tracking", Kind: "analytics", DescriptionDE: "Öffnungs- und Klickmessung in E-Mails", DescriptionEN: "Open and click tracking in e-mails", DataCategories: []string{"email", "usage_data"}, Channels: []string{"email"}},
 		{Key: "personalization", Kind: "personalization", DescriptionDE: "Personalisierte Inhalte und Angebote", DescriptionEN: "Personalized content and offers", DataCategories: []string{"purchase_history", "usage_data"}, Channels: []string{"web", "none"}},
 	}

@@ -210,6 +210,15 @@ func (s *Service) eraseTx(ctx context.Context, tx store.Tx, ws, contactID string
 		n, _ := r.RowsAffected()
 		res.Deleted[t] = int(n)
 	}
+	for _, e := range s.Erasers {
+		counts, err := e(ctx, tx, ws, contactID)
+		if err != nil {
+			return res, err
+		}
+		for t, n := range counts {
+			res.Deleted[t] += n
+		}
+	}
 	ev := consent.EvidenceInput{Source: "privacy:erasure"}
 	if !has(evs, consent.KindErasureRequested) {
 		if _, err := s.Ledger.Append(ctx, tx, ws, contactID, consent.NewEvent{Kind: consent.KindErasureRequested, OccurredAt: &now, Evidence: ev}, actor); err != nil {

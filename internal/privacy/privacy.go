@@ -53,7 +53,14 @@ type Service struct {
 	Recipients RecipientSource
 	Log        *slog.Logger
 	Now        func() time.Time
+	// Erasers delete what other parts hold about a contact (tracking
+	// events, …), in the erasure's transaction, whatever retention duty
+	// runs: none of it is kept for one. Each returns its tables' counts.
+	Erasers []Eraser
 }
+
+// Eraser deletes a contact's rows in its own tables as part of an erasure.
+type Eraser func(ctx context.Context, q store.Querier, ws, contactID string) (map[string]int, error)
 
 func (s *Service) now() time.Time {
 	if s.Now != nil {

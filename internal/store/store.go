@@ -126,7 +126,9 @@ func openSQLite(ctx context.Context, dir string) (*DB, error) {
 		return nil, fmt.Errorf("open SQLite %q: %w", path, err)
 	}
 	r.SetMaxOpenConns(4)
-	r.SetMaxIdleConns(2)
+	// As many idle as open: with more readers than two at once, every
+	// query past the second opened a connection (and ran the pragmas) anew.
+	r.SetMaxIdleConns(4)
 	r.SetConnMaxIdleTime(5 * time.Minute)
 	return &DB{Dialect: SQLite, W: w, R: r, path: path, stmts: newStmtCache()}, nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/fairlead/fairlead/internal/privacy"
 	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/supplier"
+	"github.com/fairlead/fairlead/internal/track"
 	"github.com/fairlead/fairlead/internal/web"
 	"github.com/fairlead/fairlead/internal/webhook"
 )
@@ -94,6 +95,10 @@ type API struct {
 	// Suppliers: the backflow acquisition (suppliers, inquiries, contracts,
 	// letter templates and batches, responses).
 	Suppliers *supplier.Backflow
+
+	// Track decides and stores tracking events; Analytics reports on them.
+	Track     *track.Service
+	Analytics *track.Analytics
 }
 
 // Routes is the table of every /api/v1 operation.
@@ -196,6 +201,11 @@ func (a *API) Routes() []Route {
 		{"GET", "/api/v1/letter-batches/{id}/manifest", supplierReaders, "The batch's CSV manifest for the print-and-mail service", a.getLetterBatchManifest},
 		{"GET", "/api/v1/contacts/{id}/responses", supplierReaders, "Sales view of a contact: responses and the current contactability matrix", a.contactResponses},
 		{"POST", "/api/v1/contacts/{id}/responses", supplierEditors, "Log an inbound response (phone, e-mail, letter): opens an inbound request", a.logResponse},
+		{"POST", "/api/v1/events", eventWriters, "Record tracking events from a trusted system (one event or {events: [...]}); the engine picks identified, pseudonymous, anonymous or none per event", a.ingestEvents},
+		{"POST", "/api/v1/tracking/visitor-tokens", eventWriters, "Issue a visitor token for a contact who consented to identified web tracking (for the tracking script)", a.createVisitorToken},
+		{"GET", "/api/v1/tracking/settings", trackingReaders, "The workspace's pseudonymous analytics setting and pseudonym rotation period", a.getTrackingSettings},
+		{"PATCH", "/api/v1/tracking/settings", trackingSettings, "Turn pseudonymous analytics on or off (off deletes its history) and set the rotation period in days", a.updateTrackingSettings},
+		{"GET", "/api/v1/analytics", all, "Dashboard data: funnel, double opt-in, withdrawal and objection rates, sources, events by branch (counts only)", a.analytics},
 	}
 }
 

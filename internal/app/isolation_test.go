@@ -22,8 +22,8 @@ import (
 	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/store/testdb"
 	"github.com/fairlead/fairlead/internal/supplier"
-	"github.com/fairlead/fairlead/internal/web/admin"
 	"github.com/fairlead/fairlead/internal/track"
+	"github.com/fairlead/fairlead/internal/web/admin"
 	"github.com/fairlead/fairlead/internal/webhook"
 )
 

@@ -18,6 +18,7 @@ import (
 	"github.com/fairlead/fairlead/internal/privacy"
 	"github.com/fairlead/fairlead/internal/sms"
 	"github.com/fairlead/fairlead/internal/store"
+	"github.com/fairlead/fairlead/internal/supplier"
 	"github.com/fairlead/fairlead/internal/validate"
 	"github.com/fairlead/fairlead/internal/webhook"
 	"github.com/fairlead/fairlead/internal/workspace"
@@ -134,7 +135,7 @@ func seedDemoWith(ctx context.Context, db *store.DB, cfg config.Config, log *slo
 func privacyService(c *capture.Service, q capture.Enqueuer, log *slog.Logger, w *webhook.Service) *privacy.Service {
 	p := &privacy.Service{DB: c.DB, Contacts: c.Contacts, Ledger: c.Ledger, Capture: c, Jobs: q, Log: log}
 	// Erasure deletes the contact's identified tracking events too.
-	p.Erasers = append(p.Erasers, trackService(c.DB, c.Contacts.Keys()).EraseContact)
+	p.Erasers = append(p.Erasers, trackService(c.DB, c.Contacts.Keys()).EraseContact, supplier.EraseContact)
 	if w != nil {
 		p.Recipients = webhookRecipients{w}
 	}

@@ -134,7 +134,6 @@ func newInstanceOpts(db *store.DB, cfg config.Config, log *slog.Logger, qo jobs.
 	a.Webhooks = webhookService(db, cfg, a.Contacts.Keys(), queue, log)
 	a.Webhooks.Register(queue)
 	a.Track = trackService(db, a.Contacts.Keys())
-	a.Ledger.OnAppend(ledgerHooks(a.Webhooks.OnLedgerEvent, a.Track.OnLedgerEvent))
 	a.Audience = audience.New(db, a.Ledger, a.Purposes, nil)
 	a.Track.Decider = a.Audience
 	a.Analytics = &track.Analytics{DB: db}
@@ -146,7 +145,9 @@ func newInstanceOpts(db *store.DB, cfg config.Config, log *slog.Logger, qo jobs.
 	a.Privacy.Register(queue)
 	a.Suppliers = supplierService(db, a.Contacts, a.Notices, a.Ledger, a.Audience, a.Settings, queue, log)
 	a.Suppliers.Register(queue)
-	a.Ledger.OnAppend(bothAppendHooks(a.Webhooks.OnLedgerEvent, a.Suppliers.OnLedgerEvent))
+	// One hook: the ledger keeps a single one, and every listener must hear
+	// every append in the appending transaction.
+	a.Ledger.OnAppend(ledgerHooks(a.Webhooks.OnLedgerEvent, a.Track.OnLedgerEvent, a.Suppliers.OnLedgerEvent))
 	a.Mount(srv)
 	adminUI(db, cfg, a, queue, log).Mount(srv)
 	pages := &public.Pages{Notices: a.Notices, Log: log}

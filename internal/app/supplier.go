@@ -45,14 +45,3 @@ func seedSupplierNotices(ctx context.Context, db *store.DB, notices *consent.Not
 	_, err = (&supplier.Backflow{DB: db, Notices: notices}).EnsureNotices(ctx, ws.ID)
 	return err
 }
-
-// bothAppendHooks runs two ledger append hooks in order; the ledger keeps
-// one.
-func bothAppendHooks(a, b consent.AppendHook) consent.AppendHook {
-	return func(ctx context.Context, q store.Querier, ws, contactID string, ev consent.Event) error {
-		if err := a(ctx, q, ws, contactID, ev); err != nil {
-			return err
-		}
-		return b(ctx, q, ws, contactID, ev)
-	}
-}

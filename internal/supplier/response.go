@@ -191,22 +191,34 @@ func (s *Backflow) SupplierSalesView(ctx context.Context, ws, supplierID string)
 	return out, nil
 }
 
-// OnLedgerEvent runs in the transaction of every ledger append. When a
-// contact's erasure is executed, the print files of every batch that holds
-// a letter to them are discarded (a PDF cannot be edited letter by letter,
-// and the print service has long had them), and the summaries of their
-// responses are blanked: both hold personal data outside the sealed
-// contact record. The batch items stay, with IDs and reason codes only.
+// OnLedgerEvent runs in the transaction of every ledger append: when a
+// contact's erasure is executed, EraseContact runs in it.
 func (s *Backflow) OnLedgerEvent(ctx context.Context, q store.Querier, ws, contactID string, ev consent.Event) error {
 	if ev.Kind != consent.KindErasureExecuted {
 		return nil
 	}
-	if _, err := q.ExecContext(ctx, `UPDATE letter_batches SET pdf = NULL, manifest = '' WHERE workspace_id = $1 AND id IN
-		(SELECT batch_id FROM letter_batch_items WHERE workspace_id = $1 AND contact_id = $2 AND included = TRUE)`, ws, contactID); err != nil {
-		return fmt.Errorf("discard letter files: %w", err)
+	_, err := EraseContact(ctx, q, ws, contactID)
+	return err
+}
+
+// EraseContact discards the print files of every batch that holds a letter
+// to the contact (a PDF cannot be edited letter by letter, and the print
+// service has long had them) and blanks the summaries of their responses:
+// both hold personal data outside the sealed contact record. The batch
+// items stay, with IDs and reason codes only. It is a privacy eraser, so
+// every erasure path runs it, and the ledger hook runs it again for an
+// erasure appended directly; both are idempotent.
+func EraseContact(ctx context.Context, q store.Querier, ws, contactID string) (map[string]int, error) {
+	res, err := q.ExecContext(ctx, `UPDATE letter_batches SET pdf = NULL, manifest = '' WHERE workspace_id = $1 AND pdf IS NOT NULL AND id IN
+		(SELECT batch_id FROM letter_batch_items WHERE workspace_id = $1 AND contact_id = $2 AND included = TRUE)`, ws, contactID)
+	if err != nil {
+		return nil, fmt.Errorf("discard letter files: %w", err)
 	}
-	if _, err := q.ExecContext(ctx, `UPDATE contact_responses SET summary = '' WHERE workspace_id = $1 AND contact_id = $2`, ws, contactID); err != nil {
-		return fmt.Errorf("blank response summaries: %w", err)
+	batches, _ := res.RowsAffected()
+	res, err = q.ExecContext(ctx, `UPDATE contact_responses SET summary = '' WHERE workspace_id = $1 AND contact_id = $2 AND summary <> ''`, ws, contactID)
+	if err != nil {
+		return nil, fmt.Errorf("blank response summaries: %w", err)
 	}
-	return nil
+	responses, _ := res.RowsAffected()
+	return map[string]int{"letter_batch_files": int(batches), "response_summaries": int(responses)}, nil
 }

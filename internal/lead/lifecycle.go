@@ -29,6 +29,7 @@ func nextStage(cur string, score float64, relationship string, t Thresholds) str
 		return cur
 	}
 	target := StageVisitor
+	score += 1e-9 // the log domain rounds in the last bits
 	switch {
 	case score >= t.SalesQualified:
 		target = StageSalesQualified

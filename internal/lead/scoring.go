@@ -239,11 +239,12 @@ func (s *Service) scoreIncrement(ctx context.Context, q store.Querier, sc *score
 	}
 	w := &batchWriter{s: s, ws: ws, version: sc.version}
 	w.add(cid, st, cs, sc.now, sc.rules)
-	next := nextStage(st.stage, w.rows[0].score, p.Relationship, sc.rules.Thresholds)
+	score := w.rows[0].score
+	next := nextStage(st.stage, score, p.Relationship, sc.rules.Thresholds)
 	if err := w.flush(ctx, q); err != nil {
 		return err
 	}
-	return s.afterScore(ctx, q, sc, ws, cid, st, next, w.rows[0].score, p, "score", "system")
+	return s.afterScore(ctx, q, sc, ws, cid, st, next, score, p, "score", "system")
 }
 
 // explicitOnce asks the engine at most once per contact whether the person

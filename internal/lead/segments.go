@@ -326,7 +326,16 @@ func (q *query) sql(f Filter) string {
 	case "score":
 		k := q.arg(q.k)
 		ops := map[string]string{"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
-		return "(" + fmt.Sprintf(scoreExpr, k) + " " + ops[f.Op] + " " + q.arg(*f.Number) + ")"
+		// The log domain rounds in the last bits: a score of exactly the
+		// number must compare as equal to it.
+		n := *f.Number
+		switch f.Op {
+		case "gte", "lt":
+			n -= 1e-9
+		default:
+			n += 1e-9
+		}
+		return "(" + fmt.Sprintf(scoreExpr, k) + " " + ops[f.Op] + " " + q.arg(n) + ")"
 	}
 	switch f.Op {
 	case "eq":

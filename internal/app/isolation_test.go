@@ -17,10 +17,12 @@ import (
 	"github.com/fairlead/fairlead/internal/consent"
 	"github.com/fairlead/fairlead/internal/contact"
 	"github.com/fairlead/fairlead/internal/jobs"
+	"github.com/fairlead/fairlead/internal/lead"
 	"github.com/fairlead/fairlead/internal/mail/outbox"
 	"github.com/fairlead/fairlead/internal/privacy"
 	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/store/testdb"
+	"github.com/fairlead/fairlead/internal/track"
 	"github.com/fairlead/fairlead/internal/webhook"
 )
 
@@ -35,7 +37,28 @@ func scopedRepositories(h *harness) []any {
 	contacts, purposes, notices, ledger := h.consent()
 	svc := h.capture()
 	return []any{auth.NewStore(h.db, nil), h.queue, contacts, contacts.Keys(), purposes, notices, ledger,
-		audience.New(h.db, ledger, purposes, nil), svc, svc.Delivery.Outbox, svc.Settings, h.webhooks(), h.privacy()}
+		audience.New(h.db, ledger, purposes, nil), svc, svc.Delivery.Outbox, svc.Settings, h.webhooks(), h.privacy(), h.leads()}
+}
+
+// leads returns the lead service wired as newInstance wires it.
+func (h *harness) leads() *lead.Service {
+	contacts, purposes, _, ledger := h.consent()
+	return leadService(h.db, h.cfg, contacts, audience.New(h.db, ledger, purposes, nil), h.webhooks(), h.capture(), track.NewStore(h.db, nil))
+}
+
+// leadRows gives workspace A a segment and a scored contact.
+func leadRows(t *testing.T, h *harness, ws, contactID string) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	svc := h.leads()
+	if err := svc.Events.Record(ctx, nil, ws, []track.Event{{ContactID: contactID, Type: "download", Name: "whitepaper"}}); err != nil {
+		t.Fatal(err)
+	}
+	sg, err := svc.SaveSegment(ctx, ws, "", "user:a", "B2C", lead.Filter{Field: "audience", Op: "eq", Value: "b2c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]string{"segment": sg.ID}
 }
 
 // privacy returns the privacy service wired as newInstance wires it.
@@ -66,11 +89,59 @@ var notIDTaking = map[string]string{
 	"Service.OnLedgerEvent":  "the ledger calls it after an append in the same workspace, which Ledger.Append's case covers",
 	"Service.Suppressed":     "the third argument is a blind index, looked up in the workspace's own suppression list",
 	"Service.SetPolicy":      "the third argument is a rule key; policies are rows of the caller's workspace",
+	"Service.SaveRules":      "the third argument is the actor; rule sets are rows of the caller's workspace",
 }
 
 func isolationCases() map[string]isolationCase {
 	role, name, disabled := "admin", "taken over", true
 	return map[string]isolationCase{
+		"Service.Score": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.leads().Score(ctx, b, ids["contact"])
+			return err
+		},
+		"Service.Stage": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.leads().Stage(ctx, b, ids["contact"])
+			return err
+		},
+		"Service.LeadState": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.leads().LeadState(ctx, b, ids["contact"])
+			return err
+		},
+		"Service.ScoreHistory": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.leads().ScoreHistory(ctx, b, ids["contact"], "en", 0)
+			return err
+		},
+		"Service.Transitions": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.leads().Transitions(ctx, b, ids["contact"])
+			return err
+		},
+		"Service.Move": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.leads().Move(ctx, b, ids["contact"], auth.RoleAdmin, "user:b", "disqualified", "taken over")
+			return err
+		},
+		"Service.ExplicitConsent": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.leads().ExplicitConsent(ctx, b, ids["contact"])
+			return err
+		},
+		"Service.Segment": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.leads().Segment(ctx, b, ids["segment"])
+			return err
+		},
+		"Service.SaveSegment": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.leads().SaveSegment(ctx, b, ids["segment"], "user:b", "taken", lead.Filter{Field: "audience", Op: "eq", Value: "b2b"})
+			return err
+		},
+		"Service.Members": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			return h.leads().Members(ctx, b, ids["segment"], func(string) error { return nil })
+		},
+		"Service.MemberPage": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.leads().MemberPage(ctx, b, ids["segment"], "", 10)
+			return err
+		},
+		"Service.SegmentFeedback": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.leads().SegmentFeedback(ctx, b, ids["segment"])
+			return err
+		},
 		"Store.User": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
 			_, err := auth.NewStore(h.db, nil).User(ctx, b, ids["user"])
 			return err
@@ -308,6 +379,9 @@ func snapshot(t *testing.T, h *harness, wsID string) string {
 		`SELECT contact_id, status FROM erasures WHERE workspace_id = $1 ORDER BY contact_id`,
 		`SELECT kind, blind_index, reason FROM suppressions WHERE workspace_id = $1 ORDER BY kind, blind_index`,
 		`SELECT rule, enabled, after_days FROM retention_policies WHERE workspace_id = $1 ORDER BY rule`,
+		`SELECT contact_id, stage, score, owner FROM lead_state WHERE workspace_id = $1 ORDER BY contact_id`,
+		`SELECT id, name, filter FROM lead_segments WHERE workspace_id = $1 ORDER BY id`,
+		`SELECT id, to_stage FROM lead_transitions WHERE workspace_id = $1 ORDER BY id`,
 	} {
 		rows, err := h.db.R.Query(q, wsID)
 		if err != nil {
@@ -374,6 +448,9 @@ func TestWorkspaceIsolation(t *testing.T) {
 				t.Fatal(err)
 			}
 			ids["dsr"] = dsr.ID
+			for k, v := range leadRows(t, h, a, ids["contact"]) {
+				ids[k] = v
+			}
 			before := snapshot(t, h, a)
 
 			// Every scoped method has a case.

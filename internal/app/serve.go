@@ -18,6 +18,7 @@ import (
 	"github.com/fairlead/fairlead/internal/jobs"
 	"github.com/fairlead/fairlead/internal/privacy"
 	"github.com/fairlead/fairlead/internal/store"
+	"github.com/fairlead/fairlead/internal/track"
 	"github.com/fairlead/fairlead/internal/web"
 	"github.com/fairlead/fairlead/internal/web/api"
 	"github.com/fairlead/fairlead/internal/web/public"
@@ -140,10 +141,12 @@ func newInstanceOpts(db *store.DB, cfg config.Config, log *slog.Logger, qo jobs.
 	a.Audit = audit.New(db, nil)
 	a.Privacy = privacyService(a.Capture, queue, log, a.Webhooks)
 	a.Privacy.Register(queue)
+	a.Leads = leadService(db, cfg, a.Contacts, a.Audience, a.Webhooks, a.Capture, track.NewStore(db, nil))
 	a.Mount(srv)
 	pages := &public.Pages{Notices: a.Notices, Log: log}
 	pages.Mount(srv)
 	(&public.Capture{Pages: pages, Service: a.Capture, Workspaces: workspaceBySlug(db), Limit: cfg.FormRateLimit}).Mount(srv)
+	(&public.Feedback{Check: a.Leads.CheckFeedback, Submit: a.Leads.SubmitFeedback, Log: log}).Mount(srv)
 	(&public.DSR{Verify: func(ctx context.Context, tok string) error { _, err := a.Privacy.VerifyLink(ctx, tok); return err }, Log: log}).Mount(srv)
 	mountOpenAPI(srv)
 	return srv, queue

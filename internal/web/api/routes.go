@@ -16,6 +16,7 @@ import (
 	"github.com/fairlead/fairlead/internal/capture"
 	"github.com/fairlead/fairlead/internal/consent"
 	"github.com/fairlead/fairlead/internal/contact"
+	"github.com/fairlead/fairlead/internal/lead"
 	"github.com/fairlead/fairlead/internal/mail/outbox"
 	"github.com/fairlead/fairlead/internal/privacy"
 	"github.com/fairlead/fairlead/internal/store"
@@ -90,6 +91,8 @@ type API struct {
 	Webhooks *webhook.Service
 	// Privacy: data subject requests, exports, erasure, retention.
 	Privacy *privacy.Service
+	// Leads: scoring, lifecycle, hand-off, segments, sensitive data.
+	Leads *lead.Service
 }
 
 // Routes is the table of every /api/v1 operation.
@@ -168,6 +171,26 @@ func (a *API) Routes() []Route {
 
 		{"GET", "/api/v1/settings", adminOnly, "The workspace's settings (imprint, public URL, sender, lifetimes; gateway secrets are never shown)", a.getSettings},
 		{"PATCH", "/api/v1/settings", adminOnly, "Change the workspace's settings", a.updateSettings},
+
+		{"GET", "/api/v1/scoring/rules", leadReaders, "The active scoring and lifecycle rules (version 0: the defaults)", a.getScoringRules},
+		{"PUT", "/api/v1/scoring/rules", scoringEditors, "Save the scoring rules as a new immutable version (the same rules again return the newest version)", a.putScoringRules},
+		{"GET", "/api/v1/scoring/rules/versions", leadReaders, "Every saved version of the scoring rules, newest first", a.listScoringVersions},
+		{"GET", "/api/v1/scoring/rules/versions/{version}", leadReaders, "One saved version of the scoring rules", a.getScoringVersion},
+		{"POST", "/api/v1/scoring/recompute", scoringEditors, "Recompute every contact's score from all events with the active rules", a.recomputeScores},
+		{"GET", "/api/v1/contacts/{id}/score", leadReaders, "A contact's score now, with every contribution explained (decay applied)", a.contactScore},
+		{"GET", "/api/v1/contacts/{id}/lead", leadReaders, "A contact's lifecycle stage, owner and recorded transitions", a.contactLead},
+		{"POST", "/api/v1/contacts/{id}/stage", scoringEditors, "Move a contact to a stage by hand, with the reason (stages allowed per role)", a.moveStage},
+		{"GET", "/api/v1/sales/leads", salesRoles, "Handed-off leads with the channels the engine allows now and why the others are blocked", a.salesLeads},
+		{"GET", "/api/v1/segments", leadReaders, "List saved segments", a.listSegments},
+		{"POST", "/api/v1/segments", segmentEditors, "Save a segment (a filter over attributes, stage, score, events and consents)", a.createSegment},
+		{"POST", "/api/v1/segments/preview", segmentEditors, "Count the contacts a filter matches now, without saving it", a.previewSegment},
+		{"GET", "/api/v1/segments/{id}", leadReaders, "Get a saved segment", a.getSegment},
+		{"PUT", "/api/v1/segments/{id}", segmentEditors, "Change a segment's name and filter", a.updateSegment},
+		{"GET", "/api/v1/segments/{id}/members", leadReaders, "The segment's members now, in contact ID order, a page at a time", a.segmentMembers},
+		{"GET", "/api/v1/segments/{id}/feedback", leadReaders, "Personalization feedback given by the segment's members: counts per rating, average, comments", a.segmentFeedback},
+		{"GET", "/api/v1/sensitive", leadReaders, "Attributes and event types flagged as special category or sensitive topic", a.getSensitive},
+		{"PUT", "/api/v1/sensitive", sensitiveRoles, "Replace the sensitive-data flags", a.putSensitive},
+		{"GET", "/api/v1/sensitive/report", leadReaders, "Which scoring rules and segments touch flagged data (used only with explicit consent)", a.sensitiveReport},
 	}
 }
 

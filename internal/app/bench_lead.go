@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -44,6 +45,7 @@ func benchLeadSetup(ctx context.Context, env Env, name string, args []string) (*
 	per := fs.Int("events", 3, "events per contact on average")
 	runs := fs.Int("runs", 3, "timed runs (the median is reported)")
 	dir := fs.String("dir", "", "scratch data directory (default: a new temporary one, removed afterwards)")
+	reuse := fs.Bool("reuse", false, "measure the contacts and events a previous run generated in --dir instead of generating new ones")
 	if err := parse(fs, args); err != nil {
 		return nil, nil, "", 0, nil, err
 	}
@@ -52,6 +54,9 @@ func benchLeadSetup(ctx context.Context, env Env, name string, args []string) (*
 		return nil, nil, "", 0, nil, err
 	}
 	cleanup := func() {}
+	if *reuse && *dir == "" {
+		return nil, nil, "", 0, nil, fmt.Errorf("--reuse needs the --dir of an earlier run")
+	}
 	if *dir == "" {
 		d, err := os.MkdirTemp("", "fairlead-bench-lead-")
 		if err != nil {
@@ -61,9 +66,22 @@ func benchLeadSetup(ctx context.Context, env Env, name string, args []string) (*
 		*dir = d
 	}
 	cfg.DataDir = *dir
-	key := make([]byte, 32)
-	crand.Read(key)
-	cfg.MasterKey = base64.StdEncoding.EncodeToString(key)
+	// A scratch master key, kept beside the data so --reuse can open it.
+	keyFile := filepath.Join(*dir, "bench-master.key")
+	if *reuse {
+		b, err := os.ReadFile(keyFile)
+		if err != nil {
+			return nil, nil, "", 0, nil, fmt.Errorf("--reuse: %w", err)
+		}
+		cfg.MasterKey = strings.TrimSpace(string(b))
+	} else {
+		key := make([]byte, 32)
+		crand.Read(key)
+		cfg.MasterKey = base64.StdEncoding.EncodeToString(key)
+		if err := os.WriteFile(keyFile, []byte(cfg.MasterKey), 0o600); err != nil {
+			return nil, nil, "", 0, nil, err
+		}
+	}
 	cfg.Workers = 0
 	db, err := openDB(ctx, cfg)
 	if err != nil {
@@ -76,6 +94,18 @@ func benchLeadSetup(ctx context.Context, env Env, name string, args []string) (*
 		return nil, nil, "", 0, nil, err
 	}
 	contacts, purposes, notices, ledger := consentServices(db, cfg)
+	svcFor := func(ws string) *lead.Service {
+		return leadService(db, cfg, contacts, audience.New(db, ledger, purposes, nil), webhookService(db, cfg, contacts.Keys(), nil, nil), nil, track.NewStore(db, nil))
+	}
+	if *reuse {
+		ws, ids, err := benchWorkspace(ctx, db)
+		if err != nil {
+			done()
+			return nil, nil, "", 0, nil, err
+		}
+		fmt.Fprintf(env.Stdout, "reusing %d contacts of workspace %s\n", len(ids), ws.Slug)
+		return db, svcFor(ws.ID), ws.ID, *runs, done, nil
+	}
 	ws, err := workspace.Create(ctx, db.W, fmt.Sprintf("bench-%d", time.Now().UnixNano()), "Bench", time.Now())
 	if err != nil {
 		done()
@@ -87,7 +117,11 @@ func benchLeadSetup(ctx context.Context, env Env, name string, args []string) (*
 		return nil, nil, "", 0, nil, err
 	}
 	t0 := time.Now()
-	ids, err := generateContacts(ctx, db, ledger, ws.ID, text, *n, nil)
+	ids, err := generateContacts(ctx, db, ledger, ws.ID, text, *n, func(k int) {
+		if k%100_000 == 0 {
+			fmt.Fprintf(env.Stderr, "generated %d of %d contacts (%.0f/s)\n", k, *n, float64(k)/time.Since(t0).Seconds())
+		}
+	})
 	if err != nil {
 		done()
 		return nil, nil, "", 0, nil, err
@@ -120,7 +154,7 @@ func benchLeadSetup(ctx context.Context, env Env, name string, args []string) (*
 	}
 	events += len(batch)
 	fmt.Fprintf(env.Stdout, "recorded %d events in %s\n", events, time.Since(t0).Round(time.Millisecond))
-	svc := leadService(db, cfg, contacts, audience.New(db, ledger, purposes, nil), webhookService(db, cfg, contacts.Keys(), nil, nil), nil, track.NewStore(db, nil))
+	svc := svcFor(ws.ID)
 	if _, _, err := svc.SaveRules(ctx, ws.ID, "bench", benchLeadRules()); err != nil {
 		done()
 		return nil, nil, "", 0, nil, err
@@ -151,7 +185,12 @@ func runBenchScoring(ctx context.Context, env Env, args []string) error {
 	_ = db
 	var ds []time.Duration
 	for i := range runs {
+		stop, err := startProfile(env.Getenv("FAIRLEAD_BENCH_CPUPROFILE"), fmt.Sprintf("recompute-%d", i+1))
+		if err != nil {
+			return err
+		}
 		st, err := svc.Recompute(ctx, ws)
+		stop()
 		if err != nil {
 			return err
 		}

@@ -301,6 +301,25 @@ func (w *batchWriter) add(cid string, st stateRow, cs *contactScore, now time.Ti
 
 const rowsPerInsert = 200
 
+// placeholders writes a row of n placeholders after the first k of the
+// statement. SQLite looks every "$n" name up in a list, which makes a
+// statement with thousands of them quadratic to parse; anonymous "?" cost
+// nothing, so the batch inserts use them there (PostgreSQL needs "$n").
+func placeholders(b *strings.Builder, d store.Dialect, k, n int) {
+	b.WriteByte('(')
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if d == store.SQLite {
+			b.WriteByte('?')
+		} else {
+			fmt.Fprintf(b, "$%d", k+i+1)
+		}
+	}
+	b.WriteByte(')')
+}
+
 func (w *batchWriter) flush(ctx context.Context, q store.Querier) error {
 	for start := 0; start < len(w.rows); start += rowsPerInsert {
 		part := w.rows[start:min(start+rowsPerInsert, len(w.rows))]
@@ -311,8 +330,7 @@ func (w *batchWriter) flush(ctx context.Context, q store.Querier) error {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			n := len(args)
-			fmt.Fprintf(&b, "($%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8)
+			placeholders(&b, w.s.DB.Dialect, len(args), 8)
 			var engLog any
 			if !math.IsInf(r.engLog, -1) {
 				engLog = r.engLog
@@ -334,8 +352,7 @@ func (w *batchWriter) flush(ctx context.Context, q store.Querier) error {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			n := len(args)
-			fmt.Fprintf(&b, "($%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9, n+10, n+11)
+			placeholders(&b, w.s.DB.Dialect, len(args), 11)
 			args = append(args, w.ws, x.cid, x.c.ruleID, x.c.kind, x.c.eventID, x.c.eventType, x.c.eventName, x.c.points, x.c.capped, x.c.at, w.version)
 		}
 		if _, err := q.ExecContext(ctx, b.String(), args...); err != nil {

@@ -37,6 +37,10 @@ func TestLeadsAPI(t *testing.T) {
 				t.Fatalf("version %v", v)
 			}
 			must(h.do("PUT", "/api/v1/scoring/rules", mkt, rules), 200)
+			var queued int
+			if err := h.db.R.QueryRow(`SELECT COUNT(*) FROM jobs WHERE workspace_id = $1 AND kind = 'lead.recompute'`, h.ws.ID).Scan(&queued); err != nil || queued != 1 {
+				t.Fatalf("%d recompute jobs queued for one new version (%v)", queued, err)
+			}
 			bad := must(h.do("PUT", "/api/v1/scoring/rules", mkt, map[string]any{"half_life_days": 30, "handoff": "customer",
 				"thresholds": map[string]any{"lead": 1, "marketing_qualified": 10, "sales_qualified": 20}}), 400).json(t)
 			if e := bad["error"].(map[string]any); e["field"] != "handoff" {

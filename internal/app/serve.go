@@ -142,6 +142,7 @@ func newInstanceOpts(db *store.DB, cfg config.Config, log *slog.Logger, qo jobs.
 	a.Privacy = privacyService(a.Capture, queue, log, a.Webhooks)
 	a.Privacy.Register(queue)
 	a.Leads = leadService(db, cfg, a.Contacts, a.Audience, a.Webhooks, a.Capture, track.NewStore(db, nil))
+	a.Leads.Register(queue)
 	a.Mount(srv)
 	pages := &public.Pages{Notices: a.Notices, Log: log}
 	pages.Mount(srv)

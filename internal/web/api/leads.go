@@ -51,6 +51,11 @@ func (a *API) putScoringRules(w http.ResponseWriter, r *http.Request, p auth.Pri
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
+		// Scores follow the new version once recomputed: queue it, so an
+		// operator does not have to remember.
+		if _, err := a.Leads.EnqueueRecompute(r.Context(), p.WorkspaceID, rs.Version); err != nil {
+			return err
+		}
 	}
 	web.WriteJSON(w, status, rs)
 	return nil

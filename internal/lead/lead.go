@@ -254,6 +254,26 @@ func (s *Service) loadState(ctx context.Context, q store.Querier, ws, contactID 
 	return r, nil
 }
 
+// lockState makes sure the contact has a state row and, on PostgreSQL,
+// locks it for the transaction: two transactions scoring the same contact
+// at once would otherwise both add to the same old engagement and one
+// contribution would be lost (SQLite has one writer at a time anyway).
+func (s *Service) lockState(ctx context.Context, q store.Querier, ws, contactID string, version int, now time.Time) (stateRow, error) {
+	if _, err := q.ExecContext(ctx, `INSERT INTO lead_state (workspace_id, contact_id, stage, score, score_ref_at, fit, eng_log, rule_version)
+		VALUES ($1, $2, 'visitor', 0, $3, 0, NULL, $4) ON CONFLICT (workspace_id, contact_id) DO NOTHING`, ws, contactID, now, version); err != nil {
+		return stateRow{}, fmt.Errorf("lead: state: %w", store.MapError(err))
+	}
+	lock := ""
+	if s.DB.Dialect == store.Postgres {
+		lock = " FOR UPDATE"
+	}
+	var r stateRow
+	if err := scanState(q.QueryRowContext(ctx, `SELECT `+stateCols+` FROM lead_state WHERE workspace_id = $1 AND contact_id = $2`+lock, ws, contactID), &r); err != nil {
+		return stateRow{}, fmt.Errorf("lead: state: %w", store.MapError(err))
+	}
+	return r, nil
+}
+
 // contactExists reports store.ErrNotFound for a contact that is not the
 // workspace's.
 func (s *Service) contactExists(ctx context.Context, q store.Querier, ws, contactID string) error {

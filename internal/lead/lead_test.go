@@ -383,3 +383,51 @@ func TestSegments(t *testing.T) {
 		}
 	})
 }
+
+// TestConcurrentScoring: transactions recording events for one contact at
+// the same time lose no points and hand the lead off once.
+func TestConcurrentScoring(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := day("2026-11-12")
+		f := newFixture(t, db, now)
+		r := lead.DefaultRules()
+		r.Engagement = []lead.EngagementRule{{ID: "wp", Type: "download", Points: 5}}
+		r.Thresholds = lead.Thresholds{Lead: 1, MarketingQualified: 20, SalesQualified: 40}
+		f.rules(r)
+		if _, _, err := f.hooks.Create(ctx, f.ws, webhook.NewEndpoint{Name: "crm", URL: "http://127.0.0.1:9/hook", EventTypes: []string{webhook.TypeLeadHandoff}}); err != nil {
+			t.Fatal(err)
+		}
+		cid := f.contact("b2c", "prospect")
+		const workers, each = 4, 5
+		errs := make(chan error, workers)
+		for range workers {
+			go func() {
+				var err error
+				for range each {
+					if err = f.events.Record(ctx, nil, f.ws, []track.Event{{ContactID: cid, Type: "download", Name: "x", At: now}}); err != nil {
+						break
+					}
+				}
+				errs <- err
+			}()
+		}
+		for range workers {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		// 4 x 5 downloads of 5 points at "now", no decay: 100.
+		if s, _ := f.svc.Score(ctx, f.ws, cid); !near(s, 100) {
+			t.Fatalf("score %v after concurrent recording, want 100", s)
+		}
+		var n int
+		if err := db.R.QueryRow(`SELECT COUNT(*) FROM webhook_events WHERE workspace_id = $1 AND type = 'lead.handoff'`, f.ws).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("%d hand-off events (%v), want 1", n, err)
+		}
+		ts, _ := f.svc.Transitions(ctx, f.ws, cid)
+		if len(ts) != 3 {
+			t.Fatalf("%d transitions, want visitor>lead>marketing_qualified>sales_qualified: %+v", len(ts), ts)
+		}
+	})
+}

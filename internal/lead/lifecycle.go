@@ -209,10 +209,6 @@ func (s *Service) Move(ctx context.Context, ws, contactID string, role auth.Role
 		if err != nil {
 			return err
 		}
-		st, err := s.loadState(ctx, tx, ws, cid)
-		if err != nil {
-			return err
-		}
 		p, ok, err := s.profile(ctx, tx, ws, cid, false)
 		if err != nil {
 			return err
@@ -220,12 +216,9 @@ func (s *Service) Move(ctx context.Context, ws, contactID string, role auth.Role
 		if !ok {
 			return store.ErrNotFound
 		}
-		if !st.exists {
-			w := &batchWriter{s: s, ws: ws, version: sc.version}
-			w.add(cid, st, newContactScore(), sc.now, sc.rules)
-			if err := w.flush(ctx, tx); err != nil {
-				return err
-			}
+		st, err := s.lockState(ctx, tx, ws, cid, sc.version, sc.now)
+		if err != nil {
+			return err
 		}
 		if stage == st.stage {
 			return nil

@@ -198,7 +198,7 @@ func (s *Service) scoreIncrement(ctx context.Context, q store.Querier, sc *score
 	if err != nil || !ok {
 		return err // events of a contact not (or no longer) in the workspace score nothing
 	}
-	st, err := s.loadState(ctx, q, ws, cid)
+	st, err := s.lockState(ctx, q, ws, cid, sc.version, sc.now)
 	if err != nil {
 		return err
 	}

@@ -195,7 +195,7 @@ func runBenchScoring(ctx context.Context, env Env, args []string) error {
 			return err
 		}
 		ds = append(ds, st.Duration)
-		fmt.Fprintf(env.Stdout, "recompute %d: %d contacts, %d events, %d transitions, %d hand-offs in %s (load %s)\n", i+1, st.Contacts, st.Events, st.Transitions, st.Handoffs, st.Duration.Round(time.Millisecond), loadavg())
+		fmt.Fprintf(env.Stdout, "recompute %d: %d contacts (%d written), %d events, %d transitions, %d hand-offs in %s (load %s)\n", i+1, st.Contacts, st.Written, st.Events, st.Transitions, st.Handoffs, st.Duration.Round(time.Millisecond), loadavg())
 	}
 	fmt.Fprintf(env.Stdout, "recompute median: %s\n", median(ds).Round(time.Millisecond))
 	return nil

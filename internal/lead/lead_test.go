@@ -103,14 +103,24 @@ func TestScoringDecayAndCaps(t *testing.T) {
 			t.Errorf("German history: %v", de.Contributions)
 		}
 
-		// Recompute from all events gives the same states and contributions.
+		// Recompute from all events gives the same states and contributions,
+		// also after the stored scores are wiped.
 		before := snapshotScores(t, db, f.ws)
+		if _, err := db.W.Exec(`DELETE FROM lead_contributions WHERE workspace_id = $1`, f.ws); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.W.Exec(`UPDATE lead_state SET fit = 0, eng_log = NULL, score = 0 WHERE workspace_id = $1`, f.ws); err != nil {
+			t.Fatal(err)
+		}
 		st, err := f.svc.Recompute(ctx, f.ws)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.Contacts != 2 || st.Events != 9 {
+		if st.Contacts != 2 || st.Events != 9 || st.Written != 2 {
 			t.Fatalf("recompute stats %+v", st)
+		}
+		if again, err := f.svc.Recompute(ctx, f.ws); err != nil || again.Written != 0 {
+			t.Fatalf("a second recompute with the same rules wrote %d contacts (%v)", again.Written, err)
 		}
 		if after := snapshotScores(t, db, f.ws); after != before {
 			t.Fatalf("recompute differs from incremental:\nincremental:\n%s\nrecompute:\n%s", before, after)

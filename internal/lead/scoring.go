@@ -363,10 +363,60 @@ func (w *batchWriter) flush(ctx context.Context, q store.Querier) error {
 	return nil
 }
 
+// fingerprint is a contact's contributions as comparable text; the time of a
+// fit contribution is when it was evaluated, not part of what it says.
+func fingerprint(cs []contribution, version int) string {
+	lines := make([]string, len(cs))
+	for i, c := range cs {
+		at := c.at.UTC().UnixMicro()
+		if c.kind == "fit" {
+			at = 0
+		}
+		lines[i] = fmt.Sprintf("%s|%s|%s|%.9g|%v|%d|%d", c.ruleID, c.kind, c.eventID, c.points, c.capped, at, version)
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "\n")
+}
+
+// storedPrints reads the stored contributions of the contacts in a range.
+func (s *Service) storedPrints(ctx context.Context, q store.Querier, ws, first, last string) (map[string]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT contact_id, rule_id, kind, event_id, points, capped, occurred_at, rule_version FROM lead_contributions
+		WHERE workspace_id = $1 AND contact_id >= $2 AND contact_id <= $3`, ws, first, last)
+	if err != nil {
+		return nil, fmt.Errorf("lead: read contributions: %w", err)
+	}
+	defer rows.Close()
+	by := map[string][]contribution{}
+	versions := map[string]int{}
+	for rows.Next() {
+		var cid string
+		var c contribution
+		var v int
+		if err := rows.Scan(&cid, &c.ruleID, &c.kind, &c.eventID, &c.points, &c.capped, &c.at, &v); err != nil {
+			return nil, err
+		}
+		cid = strings.ToLower(cid)
+		by[cid] = append(by[cid], c)
+		if old, ok := versions[cid]; ok && old != v {
+			v = -1 // mixed versions never compare equal
+		}
+		versions[cid] = v
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(by))
+	for cid, cs := range by {
+		out[cid] = fingerprint(cs, versions[cid])
+	}
+	return out, nil
+}
+
 // RecomputeStats says what a recompute did.
 type RecomputeStats struct {
 	RuleVersion int           `json:"rule_version"`
 	Contacts    int           `json:"contacts"`
+	Written     int           `json:"written"`
 	Events      int           `json:"events"`
 	Transitions int           `json:"transitions"`
 	Handoffs    int           `json:"handoffs"`
@@ -437,6 +487,15 @@ func (s *Service) Recompute(ctx context.Context, ws string) (RecomputeStats, err
 			pd.st = stateRow{stage: StageVisitor, engLog: math.Inf(-1)}
 			if stage != nil {
 				pd.st.exists, pd.st.stage = true, *stage
+				if fit != nil {
+					pd.st.fit = *fit
+				}
+				if engLog != nil {
+					pd.st.engLog = *engLog
+				}
+				if version != nil {
+					pd.st.version = *version
+				}
 				if owner != nil {
 					pd.st.owner = *owner
 				}
@@ -460,14 +519,8 @@ func (s *Service) Recompute(ctx context.Context, ws string) (RecomputeStats, err
 			return nil
 		}
 		err := s.DB.Tx(ctx, func(tx store.Tx) error {
-			// The batch's old contributions go; contacts are in ID order,
-			// so one range covers them.
-			if _, err := tx.ExecContext(ctx, `DELETE FROM lead_contributions WHERE workspace_id = $1 AND contact_id >= $2 AND contact_id <= $3`,
-				ws, done[0].cid, done[len(done)-1].cid); err != nil {
-				return fmt.Errorf("lead: %w", err)
-			}
-			w := &batchWriter{s: s, ws: ws, version: sc.version}
-			for _, pd := range done {
+			for i := range done {
+				pd := &done[i]
 				explicit := s.explicitOnce(ctx, ws, pd.cid)
 				if sc.needsRecord() {
 					if err := s.openProfile(ctx, tx, ws, pd.cid, &pd.p); err != nil {
@@ -475,12 +528,40 @@ func (s *Service) Recompute(ctx context.Context, ws string) (RecomputeStats, err
 					}
 				}
 				sc.applyFit(pd.cs, pd.p, explicit)
+			}
+			// A contact whose contributions and state come out as stored
+			// is not written again: a recompute with unchanged rules (or
+			// rules that touch few contacts) then mostly reads.
+			old, err := s.storedPrints(ctx, tx, ws, done[0].cid, done[len(done)-1].cid)
+			if err != nil {
+				return err
+			}
+			w := &batchWriter{s: s, ws: ws, version: sc.version}
+			var changed []string
+			scores := make([]float64, len(done))
+			for i, pd := range done {
+				scores[i] = pd.cs.fit + valueAt(pd.cs.engLog, sc.now, sc.rules.HalfLifeDays)
+				same := pd.st.exists && pd.st.version == sc.version && pd.st.fit == pd.cs.fit &&
+					(pd.st.engLog == pd.cs.engLog || math.Abs(pd.st.engLog-pd.cs.engLog) < 1e-12) && old[pd.cid] == fingerprint(pd.cs.contribs, sc.version)
+				if same {
+					continue
+				}
+				changed = append(changed, pd.cid)
 				w.add(pd.cid, pd.st, pd.cs, sc.now, sc.rules)
 			}
-			scores := make([]float64, len(w.rows))
-			for i, r := range w.rows {
-				scores[i] = r.score
+			for start := 0; start < len(changed); start += 500 {
+				part := changed[start:min(start+500, len(changed))]
+				args := []any{ws}
+				ph := make([]string, len(part))
+				for i, c := range part {
+					args = append(args, c)
+					ph[i] = fmt.Sprintf("$%d", i+2)
+				}
+				if _, err := tx.ExecContext(ctx, `DELETE FROM lead_contributions WHERE workspace_id = $1 AND contact_id IN (`+strings.Join(ph, ",")+`)`, args...); err != nil {
+					return fmt.Errorf("lead: %w", err)
+				}
 			}
+			st.Written += len(changed)
 			if err := w.flush(ctx, tx); err != nil {
 				return err
 			}

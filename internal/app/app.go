@@ -60,6 +60,7 @@ func commands() []command {
 		{"contact", "manage contacts: contact create|get|list --workspace demo", runContact},
 		{"form", "import, export and list lead-capture forms: form import|export|list --workspace demo", runForm},
 		{"outbox", "show the dev outbox: mail and SMS that would have been sent, with their links", runOutbox},
+		{"scoring", "lead scoring rules: scoring import|export|recompute --workspace demo", runScoring},
 		{"dsr", "data subject requests: dsr open|list|show|verify|extend|complete --workspace demo", runDSR},
 		{"retention", "dry run of the retention clean-up: retention plan --workspace demo", runRetention},
 		{"letters", "letter batches for the suppliers' contact persons: letters batch|list --workspace demo", runLetters},

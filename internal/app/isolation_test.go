@@ -17,6 +17,7 @@ import (
 	"github.com/fairlead/fairlead/internal/consent"
 	"github.com/fairlead/fairlead/internal/contact"
 	"github.com/fairlead/fairlead/internal/jobs"
+	"github.com/fairlead/fairlead/internal/lead"
 	"github.com/fairlead/fairlead/internal/mail/outbox"
 	"github.com/fairlead/fairlead/internal/privacy"
 	"github.com/fairlead/fairlead/internal/store"
@@ -41,7 +42,7 @@ func scopedRepositories(h *harness) []any {
 		audience.New(h.db, ledger, purposes, nil), svc, svc.Delivery.Outbox, svc.Settings, h.webhooks(), h.privacy(),
 		h.suppliers(),
 		admin.NewSessions(h.db, 0, 0, nil), admin.NewTOTP(h.db, "", nil), admin.NewProcessors(h.db, nil),
-		h.track().Store, h.track(), h.track().Pseudonyms}
+		h.track().Store, h.track(), h.track().Pseudonyms, h.leads()}
 }
 
 // track returns the tracking service wired as newInstance wires it.
@@ -50,6 +51,27 @@ func (h *harness) track() *track.Service {
 	s := trackService(h.db, contacts.Keys())
 	s.Decider = audience.New(h.db, ledger, purposes, nil)
 	return s
+}
+
+// leads returns the lead service wired as newInstance wires it.
+func (h *harness) leads() *lead.Service {
+	contacts, purposes, _, ledger := h.consent()
+	return leadService(h.db, h.cfg, contacts, audience.New(h.db, ledger, purposes, nil), h.webhooks(), h.capture(), track.NewStore(h.db, nil))
+}
+
+// leadRows gives workspace A a segment and a scored contact.
+func leadRows(t *testing.T, h *harness, ws, contactID string) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	svc := h.leads()
+	if err := svc.Events.Record(ctx, nil, ws, []track.Event{{ContactID: contactID, Type: "download", Name: "whitepaper"}}); err != nil {
+		t.Fatal(err)
+	}
+	sg, err := svc.SaveSegment(ctx, ws, "", "user:a", "B2C", lead.Filter{Field: "audience", Op: "eq", Value: "b2c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]string{"segment": sg.ID}
 }
 
 // privacy returns the privacy service wired as newInstance wires it.
@@ -85,11 +107,59 @@ var notIDTaking = map[string]string{
 	"Backflow.OnLedgerEvent": "the ledger calls it after an append in the same workspace, which Ledger.Append's case covers",
 	"Store.CountByRef":       "the third argument is a ref prefix; rows are filtered by workspace",
 	"Pseudonyms.Forget":      "the fourth argument is a visitor signal, keyed with the workspace's own period key",
+	"Service.SaveRules":      "the third argument is the actor; rule sets are rows of the caller's workspace",
 }
 
 func isolationCases() map[string]isolationCase {
 	role, name, disabled := "admin", "taken over", true
 	return map[string]isolationCase{
+		"Service.Score": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.leads().Score(ctx, b, ids["contact"])
+			return err
+		},
+		"Service.Stage": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.leads().Stage(ctx, b, ids["contact"])
+			return err
+		},
+		"Service.LeadState": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.leads().LeadState(ctx, b, ids["contact"])
+			return err
+		},
+		"Service.ScoreHistory": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.leads().ScoreHistory(ctx, b, ids["contact"], "en", 0)
+			return err
+		},
+		"Service.Transitions": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.leads().Transitions(ctx, b, ids["contact"])
+			return err
+		},
+		"Service.Move": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.leads().Move(ctx, b, ids["contact"], auth.RoleAdmin, "user:b", "disqualified", "taken over")
+			return err
+		},
+		"Service.ExplicitConsent": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.leads().ExplicitConsent(ctx, b, ids["contact"])
+			return err
+		},
+		"Service.Segment": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.leads().Segment(ctx, b, ids["segment"])
+			return err
+		},
+		"Service.SaveSegment": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.leads().SaveSegment(ctx, b, ids["segment"], "user:b", "taken", lead.Filter{Field: "audience", Op: "eq", Value: "b2b"})
+			return err
+		},
+		"Service.Members": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			return h.leads().Members(ctx, b, ids["segment"], func(string) error { return nil })
+		},
+		"Service.MemberPage": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.leads().MemberPage(ctx, b, ids["segment"], "", 10)
+			return err
+		},
+		"Service.SegmentFeedback": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.leads().SegmentFeedback(ctx, b, ids["segment"])
+			return err
+		},
 		"Store.User": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
 			_, err := auth.NewStore(h.db, nil).User(ctx, b, ids["user"])
 			return err
@@ -480,6 +550,9 @@ func snapshot(t *testing.T, h *harness, wsID string) string {
 		`SELECT user_id, secret, activated_at IS NULL, last_step FROM admin_totp WHERE workspace_id = $1 ORDER BY user_id`,
 		`SELECT id, name, dpa_signed_on FROM admin_processors WHERE workspace_id = $1 ORDER BY id`,
 		`SELECT id, contact_id, type, name FROM track_events WHERE workspace_id = $1 ORDER BY id`,
+		`SELECT contact_id, stage, score, owner FROM lead_state WHERE workspace_id = $1 ORDER BY contact_id`,
+		`SELECT id, name, filter FROM lead_segments WHERE workspace_id = $1 ORDER BY id`,
+		`SELECT id, to_stage FROM lead_transitions WHERE workspace_id = $1 ORDER BY id`,
 	} {
 		rows, err := h.db.R.Query(q, wsID)
 		if err != nil {
@@ -556,6 +629,9 @@ func TestWorkspaceIsolation(t *testing.T) {
 			ids["processor"] = proc.ID
 			if err := h.track().Store.Record(ctx, nil, a, []track.Event{{ContactID: ids["contact"], Type: "page_view", Name: "/"}}); err != nil {
 				t.Fatal(err)
+			}
+			for k, v := range leadRows(t, h, a, ids["contact"]) {
+				ids[k] = v
 			}
 			before := snapshot(t, h, a)
 

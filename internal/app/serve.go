@@ -148,11 +148,17 @@ func newInstanceOpts(db *store.DB, cfg config.Config, log *slog.Logger, qo jobs.
 	// One hook: the ledger keeps a single one, and every listener must hear
 	// every append in the appending transaction.
 	a.Ledger.OnAppend(ledgerHooks(a.Webhooks.OnLedgerEvent, a.Track.OnLedgerEvent, a.Suppliers.OnLedgerEvent))
+	// The same event store as the tracking service's, so its scoring hook
+	// hears every recorded event.
+	a.Leads = leadService(db, cfg, a.Contacts, a.Audience, a.Webhooks, a.Capture, a.Track.Store)
+	a.Analytics.Stages = leadStages{a.Leads}
+	a.Leads.Register(queue)
 	a.Mount(srv)
 	adminUI(db, cfg, a, queue, log).Mount(srv)
 	pages := &public.Pages{Notices: a.Notices, Log: log}
 	pages.Mount(srv)
 	(&public.Capture{Pages: pages, Service: a.Capture, Workspaces: workspaceBySlug(db), Limit: cfg.FormRateLimit}).Mount(srv)
+	(&public.Feedback{Check: a.Leads.CheckFeedback, Submit: a.Leads.SubmitFeedback, Log: log}).Mount(srv)
 	(&public.DSR{Verify: func(ctx context.Context, tok string) error { _, err := a.Privacy.VerifyLink(ctx, tok); return err }, Log: log}).Mount(srv)
 	(&public.Tracking{Service: a.Track, Coalesce: track.NewCoalescer(a.Track), Signer: a.Contacts.Keys(), Workspaces: workspaceBySlug(db), Log: log}).Mount(srv)
 	mountOpenAPI(srv)

@@ -16,6 +16,7 @@ import (
 	"github.com/fairlead/fairlead/internal/capture"
 	"github.com/fairlead/fairlead/internal/consent"
 	"github.com/fairlead/fairlead/internal/contact"
+	"github.com/fairlead/fairlead/internal/lead"
 	"github.com/fairlead/fairlead/internal/mail/outbox"
 	"github.com/fairlead/fairlead/internal/privacy"
 	"github.com/fairlead/fairlead/internal/store"
@@ -99,6 +100,8 @@ type API struct {
 	// Track decides and stores tracking events; Analytics reports on them.
 	Track     *track.Service
 	Analytics *track.Analytics
+	// Leads: scoring, lifecycle, hand-off, segments, sensitive data.
+	Leads *lead.Service
 }
 
 // Routes is the table of every /api/v1 operation.
@@ -206,6 +209,25 @@ func (a *API) Routes() []Route {
 		{"GET", "/api/v1/tracking/settings", trackingReaders, "The workspace's pseudonymous analytics setting and pseudonym rotation period", a.getTrackingSettings},
 		{"PATCH", "/api/v1/tracking/settings", trackingSettings, "Turn pseudonymous analytics on or off (off deletes its history) and set the rotation period in days", a.updateTrackingSettings},
 		{"GET", "/api/v1/analytics", all, "Dashboard data: funnel, double opt-in, withdrawal and objection rates, sources, events by branch (counts only)", a.analytics},
+		{"GET", "/api/v1/scoring/rules", leadReaders, "The active scoring and lifecycle rules (version 0: the defaults)", a.getScoringRules},
+		{"PUT", "/api/v1/scoring/rules", scoringEditors, "Save the scoring rules as a new immutable version (the same rules again return the newest version)", a.putScoringRules},
+		{"GET", "/api/v1/scoring/rules/versions", leadReaders, "Every saved version of the scoring rules, newest first", a.listScoringVersions},
+		{"GET", "/api/v1/scoring/rules/versions/{version}", leadReaders, "One saved version of the scoring rules", a.getScoringVersion},
+		{"POST", "/api/v1/scoring/recompute", scoringEditors, "Recompute every contact's score from all events with the active rules", a.recomputeScores},
+		{"GET", "/api/v1/contacts/{id}/score", leadReaders, "A contact's score now, with every contribution explained (decay applied)", a.contactScore},
+		{"GET", "/api/v1/contacts/{id}/lead", leadReaders, "A contact's lifecycle stage, owner and recorded transitions", a.contactLead},
+		{"POST", "/api/v1/contacts/{id}/stage", scoringEditors, "Move a contact to a stage by hand, with the reason (stages allowed per role)", a.moveStage},
+		{"GET", "/api/v1/sales/leads", salesRoles, "Handed-off leads with the channels the engine allows now and why the others are blocked", a.salesLeads},
+		{"GET", "/api/v1/segments", leadReaders, "List saved segments", a.listSegments},
+		{"POST", "/api/v1/segments", segmentEditors, "Save a segment (a filter over attributes, stage, score, events and consents)", a.createSegment},
+		{"POST", "/api/v1/segments/preview", segmentEditors, "Count the contacts a filter matches now, without saving it", a.previewSegment},
+		{"GET", "/api/v1/segments/{id}", leadReaders, "Get a saved segment", a.getSegment},
+		{"PUT", "/api/v1/segments/{id}", segmentEditors, "Change a segment's name and filter", a.updateSegment},
+		{"GET", "/api/v1/segments/{id}/members", leadReaders, "The segment's members now, in contact ID order, a page at a time", a.segmentMembers},
+		{"GET", "/api/v1/segments/{id}/feedback", leadReaders, "Personalization feedback given by the segment's members: counts per rating, average, comments", a.segmentFeedback},
+		{"GET", "/api/v1/sensitive", leadReaders, "Attributes and event types flagged as special category or sensitive topic", a.getSensitive},
+		{"PUT", "/api/v1/sensitive", sensitiveRoles, "Replace the sensitive-data flags", a.putSensitive},
+		{"GET", "/api/v1/sensitive/report", leadReaders, "Which scoring rules and segments touch flagged data (used only with explicit consent)", a.sensitiveReport},
 	}
 }
 

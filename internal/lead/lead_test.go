@@ -1,0 +1,443 @@
+package lead_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fairlead/fairlead/internal/id"
+	"github.com/fairlead/fairlead/internal/lead"
+	"github.com/fairlead/fairlead/internal/store"
+	"github.com/fairlead/fairlead/internal/store/testdb"
+	"github.com/fairlead/fairlead/internal/track"
+	"github.com/fairlead/fairlead/internal/webhook"
+)
+
+// scoringRules: half-life 10 days; +5 fit for b2b; +10 per whitepaper
+// download; +8 per page view, at most 30 per 7 days.
+func scoringRules() lead.Rules {
+	r := lead.DefaultRules()
+	r.HalfLifeDays = 10
+	r.Fit = []lead.FitRule{{ID: "b2b", Points: 5, Label: lead.Label{DE: "B2B", EN: "B2B"}, When: []lead.Condition{{Attribute: "audience", Op: "eq", Value: "b2b"}}}}
+	r.Engagement = []lead.EngagementRule{
+		{ID: "whitepaper", Type: "download", Name: "whitepaper-2026", Points: 10},
+		{ID: "pages", Type: "page_view", Points: 8, Cap: &lead.Cap{Points: 30, PeriodDays: 7}},
+	}
+	r.Thresholds = lead.Thresholds{Lead: 1, MarketingQualified: 40, SalesQualified: 1000}
+	return r
+}
+
+// TestScoringDecayAndCaps checks the score against values worked out by
+// hand, with the cap per period, and that a recompute gives the same.
+func TestScoringDecayAndCaps(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := day("2026-11-12")
+		f := newFixture(t, db, now)
+		f.rules(scoringRules())
+		cid := f.contact("b2b", "prospect")
+		other := f.contact("b2c", "prospect")
+		// Cap periods are 7-day windows counted from 2000-01-01:
+		// 2026-11-12 is day 9812, window 1401 (days 9807-9813);
+		// 2026-10-23 is day 9792, window 1398 (days 9786-9792).
+		pv := func(c string, at time.Time) track.Event {
+			return track.Event{ContactID: c, Type: "page_view", Name: "/pricing", At: at}
+		}
+		f.record(track.Event{ContactID: cid, Type: "download", Name: "whitepaper-2026", At: day("2026-11-02")},
+			pv(cid, day("2026-10-23")), pv(cid, day("2026-10-23")))
+		f.record(pv(cid, now), pv(cid, now), pv(cid, now))
+		f.record(pv(cid, now), pv(cid, now), pv(other, now))
+		// Hand-computed at 2026-11-12 (half-life 10 days, 0.5^(age/10)):
+		//   fit b2b:                              5
+		//   download 2026-11-02, age 10 d:        10 * 0.5^1 = 5
+		//   2 page views 2026-10-23, age 20 d:    (8+8) * 0.5^2 = 4
+		//   5 page views today, window 1401:      8+8+8+6 (cap 30 reached) +0 = 30
+		//   total                                 5 + 5 + 4 + 30 = 44
+		score, err := f.svc.Score(ctx, f.ws, cid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !near(score, 44) {
+			t.Fatalf("score %v, want 44", score)
+		}
+		// other: one page view today, 8 points, b2c gets no fit.
+		if s, _ := f.svc.Score(ctx, f.ws, other); !near(s, 8) {
+			t.Fatalf("other's score %v, want 8", s)
+		}
+		if st, _ := f.svc.Stage(ctx, f.ws, cid); st != lead.StageMarketingQualified {
+			t.Fatalf("stage %s, want marketing_qualified (44 >= 40)", st)
+		}
+		// Ten days later every engagement point has halved, fit has not:
+		//   5 + (5 + 4 + 30) * 0.5 = 5 + 19.5 = 24.5
+		f.now = now.AddDate(0, 0, 10)
+		if s, _ := f.svc.Score(ctx, f.ws, cid); !near(s, 24.5) {
+			t.Fatalf("score ten days later %v, want 24.5", s)
+		}
+		// Decay lowers the score, not the stage.
+		if st, _ := f.svc.Stage(ctx, f.ws, cid); st != lead.StageMarketingQualified {
+			t.Fatalf("stage after decay %s", st)
+		}
+		f.now = now
+
+		h, err := f.svc.ScoreHistory(ctx, f.ws, cid, "en", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		texts := ""
+		for _, c := range h.Contributions {
+			texts += c.Text + "\n"
+		}
+		for _, want := range []string{"+10 download whitepaper-2026 on 2026-11-02, decayed to 5", "+6 page view /pricing on 2026-11-12 (reduced by the cap), decayed to 6",
+			"+8 page view /pricing on 2026-10-23, decayed to 2", "+5 fit: B2B (does not decay)"} {
+			if !strings.Contains(texts, want) {
+				t.Errorf("history lacks %q:\n%s", want, texts)
+			}
+		}
+		if len(h.Contributions) != 8 { // fit + download + 2 + 4 page views (the fifth gave nothing)
+			t.Errorf("%d contributions, want 8:\n%s", len(h.Contributions), texts)
+		}
+		de, _ := f.svc.ScoreHistory(ctx, f.ws, cid, "de", 0)
+		if !strings.Contains(fmt.Sprint(de.Contributions), "+10 Download whitepaper-2026 am 02.11.2026, abgeklungen auf 5") {
+			t.Errorf("German history: %v", de.Contributions)
+		}
+
+		// Recompute from all events gives the same states and contributions,
+		// also after the stored scores are wiped.
+		before := snapshotScores(t, db, f.ws)
+		if _, err := db.W.Exec(`DELETE FROM lead_contributions WHERE workspace_id = $1`, f.ws); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.W.Exec(`UPDATE lead_state SET fit = 0, eng_log = NULL, score = 0 WHERE workspace_id = $1`, f.ws); err != nil {
+			t.Fatal(err)
+		}
+		st, err := f.svc.Recompute(ctx, f.ws)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Contacts != 2 || st.Events != 9 || st.Written != 2 {
+			t.Fatalf("recompute stats %+v", st)
+		}
+		if again, err := f.svc.Recompute(ctx, f.ws); err != nil || again.Written != 0 {
+			t.Fatalf("a second recompute with the same rules wrote %d contacts (%v)", again.Written, err)
+		}
+		if after := snapshotScores(t, db, f.ws); after != before {
+			t.Fatalf("recompute differs from incremental:\nincremental:\n%s\nrecompute:\n%s", before, after)
+		}
+		if s, _ := f.svc.Score(ctx, f.ws, cid); !near(s, 44) {
+			t.Fatalf("score after recompute %v", s)
+		}
+	})
+}
+
+func snapshotScores(t *testing.T, db *store.DB, ws string) string {
+	t.Helper()
+	var b strings.Builder
+	rows, err := db.R.Query(`SELECT contact_id, stage, score, fit, eng_log FROM lead_state WHERE workspace_id = $1 ORDER BY contact_id`, ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var cid, stage string
+		var score, fit, eng float64
+		if err := rows.Scan(&cid, &stage, &score, &fit, &eng); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&b, "%s %s %.9f %.9f %.9f\n", cid, stage, score, fit, eng)
+	}
+	rows.Close()
+	rows, err = db.R.Query(`SELECT contact_id, rule_id, kind, event_id, points, capped, occurred_at FROM lead_contributions WHERE workspace_id = $1
+		ORDER BY contact_id, occurred_at, event_id, rule_id`, ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var cid, rule, kind, ev string
+		var p float64
+		var capped bool
+		var at time.Time
+		if err := rows.Scan(&cid, &rule, &kind, &ev, &p, &capped, &at); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&b, "%s %s %s %s %.9f %v %s\n", cid, rule, kind, ev, p, capped, at.UTC().Format(time.RFC3339Nano))
+	}
+	return b.String()
+}
+
+// TestHandoffOnce: crossing the hand-off threshold assigns the lead
+// round-robin and queues one lead.handoff delivery, however many events
+// and recomputes follow.
+func TestHandoffOnce(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := day("2026-11-12")
+		f := newFixture(t, db, now)
+		r := scoringRules()
+		r.Thresholds = lead.Thresholds{Lead: 1, MarketingQualified: 10, SalesQualified: 20}
+		f.rules(r)
+		var sales []string
+		for i := range 2 {
+			u := id.New()
+			if _, err := db.W.Exec(`INSERT INTO users (id, workspace_id, email, name, role, password_hash, created_at) VALUES ($1,$2,$3,'','sales','x',$4)`,
+				u, f.ws, fmt.Sprintf("s%d@example.com", i), now); err != nil {
+				t.Fatal(err)
+			}
+			sales = append(sales, u)
+		}
+		if _, _, err := f.hooks.Create(ctx, f.ws, webhook.NewEndpoint{Name: "crm", URL: "http://127.0.0.1:9/hook", EventTypes: []string{webhook.TypeLeadHandoff}}); err != nil {
+			t.Fatal(err)
+		}
+		a, b := f.contact("b2b", "prospect"), f.contact("b2c", "prospect")
+		for range 3 { // 3 downloads = 30 points each
+			f.record(track.Event{ContactID: a, Type: "download", Name: "whitepaper-2026"}, track.Event{ContactID: b, Type: "download", Name: "whitepaper-2026"})
+		}
+		for range 2 {
+			if _, err := f.svc.Recompute(ctx, f.ws); err != nil {
+				t.Fatal(err)
+			}
+			f.record(track.Event{ContactID: a, Type: "download", Name: "whitepaper-2026"})
+		}
+		if _, err := f.svc.Move(ctx, f.ws, a, "sales", "user:x", lead.StageSalesQualified, "called back"); err != nil {
+			t.Fatal(err)
+		}
+		var events, deliveries int
+		if err := db.R.QueryRow(`SELECT COUNT(*) FROM webhook_events WHERE workspace_id = $1 AND type = 'lead.handoff'`, f.ws).Scan(&events); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.R.QueryRow(`SELECT COUNT(*) FROM webhook_deliveries WHERE workspace_id = $1`, f.ws).Scan(&deliveries); err != nil {
+			t.Fatal(err)
+		}
+		if events != 2 || deliveries != 2 {
+			t.Fatalf("%d lead.handoff events and %d deliveries for two leads, want 2 and 2", events, deliveries)
+		}
+		var perContact int
+		if err := db.R.QueryRow(`SELECT COUNT(*) FROM webhook_events WHERE workspace_id = $1 AND contact_id = $2`, f.ws, a).Scan(&perContact); err != nil || perContact != 1 {
+			t.Fatalf("contact a: %d events (%v)", perContact, err)
+		}
+		leads, err := f.svc.SalesLeads(ctx, f.ws, lead.SalesFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		owners := map[string]bool{}
+		for _, l := range leads {
+			owners[l.Owner] = true
+			if l.HandedOffAt == nil || len(l.Cells) == 0 {
+				t.Fatalf("sales lead %+v", l.State)
+			}
+		}
+		if len(leads) != 2 || !owners[sales[0]] || !owners[sales[1]] {
+			t.Fatalf("round-robin: %d leads, owners %v, sales users %v", len(leads), owners, sales)
+		}
+		ts, err := f.svc.Transitions(ctx, f.ws, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// visitor -> lead -> marketing_qualified -> sales_qualified in the
+		// first batch (score 10, then 20 ...), no manual move: already there.
+		var path []string
+		for _, x := range ts {
+			path = append(path, x.From+">"+x.To+":"+x.Cause)
+		}
+		if got := strings.Join(path, " "); got != "visitor>marketing_qualified:score marketing_qualified>sales_qualified:score" {
+			t.Fatalf("transitions: %s", got)
+		}
+		fp, err := f.svc.Funnel(ctx, f.ws, now.AddDate(0, 0, -1), now.AddDate(0, 0, 1), "day")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(fp) != 2 || fp[1].InStage[lead.StageSalesQualified] != 2 || fp[1].Entered[lead.StageMarketingQualified] != 2 {
+			t.Fatalf("funnel %+v", fp)
+		}
+		if _, err := f.svc.Funnel(ctx, f.ws, now, now.AddDate(0, 0, 1), "hour"); err == nil {
+			t.Fatal("funnel accepts bucket hour")
+		}
+	})
+}
+
+// TestSensitiveExclusion: a flagged event type gives no points and a
+// segment on a flagged attribute matches nobody without explicit consent;
+// with it, both count.
+func TestSensitiveExclusion(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := day("2026-11-12")
+		f := newFixture(t, db, now)
+		r := lead.DefaultRules()
+		r.Engagement = []lead.EngagementRule{{ID: "guide", Type: "download", Name: "diabetes-guide", Points: 10}}
+		f.rules(r)
+		if _, err := f.svc.SetFlags(ctx, f.ws, []lead.Flag{{Kind: "event_type", Name: "download:diabetes-guide", Category: "special_category"},
+			{Kind: "attribute", Name: "values.health_interest", Category: "special_category"}}); err != nil {
+			t.Fatal(err)
+		}
+		without, with := f.contact("b2c", "prospect"), f.contact("b2c", "prospect")
+		f.explicitConsent(with)
+		for _, c := range []string{without, with} {
+			f.values[c] = map[string]string{"health_interest": "diabetes"}
+			f.record(track.Event{ContactID: c, Type: "download", Name: "diabetes-guide"})
+		}
+		if s, _ := f.svc.Score(ctx, f.ws, without); s != 0 {
+			t.Fatalf("flagged event scored %v without explicit consent", s)
+		}
+		if s, _ := f.svc.Score(ctx, f.ws, with); !near(s, 10) {
+			t.Fatalf("flagged event scored %v with explicit consent, want 10", s)
+		}
+		seg := lead.Filter{Field: "values.health_interest", Op: "eq", Value: "diabetes"}
+		sg, err := f.svc.SaveSegment(ctx, f.ws, "", "user:test", "Diabetes", seg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var members []string
+		if err := f.svc.Members(ctx, f.ws, sg.ID, func(c string) error { members = append(members, c); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if len(members) != 1 || members[0] != with {
+			t.Fatalf("members %v, want only the contact with explicit consent", members)
+		}
+		ev := lead.Filter{Event: &lead.EventLeaf{Type: "download", Name: "diabetes-guide", WithinDays: 30}, Op: "happened"}
+		if n, err := f.svc.Count(ctx, f.ws, ev); err != nil || n != 1 {
+			t.Fatalf("segment on a flagged event: %d (%v), want 1", n, err)
+		}
+		rep, err := f.svc.Report(ctx, f.ws)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kinds := map[string]bool{}
+		for _, x := range rep {
+			kinds[x.Kind+":"+x.ID] = true
+		}
+		if !kinds["engagement_rule:guide"] || !kinds["segment:"+sg.ID] {
+			t.Fatalf("report %+v", rep)
+		}
+		// Recompute keeps the exclusion.
+		if _, err := f.svc.Recompute(ctx, f.ws); err != nil {
+			t.Fatal(err)
+		}
+		if s, _ := f.svc.Score(ctx, f.ws, without); s != 0 {
+			t.Fatalf("recompute scored the flagged event: %v", s)
+		}
+		wantField(t, func() error {
+			_, err := f.svc.SetFlags(ctx, f.ws, []lead.Flag{{Kind: "event_type", Name: "purchase", Category: "special_category"}})
+			return err
+		}(), "flags[0].name")
+	})
+}
+
+// TestSegments: counts and members over attributes, stage, score and
+// events, and validation errors naming the field.
+func TestSegments(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := day("2026-11-12")
+		f := newFixture(t, db, now)
+		f.rules(scoringRules())
+		a, b, c := f.contact("b2b", "prospect"), f.contact("b2c", "prospect"), f.contact("b2b", "customer")
+		f.record(track.Event{ContactID: a, Type: "download", Name: "whitepaper-2026"}, track.Event{ContactID: b, Type: "page_view", Name: "/", At: now.AddDate(0, 0, -40)})
+		num := func(v float64) *float64 { return &v }
+		for _, tc := range []struct {
+			f    lead.Filter
+			want int
+		}{
+			{lead.Filter{Field: "audience", Op: "eq", Value: "b2b"}, 2},
+			{lead.Filter{Field: "score", Op: "gte", Number: num(15)}, 1},                                // a: 5 + 10
+			{lead.Filter{Not: &lead.Filter{Field: "score", Op: "gte", Number: num(15)}}, 2},             // b, c
+			{lead.Filter{Field: "stage", Op: "eq", Value: "visitor"}, 2},                                // b: 8 * 0.5^(40/10) = 0.5 < 1; c never scored
+			{lead.Filter{Field: "stage", Op: "in", Values: []string{"customer", "lead"}}, 1},            // a: 15
+			{lead.Filter{Event: &lead.EventLeaf{Type: "page_view", WithinDays: 30}, Op: "happened"}, 0}, // b's view is 40 days old
+			{lead.Filter{Event: &lead.EventLeaf{Type: "page_view", WithinDays: 50}, Op: "happened"}, 1}, //
+			{lead.Filter{Or: []lead.Filter{{Field: "relationship", Op: "eq", Value: "customer"}, {Field: "audience", Op: "eq", Value: "b2c"}}}, 2},
+			{lead.Filter{And: []lead.Filter{{Field: "audience", Op: "eq", Value: "b2b"}, {Consent: &lead.ConsentLeaf{Purpose: "newsletter", Channel: "email"}, Op: "not_allowed"}}}, 2},
+			{lead.Filter{Field: "score", Op: "lt", Number: num(1)}, 2}, // b: 0.5; c: never scored, 0
+		} {
+			n, err := f.svc.Count(ctx, f.ws, tc.f)
+			if err != nil {
+				t.Fatalf("%+v: %v", tc.f, err)
+			}
+			if n != tc.want {
+				t.Errorf("count %+v = %d, want %d", tc.f, n, tc.want)
+			}
+		}
+		_ = c
+		for _, tc := range []struct {
+			f     lead.Filter
+			field string
+		}{
+			{lead.Filter{}, "filter"},
+			{lead.Filter{Field: "colour", Op: "eq", Value: "x"}, "filter.field"},
+			{lead.Filter{Field: "audience", Op: "gt", Value: "b2b"}, "filter.op"},
+			{lead.Filter{Field: "audience", Op: "eq", Value: "b2x"}, "filter.value"},
+			{lead.Filter{Field: "score", Op: "gte"}, "filter.number"},
+			{lead.Filter{And: []lead.Filter{{Field: "stage", Op: "eq", Value: "hot"}}}, "filter.and[0].value"},
+			{lead.Filter{Not: &lead.Filter{Event: &lead.EventLeaf{Type: "purchase", WithinDays: 3}, Op: "happened"}}, "filter.not.event.type"},
+			{lead.Filter{Event: &lead.EventLeaf{Type: "download", WithinDays: 0}, Op: "happened"}, "filter.event.within_days"},
+			{lead.Filter{Consent: &lead.ConsentLeaf{Purpose: "newsletter", Channel: "fax"}, Op: "allowed"}, "channel"},
+		} {
+			_, err := f.svc.Count(ctx, f.ws, tc.f)
+			wantField(t, err, tc.field)
+		}
+		sg, err := f.svc.SaveSegment(ctx, f.ws, "", "user:test", "B2B", lead.Filter{Field: "audience", Op: "eq", Value: "b2b"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, err := f.svc.MemberPage(ctx, f.ws, sg.ID, "", 1)
+		if err != nil || len(page) != 1 {
+			t.Fatalf("page %v %v", page, err)
+		}
+		rest, _ := f.svc.MemberPage(ctx, f.ws, sg.ID, page[0], 10)
+		if len(rest) != 1 || rest[0] == page[0] {
+			t.Fatalf("second page %v", rest)
+		}
+		if _, err := f.svc.Segment(ctx, id.New(), sg.ID); err != store.ErrNotFound {
+			t.Fatalf("another workspace reads the segment: %v", err)
+		}
+	})
+}
+
+// TestConcurrentScoring: transactions recording events for one contact at
+// the same time lose no points and hand the lead off once.
+func TestConcurrentScoring(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := day("2026-11-12")
+		f := newFixture(t, db, now)
+		r := lead.DefaultRules()
+		r.Engagement = []lead.EngagementRule{{ID: "wp", Type: "download", Points: 5}}
+		r.Thresholds = lead.Thresholds{Lead: 1, MarketingQualified: 20, SalesQualified: 40}
+		f.rules(r)
+		if _, _, err := f.hooks.Create(ctx, f.ws, webhook.NewEndpoint{Name: "crm", URL: "http://127.0.0.1:9/hook", EventTypes: []string{webhook.TypeLeadHandoff}}); err != nil {
+			t.Fatal(err)
+		}
+		cid := f.contact("b2c", "prospect")
+		const workers, each = 4, 5
+		errs := make(chan error, workers)
+		for range workers {
+			go func() {
+				var err error
+				for range each {
+					if err = f.events.Record(ctx, nil, f.ws, []track.Event{{ContactID: cid, Type: "download", Name: "x", At: now}}); err != nil {
+						break
+					}
+				}
+				errs <- err
+			}()
+		}
+		for range workers {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		// 4 x 5 downloads of 5 points at "now", no decay: 100.
+		if s, _ := f.svc.Score(ctx, f.ws, cid); !near(s, 100) {
+			t.Fatalf("score %v after concurrent recording, want 100", s)
+		}
+		var n int
+		if err := db.R.QueryRow(`SELECT COUNT(*) FROM webhook_events WHERE workspace_id = $1 AND type = 'lead.handoff'`, f.ws).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("%d hand-off events (%v), want 1", n, err)
+		}
+		ts, _ := f.svc.Transitions(ctx, f.ws, cid)
+		if len(ts) != 3 {
+			t.Fatalf("%d transitions, want visitor>lead>marketing_qualified>sales_qualified: %+v", len(ts), ts)
+		}
+	})
+}

@@ -1,0 +1,646 @@
+package lead
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/fairlead/fairlead/internal/store"
+	"github.com/fairlead/fairlead/internal/track"
+)
+
+// contribution is one stored score contribution: points as granted (after
+// the cap), at the event's time; fit contributions carry the time they
+// were evaluated and do not decay.
+type contribution struct {
+	ruleID, kind, eventID, eventType, eventName string
+	points                                      float64
+	capped                                      bool
+	at                                          time.Time
+}
+
+type capKey struct {
+	rule   string
+	bucket int64
+}
+
+// scorer applies one rule set to one contact at a time; both the
+// incremental hook and the recompute use it, so they cannot disagree.
+type scorer struct {
+	rules   Rules
+	version int
+	sens    sensitiveSet
+	now     time.Time
+}
+
+// contactScore is what the scorer accumulates for one contact.
+type contactScore struct {
+	fit      float64
+	engLog   float64
+	contribs []contribution
+	capUsed  map[capKey]float64
+}
+
+func newContactScore() *contactScore {
+	return &contactScore{engLog: math.Inf(-1), capUsed: map[capKey]float64{}}
+}
+
+// bucket numbers the cap periods: fixed windows of period_days counted from
+// the epoch, so a period is the same for the hook and the recompute.
+func bucket(at time.Time, periodDays int) int64 {
+	return int64(math.Floor(days(at) / float64(periodDays)))
+}
+
+func bucketStart(b int64, periodDays int) time.Time {
+	return epoch.Add(time.Duration(b*int64(periodDays)) * 24 * time.Hour)
+}
+
+func (r EngagementRule) matches(e track.Event) bool {
+	return r.Type == e.Type && (r.Name == "" || r.Name == e.Name)
+}
+
+// touchesSensitive says whether the scorer needs to know about explicit
+// consent for this event.
+func (sc *scorer) eventSensitive(e track.Event) bool {
+	return sc.sens.event(e.Type, e.Name)
+}
+
+// applyEvent adds the points of every rule the event matches. explicit
+// says whether the person gave explicit consent; a flagged event gives
+// nothing without it.
+func (sc *scorer) applyEvent(cs *contactScore, e track.Event, explicit func() bool) {
+	if sc.eventSensitive(e) && !explicit() {
+		return
+	}
+	for _, r := range sc.rules.Engagement {
+		if !r.matches(e) {
+			continue
+		}
+		p := r.Points
+		capped := false
+		if r.Cap != nil {
+			k := capKey{r.ID, bucket(e.At, r.Cap.PeriodDays)}
+			left := r.Cap.Points - cs.capUsed[k]
+			if left <= 1e-9 {
+				continue
+			}
+			if p > left {
+				p, capped = left, true
+			}
+			cs.capUsed[k] += p
+		}
+		cs.engLog = logAdd(cs.engLog, logAt(p, e.At, sc.rules.HalfLifeDays))
+		cs.contribs = append(cs.contribs, contribution{ruleID: r.ID, kind: "engagement", eventID: e.ID, eventType: e.Type, eventName: e.Name, points: p, capped: capped, at: e.At})
+	}
+}
+
+// applyFit evaluates the fit rules on the record; a rule on a flagged
+// attribute counts only with explicit consent.
+func (sc *scorer) applyFit(cs *contactScore, p profile, explicit func() bool) {
+	cs.fit = 0
+	for _, r := range sc.rules.Fit {
+		if !allHold(r.When, p) {
+			continue
+		}
+		if sc.sens.anyAttribute(r.When) && !explicit() {
+			continue
+		}
+		cs.fit += r.Points
+		cs.contribs = append(cs.contribs, contribution{ruleID: r.ID, kind: "fit", points: r.Points, at: sc.now})
+	}
+}
+
+func (sc *scorer) needsRecord() bool { return sc.rules.needsRecord() }
+
+func (s *Service) newScorer(ctx context.Context, q store.Querier, ws string) (*scorer, error) {
+	rs, err := s.activeRules(ctx, q, ws)
+	if err != nil {
+		return nil, err
+	}
+	sens, err := s.sensitiveSet(ctx, q, ws)
+	if err != nil {
+		return nil, err
+	}
+	return &scorer{rules: rs.Rules, version: rs.Version, sens: sens, now: s.now().Truncate(time.Microsecond)}, nil
+}
+
+// profile reads what the fit and assignment rules test of one contact, in
+// q; ok is false for a contact that is not the workspace's.
+func (s *Service) profile(ctx context.Context, q store.Querier, ws, contactID string, sealed bool) (profile, bool, error) {
+	var p profile
+	err := q.QueryRowContext(ctx, `SELECT audience, relationship, data_source FROM contacts WHERE workspace_id = $1 AND id = $2`, ws, contactID).
+		Scan(&p.Audience, &p.Relationship, &p.DataSource)
+	if err != nil {
+		if store.MapError(err) == store.ErrNotFound {
+			return p, false, nil
+		}
+		return p, false, err
+	}
+	if sealed {
+		if err := s.openProfile(ctx, q, ws, contactID, &p); err != nil {
+			return p, false, err
+		}
+	}
+	return p, true, nil
+}
+
+func (s *Service) openProfile(ctx context.Context, q store.Querier, ws, contactID string, p *profile) error {
+	if s.Contacts != nil {
+		c, err := s.Contacts.WithTx(q).Get(ctx, ws, contactID)
+		if err != nil && store.MapError(err) != store.ErrNotFound {
+			return err
+		}
+		p.Organization = c.Organization
+		if c.Address != nil {
+			p.Country = strings.ToUpper(c.Address.Country)
+		}
+	}
+	if s.Values != nil {
+		vals, err := s.Values(ctx, ws, contactID)
+		if err != nil && store.MapError(err) != store.ErrNotFound {
+			return err
+		}
+		p.Values = vals
+	}
+	return nil
+}
+
+// OnRecord is the track.Store hook: it scores the recorded events in the
+// transaction that records them, and moves stages (and hands off) as the
+// new scores say.
+func (s *Service) OnRecord(ctx context.Context, q store.Querier, ws string, evs []track.Event) error {
+	sc, err := s.newScorer(ctx, q, ws)
+	if err != nil {
+		return err
+	}
+	byContact := map[string][]track.Event{}
+	var order []string
+	for _, e := range evs {
+		cid := strings.ToLower(e.ContactID)
+		if _, ok := byContact[cid]; !ok {
+			order = append(order, cid)
+		}
+		byContact[cid] = append(byContact[cid], e)
+	}
+	for _, cid := range order {
+		if err := s.scoreIncrement(ctx, q, sc, ws, cid, byContact[cid]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Service) scoreIncrement(ctx context.Context, q store.Querier, sc *scorer, ws, cid string, evs []track.Event) error {
+	p, ok, err := s.profile(ctx, q, ws, cid, sc.needsRecord())
+	if err != nil || !ok {
+		return err // events of a contact not (or no longer) in the workspace score nothing
+	}
+	st, err := s.lockState(ctx, q, ws, cid, sc.version, sc.now)
+	if err != nil {
+		return err
+	}
+	slices.SortStableFunc(evs, func(a, b track.Event) int { return a.At.Compare(b.At) })
+	cs := newContactScore()
+	cs.engLog = st.engLog
+	// What the capped rules already gave in the periods of these events.
+	for _, r := range sc.rules.Engagement {
+		if r.Cap == nil {
+			continue
+		}
+		for _, e := range evs {
+			if !r.matches(e) {
+				continue
+			}
+			k := capKey{r.ID, bucket(e.At, r.Cap.PeriodDays)}
+			if _, done := cs.capUsed[k]; done {
+				continue
+			}
+			from := bucketStart(k.bucket, r.Cap.PeriodDays)
+			var used float64
+			if err := q.QueryRowContext(ctx, `SELECT COALESCE(SUM(points), 0) FROM lead_contributions WHERE workspace_id = $1 AND contact_id = $2
+				AND rule_id = $3 AND kind = 'engagement' AND occurred_at >= $4 AND occurred_at < $5`,
+				ws, cid, r.ID, from, from.Add(time.Duration(r.Cap.PeriodDays)*24*time.Hour)).Scan(&used); err != nil {
+				return fmt.Errorf("lead: read cap: %w", err)
+			}
+			cs.capUsed[k] = used
+		}
+	}
+	explicit := s.explicitOnce(ctx, ws, cid)
+	for _, e := range evs {
+		sc.applyEvent(cs, e, explicit)
+	}
+	sc.applyFit(cs, p, explicit)
+	// Fit is evaluated anew each time: its old contributions go.
+	if _, err := q.ExecContext(ctx, `DELETE FROM lead_contributions WHERE workspace_id = $1 AND contact_id = $2 AND kind = 'fit'`, ws, cid); err != nil {
+		return fmt.Errorf("lead: %w", err)
+	}
+	w := &batchWriter{s: s, ws: ws, version: sc.version}
+	w.add(cid, st, cs, sc.now, sc.rules)
+	score := w.rows[0].score
+	next := nextStage(st.stage, score, p.Relationship, sc.rules.Thresholds)
+	if err := w.flush(ctx, q); err != nil {
+		return err
+	}
+	return s.afterScore(ctx, q, sc, ws, cid, st, next, score, p, "score", "system")
+}
+
+// explicitOnce asks the engine at most once per contact whether the person
+// gave explicit consent for sensitive personalization.
+func (s *Service) explicitOnce(ctx context.Context, ws, cid string) func() bool {
+	asked, ok := false, false
+	return func() bool {
+		if !asked {
+			asked = true
+			ok, _ = s.ExplicitConsent(ctx, ws, cid)
+		}
+		return ok
+	}
+}
+
+// stateUpsert is one row of lead_state to write.
+type stateUpsert struct {
+	cid    string
+	stage  string
+	score  float64
+	fit    float64
+	engLog float64
+}
+
+// batchWriter collects states and contributions and writes them with
+// multi-row statements.
+type batchWriter struct {
+	s        *Service
+	ws       string
+	version  int
+	at       time.Time
+	rows     []stateUpsert
+	contribs []struct {
+		cid string
+		c   contribution
+	}
+}
+
+func (w *batchWriter) add(cid string, st stateRow, cs *contactScore, now time.Time, r Rules) {
+	w.at = now
+	score := cs.fit + valueAt(cs.engLog, now, r.HalfLifeDays)
+	stage := st.stage
+	if stage == "" {
+		stage = StageVisitor
+	}
+	w.rows = append(w.rows, stateUpsert{cid: cid, stage: stage, score: score, fit: cs.fit, engLog: cs.engLog})
+	for _, c := range cs.contribs {
+		w.contribs = append(w.contribs, struct {
+			cid string
+			c   contribution
+		}{cid, c})
+	}
+}
+
+const rowsPerInsert = 200
+
+// placeholders writes a row of n placeholders after the first k of the
+// statement. SQLite looks every "$n" name up in a list, which makes a
+// statement with thousands of them quadratic to parse; anonymous "?" cost
+// nothing, so the batch inserts use them there (PostgreSQL needs "$n").
+func placeholders(b *strings.Builder, d store.Dialect, k, n int) {
+	b.WriteByte('(')
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if d == store.SQLite {
+			b.WriteByte('?')
+		} else {
+			fmt.Fprintf(b, "$%d", k+i+1)
+		}
+	}
+	b.WriteByte(')')
+}
+
+func (w *batchWriter) flush(ctx context.Context, q store.Querier) error {
+	for start := 0; start < len(w.rows); start += rowsPerInsert {
+		part := w.rows[start:min(start+rowsPerInsert, len(w.rows))]
+		var b strings.Builder
+		b.WriteString(`INSERT INTO lead_state (workspace_id, contact_id, stage, score, score_ref_at, fit, eng_log, rule_version) VALUES `)
+		args := make([]any, 0, len(part)*8)
+		for i, r := range part {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			placeholders(&b, w.s.DB.Dialect, len(args), 8)
+			var engLog any
+			if !math.IsInf(r.engLog, -1) {
+				engLog = r.engLog
+			}
+			args = append(args, w.ws, r.cid, r.stage, r.score, w.at, r.fit, engLog, w.version)
+		}
+		b.WriteString(` ON CONFLICT (workspace_id, contact_id) DO UPDATE SET score = excluded.score, score_ref_at = excluded.score_ref_at,
+			fit = excluded.fit, eng_log = excluded.eng_log, rule_version = excluded.rule_version`)
+		if _, err := q.ExecContext(ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("lead: write scores: %w", store.MapError(err))
+		}
+	}
+	for start := 0; start < len(w.contribs); start += rowsPerInsert {
+		part := w.contribs[start:min(start+rowsPerInsert, len(w.contribs))]
+		var b strings.Builder
+		b.WriteString(`INSERT INTO lead_contributions (workspace_id, contact_id, rule_id, kind, event_id, event_type, event_name, points, capped, occurred_at, rule_version) VALUES `)
+		args := make([]any, 0, len(part)*11)
+		for i, x := range part {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			placeholders(&b, w.s.DB.Dialect, len(args), 11)
+			args = append(args, w.ws, x.cid, x.c.ruleID, x.c.kind, x.c.eventID, x.c.eventType, x.c.eventName, x.c.points, x.c.capped, x.c.at, w.version)
+		}
+		if _, err := q.ExecContext(ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("lead: write contributions: %w", store.MapError(err))
+		}
+	}
+	w.rows, w.contribs = w.rows[:0], w.contribs[:0]
+	return nil
+}
+
+// fingerprint is a contact's contributions as comparable text; the time of a
+// fit contribution is when it was evaluated, not part of what it says.
+func fingerprint(cs []contribution, version int) string {
+	lines := make([]string, len(cs))
+	for i, c := range cs {
+		at := c.at.UTC().UnixMicro()
+		if c.kind == "fit" {
+			at = 0
+		}
+		lines[i] = fmt.Sprintf("%s|%s|%s|%.9g|%v|%d|%d", c.ruleID, c.kind, c.eventID, c.points, c.capped, at, version)
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "\n")
+}
+
+// storedPrints reads the stored contributions of the contacts in a range.
+func (s *Service) storedPrints(ctx context.Context, q store.Querier, ws, first, last string) (map[string]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT contact_id, rule_id, kind, event_id, points, capped, occurred_at, rule_version FROM lead_contributions
+		WHERE workspace_id = $1 AND contact_id >= $2 AND contact_id <= $3`, ws, first, last)
+	if err != nil {
+		return nil, fmt.Errorf("lead: read contributions: %w", err)
+	}
+	defer rows.Close()
+	by := map[string][]contribution{}
+	versions := map[string]int{}
+	for rows.Next() {
+		var cid string
+		var c contribution
+		var v int
+		if err := rows.Scan(&cid, &c.ruleID, &c.kind, &c.eventID, &c.points, &c.capped, &c.at, &v); err != nil {
+			return nil, err
+		}
+		cid = strings.ToLower(cid)
+		by[cid] = append(by[cid], c)
+		if old, ok := versions[cid]; ok && old != v {
+			v = -1 // mixed versions never compare equal
+		}
+		versions[cid] = v
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(by))
+	for cid, cs := range by {
+		out[cid] = fingerprint(cs, versions[cid])
+	}
+	return out, nil
+}
+
+// RecomputeStats says what a recompute did.
+type RecomputeStats struct {
+	RuleVersion int           `json:"rule_version"`
+	Contacts    int           `json:"contacts"`
+	Written     int           `json:"written"`
+	Events      int           `json:"events"`
+	Transitions int           `json:"transitions"`
+	Handoffs    int           `json:"handoffs"`
+	Duration    time.Duration `json:"-"`
+	Seconds     float64       `json:"seconds"`
+}
+
+// recomputeBatch contacts are written per transaction.
+var recomputeBatch = 2000
+
+type pending struct {
+	cid string
+	p   profile
+	st  stateRow
+	cs  *contactScore
+}
+
+// Recompute scores every contact of the workspace anew with the active
+// rules from all its events, in one pass over track.Store.Each (ordered by
+// contact) merged with the contacts in ID order; memory holds one batch of
+// contacts. Stages move up as the new scores say; a hand-off already made
+// is never made again.
+func (s *Service) Recompute(ctx context.Context, ws string) (RecomputeStats, error) {
+	start := time.Now()
+	st := RecomputeStats{}
+	sc, err := s.newScorer(ctx, s.DB.R, ws)
+	if err != nil {
+		return st, err
+	}
+	st.RuleVersion = sc.version
+	var page []pending // contacts read ahead, in ID order
+	var done []pending // contacts whose events are all seen
+	after, exhausted := "", false
+	fetch := func() error {
+		if exhausted {
+			return nil
+		}
+		var rows interface {
+			Next() bool
+			Scan(...any) error
+			Close() error
+			Err() error
+		}
+		var err error
+		base := `SELECT c.id, c.audience, c.relationship, c.data_source, s.` + strings.ReplaceAll(stateCols, ", ", ", s.") + `
+			FROM contacts c LEFT JOIN lead_state s ON s.workspace_id = c.workspace_id AND s.contact_id = c.id WHERE c.workspace_id = $1`
+		if after == "" {
+			rows, err = s.DB.R.QueryContext(ctx, base+` ORDER BY c.id LIMIT $2`, ws, recomputeBatch)
+		} else {
+			rows, err = s.DB.R.QueryContext(ctx, base+` AND c.id > $2 ORDER BY c.id LIMIT $3`, ws, after, recomputeBatch)
+		}
+		if err != nil {
+			return fmt.Errorf("lead: read contacts: %w", err)
+		}
+		defer rows.Close()
+		n := 0
+		for rows.Next() {
+			var pd pending
+			var stage *string
+			var fit, engLog *float64
+			var version *int
+			var owner *string
+			var handed *time.Time
+			if err := rows.Scan(&pd.cid, &pd.p.Audience, &pd.p.Relationship, &pd.p.DataSource, &stage, &fit, &engLog, &version, &owner, &handed); err != nil {
+				return err
+			}
+			pd.cid = strings.ToLower(pd.cid)
+			pd.st = stateRow{stage: StageVisitor, engLog: math.Inf(-1)}
+			if stage != nil {
+				pd.st.exists, pd.st.stage = true, *stage
+				if fit != nil {
+					pd.st.fit = *fit
+				}
+				if engLog != nil {
+					pd.st.engLog = *engLog
+				}
+				if version != nil {
+					pd.st.version = *version
+				}
+				if owner != nil {
+					pd.st.owner = *owner
+				}
+				if handed != nil {
+					t := handed.UTC()
+					pd.st.handedOff = &t
+				}
+			}
+			pd.cs = newContactScore()
+			page = append(page, pd)
+			after = pd.cid
+			n++
+		}
+		if n < recomputeBatch {
+			exhausted = true
+		}
+		return rows.Err()
+	}
+	flush := func() error {
+		if len(done) == 0 {
+			return nil
+		}
+		err := s.DB.Tx(ctx, func(tx store.Tx) error {
+			for i := range done {
+				pd := &done[i]
+				explicit := s.explicitOnce(ctx, ws, pd.cid)
+				if sc.needsRecord() {
+					if err := s.openProfile(ctx, tx, ws, pd.cid, &pd.p); err != nil {
+						return err
+					}
+				}
+				sc.applyFit(pd.cs, pd.p, explicit)
+			}
+			// A contact whose contributions and state come out as stored
+			// is not written again: a recompute with unchanged rules (or
+			// rules that touch few contacts) then mostly reads.
+			old, err := s.storedPrints(ctx, tx, ws, done[0].cid, done[len(done)-1].cid)
+			if err != nil {
+				return err
+			}
+			w := &batchWriter{s: s, ws: ws, version: sc.version}
+			var changed []string
+			scores := make([]float64, len(done))
+			for i, pd := range done {
+				scores[i] = pd.cs.fit + valueAt(pd.cs.engLog, sc.now, sc.rules.HalfLifeDays)
+				same := pd.st.exists && pd.st.version == sc.version && pd.st.fit == pd.cs.fit &&
+					(pd.st.engLog == pd.cs.engLog || math.Abs(pd.st.engLog-pd.cs.engLog) < 1e-12) && old[pd.cid] == fingerprint(pd.cs.contribs, sc.version)
+				if same {
+					continue
+				}
+				changed = append(changed, pd.cid)
+				w.add(pd.cid, pd.st, pd.cs, sc.now, sc.rules)
+			}
+			for start := 0; start < len(changed); start += 500 {
+				part := changed[start:min(start+500, len(changed))]
+				args := []any{ws}
+				ph := make([]string, len(part))
+				for i, c := range part {
+					args = append(args, c)
+					ph[i] = fmt.Sprintf("$%d", i+2)
+				}
+				if _, err := tx.ExecContext(ctx, `DELETE FROM lead_contributions WHERE workspace_id = $1 AND contact_id IN (`+strings.Join(ph, ",")+`)`, args...); err != nil {
+					return fmt.Errorf("lead: %w", err)
+				}
+			}
+			st.Written += len(changed)
+			if err := w.flush(ctx, tx); err != nil {
+				return err
+			}
+			for i, pd := range done {
+				next := nextStage(pd.st.stage, scores[i], pd.p.Relationship, sc.rules.Thresholds)
+				moved := next != pd.st.stage
+				handed := pd.st.handedOff != nil
+				if err := s.afterScore(ctx, tx, sc, ws, pd.cid, pd.st, next, scores[i], pd.p, "recompute", "system"); err != nil {
+					return err
+				}
+				if moved {
+					st.Transitions++
+				}
+				if !handed && handoffDue(next, sc.rules.Handoff) {
+					st.Handoffs++
+				}
+			}
+			return nil
+		})
+		st.Contacts += len(done)
+		done = done[:0]
+		return err
+	}
+	// finishUpTo moves the contacts before cid (all of them for "") from the
+	// page to done, flushing full batches.
+	finishUpTo := func(cid string) error {
+		for {
+			if len(page) == 0 {
+				if exhausted {
+					return nil
+				}
+				if err := fetch(); err != nil {
+					return err
+				}
+				if len(page) == 0 {
+					return nil
+				}
+			}
+			if cid != "" && page[0].cid >= cid {
+				return nil
+			}
+			done = append(done, page[0])
+			page = page[1:]
+			if len(done) >= recomputeBatch {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	explicitFor := map[string]func() bool{}
+	err = s.Events.Each(ctx, ws, func(e track.Event) error {
+		cid := strings.ToLower(e.ContactID)
+		if err := finishUpTo(cid); err != nil {
+			return err
+		}
+		if len(page) == 0 || page[0].cid != cid {
+			return nil // not a contact of the workspace (any more)
+		}
+		st.Events++
+		ex, ok := explicitFor[cid]
+		if !ok {
+			clear(explicitFor)
+			ex = s.explicitOnce(ctx, ws, cid)
+			explicitFor[cid] = ex
+		}
+		sc.applyEvent(page[0].cs, e, ex)
+		return nil
+	})
+	if err != nil {
+		return st, err
+	}
+	if err := finishUpTo(""); err != nil {
+		return st, err
+	}
+	if err := flush(); err != nil {
+		return st, err
+	}
+	st.Duration = time.Since(start)
+	st.Seconds = math.Round(st.Duration.Seconds()*1000) / 1000
+	return st, nil
+}

@@ -52,9 +52,11 @@ const (
 var Fields = []string{Email, Phone, FirstName, LastName, Organization, Audience, Relationship, Street, PostalCode, City, Country,
 	ConsentPurpose, ConsentChannels, ConsentAt, ConsentMethod, ConsentNotice, ConsentText, ConsentVerification}
 
-// ConsentRequired are the evidence fields an imported consent must carry;
-// besides them, a consent needs ConsentNotice or ConsentText.
-var ConsentRequired = []string{ConsentChannels, ConsentAt, ConsentMethod}
+// ConsentRequired are the evidence fields an imported consent must carry:
+// the channels, when and how it was given, and the version of the notice
+// (consent text) shown. ConsentText is the text shown when it differs from
+// the notice's; left empty, it is the notice's text.
+var ConsentRequired = []string{ConsentChannels, ConsentAt, ConsentMethod, ConsentNotice}
 
 // Error codes of a line.
 const (
@@ -257,12 +259,8 @@ func (mp *Mapper) Map(line int, values []string) (Record, *LineError) {
 	for _, f := range ConsentRequired {
 		if r.Values[f] == "" {
 			return r, &LineError{Line: line, Field: f, Code: CodeEvidenceMissing,
-				Message: fmt.Sprintf("a consent needs evidence: %s is empty (required: %s, and %s or %s)", f, strings.Join(ConsentRequired, ", "), ConsentNotice, ConsentText)}
+				Message: fmt.Sprintf("a consent needs evidence: %s is empty (required: %s)", f, strings.Join(ConsentRequired, ", "))}
 		}
-	}
-	if r.Values[ConsentNotice] == "" && r.Values[ConsentText] == "" {
-		return r, &LineError{Line: line, Field: ConsentNotice, Code: CodeEvidenceMissing,
-			Message: fmt.Sprintf("a consent needs the notice version (%s) or the text shown (%s)", ConsentNotice, ConsentText)}
 	}
 	t, err := parseTime(r.Values[ConsentAt])
 	if err != nil {

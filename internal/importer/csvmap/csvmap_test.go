@@ -62,17 +62,17 @@ func TestUnknownTargetNamesAllowed(t *testing.T) {
 }
 
 func TestLinesAndErrors(t *testing.T) {
-	data := "E-Mail,Nachname,Zweck,Kanäle,Wann,Wie,Text,Notiz\n" +
+	data := "E-Mail,Nachname,Zweck,Kanäle,Wann,Wie,Fassung,Notiz\n" +
 		"a@example.org,A,,,,,,x\n" + // 2: fine, no consent
-		"b@example.org,B,newsletter,email,2026-01-05,checkbox,Ja bitte,\n" + // 3: consent with evidence
-		"c@example.org,C,newsletter,email,,checkbox,Ja,\n" + // 4: no consent_at
-		"d@example.org,D,newsletter,email,2026-01-05,checkbox,,\n" + // 5: no notice/text
+		"b@example.org,B,newsletter,email,2026-01-05,checkbox,abc,\n" + // 3: consent with evidence
+		"c@example.org,C,newsletter,email,,checkbox,abc,\n" + // 4: no consent_at
+		"d@example.org,D,newsletter,email,2026-01-05,checkbox,,\n" + // 5: no notice version
 		"e@example.org,E\n" + // 6: short line
 		"\n" +
 		"\"f@example.org\nsecond\",F,,,,,,\n" + // 8-9: quoted newline
 		"g@example.org,G,,email,,,,\n" + // 10: consent fields without purpose
-		"h@example.org,H,newsletter,email,31.01.2026,checkbox,Ja,\n" // 11: bad date
-	m := csvmap.Mapping{"E-Mail": "email", "Nachname": "last_name", "Zweck": "consent_purpose", "Kanäle": "consent_channels", "Wann": "consent_at", "Wie": "consent_method", "Text": "consent_text"}
+		"h@example.org,H,newsletter,email,31.01.2026,checkbox,abc,\n" // 11: bad date
+	m := csvmap.Mapping{"E-Mail": "email", "Nachname": "last_name", "Zweck": "consent_purpose", "Kanäle": "consent_channels", "Wann": "consent_at", "Wie": "consent_method", "Fassung": "consent_notice"}
 	recs, errs, err := readAll(t, "csv", data, m)
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +123,7 @@ func TestJSONSource(t *testing.T) {
 func FuzzLine(f *testing.F) {
 	for _, s := range []string{
 		"email,last_name\na@example.org,A\n",
-		"email,consent_purpose,consent_channels,consent_at,consent_method,consent_text\nb@example.org,newsletter,\"email, sms\",2026-01-05T10:00:00Z,checkbox,Ja\n",
+		"email,consent_purpose,consent_channels,consent_at,consent_method,consent_notice,consent_text\nb@example.org,newsletter,\"email, sms\",2026-01-05T10:00:00Z,checkbox,abc,Ja\n",
 		"email\n\"unterminated\n",
 		"email,phone\n,,\n\xff,\x00\n",
 		"\xef\xbb\xbfemail;phone\na;b\n",

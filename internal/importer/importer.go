@@ -23,6 +23,7 @@ import (
 	"github.com/fairlead/fairlead/internal/contact/contactpoint"
 	"github.com/fairlead/fairlead/internal/id"
 	"github.com/fairlead/fairlead/internal/importer/csvmap"
+	"github.com/fairlead/fairlead/internal/keyring"
 	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/validate"
 )
@@ -333,7 +334,8 @@ func (r *run) segment(ctx context.Context, recs []csvmap.Record, whole bool, com
 			if err != nil {
 				return err
 			}
-			w := &writer{run: r, tx: tx, b: b}
+			w := &writer{run: r, tx: tx, q: store.NewStmtCache(tx), b: b}
+			defer w.q.Close()
 			for _, rec := range recs {
 				if le, ok := bad[rec.Line]; ok {
 					res.errors = append(res.errors, le)
@@ -389,6 +391,7 @@ func (r *run) segment(ctx context.Context, recs []csvmap.Record, whole bool, com
 type writer struct {
 	run *run
 	tx  store.Tx
+	q   *store.StmtCache
 	b   *consent.Bulk
 }
 
@@ -425,7 +428,7 @@ func (w *writer) line(ctx context.Context, rec csvmap.Record) (outcome, *csvmap.
 	// the person objected or was erased.
 	if emailIx != "" || phoneIx != "" {
 		var kind string
-		err := w.tx.QueryRowContext(ctx, `SELECT kind FROM suppressions WHERE workspace_id = $1 AND ((kind = 'email' AND blind_index = $2) OR (kind = 'phone' AND blind_index = $3)) ORDER BY kind LIMIT 1`,
+		err := w.q.QueryRowContext(ctx, `SELECT kind FROM suppressions WHERE workspace_id = $1 AND ((kind = 'email' AND blind_index = $2) OR (kind = 'phone' AND blind_index = $3)) ORDER BY kind LIMIT 1`,
 			ws, emailIx, phoneIx).Scan(&kind)
 		if err == nil {
 			return outcome{}, &csvmap.LineError{Line: rec.Line, Field: kind, Code: CodeSuppressed,
@@ -522,7 +525,7 @@ func (w *writer) line(ctx context.Context, rec csvmap.Record) (outcome, *csvmap.
 			out.action = "enriched"
 		}
 	}
-	if _, err := w.tx.ExecContext(ctx, `INSERT INTO contact_provenance (workspace_id, contact_id, import_id, line, action, data_source, source_name, recorded_at)
+	if _, err := w.q.ExecContext(ctx, `INSERT INTO contact_provenance (workspace_id, contact_id, import_id, line, action, data_source, source_name, recorded_at)
 		VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (workspace_id, contact_id, import_id) DO NOTHING`,
 		ws, c.ID, r.id, rec.Line, out.action, r.o.DataSource, r.o.Source, now); err != nil {
 		return outcome{}, nil, fmt.Errorf("record provenance: %w", err)
@@ -530,7 +533,7 @@ func (w *writer) line(ctx context.Context, rec csvmap.Record) (outcome, *csvmap.
 	// Art. 14(3) GDPR: a person whose data came from a third party is
 	// informed within a month, or at the first communication if earlier.
 	if r.o.DataSource == "third_party" && c.DataSource == "third_party" {
-		res, err := w.tx.ExecContext(ctx, `INSERT INTO art14_tasks (id, workspace_id, contact_id, import_id, source_name, obtained_at, due_at, status)
+		res, err := w.q.ExecContext(ctx, `INSERT INTO art14_tasks (id, workspace_id, contact_id, import_id, source_name, obtained_at, due_at, status)
 			VALUES ($1,$2,$3,$4,$5,$6,$7,'open') ON CONFLICT (workspace_id, contact_id) DO NOTHING`,
 			id.NewAt(now), ws, c.ID, r.id, r.o.Source, now, DueAt(now))
 		if err != nil {
@@ -636,11 +639,31 @@ var valueNames = []string{"email", "first_name", "last_name", "company", "phone"
 // before values were kept), it is kept first, already superseded, so the
 // history shows it.
 func (w *writer) values(ctx context.Context, c contact.Contact, before *contact.Contact, source string, now time.Time) error {
-	keys := w.b.Contacts().Keys()
 	cur := valuesOf(c)
 	var old map[string]string
 	if before != nil {
 		old = valuesOf(*before)
+	}
+	var sealer *keyring.Sealer
+	seal := func(v string) ([]byte, error) {
+		if sealer == nil {
+			var err error
+			if sealer, err = w.b.Contacts().Keys().Sealer(ctx, w.run.ws, c.ID); err != nil {
+				return nil, err
+			}
+		}
+		return sealer.Seal([]byte(v))
+	}
+	// One multi-row INSERT per contact; the statement text depends only on
+	// the number of rows, so the statement cache keeps a handful.
+	var args []any
+	add := func(name, val, src string, at time.Time, superseded any) error {
+		sealed, err := seal(val)
+		if err != nil {
+			return err
+		}
+		args = append(args, id.NewAt(at), w.run.ws, c.ID, name, sealed, src, at, superseded)
+		return nil
 	}
 	for _, name := range valueNames {
 		val := cur[name]
@@ -648,39 +671,64 @@ func (w *writer) values(ctx context.Context, c contact.Contact, before *contact.
 			continue
 		}
 		if old != nil {
-			res, err := w.tx.ExecContext(ctx, `UPDATE contact_values SET superseded_at = $4 WHERE workspace_id = $1 AND contact_id = $2 AND name = $3 AND superseded_at IS NULL`,
+			res, err := w.q.ExecContext(ctx, `UPDATE contact_values SET superseded_at = $4 WHERE workspace_id = $1 AND contact_id = $2 AND name = $3 AND superseded_at IS NULL`,
 				w.run.ws, c.ID, name, now)
 			if err != nil {
 				return fmt.Errorf("supersede value: %w", err)
 			}
 			if n, _ := res.RowsAffected(); n == 0 && old[name] != "" {
-				sealed, err := keys.Seal(ctx, w.run.ws, c.ID, []byte(old[name]))
-				if err != nil {
+				if err := add(name, old[name], "contact", before.UpdatedAt, now); err != nil {
 					return err
-				}
-				if _, err := w.tx.ExecContext(ctx, `INSERT INTO contact_values (id, workspace_id, contact_id, name, sealed, source, recorded_at, superseded_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`,
-					id.NewAt(before.UpdatedAt), w.run.ws, c.ID, name, sealed, "contact", before.UpdatedAt, now); err != nil {
-					return fmt.Errorf("record value: %w", err)
 				}
 			}
 		}
-		sealed, err := keys.Seal(ctx, w.run.ws, c.ID, []byte(val))
-		if err != nil {
+		if err := add(name, val, source, now, nil); err != nil {
 			return err
 		}
-		if _, err := w.tx.ExecContext(ctx, `INSERT INTO contact_values (id, workspace_id, contact_id, name, sealed, source, recorded_at) VALUES ($1,$2,$3,$4,$5,$6,$7)`,
-			id.NewAt(now), w.run.ws, c.ID, name, sealed, source, now); err != nil {
-			return fmt.Errorf("record value: %w", err)
-		}
+	}
+	if len(args) == 0 {
+		return nil
+	}
+	if _, err := w.q.ExecContext(ctx, valuesInsert(len(args)/8), args...); err != nil {
+		return fmt.Errorf("record values: %w", err)
 	}
 	return nil
+}
+
+// valuesInserts holds the statement texts for 1..2×len(valueNames) rows
+// (a changed value can add the old one too), built once.
+var valuesInserts = func() []string {
+	out := make([]string, 2*len(valueNames)+1)
+	for i := 1; i < len(out); i++ {
+		out[i] = buildValuesInsert(i)
+	}
+	return out
+}()
+
+func valuesInsert(rows int) string {
+	if rows < len(valuesInserts) {
+		return valuesInserts[rows]
+	}
+	return buildValuesInsert(rows)
+}
+
+func buildValuesInsert(rows int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO contact_values (id, workspace_id, contact_id, name, sealed, source, recorded_at, superseded_at) VALUES `)
+	for i := 0; i < rows; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "($%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d)", i*8+1, i*8+2, i*8+3, i*8+4, i*8+5, i*8+6, i*8+7, i*8+8)
+	}
+	return b.String()
 }
 
 // guardConsent refuses a consent line for a contact who withdrew that
 // consent or objected to direct marketing: an import must not be what
 // lifts either (rules §5, §7.1).
 func (w *writer) guardConsent(ctx context.Context, contactID string, rec csvmap.Record) (*csvmap.LineError, error) {
-	rows, err := w.tx.QueryContext(ctx, `SELECT kind, purpose, details FROM ledger_events WHERE workspace_id = $1 AND contact_id = $2 AND kind IN ('consent_withdrawn', 'objection')`,
+	rows, err := w.q.QueryContext(ctx, `SELECT kind, purpose, details FROM ledger_events WHERE workspace_id = $1 AND contact_id = $2 AND kind IN ('consent_withdrawn', 'objection')`,
 		w.run.ws, contactID)
 	if err != nil {
 		return nil, fmt.Errorf("read ledger: %w", err)

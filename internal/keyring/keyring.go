@@ -587,6 +587,27 @@ func (k *Keyring) Opener(ctx context.Context, ws, contactID string) (*Opener, er
 // Open decrypts one sealed value.
 func (o *Opener) Open(sealed []byte) ([]byte, error) { return openWith(o.aead, o.contactID, sealed) }
 
+// Sealer seals many values of one contact with one key lookup (imports
+// write a dozen values per contact).
+type Sealer struct {
+	aead      cipher.AEAD
+	contactID string
+}
+
+// Sealer returns a Sealer for the contact (ErrShredded after Shred).
+func (k *Keyring) Sealer(ctx context.Context, ws, contactID string) (*Sealer, error) {
+	aead, err := k.dataKey(ctx, k.w, ws, contactID)
+	if err != nil {
+		return nil, err
+	}
+	return &Sealer{aead: aead, contactID: contactID}, nil
+}
+
+// Seal encrypts one value, as Keyring.Seal does.
+func (s *Sealer) Seal(plaintext []byte) ([]byte, error) {
+	return sealWith(s.aead, s.contactID, plaintext)
+}
+
 // Shred deletes the contact's data key in tx, so everything sealed with it
 // becomes unreadable (crypto-shredding). The key row stays, without key
 // material, so the contact cannot silently get a fresh key. Shredding twice

@@ -15,6 +15,7 @@ import (
 	"github.com/fairlead/fairlead/internal/auth"
 	"github.com/fairlead/fairlead/internal/config"
 	"github.com/fairlead/fairlead/internal/id"
+	"github.com/fairlead/fairlead/internal/importer"
 	"github.com/fairlead/fairlead/internal/jobs"
 	"github.com/fairlead/fairlead/internal/privacy"
 	"github.com/fairlead/fairlead/internal/store"
@@ -140,6 +141,7 @@ func newInstanceOpts(db *store.DB, cfg config.Config, log *slog.Logger, qo jobs.
 	a.Audit = audit.New(db, nil)
 	a.Privacy = privacyService(a.Capture, queue, log, a.Webhooks)
 	a.Privacy.Register(queue)
+	a.Importer = &importer.Service{DB: db, Contacts: a.Contacts, Ledger: a.Ledger, Notices: a.Notices}
 	a.Mount(srv)
 	pages := &public.Pages{Notices: a.Notices, Log: log}
 	pages.Mount(srv)

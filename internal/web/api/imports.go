@@ -137,6 +137,12 @@ func (a *API) listArt14Tasks(w http.ResponseWriter, r *http.Request, p auth.Prin
 }
 
 func (a *API) completeArt14Task(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	// Another workspace's task is not found, whatever the body says.
+	if _, err := a.Importer.Task(r.Context(), p.WorkspaceID, r.PathValue("id")); errors.Is(err, store.ErrNotFound) {
+		return web.Errorf(http.StatusNotFound, "not_found", "no such Art. 14 task in this workspace")
+	} else if err != nil {
+		return err
+	}
 	var in struct {
 		Notice  string     `json:"notice"`
 		Channel string     `json:"channel"`

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -48,6 +49,36 @@ type Bulk struct {
 	byKey    map[string]Purpose
 	notices  map[string]Notice
 	pointsOf map[string]contact.Points
+	// noEvents are the grants of contacts without a ledger event, by what
+	// alone decides them then: audience, relationship, data source and the
+	// day. An import of new contacts derives each profile once.
+	noEvents map[noEventsKey]map[int64]bool
+}
+
+type noEventsKey struct {
+	audience, relationship, dataSource, day string
+}
+
+// grantsWithoutEvents is a copy of the remembered grant set for a contact
+// without events, or nil.
+func (b *Bulk) grantsWithoutEvents(p contact.Points, rs []*row, now time.Time) map[int64]bool {
+	if b == nil || len(rs) > 0 {
+		return nil
+	}
+	if want, ok := b.noEvents[noEventsKey{p.Audience, p.Relationship, p.DataSource, now.Format(time.DateOnly)}]; ok {
+		return maps.Clone(want)
+	}
+	return nil
+}
+
+func (b *Bulk) rememberWithoutEvents(p contact.Points, rs []*row, now time.Time, want map[int64]bool) {
+	if b == nil || len(rs) > 0 {
+		return
+	}
+	if b.noEvents == nil {
+		b.noEvents = map[noEventsKey]map[int64]bool{}
+	}
+	b.noEvents[noEventsKey{p.Audience, p.Relationship, p.DataSource, now.Format(time.DateOnly)}] = maps.Clone(want)
 }
 
 // Bulk starts a bulk in tx for the workspace.

@@ -115,18 +115,22 @@ func (l *Ledger) refresh(ctx context.Context, q store.Querier, ws, contactID str
 		return err
 	}
 	now := l.now().UTC()
-	evs := chronological(rs, now)
-	st := foldParsed(evs)
-	want := map[int64]bool{}
-	for _, p := range purposes {
-		for _, ch := range p.Channels {
-			f := factsFrom(pts, p, ch, evs, st, now)
-			d, err := policy.Decide(f, policy.Request{Purpose: policy.Purpose(p.Kind), Channel: policy.Channel(ch)})
-			if err != nil || !d.Allowed {
-				continue // an error is "not allowed" (rules §6); live decisions report it
+	want := b.grantsWithoutEvents(pts, rs, now)
+	if want == nil {
+		evs := chronological(rs, now)
+		st := foldParsed(evs)
+		want = map[int64]bool{}
+		for _, p := range purposes {
+			for _, ch := range p.Channels {
+				f := factsFrom(pts, p, ch, evs, st, now)
+				d, err := policy.Decide(f, policy.Request{Purpose: policy.Purpose(p.Kind), Channel: policy.Channel(ch)})
+				if err != nil || !d.Allowed {
+					continue // an error is "not allowed" (rules §6); live decisions report it
+				}
+				want[sl.byKey[[2]string{p.Key, ch}]] = true
 			}
-			want[sl.byKey[[2]string{p.Key, ch}]] = true
 		}
+		b.rememberWithoutEvents(pts, rs, now, want)
 	}
 	// Most changes leave most grants as they were: write only the
 	// difference. A contact without a mark has no grants (both are written

@@ -53,7 +53,28 @@ type Bulk struct {
 	// alone decides them then: audience, relationship, data source and the
 	// day. An import of new contacts derives each profile once.
 	noEvents map[noEventsKey]map[int64]bool
+	// fresh are contacts created in this bulk that have no ledger event
+	// and no permission state yet.
+	fresh map[string]bool
 }
+
+// Created tells the bulk of contacts just created in its transaction with
+// these points (contact.Store.InsertPrepared): until an event is appended
+// for one, Flush derives its state without reading its points, its ledger
+// or its previous state, none of which exists yet.
+func (b *Bulk) Created(pts []contact.Points) {
+	if b.fresh == nil {
+		b.fresh = map[string]bool{}
+	}
+	for _, p := range pts {
+		id := strings.ToLower(p.ID)
+		b.pointsOf[id] = p
+		b.fresh[id] = true
+		b.touch(id)
+	}
+}
+
+func (b *Bulk) isFresh(contactID string) bool { return b != nil && b.fresh[contactID] }
 
 type noEventsKey struct {
 	audience, relationship, dataSource, day string
@@ -161,6 +182,7 @@ func (b *Bulk) head(ctx context.Context, now time.Time) (int64, []byte, error) {
 
 func (b *Bulk) advance(seq int64, hash []byte, contactID string) {
 	b.seq, b.hash, b.advanced = seq, hash, true
+	delete(b.fresh, contactID)
 	b.touch(contactID)
 }
 

@@ -110,9 +110,12 @@ func (l *Ledger) refresh(ctx context.Context, q store.Querier, ws, contactID str
 		}
 	}
 	key := l.contactKey(contactID)
-	rs, err := l.rows(ctx, q, ws, contactID)
-	if err != nil {
-		return err
+	fresh := b.isFresh(contactID)
+	var rs []*row
+	if !fresh {
+		if rs, err = l.rows(ctx, q, ws, contactID); err != nil {
+			return err
+		}
 	}
 	now := l.now().UTC()
 	want := b.grantsWithoutEvents(pts, rs, now)
@@ -137,7 +140,10 @@ func (l *Ledger) refresh(ctx context.Context, q store.Querier, ws, contactID str
 	// here, together), which spares a new contact the lookup in every slot.
 	var have [][2]int64
 	var catalog int
-	err = q.QueryRowContext(ctx, `SELECT catalog FROM permission_checks WHERE space = $1 AND contact_id = $2`, sl.space, key).Scan(&catalog)
+	err = sql.ErrNoRows
+	if !fresh {
+		err = q.QueryRowContext(ctx, `SELECT catalog FROM permission_checks WHERE space = $1 AND contact_id = $2`, sl.space, key).Scan(&catalog)
+	}
 	if err == nil {
 		have, err = slotProfiles(ctx, q, `SELECT g.slot, g.profile FROM permission_grants g JOIN permission_slots s ON s.slot = g.slot WHERE s.workspace_id = $1 AND g.contact_id = $2`, ws, key)
 	} else if errors.Is(err, sql.ErrNoRows) {

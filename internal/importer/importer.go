@@ -319,6 +319,7 @@ func (e *retryLine) Error() string { return e.le.Error() }
 // done, whether it is kept.
 func (r *run) segment(ctx context.Context, recs []csvmap.Record, whole bool, commit func(anyErr bool) bool) (segResult, error) {
 	bad := map[int]*csvmap.LineError{}
+	noFast := false
 	for {
 		var res segResult
 		err := r.s.DB.Tx(ctx, func(tx store.Tx) error {
@@ -336,7 +337,20 @@ func (r *run) segment(ctx context.Context, recs []csvmap.Record, whole bool, com
 			}
 			w := &writer{run: r, tx: tx, q: store.NewStmtCache(tx), b: b}
 			defer w.q.Close()
+			var done map[int]bool
+			if !noFast {
+				d, tasks, err := w.fast(ctx, recs, bad)
+				if err != nil {
+					return err
+				}
+				done = d
+				res.created += len(d)
+				res.tasks += tasks
+			}
 			for _, rec := range recs {
+				if done[rec.Line] {
+					continue
+				}
 				if le, ok := bad[rec.Line]; ok {
 					res.errors = append(res.errors, le)
 					continue
@@ -378,6 +392,10 @@ func (r *run) segment(ctx context.Context, recs []csvmap.Record, whole bool, com
 		})
 		var rl *retryLine
 		if errors.As(err, &rl) {
+			continue
+		}
+		if errors.Is(err, errNoFast) {
+			noFast = true
 			continue
 		}
 		if err != nil && !errors.Is(err, errRollback) {

@@ -481,3 +481,60 @@ func TestExportWithProvenance(t *testing.T) {
 		}
 	})
 }
+
+// TestImportedStateMatchesDecisions: the permission state written for
+// imported contacts — in bulk for plainly new ones, one by one for the
+// others — resolves to exactly the contacts the engine allows one by one.
+func TestImportedStateMatchesDecisions(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+		var b strings.Builder
+		b.WriteString("email,last_name,audience,relationship,street,postal_code,city,country,consent_purpose,consent_channels,consent_at,consent_method,consent_notice,consent_verification\n")
+		for i := 0; i < 60; i++ {
+			aud, rel := []string{"b2c", "b2b"}[i%2], []string{"prospect", "customer", "supplier"}[i%3]
+			fmt.Fprintf(&b, "p%d@example.org,P%d,%s,%s,Weg %d,10115,Berlin,DE", i, i, aud, rel, i)
+			if i%7 == 0 {
+				b.WriteString(",newsletter,email,2026-01-10,email_link,NOTICE,email_doi\n")
+			} else {
+				b.WriteString(",,,,,,\n")
+			}
+		}
+		for _, ds := range []string{"third_party", "self_provided"} {
+			data := b.String()
+			if ds == "self_provided" {
+				data = strings.ReplaceAll(data, "@example.org", "@example.net")
+			}
+			if rep := f.run(data, importer.Options{DataSource: ds, Chunk: 25}); rep.Created != 60 || len(rep.Errors) != 0 {
+				t.Fatalf("report %+v %v", rep, rep.Errors)
+			}
+		}
+		all, err := f.svc.Contacts.List(ctx, f.ws, contact.ListParams{Limit: 500})
+		if err != nil || len(all) != 120 {
+			t.Fatalf("%d contacts %v", len(all), err)
+		}
+		for _, pc := range [][2]string{{"newsletter", "email"}, {"product_offers", "post"}, {"supplier_acquisition", "post"}, {"sales_calls", "phone"}} {
+			resolved := map[string]bool{}
+			if _, err := f.aud.Resolve(ctx, f.ws, audience.Query{Purpose: pc[0], Channel: pc[1]}, func(id string) error { resolved[id] = true; return nil }); err != nil {
+				t.Fatal(err)
+			}
+			allowed := 0
+			for _, c := range all {
+				d, err := f.aud.Decide(ctx, f.ws, c.ID, pc[0], pc[1], audience.Campaign{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d.Allowed != resolved[c.ID] {
+					t.Fatalf("%v: %s decided %v, resolved %v (%s)", pc, c.ID, d.Allowed, resolved[c.ID], c.DataSource)
+				}
+				if d.Allowed {
+					allowed++
+				}
+			}
+			t.Logf("%v: %d allowed", pc, allowed)
+		}
+		if err := verifyChain(f); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

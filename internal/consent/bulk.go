@@ -201,10 +201,18 @@ func (b *Bulk) Flush(ctx context.Context) error {
 			return err
 		}
 	}
+	var fresh []string
 	for _, cid := range b.touched {
+		if _, known := b.pointsOf[cid]; known && b.isFresh(cid) {
+			fresh = append(fresh, cid)
+			continue
+		}
 		if err := b.l.refresh(ctx, b.q, b.ws, cid, b.purposes, b.slots, b); err != nil {
 			return fmt.Errorf("bulk: %w", err)
 		}
+	}
+	if err := b.l.refreshFresh(ctx, b.q, fresh, b.purposes, b.slots, b); err != nil {
+		return fmt.Errorf("bulk: %w", err)
 	}
 	return nil
 }

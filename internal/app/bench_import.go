@@ -28,7 +28,8 @@ generated into a temporary file first, so its generation is not timed.
 
 SQLite in a new temporary directory unless --database-url is given on this
 command line (FAIRLEAD_DATABASE_URL is ignored: the benchmark never writes into
-a configured database).`
+a configured database). Each run makes a new master key, so a PostgreSQL
+database must be new for every run.`
 
 func runBenchImport(ctx context.Context, env Env, args []string) error {
 	fs := flags(env, "bench import", benchImportHelp, "database-url")

@@ -58,6 +58,8 @@ func commands() []command {
 		{"jobs", "show and retry background jobs: jobs list|retry", runJobs},
 		{"decide", "evaluate the contactability engine on NDJSON facts from stdin", runDecide},
 		{"contact", "manage contacts: contact create|get|list --workspace demo", runContact},
+		{"import", "import contacts from CSV or JSON with their source: import --source NAME --data-source third_party FILE", runImport},
+		{"export", "export contacts with their provenance as CSV or JSON: export contacts --workspace demo", runExport},
 		{"form", "import, export and list lead-capture forms: form import|export|list --workspace demo", runForm},
 		{"outbox", "show the dev outbox: mail and SMS that would have been sent, with their links", runOutbox},
 		{"scoring", "lead scoring rules: scoring import|export|recompute --workspace demo", runScoring},

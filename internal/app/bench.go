@@ -18,26 +18,22 @@ import (
 )
 
 func runBench(ctx context.Context, env Env, args []string) error {
-	if len(args) > 0 && args[0] == "audience" {
-		return runBenchAudience(ctx, env, args[1:])
+	benches := map[string]func(context.Context, Env, []string) error{
+		"audience": runBenchAudience,
+		"admin":    runBenchAdmin,
+		"scoring":  runBenchScoring,
+		"segments": runBenchSegments,
+		"capture":  runBenchCapture,
+		"events":   runBenchEvents,
+		"import":   runBenchImport,
 	}
-	if len(args) > 0 && args[0] == "admin" {
-		return runBenchAdmin(ctx, env, args[1:])
-	}
-	if len(args) > 0 && args[0] == "scoring" {
-		return runBenchScoring(ctx, env, args[1:])
-	}
-	if len(args) > 0 && args[0] == "segments" {
-		return runBenchSegments(ctx, env, args[1:])
-	}
-	if len(args) > 0 && args[0] == "capture" {
-		return runBenchCapture(ctx, env, args[1:])
-	}
-	if len(args) > 0 && args[0] == "events" {
-		return runBenchEvents(ctx, env, args[1:])
+	if len(args) > 0 {
+		if run, ok := benches[args[0]]; ok {
+			return run(ctx, env, args[1:])
+		}
 	}
 	if len(args) == 0 || args[0] != "startup" {
-		return fmt.Errorf("usage: fairlead bench startup [--rows N] [--runs N] [--idle 5s] | fairlead bench audience [--contacts N] | fairlead bench capture [--submissions N] [--concurrency 16] | fairlead bench admin [--contacts N] | fairlead bench events [--events N] [--batch 100] | fairlead bench scoring|segments [--contacts N] [--events 3]")
+		return fmt.Errorf("usage: fairlead bench startup [--rows N] [--runs N] [--idle 5s] | audience [--contacts N] | capture [--submissions N] [--concurrency 16] | admin [--contacts N] | events [--events N] [--batch 100] | scoring|segments [--contacts N] [--events 3] | import [--rows N]")
 	}
 	fs := flags(env, "bench startup", "Measure cold start of `fairlead serve` to a 200 from /readyz on embedded SQLite,\nand the resident memory of the idle server. With --rows, the database first gets N\ncontact-sized rows in a scratch table, so start-up time shows it does not scan data.")
 	rows := fs.Int("rows", 0, "contact-sized rows to put in the database first")

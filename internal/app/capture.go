@@ -13,6 +13,7 @@ import (
 	"github.com/fairlead/fairlead/internal/config"
 	"github.com/fairlead/fairlead/internal/consent"
 	"github.com/fairlead/fairlead/internal/contact"
+	"github.com/fairlead/fairlead/internal/importer"
 	"github.com/fairlead/fairlead/internal/lead"
 	"github.com/fairlead/fairlead/internal/mail"
 	"github.com/fairlead/fairlead/internal/mail/outbox"
@@ -136,7 +137,7 @@ func seedDemoWith(ctx context.Context, db *store.DB, cfg config.Config, log *slo
 func privacyService(c *capture.Service, q capture.Enqueuer, log *slog.Logger, w *webhook.Service) *privacy.Service {
 	p := &privacy.Service{DB: c.DB, Contacts: c.Contacts, Ledger: c.Ledger, Capture: c, Jobs: q, Log: log}
 	// Erasure deletes the contact's identified tracking events too.
-	p.Erasers = append(p.Erasers, trackService(c.DB, c.Contacts.Keys()).EraseContact, supplier.EraseContact, lead.EraseContact)
+	p.Erasers = append(p.Erasers, trackService(c.DB, c.Contacts.Keys()).EraseContact, supplier.EraseContact, lead.EraseContact, importer.EraseContact)
 	if w != nil {
 		p.Recipients = webhookRecipients{w}
 	}

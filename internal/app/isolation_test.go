@@ -16,6 +16,7 @@ import (
 	"github.com/fairlead/fairlead/internal/capture"
 	"github.com/fairlead/fairlead/internal/consent"
 	"github.com/fairlead/fairlead/internal/contact"
+	"github.com/fairlead/fairlead/internal/importer"
 	"github.com/fairlead/fairlead/internal/jobs"
 	"github.com/fairlead/fairlead/internal/lead"
 	"github.com/fairlead/fairlead/internal/mail/outbox"
@@ -42,7 +43,30 @@ func scopedRepositories(h *harness) []any {
 		audience.New(h.db, ledger, purposes, nil), svc, svc.Delivery.Outbox, svc.Settings, h.webhooks(), h.privacy(),
 		h.suppliers(),
 		admin.NewSessions(h.db, 0, 0, nil), admin.NewTOTP(h.db, "", nil), admin.NewProcessors(h.db, nil),
-		h.track().Store, h.track(), h.track().Pseudonyms, h.leads()}
+		h.track().Store, h.track(), h.track().Pseudonyms, h.leads(), h.importer()}
+}
+
+// importer returns the import service wired as newInstance wires it.
+func (h *harness) importer() *importer.Service {
+	contacts, _, notices, ledger := h.consent()
+	return &importer.Service{DB: h.db, Contacts: contacts, Ledger: ledger, Notices: notices}
+}
+
+// importRows gives workspace A an import of a third-party contact with its
+// Art. 14 task, for the isolation test.
+func importRows(t *testing.T, h *harness, ws string) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	svc := h.importer()
+	rep, err := svc.Import(ctx, ws, strings.NewReader("email,last_name\nbought.victim@example.com,V\n"), importer.Options{Source: "broker", DataSource: "third_party"})
+	if err != nil || rep.Created != 1 {
+		t.Fatalf("import: %+v %v", rep, err)
+	}
+	ts, err := svc.Tasks(ctx, ws, importer.TaskParams{})
+	if err != nil || len(ts) != 1 {
+		t.Fatalf("tasks: %v %v", ts, err)
+	}
+	return map[string]string{"import": rep.ImportID, "art14": ts[0].ID}
 }
 
 // track returns the tracking service wired as newInstance wires it.
@@ -106,6 +130,7 @@ var notIDTaking = map[string]string{
 	"Backflow.SaveTemplate":  "the third argument is the actor; templates are found by name in the caller's workspace",
 	"Backflow.OnLedgerEvent": "the ledger calls it after an append in the same workspace, which Ledger.Append's case covers",
 	"Store.CountByRef":       "the third argument is a ref prefix; rows are filtered by workspace",
+	"Service.Export":         "the third argument is a format; the export lists only the caller's workspace's contacts",
 	"Pseudonyms.Forget":      "the fourth argument is a visitor signal, keyed with the workspace's own period key",
 	"Service.SaveRules":      "the third argument is the actor; rule sets are rows of the caller's workspace",
 }
@@ -312,6 +337,11 @@ func isolationCases() map[string]isolationCase {
 			_, err := c.Keys().Opener(ctx, b, ids["contact"])
 			return err
 		},
+		"Keyring.Sealer": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			c, _, _, _ := h.consent()
+			_, err := c.Keys().Sealer(ctx, b, ids["contact"])
+			return err
+		},
 		"Ledger.Events": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
 			_, _, _, l := h.consent()
 			_, err := l.Events(ctx, b, ids["contact"], true)
@@ -510,6 +540,18 @@ func isolationCases() map[string]isolationCase {
 			_, err := h.queue.Cancel(ctx, b, ids["job"])
 			return err
 		},
+		"Service.GetImport": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.importer().GetImport(ctx, b, ids["import"])
+			return err
+		},
+		"Service.Task": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.importer().Task(ctx, b, ids["art14"])
+			return err
+		},
+		"Service.MarkDone": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.importer().MarkDone(ctx, b, ids["art14"], importer.Done{Notice: ids["notice"], Channel: "post"}, consent.Actor{})
+			return err
+		},
 	}
 }
 
@@ -538,6 +580,9 @@ func snapshot(t *testing.T, h *harness, wsID string) string {
 		`SELECT contact_id, status FROM erasures WHERE workspace_id = $1 ORDER BY contact_id`,
 		`SELECT kind, blind_index, reason FROM suppressions WHERE workspace_id = $1 ORDER BY kind, blind_index`,
 		`SELECT rule, enabled, after_days FROM retention_policies WHERE workspace_id = $1 ORDER BY rule`,
+		`SELECT id, lines, created, finished_at FROM imports WHERE workspace_id = $1 ORDER BY id`,
+		`SELECT contact_id, import_id, action FROM contact_provenance WHERE workspace_id = $1 ORDER BY contact_id, import_id`,
+		`SELECT id, status, due_at, done_at, notice_event_id FROM art14_tasks WHERE workspace_id = $1 ORDER BY id`,
 		`SELECT id, name, dream_client, notes, updated_at FROM suppliers WHERE workspace_id = $1 ORDER BY id`,
 		`SELECT supplier_id, contact_id, position FROM supplier_contacts WHERE workspace_id = $1 ORDER BY supplier_id, contact_id`,
 		`SELECT id, sent_at, ledger_event FROM supplier_inquiries WHERE workspace_id = $1 ORDER BY id`,
@@ -631,6 +676,9 @@ func TestWorkspaceIsolation(t *testing.T) {
 				t.Fatal(err)
 			}
 			for k, v := range leadRows(t, h, a, ids["contact"]) {
+				ids[k] = v
+			}
+			for k, v := range importRows(t, h, a) {
 				ids[k] = v
 			}
 			before := snapshot(t, h, a)

@@ -15,6 +15,7 @@ import (
 	"github.com/fairlead/fairlead/internal/auth"
 	"github.com/fairlead/fairlead/internal/config"
 	"github.com/fairlead/fairlead/internal/id"
+	"github.com/fairlead/fairlead/internal/importer"
 	"github.com/fairlead/fairlead/internal/jobs"
 	"github.com/fairlead/fairlead/internal/privacy"
 	"github.com/fairlead/fairlead/internal/store"
@@ -153,6 +154,7 @@ func newInstanceOpts(db *store.DB, cfg config.Config, log *slog.Logger, qo jobs.
 	a.Leads = leadService(db, cfg, a.Contacts, a.Audience, a.Webhooks, a.Capture, a.Track.Store)
 	a.Analytics.Stages = leadStages{a.Leads}
 	a.Leads.Register(queue)
+	a.Importer = &importer.Service{DB: db, Contacts: a.Contacts, Ledger: a.Ledger, Notices: a.Notices}
 	a.Mount(srv)
 	adminUI(db, cfg, a, queue, log).Mount(srv)
 	pages := &public.Pages{Notices: a.Notices, Log: log}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -48,6 +49,57 @@ type Bulk struct {
 	byKey    map[string]Purpose
 	notices  map[string]Notice
 	pointsOf map[string]contact.Points
+	// noEvents are the grants of contacts without a ledger event, by what
+	// alone decides them then: audience, relationship, data source and the
+	// day. An import of new contacts derives each profile once.
+	noEvents map[noEventsKey]map[int64]bool
+	// fresh are contacts created in this bulk that have no ledger event
+	// and no permission state yet.
+	fresh map[string]bool
+}
+
+// Created tells the bulk of contacts just created in its transaction with
+// these points (contact.Store.InsertPrepared): until an event is appended
+// for one, Flush derives its state without reading its points, its ledger
+// or its previous state, none of which exists yet.
+func (b *Bulk) Created(pts []contact.Points) {
+	if b.fresh == nil {
+		b.fresh = map[string]bool{}
+	}
+	for _, p := range pts {
+		id := strings.ToLower(p.ID)
+		b.pointsOf[id] = p
+		b.fresh[id] = true
+		b.touch(id)
+	}
+}
+
+func (b *Bulk) isFresh(contactID string) bool { return b != nil && b.fresh[contactID] }
+
+type noEventsKey struct {
+	audience, relationship, dataSource, day string
+}
+
+// grantsWithoutEvents is a copy of the remembered grant set for a contact
+// without events, or nil.
+func (b *Bulk) grantsWithoutEvents(p contact.Points, rs []*row, now time.Time) map[int64]bool {
+	if b == nil || len(rs) > 0 {
+		return nil
+	}
+	if want, ok := b.noEvents[noEventsKey{p.Audience, p.Relationship, p.DataSource, now.Format(time.DateOnly)}]; ok {
+		return maps.Clone(want)
+	}
+	return nil
+}
+
+func (b *Bulk) rememberWithoutEvents(p contact.Points, rs []*row, now time.Time, want map[int64]bool) {
+	if b == nil || len(rs) > 0 {
+		return
+	}
+	if b.noEvents == nil {
+		b.noEvents = map[noEventsKey]map[int64]bool{}
+	}
+	b.noEvents[noEventsKey{p.Audience, p.Relationship, p.DataSource, now.Format(time.DateOnly)}] = maps.Clone(want)
 }
 
 // Bulk starts a bulk in tx for the workspace.
@@ -130,6 +182,7 @@ func (b *Bulk) head(ctx context.Context, now time.Time) (int64, []byte, error) {
 
 func (b *Bulk) advance(seq int64, hash []byte, contactID string) {
 	b.seq, b.hash, b.advanced = seq, hash, true
+	delete(b.fresh, contactID)
 	b.touch(contactID)
 }
 
@@ -148,10 +201,18 @@ func (b *Bulk) Flush(ctx context.Context) error {
 			return err
 		}
 	}
+	var fresh []string
 	for _, cid := range b.touched {
+		if _, known := b.pointsOf[cid]; known && b.isFresh(cid) {
+			fresh = append(fresh, cid)
+			continue
+		}
 		if err := b.l.refresh(ctx, b.q, b.ws, cid, b.purposes, b.slots, b); err != nil {
 			return fmt.Errorf("bulk: %w", err)
 		}
+	}
+	if err := b.l.refreshFresh(ctx, b.q, fresh, b.purposes, b.slots, b); err != nil {
+		return fmt.Errorf("bulk: %w", err)
 	}
 	return nil
 }

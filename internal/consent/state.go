@@ -144,30 +144,24 @@ func (l *Ledger) refresh(ctx context.Context, q store.Querier, ws, contactID str
 		}
 	}
 	key := l.contactKey(contactID)
-	rs, err := l.rows(ctx, q, ws, contactID)
-	if err != nil {
-		return err
-	}
-	now := l.now().UTC()
-	evs := chronological(rs, now)
-	st := foldParsed(evs)
-	want := map[int64]bool{}
-	for _, p := range purposes {
-		for _, ch := range p.Channels {
-			f := factsFrom(pts, p, ch, evs, st, now)
-			d, err := policy.Decide(f, policy.Request{Purpose: policy.Purpose(p.Kind), Channel: policy.Channel(ch)})
-			if err != nil || !d.Allowed {
-				continue // an error is "not allowed" (rules §6); live decisions report it
-			}
-			want[sl.byKey[[2]string{p.Key, ch}]] = true
+	fresh := b.isFresh(contactID)
+	var rs []*row
+	if !fresh {
+		if rs, err = l.rows(ctx, q, ws, contactID); err != nil {
+			return err
 		}
 	}
+	now := l.now().UTC()
+	want := l.grants(pts, rs, purposes, sl, now, b)
 	// Most changes leave most grants as they were: write only the
 	// difference. A contact without a mark has no grants (both are written
 	// here, together), which spares a new contact the lookup in every slot.
 	var have [][2]int64
 	var catalog int
-	err = q.QueryRowContext(ctx, `SELECT catalog FROM permission_checks WHERE space = $1 AND contact_id = $2`, sl.space, key).Scan(&catalog)
+	err = sql.ErrNoRows
+	if !fresh {
+		err = q.QueryRowContext(ctx, `SELECT catalog FROM permission_checks WHERE space = $1 AND contact_id = $2`, sl.space, key).Scan(&catalog)
+	}
 	if err == nil {
 		have, err = slotProfiles(ctx, q, `SELECT g.slot, g.profile FROM permission_grants g JOIN permission_slots s ON s.slot = g.slot WHERE s.workspace_id = $1 AND g.contact_id = $2`, ws, key)
 	} else if errors.Is(err, sql.ErrNoRows) {
@@ -211,6 +205,71 @@ func (l *Ledger) refresh(ctx context.Context, q store.Querier, ws, contactID str
 		ON CONFLICT (space, contact_id) DO UPDATE SET catalog = excluded.catalog, recheck_at = excluded.recheck_at`,
 		sl.space, key, customCount(purposes), recheck); err != nil {
 		return fmt.Errorf("refresh permissions: %w", err)
+	}
+	return nil
+}
+
+// grants are the slots the engine allows for the contact now.
+func (l *Ledger) grants(pts contact.Points, rs []*row, purposes []Purpose, sl *slots, now time.Time, b *Bulk) map[int64]bool {
+	if want := b.grantsWithoutEvents(pts, rs, now); want != nil {
+		return want
+	}
+	evs := chronological(rs, now)
+	st := foldParsed(evs)
+	want := map[int64]bool{}
+	for _, p := range purposes {
+		for _, ch := range p.Channels {
+			f := factsFrom(pts, p, ch, evs, st, now)
+			d, err := policy.Decide(f, policy.Request{Purpose: policy.Purpose(p.Kind), Channel: policy.Channel(ch)})
+			if err != nil || !d.Allowed {
+				continue // an error is "not allowed" (rules §6); live decisions report it
+			}
+			want[sl.byKey[[2]string{p.Key, ch}]] = true
+		}
+	}
+	b.rememberWithoutEvents(pts, rs, now, want)
+	return want
+}
+
+// refreshFresh writes the state of contacts created in the bulk that have
+// neither events nor state: nothing to read or compare, so their grants and
+// marks go in as multi-row INSERTs.
+func (l *Ledger) refreshFresh(ctx context.Context, q store.Querier, ids []string, purposes []Purpose, sl *slots, b *Bulk) error {
+	now := l.now().UTC()
+	var grants, checks []any
+	for _, cid := range ids {
+		pts := b.pointsOf[cid]
+		key := l.contactKey(cid)
+		want := l.grants(pts, nil, purposes, sl, now, b)
+		add := make([]int64, 0, len(want))
+		for n := range want {
+			add = append(add, n)
+		}
+		slices.Sort(add)
+		prof := profileOf(pts)
+		for _, n := range add {
+			grants = append(grants, n, key, prof)
+		}
+		checks = append(checks, sl.space, key, customCount(purposes), nil)
+	}
+	for _, part := range []struct {
+		head string
+		cols int
+		args []any
+		tail string
+	}{
+		{`INSERT INTO permission_grants (slot, contact_id, profile) VALUES `, 3, grants, ``},
+		{`INSERT INTO permission_checks (space, contact_id, catalog, recheck_at) VALUES `, 4, checks,
+			` ON CONFLICT (space, contact_id) DO UPDATE SET catalog = excluded.catalog, recheck_at = excluded.recheck_at`},
+	} {
+		const per = 500
+		for args := part.args; len(args) > 0; {
+			rows := min(per, len(args)/part.cols)
+			if _, err := q.ExecContext(ctx, part.head+store.Values(l.db.Dialect, rows, part.cols)+part.tail, args[:rows*part.cols]...); err != nil {
+				return fmt.Errorf("refresh permissions: %w", err)
+			}
+			args = args[rows*part.cols:]
+		}
 	}
 	return nil
 }

@@ -507,6 +507,63 @@ func (k *Keyring) CreateKey(ctx context.Context, ws, contactID string) error {
 	return nil
 }
 
+// NewKey is a data key made in memory for a contact about to be created,
+// with its Sealer; InsertKeys stores many at once. Making keys needs no
+// database, so bulk writers make and use them in parallel workers.
+type NewKey struct {
+	WorkspaceID, ContactID string
+	wrapped                []byte
+	keyID                  string
+	*Sealer
+}
+
+// MakeKey makes a data key for a new contact without storing it.
+func (k *Keyring) MakeKey(ws, contactID string) (*NewKey, error) {
+	if !id.Valid(ws) || !id.Valid(contactID) {
+		return nil, store.ErrNotFound
+	}
+	dk := make([]byte, KeySize)
+	if _, err := rand.Read(dk); err != nil {
+		return nil, err
+	}
+	wrapped, err := sealAEAD(k.wraps[0].aead, keyAD(ws, contactID), dk)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := newGCM(dk)
+	if err != nil {
+		return nil, err
+	}
+	return &NewKey{WorkspaceID: ws, ContactID: contactID, wrapped: wrapped, keyID: k.wraps[0].id, Sealer: &Sealer{aead: aead, contactID: contactID}}, nil
+}
+
+// Dialect is the engine of the keyring's database (PostgreSQL's
+// placeholders, which both engines run, without one).
+func (k *Keyring) Dialect() store.Dialect {
+	if k.db == nil {
+		return store.Postgres
+	}
+	return k.db.Dialect
+}
+
+// InsertKeys stores keys made by MakeKey, in multi-row INSERTs.
+func (k *Keyring) InsertKeys(ctx context.Context, keys []*NewKey) error {
+	now := k.now()
+	const per = 400 // 5 parameters a row, far below SQLite's limit
+	for len(keys) > 0 {
+		part := keys[:min(per, len(keys))]
+		keys = keys[len(part):]
+		args := make([]any, 0, 5*len(part))
+		for _, nk := range part {
+			args = append(args, nk.WorkspaceID, nk.ContactID, nk.wrapped, nk.keyID, now)
+		}
+		if _, err := k.w.ExecContext(ctx, `INSERT INTO contact_keys (workspace_id, contact_id, wrapped, key_id, created_at) VALUES `+store.Values(k.Dialect(), len(part), 5), args...); err != nil {
+			return fmt.Errorf("create data keys: %w", store.MapError(err))
+		}
+	}
+	return nil
+}
+
 // dataKey unwraps the contact's data key.
 func (k *Keyring) dataKey(ctx context.Context, q store.Querier, ws, contactID string) (cipher.AEAD, error) {
 	if !id.Valid(ws) || !id.Valid(contactID) {
@@ -586,6 +643,27 @@ func (k *Keyring) Opener(ctx context.Context, ws, contactID string) (*Opener, er
 
 // Open decrypts one sealed value.
 func (o *Opener) Open(sealed []byte) ([]byte, error) { return openWith(o.aead, o.contactID, sealed) }
+
+// Sealer seals many values of one contact with one key lookup (imports
+// write a dozen values per contact).
+type Sealer struct {
+	aead      cipher.AEAD
+	contactID string
+}
+
+// Sealer returns a Sealer for the contact (ErrShredded after Shred).
+func (k *Keyring) Sealer(ctx context.Context, ws, contactID string) (*Sealer, error) {
+	aead, err := k.dataKey(ctx, k.w, ws, contactID)
+	if err != nil {
+		return nil, err
+	}
+	return &Sealer{aead: aead, contactID: contactID}, nil
+}
+
+// Seal encrypts one value, as Keyring.Seal does.
+func (s *Sealer) Seal(plaintext []byte) ([]byte, error) {
+	return sealWith(s.aead, s.contactID, plaintext)
+}
 
 // Shred deletes the contact's data key in tx, so everything sealed with it
 // becomes unreadable (crypto-shredding). The key row stays, without key

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -382,4 +383,32 @@ func Strings(ctx context.Context, q Querier, query string, args ...any) ([]strin
 		out = append(out, s)
 	}
 	return out, rows.Err()
+}
+
+// Values is the VALUES list of a multi-row INSERT: rows groups of cols
+// parameters. SQLite gets anonymous ? parameters, because the driver looks
+// every $n up by name in a list, which makes binding a statement of
+// thousands of parameters quadratic; PostgreSQL gets $1, $2, ….
+func Values(d Dialect, rows, cols int) string {
+	var b strings.Builder
+	b.Grow(rows * cols * 5)
+	for i := 0; i < rows; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('(')
+		for j := 0; j < cols; j++ {
+			if j > 0 {
+				b.WriteByte(',')
+			}
+			if d == SQLite {
+				b.WriteByte('?')
+			} else {
+				b.WriteByte('$')
+				b.WriteString(strconv.Itoa(i*cols + j + 1))
+			}
+		}
+		b.WriteByte(')')
+	}
+	return b.String()
 }

@@ -28,6 +28,8 @@ var personalReads = map[string]string{
 	"GET /api/v1/outbox":                                         audit.ActionRead,
 	"GET /api/v1/outbox/{id}":                                    audit.ActionRead,
 	"GET /api/v1/audit/export":                                   audit.ActionExport,
+	"GET /api/v1/exports/contacts":                               audit.ActionExport,
+	"GET /api/v1/art14-tasks":                                    audit.ActionRead,
 }
 
 // auditAction is what the trail records for a route; "" = nothing (plain

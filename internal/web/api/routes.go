@@ -16,6 +16,7 @@ import (
 	"github.com/fairlead/fairlead/internal/capture"
 	"github.com/fairlead/fairlead/internal/consent"
 	"github.com/fairlead/fairlead/internal/contact"
+	"github.com/fairlead/fairlead/internal/importer"
 	"github.com/fairlead/fairlead/internal/lead"
 	"github.com/fairlead/fairlead/internal/mail/outbox"
 	"github.com/fairlead/fairlead/internal/privacy"
@@ -102,6 +103,8 @@ type API struct {
 	Analytics *track.Analytics
 	// Leads: scoring, lifecycle, hand-off, segments, sensitive data.
 	Leads *lead.Service
+	// Importer: contact import/export with provenance, Art. 14 tasks.
+	Importer *importer.Service
 }
 
 // Routes is the table of every /api/v1 operation.
@@ -228,6 +231,11 @@ func (a *API) Routes() []Route {
 		{"GET", "/api/v1/sensitive", leadReaders, "Attributes and event types flagged as special category or sensitive topic", a.getSensitive},
 		{"PUT", "/api/v1/sensitive", sensitiveRoles, "Replace the sensitive-data flags", a.putSensitive},
 		{"GET", "/api/v1/sensitive/report", leadReaders, "Which scoring rules and segments touch flagged data (used only with explicit consent)", a.sensitiveReport},
+		{"POST", "/api/v1/imports", importers, "Import contacts from CSV or JSON with a mapping and their declared source (dry run and all-or-nothing on request)", a.importContacts},
+		{"GET", "/api/v1/imports/{id}", exportReaders, "One recorded import: its source and counts", a.getImport},
+		{"GET", "/api/v1/exports/contacts", exportReaders, "Every contact with its provenance as CSV or JSON (streamed)", a.exportContacts},
+		{"GET", "/api/v1/art14-tasks", noticeWorkers, "The Art. 14 GDPR notice duties for third-party data, the oldest first", a.listArt14Tasks},
+		{"POST", "/api/v1/art14-tasks/{id}/done", noticeWorkers, "Record that the person was informed: a notice_given event in the ledger closes the task", a.completeArt14Task},
 	}
 }
 

@@ -1,0 +1,245 @@
+package importer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/fairlead/fairlead/internal/contact"
+	"github.com/fairlead/fairlead/internal/contact/contactpoint"
+	"github.com/fairlead/fairlead/internal/id"
+	"github.com/fairlead/fairlead/internal/importer/csvmap"
+	"github.com/fairlead/fairlead/internal/store"
+)
+
+// The fast path creates the lines of a segment that are plainly new
+// contacts — no consent, an address no other line of the segment and no
+// contact of the workspace has, not suppressed — together: they are
+// checked and sealed by parallel workers, then written by multi-row
+// INSERTs. Every other line, and every line the workers find wrong, goes
+// through line() one by one, which reports it. Both paths write the same
+// rows through the same contact store and bulk.
+
+// errNoFast asks for the segment again without the fast path (a
+// concurrent writer created one of its addresses meanwhile).
+var errNoFast = errors.New("run the segment without the fast path")
+
+type prepared struct {
+	rec    csvmap.Record
+	p      contact.Prepared
+	values []any // contact_values rows, 8 parameters each
+	ok     bool
+}
+
+// fast creates the new contacts among recs and returns the lines it did.
+func (w *writer) fast(ctx context.Context, recs []csvmap.Record, bad map[int]*csvmap.LineError) (map[int]bool, int, error) {
+	r := w.run
+	cs := w.b.Contacts()
+	now := r.s.now()
+	source := "import:" + r.id
+	// Lines sharing an e-mail address keep their order on the slow path.
+	seen := map[string]int{}
+	for _, rec := range recs {
+		if e := rec.Values[csvmap.Email]; e != "" {
+			if n, err := contactpoint.Email(e); err == nil {
+				seen[n]++
+			}
+		}
+	}
+	var cand []*prepared
+	for _, rec := range recs {
+		if bad[rec.Line] != nil || rec.Consent() {
+			continue
+		}
+		if e := rec.Values[csvmap.Email]; e != "" {
+			if n, err := contactpoint.Email(e); err != nil || seen[n] > 1 {
+				continue
+			}
+		}
+		cand = append(cand, &prepared{rec: rec})
+	}
+	if len(cand) == 0 {
+		return nil, 0, nil
+	}
+	workers := min(runtime.GOMAXPROCS(0), 1+len(cand)/64)
+	var wg sync.WaitGroup
+	for k := 0; k < workers; k++ {
+		wg.Add(1)
+		go func(k int) {
+			defer wg.Done()
+			for i := k; i < len(cand); i += workers {
+				c := cand[i]
+				v := c.rec.Values
+				phone := v[csvmap.Phone]
+				if phone != "" {
+					np, err := contactpoint.Phone(phone)
+					if err != nil {
+						continue
+					}
+					phone = np
+				}
+				in := contact.Input{FirstName: v[csvmap.FirstName], LastName: v[csvmap.LastName], Organization: v[csvmap.Organization],
+					Audience: or(v[csvmap.Audience], r.o.Audience), Relationship: or(v[csvmap.Relationship], r.o.Relationship), DataSource: r.o.DataSource,
+					Email: v[csvmap.Email], Phone: phone, Address: address(v)}
+				p, err := cs.Prepare(r.ws, in, now)
+				if err != nil {
+					continue // line() reports it
+				}
+				vals := valuesOf(p.Contact)
+				ok := true
+				for _, name := range valueNames {
+					if vals[name] == "" {
+						continue
+					}
+					sealed, err := p.Key.Seal([]byte(vals[name]))
+					if err != nil {
+						ok = false
+						break
+					}
+					c.values = append(c.values, id.NewAt(now), r.ws, p.Contact.ID, name, sealed, source, now, nil)
+				}
+				c.p, c.ok = p, ok
+			}
+		}(k)
+	}
+	wg.Wait()
+
+	var ready []*prepared
+	var emails, phones []string
+	for _, c := range cand {
+		if !c.ok {
+			continue
+		}
+		ready = append(ready, c)
+		if ix := c.p.EmailIndex(); ix != "" {
+			emails = append(emails, ix)
+		}
+		if c.p.Contact.Phone != "" {
+			phones = append(phones, cs.Keys().Index(contact.IndexPhone, c.p.Contact.Phone))
+		}
+	}
+	// An address already in the workspace, or on the suppression list,
+	// takes the slow path: enrichment, or the report "suppressed".
+	taken, err := w.lookup(ctx, `SELECT email_index FROM contacts WHERE workspace_id = $1 AND email_index IN `, emails)
+	if err != nil {
+		return nil, 0, err
+	}
+	supE, err := w.lookup(ctx, `SELECT blind_index FROM suppressions WHERE workspace_id = $1 AND kind = 'email' AND blind_index IN `, emails)
+	if err != nil {
+		return nil, 0, err
+	}
+	supP, err := w.lookup(ctx, `SELECT blind_index FROM suppressions WHERE workspace_id = $1 AND kind = 'phone' AND blind_index IN `, phones)
+	if err != nil {
+		return nil, 0, err
+	}
+	var ps []contact.Prepared
+	var vals []any
+	done := map[int]bool{}
+	for _, c := range ready {
+		if ix := c.p.EmailIndex(); ix != "" && (taken[ix] || supE[ix]) {
+			continue
+		}
+		if c.p.Contact.Phone != "" && supP[cs.Keys().Index(contact.IndexPhone, c.p.Contact.Phone)] {
+			continue
+		}
+		ps = append(ps, c.p)
+		vals = append(vals, c.values...)
+		done[c.rec.Line] = true
+	}
+	if len(ps) == 0 {
+		return nil, 0, nil
+	}
+	if err := cs.InsertPrepared(ctx, ps); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return nil, 0, errNoFast
+		}
+		return nil, 0, err
+	}
+	pts := make([]contact.Points, len(ps))
+	for i, p := range ps {
+		pts[i] = p.Points()
+	}
+	w.b.Created(pts)
+	if err := w.multiInsert(ctx, `INSERT INTO contact_values (id, workspace_id, contact_id, name, sealed, source, recorded_at, superseded_at) VALUES `, 8, vals); err != nil {
+		return nil, 0, fmt.Errorf("record values: %w", err)
+	}
+	var prov, tasks []any
+	for _, c := range ready {
+		if !done[c.rec.Line] {
+			continue
+		}
+		prov = append(prov, r.ws, c.p.Contact.ID, r.id, c.rec.Line, "created", r.o.DataSource, r.o.Source, now)
+		if r.o.DataSource == "third_party" {
+			tasks = append(tasks, id.NewAt(now), r.ws, c.p.Contact.ID, r.id, r.o.Source, now, DueAt(now), "open")
+		}
+	}
+	if err := w.multiInsert(ctx, `INSERT INTO contact_provenance (workspace_id, contact_id, import_id, line, action, data_source, source_name, recorded_at) VALUES `, 8, prov); err != nil {
+		return nil, 0, fmt.Errorf("record provenance: %w", err)
+	}
+	if err := w.multiInsert(ctx, `INSERT INTO art14_tasks (id, workspace_id, contact_id, import_id, source_name, obtained_at, due_at, status) VALUES `, 8, tasks); err != nil {
+		return nil, 0, fmt.Errorf("open art. 14 tasks: %w", err)
+	}
+	return done, len(tasks) / 8, nil
+}
+
+// lookup returns which of the values a query finds; the query ends with
+// "IN " and gets the list.
+func (w *writer) lookup(ctx context.Context, query string, values []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	const per = 500
+	for len(values) > 0 {
+		part := values[:min(per, len(values))]
+		values = values[len(part):]
+		args := []any{w.run.ws}
+		var b strings.Builder
+		b.WriteString(query)
+		b.WriteByte('(')
+		for i, v := range part {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			args = append(args, v)
+			fmt.Fprintf(&b, "$%d", len(args))
+		}
+		b.WriteByte(')')
+		rows, err := w.tx.QueryContext(ctx, b.String(), args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[s] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// multiInsert runs an INSERT … VALUES of n columns over args in parts of
+// at most 400 rows; full parts share one cached statement.
+func (w *writer) multiInsert(ctx context.Context, head string, n int, args []any) error {
+	const per = 400
+	for len(args) > 0 {
+		rows := min(per, len(args)/n)
+		part := args[:rows*n]
+		args = args[rows*n:]
+		q := w.tx.ExecContext
+		if rows == per {
+			q = w.q.ExecContext
+		}
+		if _, err := q(ctx, head+store.Values(w.run.s.DB.Dialect, rows, n), part...); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -23,7 +23,7 @@ func adminUI(db *store.DB, cfg config.Config, a *api.API, queue *jobs.Queue, log
 		Webhooks: a.Webhooks, Suppliers: a.Suppliers, Audit: a.Audit, Jobs: queue, CheckGatewayURL: a.CheckGatewayURL,
 		Sessions:     admin.NewSessions(db, 0, 0, nil),
 		Throttle:     admin.NewThrottle(db, key[:], nil),
-		TOTP:         admin.NewTOTP(db, "fairlead", nil),
+		TOTP:         admin.NewTOTP(db, a.Contacts.Keys(), "fairlead", nil),
 		SecureCookie: admin.SecureFor(cfg.Addr, cfg.PublicURL),
 		Log:          log,
 	}

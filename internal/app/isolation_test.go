@@ -39,7 +39,7 @@ func scopedRepositories(h *harness) []any {
 	return []any{auth.NewStore(h.db, nil), h.queue, contacts, contacts.Keys(), purposes, notices, ledger,
 		audience.New(h.db, ledger, purposes, nil), svc, svc.Delivery.Outbox, svc.Settings, h.webhooks(), h.privacy(),
 		h.suppliers(),
-		admin.NewSessions(h.db, 0, 0, nil), admin.NewTOTP(h.db, "", nil), admin.NewProcessors(h.db, nil)}
+		admin.NewSessions(h.db, 0, 0, nil), h.totp(), admin.NewProcessors(h.db, nil)}
 }
 
 // privacy returns the privacy service wired as newInstance wires it.
@@ -132,21 +132,21 @@ func isolationCases() map[string]isolationCase {
 			return admin.NewSessions(h.db, 0, 0, nil).DeleteUser(ctx, b, ids["user"])
 		},
 		"TOTP.Enrol": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
-			_, err := admin.NewTOTP(h.db, "", nil).Enrol(ctx, b, ids["user"], "x")
+			_, err := h.totp().Enrol(ctx, b, ids["user"], "x")
 			return err
 		},
 		"TOTP.Active": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
-			_, err := admin.NewTOTP(h.db, "", nil).Active(ctx, b, ids["user"])
+			_, err := h.totp().Active(ctx, b, ids["user"])
 			return err
 		},
 		"TOTP.Verify": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
-			return admin.NewTOTP(h.db, "", nil).Verify(ctx, b, ids["user"], "123456", true)
+			return h.totp().Verify(ctx, b, ids["user"], "123456", true)
 		},
 		"Processors.Remove": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
 			return admin.NewProcessors(h.db, nil).Remove(ctx, b, ids["processor"])
 		},
 		"TOTP.Remove": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
-			return admin.NewTOTP(h.db, "", nil).Remove(ctx, b, ids["user"])
+			return h.totp().Remove(ctx, b, ids["user"])
 		},
 		"Store.CheckLogin": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
 			_, err := auth.NewStore(h.db, nil).CheckLogin(ctx, b, "victim@example.com", "victim password 1")

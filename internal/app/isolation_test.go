@@ -196,6 +196,11 @@ func isolationCases() map[string]isolationCase {
 			_, _, err := l.Facts(ctx, b, ids["contact"], "newsletter", "email", time.Now())
 			return err
 		},
+		"Ledger.ContactFacts": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, _, _, l := h.consent()
+			_, err := l.ContactFacts(ctx, b, ids["contact"], time.Now())
+			return err
+		},
 		"Purposes.Get": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
 			_, p, _, _ := h.consent()
 			_, err := p.Get(ctx, b, ids["purpose"])

@@ -70,10 +70,10 @@ func (rt Route) Admits(role auth.Role) bool {
 }
 
 // MenuEntry is an item of the main menu. Parts of fairlead that are built
-// apart from this package (leads and segments, campaigns, suppliers and
-// letters) add their pages by appending a MenuEntry to UI.Extensions and
-// mounting their routes with UI.Extend; until then the entry shows a page
-// that says the part is not installed.
+// apart from this package (leads and segments, campaigns) add their pages
+// by appending a MenuEntry to UI.Extensions and mounting their routes with
+// UI.Extend; until then the entry shows a page that says the part is not
+// installed.
 type MenuEntry struct {
 	Key   string // also the path: /admin/{key}
 	Label [2]string

@@ -12,8 +12,10 @@ import (
 
 	"github.com/fairlead/fairlead/internal/auth"
 	"github.com/fairlead/fairlead/internal/keyring"
+	"github.com/fairlead/fairlead/internal/letter"
 	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/store/testdb"
+	"github.com/fairlead/fairlead/internal/supplier"
 	"github.com/fairlead/fairlead/internal/workspace"
 )
 
@@ -339,6 +341,18 @@ func TestSecureFor(t *testing.T) {
 	} {
 		if got := SecureFor(c.addr, c.pub); got != c.want {
 			t.Errorf("SecureFor(%q, %q) = %v, want %v", c.addr, c.pub, got, c.want)
+		}
+	}
+}
+
+// TestLeftOutInWords: every reason a batch leaves a contact out for, besides
+// the engine's, is said in words in both languages, with its code.
+func TestLeftOutInWords(t *testing.T) {
+	for _, code := range []string{supplier.ReasonAddressDoesNotFit, supplier.ReasonNoPostalAddress, supplier.ReasonErased, "letter_invalid",
+		letter.CodeDoesNotFit, letter.CodeUnsupportedCharacter, "required", "invalid_value", "marketing_objection", "supplier_notice_missing"} {
+		en, de := leftOutText(code, "en"), leftOutText(code, "de")
+		if en == code || de == code || en == de || !strings.HasSuffix(en, "("+code+")") || !strings.HasSuffix(de, "("+code+")") {
+			t.Errorf("%s: %q / %q", code, en, de)
 		}
 	}
 }

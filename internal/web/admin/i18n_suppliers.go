@@ -118,10 +118,14 @@ var supplierTexts = map[string][2]string{
 	"ch_web_form":            {"Web form", "Webformular"},
 
 	// Why a contact got no letter, besides the engine's reasons.
-	"lo_address_does_not_fit": {"The address does not fit the envelope window", "Die Anschrift passt nicht ins Fenster des Umschlags"},
-	"lo_no_postal_address":    {"No postal address", "Keine Postanschrift"},
-	"lo_erased":               {"The contact was erased", "Der Kontakt wurde gelöscht"},
-	"lo_letter_invalid":       {"The letter could not be set", "Der Brief ließ sich nicht setzen"},
+	"lo_address_does_not_fit":  {"The address does not fit the envelope window", "Die Anschrift passt nicht ins Fenster des Umschlags"},
+	"lo_no_postal_address":     {"No postal address", "Keine Postanschrift"},
+	"lo_erased":                {"The contact was erased", "Der Kontakt wurde gelöscht"},
+	"lo_letter_invalid":        {"The letter could not be set", "Der Brief ließ sich nicht setzen"},
+	"lo_does_not_fit":          {"A line of the letter is too long for the page (e.g. the subject with a long name)", "Eine Zeile des Briefs ist zu lang für die Seite (z. B. der Betreff mit einem langen Namen)"},
+	"lo_unsupported_character": {"The name or address has a character the letter font cannot print", "Name oder Anschrift enthält ein Zeichen, das die Briefschrift nicht drucken kann"},
+	"lo_required":              {"A part of the letter is empty after merging (e.g. the subject)", "Ein Teil des Briefs ist nach dem Einsetzen leer (z. B. der Betreff)"},
+	"lo_invalid_value":         {"The letter has an invalid part (e.g. a control character in the text)", "Der Brief enthält einen ungültigen Teil (z. B. ein Steuerzeichen im Text)"},
 }
 
 func init() {

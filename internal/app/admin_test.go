@@ -400,3 +400,9 @@ func TestAdminRoleDenied(t *testing.T) {
 		})
 	}
 }
+
+// totp returns the second factors as newInstance wires them.
+func (h *harness) totp() *admin.TOTP {
+	contacts, _, _, _ := h.consent()
+	return admin.NewTOTP(h.db, contacts.Keys(), "fairlead", nil)
+}

@@ -42,7 +42,7 @@ func scopedRepositories(h *harness) []any {
 	return []any{auth.NewStore(h.db, nil), h.queue, contacts, contacts.Keys(), purposes, notices, ledger,
 		audience.New(h.db, ledger, purposes, nil), svc, svc.Delivery.Outbox, svc.Settings, h.webhooks(), h.privacy(),
 		h.suppliers(),
-		admin.NewSessions(h.db, 0, 0, nil), admin.NewTOTP(h.db, "", nil), admin.NewProcessors(h.db, nil),
+		admin.NewSessions(h.db, 0, 0, nil), h.totp(), admin.NewProcessors(h.db, nil),
 		h.track().Store, h.track(), h.track().Pseudonyms, h.leads(), h.importer()}
 }
 
@@ -239,21 +239,21 @@ func isolationCases() map[string]isolationCase {
 			return admin.NewSessions(h.db, 0, 0, nil).DeleteUser(ctx, b, ids["user"])
 		},
 		"TOTP.Enrol": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
-			_, err := admin.NewTOTP(h.db, "", nil).Enrol(ctx, b, ids["user"], "x")
+			_, err := h.totp().Enrol(ctx, b, ids["user"], "x")
 			return err
 		},
 		"TOTP.Active": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
-			_, err := admin.NewTOTP(h.db, "", nil).Active(ctx, b, ids["user"])
+			_, err := h.totp().Active(ctx, b, ids["user"])
 			return err
 		},
 		"TOTP.Verify": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
-			return admin.NewTOTP(h.db, "", nil).Verify(ctx, b, ids["user"], "123456", true)
+			return h.totp().Verify(ctx, b, ids["user"], "123456", true)
 		},
 		"Processors.Remove": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
 			return admin.NewProcessors(h.db, nil).Remove(ctx, b, ids["processor"])
 		},
 		"TOTP.Remove": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
-			return admin.NewTOTP(h.db, "", nil).Remove(ctx, b, ids["user"])
+			return h.totp().Remove(ctx, b, ids["user"])
 		},
 		"Store.ForContact": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
 			evs, err := h.track().Store.ForContact(ctx, b, ids["contact"], 0)
@@ -350,6 +350,11 @@ func isolationCases() map[string]isolationCase {
 		"Ledger.Facts": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
 			_, _, _, l := h.consent()
 			_, _, err := l.Facts(ctx, b, ids["contact"], "newsletter", "email", time.Now())
+			return err
+		},
+		"Ledger.ContactFacts": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, _, _, l := h.consent()
+			_, err := l.ContactFacts(ctx, b, ids["contact"], time.Now())
 			return err
 		},
 		"Purposes.Get": func(ctx context.Context, h *harness, b string, ids map[string]string) error {

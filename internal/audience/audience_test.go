@@ -3,8 +3,10 @@ package audience_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -464,5 +466,71 @@ func TestStateFollowsCatalogueAndContactChanges(t *testing.T) {
 		}
 		check(audience.Query{Purpose: "product_offers", Channel: "post"})
 		check(audience.Query{Purpose: "product_offers", Channel: "post", Filter: audience.Filter{Relationship: "supplier"}})
+	})
+}
+
+// TestMatrixEqualsDecide: the matrix reads a contact's facts once and
+// decides every cell from them; each cell must be exactly what Decide says
+// for that purpose and channel — for a contact with mixed consents
+// (confirmed, pending, withdrawn, an objection on one channel, a presumed
+// B2B consent) and for contacts with random histories.
+func TestMatrixEqualsDecide(t *testing.T) {
+	t.Parallel()
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		w := newWorld(t, db)
+		at := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+		res := audience.New(db, w.ledger, w.purposes, func() time.Time { return at })
+		c, err := w.contacts.Create(ctx, w.ws, contact.Input{FirstName: "M", Audience: "b2b", Relationship: "prospect", DataSource: "self_provided",
+			Email: "mixed@example.com", Phone: "+4915112345678"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev := consent.EvidenceInput{Source: "form:test", NoticeHash: w.text.Hash, TextShown: w.text.Body}
+		conf := consent.EvidenceInput{Source: "form:test", ConfirmationMethod: "email_link"}
+		when := func(d int) *time.Time { x := at.AddDate(0, 0, -d); return &x }
+		for _, e := range []consent.NewEvent{
+			{Kind: consent.KindConsentRequested, Purpose: "newsletter", Channels: []string{"email"}, OccurredAt: when(30), Details: consent.Details{Verification: "email_doi", CollectedBy: "self"}, Evidence: ev},
+			{Kind: consent.KindConsentConfirmed, Purpose: "newsletter", Channels: []string{"email"}, OccurredAt: when(29), Details: consent.Details{Verification: "email_doi"}, Evidence: conf},
+			{Kind: consent.KindConsentRequested, Purpose: "product_offers", Channels: []string{"sms"}, OccurredAt: when(20), Details: consent.Details{Verification: "sms_doi", CollectedBy: "self"}, Evidence: ev},
+			{Kind: consent.KindConsentRequested, Purpose: "event_invitations", Channels: []string{"email"}, OccurredAt: when(15), Details: consent.Details{Verification: "email_doi", CollectedBy: "self"}, Evidence: ev},
+			{Kind: consent.KindConsentConfirmed, Purpose: "event_invitations", Channels: []string{"email"}, OccurredAt: when(14), Details: consent.Details{Verification: "email_doi"}, Evidence: conf},
+			{Kind: consent.KindConsentWithdrawn, Purpose: "event_invitations", Channels: []string{"email"}, OccurredAt: when(5)},
+			{Kind: consent.KindObjection, Channels: []string{"post"}, OccurredAt: when(3), Details: consent.Details{ObjectionType: "direct_marketing"}},
+			{Kind: consent.KindPresumedConsentRecorded, Purpose: "sales_calls", Channels: []string{"phone"}, OccurredAt: when(2), Details: consent.Details{Basis: "asked for a call back at the trade fair"}},
+		} {
+			if _, err := w.ledger.Append(ctx, nil, w.ws, c.ID, e, consent.Actor{TokenID: "test"}); err != nil {
+				t.Fatalf("%s %s: %v", e.Kind, e.Purpose, err)
+			}
+		}
+		r := rand.New(rand.NewPCG(11, 12))
+		ids := append([]string{c.ID}, w.generate(r, 40)...)
+		for i, cid := range ids {
+			cells, err := res.Matrix(ctx, w.ws, cid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			allowed, denied := 0, 0
+			for _, cell := range cells {
+				d, err := res.Decide(ctx, w.ws, cid, cell.Purpose, cell.Channel, audience.Campaign{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(cell.Decision, d) {
+					t.Fatalf("contact %d, %s/%s: matrix %+v, Decide %+v", i, cell.Purpose, cell.Channel, cell.Decision, d)
+				}
+				if d.Allowed {
+					allowed++
+				} else {
+					denied++
+				}
+			}
+			if i == 0 && (allowed < 2 || denied < 2) {
+				t.Fatalf("the mixed contact's matrix has %d allowed and %d denied cells: it does not test a mix", allowed, denied)
+			}
+		}
+		if _, err := res.Matrix(ctx, w.ws, id.New()); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("matrix of an unknown contact: %v", err)
+		}
 	})
 }

@@ -479,6 +479,49 @@ func (l *Ledger) Facts(ctx context.Context, ws, contactID, purposeKey, channel s
 	return buildFacts(p, pur, channel, rs, asOf), req, nil
 }
 
+// ContactFacts is one contact's record and ledger, read and folded once as
+// of a time, from which the engine's input for any business purpose and
+// channel follows without another query: a contact's matrix (some thirty
+// purpose × channel cells) costs two reads instead of three per cell.
+type ContactFacts struct {
+	points contact.Points
+	evs    []parsed
+	st     state
+	asOf   time.Time
+}
+
+// ContactFacts reads a contact and its ledger for Facts of many purposes
+// and channels as of asOf.
+func (l *Ledger) ContactFacts(ctx context.Context, ws, contactID string, asOf time.Time) (*ContactFacts, error) {
+	if !id.Valid(ws) || !id.Valid(contactID) {
+		return nil, store.ErrNotFound
+	}
+	ws, contactID = strings.ToLower(ws), strings.ToLower(contactID)
+	p, err := l.contacts.Points(ctx, ws, contactID)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := l.rows(ctx, l.db.R, ws, contactID)
+	if err != nil {
+		return nil, err
+	}
+	evs := chronological(rs, asOf)
+	return &ContactFacts{points: p, evs: evs, st: foldParsed(evs), asOf: asOf}, nil
+}
+
+// Facts is what Ledger.Facts derives for the business purpose pur (as the
+// workspace's catalogue lists it) and channel, from what was read once.
+func (c *ContactFacts) Facts(pur Purpose, channel string) (policy.Facts, policy.Request, error) {
+	if !slices.Contains(Channels, channel) {
+		return policy.Facts{}, policy.Request{}, validate.OneOf("channel", channel, Channels)
+	}
+	if !pur.Allows(channel) {
+		return policy.Facts{}, policy.Request{}, &validate.Error{Field: "channel", Code: "channel_not_allowed", Allowed: pur.Channels,
+			Message: fmt.Sprintf("purpose %s does not use channel %s; allowed: %s", pur.Key, channel, strings.Join(pur.Channels, ", "))}
+	}
+	return factsFrom(c.points, pur, channel, c.evs, c.st, c.asOf), policy.Request{Purpose: policy.Purpose(pur.Kind), Channel: policy.Channel(channel)}, nil
+}
+
 // FactsForContacts is Facts for many contacts at once (audience
 // resolution): two queries per 500 contacts instead of two per contact.
 // Contacts that do not exist in the workspace are missing from the map.

@@ -31,6 +31,7 @@ import (
 	"github.com/fairlead/fairlead/internal/mail/outbox"
 	"github.com/fairlead/fairlead/internal/privacy"
 	"github.com/fairlead/fairlead/internal/store"
+	"github.com/fairlead/fairlead/internal/supplier"
 	"github.com/fairlead/fairlead/internal/validate"
 	"github.com/fairlead/fairlead/internal/web"
 	"github.com/fairlead/fairlead/internal/webhook"
@@ -69,10 +70,10 @@ func (rt Route) Admits(role auth.Role) bool {
 }
 
 // MenuEntry is an item of the main menu. Parts of fairlead that are built
-// apart from this package (leads and segments, campaigns, suppliers and
-// letters) add their pages by appending a MenuEntry to UI.Extensions and
-// mounting their routes with UI.Extend; until then the entry shows a page
-// that says the part is not installed.
+// apart from this package (leads and segments, campaigns) add their pages
+// by appending a MenuEntry to UI.Extensions and mounting their routes with
+// UI.Extend; until then the entry shows a page that says the part is not
+// installed.
 type MenuEntry struct {
 	Key   string // also the path: /admin/{key}
 	Label [2]string
@@ -93,8 +94,10 @@ type UI struct {
 	Settings *capture.SettingsStore
 	Privacy  *privacy.Service
 	Webhooks *webhook.Service
-	Audit    *audit.Trail
-	Jobs     *jobs.Queue
+	// Suppliers is the backflow acquisition behind the supplier and letter pages.
+	Suppliers *supplier.Backflow
+	Audit     *audit.Trail
+	Jobs      *jobs.Queue
 	// CheckGatewayURL validates an SMTP or SMS gateway URL before it is saved.
 	CheckGatewayURL capture.URLCheck
 
@@ -207,6 +210,26 @@ func (u *UI) Routes() []Route {
 		{"POST", "/admin/settings/processors", adminOrDPO, "Add a processor to the record", u.addProcessor},
 		{"POST", "/admin/settings/processors/{id}/remove", adminOrDPO, "Remove a processor from the record", u.removeProcessor},
 		{"GET", "/p/transparency/{workspace}", nil, "Public transparency page generated from the record", u.transparency},
+
+		{"GET", "/admin/suppliers", supplierReaders, "Suppliers (dream=1: only dream clients) and a new one", u.suppliersPage},
+		{"POST", "/admin/suppliers", supplierEditors, "Create a supplier", u.createSupplier},
+		{"GET", "/admin/suppliers/{id}", supplierReaders, "A supplier: contact persons, first inquiries, contracts", u.supplierPage},
+		{"POST", "/admin/suppliers/{id}", supplierEditors, "Change a supplier's name, language, dream-client flag or notes", u.updateSupplier},
+		{"POST", "/admin/suppliers/{id}/contacts", supplierEditors, "Add a contact person (an existing contact or a new one)", u.addSupplierContact},
+		{"POST", "/admin/suppliers/{id}/inquiries", supplierEditors, "Generate the first-inquiry text linking the current supplier notice", u.createInquiry},
+		{"POST", "/admin/supplier-inquiries/{id}/sent", supplierEditors, "Mark an inquiry sent: records notice_given", u.markInquirySent},
+		{"POST", "/admin/suppliers/{id}/contracts", supplierEditors, "Record a concluded contract; queues the scheduled letters", u.recordContract},
+		{"GET", "/admin/letters", supplierReaders, "Letter templates, schedules and batches; create a batch", u.lettersPage},
+		{"GET", "/admin/letters/templates/new", supplierEditors, "Letter template editor for a new template", u.letterTemplatePage},
+		{"GET", "/admin/letters/templates/{id}", supplierReaders, "A letter template with its versions", u.letterTemplatePage},
+		{"POST", "/admin/letters/templates", supplierEditors, "Save a letter template version (unknown merge fields are refused)", u.saveLetterTemplate},
+		{"POST", "/admin/letters/templates/{id}/schedule", supplierEditors, "Set a template's schedule", u.setLetterSchedule},
+		{"POST", "/admin/letters/batches", supplierEditors, "Create a letter batch: the engine decides every contact person now", u.createLetterBatch},
+		{"GET", "/admin/letters/batches/{id}", supplierReaders, "A letter batch: letters, left-out contacts with reasons, PDF preview", u.batchPage},
+		{"GET", "/admin/letters/batches/{id}/pdf", supplierReaders, "The batch's letters as one PDF (inline=1: for the preview)", u.batchPDF},
+		{"GET", "/admin/letters/batches/{id}/manifest", supplierReaders, "The batch's CSV manifest for the print-and-mail service", u.batchManifest},
+		{"GET", "/admin/contacts/{id}/sales", supplierReaders, "Sales view of a contact: responses and the current matrix", u.salesPage},
+		{"POST", "/admin/contacts/{id}/responses", supplierEditors, "Log an inbound response: opens an inbound request", u.logResponse},
 	}
 	for _, e := range u.menu() {
 		if e.builtin {

@@ -11,8 +11,11 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/fairlead/fairlead/internal/auth"
+	"github.com/fairlead/fairlead/internal/keyring"
+	"github.com/fairlead/fairlead/internal/letter"
 	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/store/testdb"
+	"github.com/fairlead/fairlead/internal/supplier"
 	"github.com/fairlead/fairlead/internal/workspace"
 )
 
@@ -195,7 +198,7 @@ func TestTOTPEnrolAndVerify(t *testing.T) {
 		ctx := context.Background()
 		ws, uid := newUser(t, db)
 		c := &clock{t: time.Date(2026, 3, 2, 9, 0, 5, 0, time.UTC)}
-		tf := NewTOTP(db, "fairlead", c.now)
+		tf := NewTOTP(db, testKeys(t, db), "fairlead", c.now)
 		e, err := tf.Enrol(ctx, ws, uid, "ann@example.com")
 		if err != nil {
 			t.Fatal(err)
@@ -250,6 +253,79 @@ func TestTOTPEnrolAndVerify(t *testing.T) {
 	})
 }
 
+func testKeys(t *testing.T, db *store.DB) *keyring.Keyring {
+	t.Helper()
+	k, err := keyring.New(db, []byte(strings.Repeat("k", keyring.KeySize)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// TestTOTPSecretSealed: the secret is stored sealed, not as the base32 an
+// authenticator app is given; a sealed secret copied onto another user's
+// row does not open; a plain secret stored before sealing still logs in
+// and is sealed by that login.
+func TestTOTPSecretSealed(t *testing.T) {
+	t.Parallel()
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		ws, uid := newUser(t, db)
+		c := &clock{t: time.Date(2026, 3, 2, 9, 0, 5, 0, time.UTC)}
+		tf := NewTOTP(db, testKeys(t, db), "fairlead", c.now)
+		raw := func(user string) string {
+			t.Helper()
+			var s string
+			if err := db.R.QueryRowContext(ctx, `SELECT secret FROM admin_totp WHERE workspace_id = $1 AND user_id = $2`, ws, user).Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+		e, err := tf.Enrol(ctx, ws, uid, "ann@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored := raw(uid)
+		if strings.Contains(strings.ToUpper(stored), e.Secret) || strings.Contains(stored, e.Secret[:8]) || !strings.HasPrefix(stored, sealedPrefix) {
+			t.Fatalf("the column holds the secret %s readably: %q", e.Secret, stored)
+		}
+		code, _ := totp.GenerateCode(e.Secret, c.now())
+		if err := tf.Verify(ctx, ws, uid, code, true); err != nil {
+			t.Fatalf("activate with the sealed secret: %v", err)
+		}
+
+		// Another user of the workspace with the first one's sealed secret.
+		u2, err := auth.NewStore(db, nil).CreateUser(ctx, ws, auth.NewUser{Email: "bob@example.com", Role: "sales", Password: "a long password 2"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.W.ExecContext(ctx, `INSERT INTO admin_totp (workspace_id, user_id, secret, created_at) VALUES ($1,$2,$3,$4)`, ws, u2.ID, raw(uid), c.now()); err != nil {
+			t.Fatal(err)
+		}
+		c.add(30 * time.Second)
+		code, _ = totp.GenerateCode(e.Secret, c.now())
+		if err := tf.Verify(ctx, ws, u2.ID, code, true); err == nil || errors.Is(err, errBadCode) {
+			t.Fatalf("a sealed secret moved to another user: %v, want it not to open", err)
+		}
+
+		// A plain secret from before: it logs in once and is sealed then.
+		if _, err := db.W.ExecContext(ctx, `UPDATE admin_totp SET secret = $3 WHERE workspace_id = $1 AND user_id = $2`, ws, u2.ID, e.Secret); err != nil {
+			t.Fatal(err)
+		}
+		if err := tf.Verify(ctx, ws, u2.ID, code, true); err != nil {
+			t.Fatalf("a plain secret stored before sealing: %v", err)
+		}
+		if s := raw(u2.ID); !strings.HasPrefix(s, sealedPrefix) || strings.Contains(s, e.Secret) {
+			t.Fatalf("the plain secret was not sealed at its login: %q", s)
+		}
+		c.add(30 * time.Second)
+		code, _ = totp.GenerateCode(e.Secret, c.now())
+		if err := tf.Verify(ctx, ws, u2.ID, code, false); err != nil {
+			t.Fatalf("login after sealing: %v", err)
+		}
+	})
+}
+
 func TestSecureFor(t *testing.T) {
 	for _, c := range []struct {
 		addr, pub string
@@ -265,6 +341,18 @@ func TestSecureFor(t *testing.T) {
 	} {
 		if got := SecureFor(c.addr, c.pub); got != c.want {
 			t.Errorf("SecureFor(%q, %q) = %v, want %v", c.addr, c.pub, got, c.want)
+		}
+	}
+}
+
+// TestLeftOutInWords: every reason a batch leaves a contact out for, besides
+// the engine's, is said in words in both languages, with its code.
+func TestLeftOutInWords(t *testing.T) {
+	for _, code := range []string{supplier.ReasonAddressDoesNotFit, supplier.ReasonNoPostalAddress, supplier.ReasonErased, "letter_invalid",
+		letter.CodeDoesNotFit, letter.CodeUnsupportedCharacter, "required", "invalid_value", "marketing_objection", "supplier_notice_missing"} {
+		en, de := leftOutText(code, "en"), leftOutText(code, "de")
+		if en == code || de == code || en == de || !strings.HasSuffix(en, "("+code+")") || !strings.HasSuffix(de, "("+code+")") {
+			t.Errorf("%s: %q / %q", code, en, de)
 		}
 	}
 }

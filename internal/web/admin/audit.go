@@ -26,13 +26,18 @@ func uiAction(rt Route) string {
 		case strings.HasSuffix(rt.Path, "/erase"), strings.HasSuffix(rt.Path, "/remove"), strings.HasSuffix(rt.Path, "/revoke"):
 			return audit.ActionDelete
 		case rt.Path == "/admin/settings", strings.HasSuffix(rt.Path, "/redeliver"), strings.HasSuffix(rt.Path, "/complete"),
-			rt.Path == "/admin/settings/users/{id}", rt.Path == "/admin/settings/test":
+			rt.Path == "/admin/settings/users/{id}", rt.Path == "/admin/settings/test",
+			rt.Path == "/admin/suppliers/{id}", strings.HasSuffix(rt.Path, "/sent"), strings.HasSuffix(rt.Path, "/schedule"):
 			return audit.ActionUpdate
 		}
 		return audit.ActionCreate
 	case rt.Path == "/admin/contacts/{id}/export":
 		return audit.ActionExport
-	case slices.Contains([]string{"/admin/contacts/{id}", "/admin/outbox", "/admin/outbox/{id}", "/admin/contacts/{id}/erase"}, rt.Path):
+	// The print files hold the names and addresses of every letter.
+	case rt.Path == "/admin/letters/batches/{id}/pdf", rt.Path == "/admin/letters/batches/{id}/manifest":
+		return audit.ActionExport
+	case slices.Contains([]string{"/admin/contacts/{id}", "/admin/outbox", "/admin/outbox/{id}", "/admin/contacts/{id}/erase",
+		"/admin/contacts/{id}/sales", "/admin/suppliers/{id}", "/admin/letters/batches/{id}"}, rt.Path):
 		return audit.ActionRead
 	}
 	return ""

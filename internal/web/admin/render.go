@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fairlead/fairlead/internal/auth"
 	"github.com/fairlead/fairlead/internal/consent"
 	"github.com/fairlead/fairlead/internal/web"
 )
@@ -75,7 +74,7 @@ func (u *UI) menu() []menuDef {
 		{MenuEntry{"forms", [2]string{"Forms", "Formulare"}, all}, true},
 		{MenuEntry{"leads", [2]string{"Leads & segments", "Leads & Segmente"}, people}, false},
 		{MenuEntry{"campaigns", [2]string{"Campaigns", "Kampagnen"}, formEditors}, false},
-		{MenuEntry{"suppliers", [2]string{"Suppliers & letters", "Lieferanten & Briefe"}, []auth.Role{auth.RoleAdmin, auth.RoleMarketing, auth.RoleDPO}}, false},
+		{MenuEntry{"suppliers", [2]string{"Suppliers & letters", "Lieferanten & Briefe"}, supplierReaders}, true},
 		{MenuEntry{"privacy/dsr", [2]string{"Privacy", "Datenschutz"}, privacyRoles}, true},
 		{MenuEntry{"outbox", [2]string{"Outbox", "Postausgang"}, outboxRoles}, true},
 		{MenuEntry{"settings/purposes", [2]string{"Settings", "Einstellungen"}, all}, true},

@@ -10,34 +10,75 @@ import (
 	"fmt"
 	"html/template"
 	"image/png"
+	"strings"
 	"time"
 
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/fairlead/fairlead/internal/keyring"
 	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/validate"
 )
 
 // TOTP holds the second factors of users (RFC 6238: SHA-1, 6 digits, 30 s,
 // which every authenticator app understands).
+//
+// The shared secrets are sealed with the keyring's workspace-secret key:
+// unlike a password hash, a TOTP secret must be read back to check a code,
+// so a copy of the database alone would otherwise hand out every second
+// factor. The seal is bound to workspace and user, so a sealed secret moved
+// to another user's row does not open.
 type TOTP struct {
 	db     *store.DB
+	keys   *keyring.Keyring
 	now    func() time.Time
 	Issuer string
 }
 
 const totpPeriod = 30
 
-// NewTOTP works on db.
-func NewTOTP(db *store.DB, issuer string, now func() time.Time) *TOTP {
+// sealedPrefix marks a sealed secret in admin_totp.secret; a value without
+// it is a plain base32 secret written before secrets were sealed, which is
+// sealed at its next accepted code.
+const sealedPrefix = "sealed:v1:"
+
+// NewTOTP works on db and seals the secrets with keys.
+func NewTOTP(db *store.DB, keys *keyring.Keyring, issuer string, now func() time.Time) *TOTP {
 	if now == nil {
 		now = func() time.Time { return time.Now().UTC() }
 	}
 	if issuer == "" {
 		issuer = "fairlead"
 	}
-	return &TOTP{db: db, now: now, Issuer: issuer}
+	return &TOTP{db: db, keys: keys, now: now, Issuer: issuer}
+}
+
+func totpLabel(userID string) string { return "admin_totp\x00" + strings.ToLower(userID) }
+
+func (t *TOTP) seal(ws, userID, secret string) (string, error) {
+	b, err := t.keys.SealSecret(ws, totpLabel(userID), []byte(secret))
+	if err != nil {
+		return "", fmt.Errorf("seal totp secret: %w", err)
+	}
+	return sealedPrefix + base64.RawStdEncoding.EncodeToString(b), nil
+}
+
+// open returns the secret and whether it was stored plain.
+func (t *TOTP) open(ws, userID, stored string) (string, bool, error) {
+	rest, ok := strings.CutPrefix(stored, sealedPrefix)
+	if !ok {
+		return stored, true, nil
+	}
+	b, err := base64.RawStdEncoding.DecodeString(rest)
+	if err != nil {
+		return "", false, errors.New("admin: malformed sealed totp secret")
+	}
+	pt, err := t.keys.OpenSecret(ws, totpLabel(userID), b)
+	if err != nil {
+		return "", false, err
+	}
+	return string(pt), false, nil
 }
 
 // Enrolment is what a user needs to set up an authenticator app.
@@ -69,9 +110,13 @@ func (t *TOTP) Enrol(ctx context.Context, ws, userID, account string) (Enrolment
 	if active.Valid {
 		return Enrolment{}, &validate.Error{Field: "totp", Code: "active", Message: "a second factor is already active; remove it first"}
 	}
+	sealed, err := t.seal(ws, userID, key.Secret())
+	if err != nil {
+		return Enrolment{}, err
+	}
 	if _, err := t.db.W.ExecContext(ctx, `INSERT INTO admin_totp (workspace_id, user_id, secret, created_at) VALUES ($1,$2,$3,$4)
 		ON CONFLICT (workspace_id, user_id) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at, last_step = 0`,
-		ws, userID, key.Secret(), now); err != nil {
+		ws, userID, sealed, now); err != nil {
 		return Enrolment{}, fmt.Errorf("store totp secret: %w", err)
 	}
 	e := Enrolment{Secret: key.Secret(), URI: key.URL()}
@@ -112,14 +157,18 @@ func (t *TOTP) Verify(ctx context.Context, ws, userID, code string, activate boo
 		return errBadCode
 	}
 	return t.db.Tx(ctx, func(tx store.Tx) error {
-		var secret string
+		var stored string
 		var lastStep int64
 		var active sql.NullTime
 		err := tx.QueryRowContext(ctx, `SELECT secret, last_step, activated_at FROM admin_totp WHERE workspace_id = $1 AND user_id = $2`, ws, userID).
-			Scan(&secret, &lastStep, &active)
+			Scan(&stored, &lastStep, &active)
 		if errors.Is(err, sql.ErrNoRows) {
 			return errBadCode
 		}
+		if err != nil {
+			return err
+		}
+		secret, plain, err := t.open(ws, userID, stored)
 		if err != nil {
 			return err
 		}
@@ -141,10 +190,15 @@ func (t *TOTP) Verify(ctx context.Context, ws, userID, code string, activate boo
 		if matched < 0 || matched <= lastStep {
 			return errBadCode
 		}
+		if plain {
+			if stored, err = t.seal(ws, userID, secret); err != nil {
+				return err
+			}
+		}
 		if activate {
-			_, err = tx.ExecContext(ctx, `UPDATE admin_totp SET last_step = $3, activated_at = $4 WHERE workspace_id = $1 AND user_id = $2`, ws, userID, matched, now)
+			_, err = tx.ExecContext(ctx, `UPDATE admin_totp SET last_step = $3, activated_at = $4, secret = $5 WHERE workspace_id = $1 AND user_id = $2`, ws, userID, matched, now, stored)
 		} else {
-			_, err = tx.ExecContext(ctx, `UPDATE admin_totp SET last_step = $3 WHERE workspace_id = $1 AND user_id = $2`, ws, userID, matched)
+			_, err = tx.ExecContext(ctx, `UPDATE admin_totp SET last_step = $3, secret = $4 WHERE workspace_id = $1 AND user_id = $2`, ws, userID, matched, stored)
 		}
 		return err
 	})

@@ -102,6 +102,30 @@ func (r *Resolver) Decide(ctx context.Context, ws, contactID, purposeKey, channe
 	return d, nil
 }
 
+// DecideMany decides each of the given contacts now, from one read of
+// their ledgers: what a sender calls for a batch of recipients right
+// before the batch leaves. Contacts that do not exist are missing from the
+// map. Each decision is exactly Decide's.
+func (r *Resolver) DecideMany(ctx context.Context, ws string, ids []string, purposeKey, channel string, c Campaign) (map[string]policy.Decision, error) {
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	facts, req, err := r.facts.FactsForContacts(ctx, ws, ids, purposeKey, channel, r.now())
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]policy.Decision, len(facts))
+	for cid, f := range facts {
+		c.apply(&f)
+		d, err := policy.Decide(f, req)
+		if err != nil {
+			return nil, fmt.Errorf("decide for contact %s: %w", cid, err)
+		}
+		out[cid] = d
+	}
+	return out, nil
+}
+
 // Cell is one entry of a contact's matrix.
 type Cell struct {
 	Purpose  string          `json:"purpose"`

@@ -217,3 +217,35 @@ func TestRunJobRidesOutAnOutage(t *testing.T) {
 		}
 	})
 }
+
+// Preview renders for one contact; a test send goes only to the given
+// address, marked as a test, and is not counted.
+func TestPreviewAndTestSend(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db, smtptest.Options{})
+		ctx := context.Background()
+		a := f.subscriber(1)
+		f.subscriber(2)
+		camp := f.create(newsletter())
+		r, err := f.svc.Preview(ctx, f.ws, camp.ID, 0, a.ID)
+		if err != nil || r.Subject != "Hallo Vorname1" || !strings.Contains(r.HTML, "Vorname1") {
+			t.Fatalf("preview = %+v, %v", r, err)
+		}
+		if _, err := f.svc.Preview(ctx, f.ws, camp.ID, 3, a.ID); !isField(err, "step") {
+			t.Fatalf("step out of range: %v", err)
+		}
+		if err := f.svc.TestSend(ctx, f.ws, camp.ID, 0, "a@x.example, b@y.example", ""); !isField(err, "to") {
+			t.Fatalf("two addresses: %v", err)
+		}
+		if err := f.svc.TestSend(ctx, f.ws, camp.ID, 0, "reviewer@example.org", a.ID); err != nil {
+			t.Fatal(err)
+		}
+		m := f.smtp.WaitFor(t, 1, 5*time.Second)
+		if len(m) != 1 || m[0].To[0] != "reviewer@example.org" || m[0].Header.Get("X-Fairlead-Test") != "true" || !strings.HasPrefix(m[0].Header.Get("Subject"), "[Test] ") {
+			t.Fatalf("test message: %+v", m[0].Header)
+		}
+		if r := f.report(camp); r.Sent != 0 || r.Queued != 0 {
+			t.Fatalf("test send counted: %+v", r)
+		}
+	})
+}

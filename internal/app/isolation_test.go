@@ -13,6 +13,7 @@ import (
 
 	"github.com/fairlead/fairlead/internal/audience"
 	"github.com/fairlead/fairlead/internal/auth"
+	"github.com/fairlead/fairlead/internal/campaign"
 	"github.com/fairlead/fairlead/internal/capture"
 	"github.com/fairlead/fairlead/internal/consent"
 	"github.com/fairlead/fairlead/internal/contact"
@@ -35,7 +36,25 @@ func scopedRepositories(h *harness) []any {
 	contacts, purposes, notices, ledger := h.consent()
 	svc := h.capture()
 	return []any{auth.NewStore(h.db, nil), h.queue, contacts, contacts.Keys(), purposes, notices, ledger,
-		audience.New(h.db, ledger, purposes, nil), svc, svc.Delivery.Outbox, svc.Settings, h.webhooks(), h.privacy()}
+		audience.New(h.db, ledger, purposes, nil), svc, svc.Delivery.Outbox, svc.Settings, h.webhooks(), h.privacy(),
+		h.campaigns()}
+}
+
+// campaigns returns the campaign service wired as newInstance wires it.
+func (h *harness) campaigns() *campaign.Service {
+	contacts, purposes, _, ledger := h.consent()
+	return campaignService(h.db, h.cfg, audience.New(h.db, ledger, purposes, nil), contacts, h.capture(), h.privacy(), h.queue, h.log)
+}
+
+// campaignRows gives workspace A a campaign, for the isolation test.
+func campaignRows(t *testing.T, h *harness, ws string) map[string]string {
+	t.Helper()
+	c, err := h.campaigns().Create(context.Background(), ws, campaign.Input{Name: "A's campaign", Purpose: "newsletter",
+		Steps: []campaign.Step{{Subject: "Hallo {{first_name}}", Text: "Neuigkeiten"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]string{"campaign": c.ID}
 }
 
 // privacy returns the privacy service wired as newInstance wires it.
@@ -261,6 +280,38 @@ func isolationCases() map[string]isolationCase {
 			}
 			return err
 		},
+		"Service.SuppressIn": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			return h.privacy().SuppressIn(ctx, h.db.W, b, "email", "ix", "do_not_contact", ids["contact"])
+		},
+		"Service.Get": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.campaigns().Get(ctx, b, ids["campaign"])
+			return err
+		},
+		"Service.Report": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.campaigns().Report(ctx, b, ids["campaign"])
+			return err
+		},
+		"Service.Run": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.campaigns().Run(ctx, b, ids["campaign"])
+			return err
+		},
+		"Service.Schedule": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, _, err := h.campaigns().Schedule(ctx, b, ids["campaign"], time.Time{})
+			return err
+		},
+		"Service.Pause": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			return h.campaigns().Pause(ctx, b, ids["campaign"])
+		},
+		"Service.Resume": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			return h.campaigns().Resume(ctx, b, ids["campaign"])
+		},
+		"Service.Preview": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.campaigns().Preview(ctx, b, ids["campaign"], 0, "")
+			return err
+		},
+		"Service.TestSend": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			return h.campaigns().TestSend(ctx, b, ids["campaign"], 0, "thief@example.net", "")
+		},
 		"Queue.Get": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
 			_, err := h.queue.Get(ctx, b, ids["job"])
 			return err
@@ -308,6 +359,8 @@ func snapshot(t *testing.T, h *harness, wsID string) string {
 		`SELECT contact_id, status FROM erasures WHERE workspace_id = $1 ORDER BY contact_id`,
 		`SELECT kind, blind_index, reason FROM suppressions WHERE workspace_id = $1 ORDER BY kind, blind_index`,
 		`SELECT rule, enabled, after_days FROM retention_policies WHERE workspace_id = $1 ORDER BY rule`,
+		`SELECT id, name, status, starts_at FROM campaigns WHERE workspace_id = $1 ORDER BY id`,
+		`SELECT campaign_id, step, contact_id, status FROM campaign_messages WHERE workspace_id = $1 ORDER BY campaign_id, step, contact_id`,
 	} {
 		rows, err := h.db.R.Query(q, wsID)
 		if err != nil {
@@ -367,6 +420,9 @@ func TestWorkspaceIsolation(t *testing.T) {
 				ids[k] = v
 			}
 			for k, v := range webhookRows(t, h, a, ids["contact"]) {
+				ids[k] = v
+			}
+			for k, v := range campaignRows(t, h, a) {
 				ids[k] = v
 			}
 			dsr, err := h.privacy().Open(ctx, a, privacy.OpenCase{ContactID: ids["contact"], RequestType: "access"}, consent.Actor{})

@@ -65,6 +65,9 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		// nothing once everything is rewrapped, and its copies are a risk.
 		log.Warn("a previous master key is configured: once fairlead keys rotate reports nothing left to rewrap, remove FAIRLEAD_MASTER_KEY_PREVIOUS or master.key.previous (docs/keys.md)")
 	}
+	if _, err := dkimSigner(cfg); err != nil {
+		return err
+	}
 	srv, queue := newInstance(db, cfg, log, node)
 	if err := seedDemoWith(ctx, db, cfg, log); err != nil {
 		return fmt.Errorf("demo workspace: %w", err)
@@ -140,11 +143,14 @@ func newInstanceOpts(db *store.DB, cfg config.Config, log *slog.Logger, qo jobs.
 	a.Audit = audit.New(db, nil)
 	a.Privacy = privacyService(a.Capture, queue, log, a.Webhooks)
 	a.Privacy.Register(queue)
+	a.Campaigns = campaignService(db, cfg, a.Audience, a.Contacts, a.Capture, a.Privacy, queue, log)
+	a.Campaigns.Register(queue)
 	a.Mount(srv)
 	pages := &public.Pages{Notices: a.Notices, Log: log}
 	pages.Mount(srv)
 	(&public.Capture{Pages: pages, Service: a.Capture, Workspaces: workspaceBySlug(db), Limit: cfg.FormRateLimit}).Mount(srv)
 	(&public.DSR{Verify: func(ctx context.Context, tok string) error { _, err := a.Privacy.VerifyLink(ctx, tok); return err }, Log: log}).Mount(srv)
+	(&public.MailNotifications{Campaigns: a.Campaigns, Log: log}).Mount(srv)
 	mountOpenAPI(srv)
 	return srv, queue
 }

@@ -196,7 +196,7 @@ func (s *Service) log() *slog.Logger {
 }
 
 // ErrState means the campaign's status does not allow the change.
-var ErrState = errors.New("the campaign's status does not allow this")
+var ErrState = fmt.Errorf("the campaign's status does not allow this: %w", store.ErrConflict)
 
 func (s *Service) check(in *Input) ([][3]*merge.Template, error) {
 	in.Name = strings.TrimSpace(in.Name)
@@ -530,6 +530,9 @@ func (s *Service) Pause(ctx context.Context, ws, campaignID string) error {
 
 // Resume continues a paused campaign now.
 func (s *Service) Resume(ctx context.Context, ws, campaignID string) error {
+	if !id.Valid(ws) || !id.Valid(campaignID) {
+		return store.ErrNotFound
+	}
 	return s.DB.Tx(ctx, func(tx store.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE campaigns SET status = $1, paused_reason = '', updated_at = $2 WHERE workspace_id = $3 AND id = $4 AND status = $5`,
 			StatusRunning, s.now(), ws, campaignID, StatusPaused)

@@ -370,6 +370,10 @@ func (s *Service) SuppressIn(ctx context.Context, q store.Querier, ws, kind, bli
 	if kind != contact.IndexEmail && kind != contact.IndexPhone {
 		return validate.OneOf("kind", kind, []string{contact.IndexEmail, contact.IndexPhone})
 	}
+	var one int
+	if err := q.QueryRowContext(ctx, `SELECT 1 FROM contacts WHERE workspace_id = $1 AND id = $2`, strings.ToLower(ws), strings.ToLower(contactID)).Scan(&one); err != nil {
+		return store.MapError(err)
+	}
 	return s.suppress(ctx, q, strings.ToLower(ws), kind, blindIndex, reason, strings.ToLower(contactID), s.now())
 }
 

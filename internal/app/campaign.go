@@ -6,11 +6,11 @@ import (
 	"github.com/fairlead/fairlead/internal/audience"
 	"github.com/fairlead/fairlead/internal/campaign"
 	"github.com/fairlead/fairlead/internal/capture"
-	"github.com/fairlead/fairlead/internal/contact"
 	"github.com/fairlead/fairlead/internal/config"
+	"github.com/fairlead/fairlead/internal/contact"
 	"github.com/fairlead/fairlead/internal/jobs"
-	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/privacy"
+	"github.com/fairlead/fairlead/internal/store"
 )
 
 // dkimSigner loads the DKIM key when configured (nil when not). A key

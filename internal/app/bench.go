@@ -24,8 +24,11 @@ func runBench(ctx context.Context, env Env, args []string) error {
 	if len(args) > 0 && args[0] == "capture" {
 		return runBenchCapture(ctx, env, args[1:])
 	}
+	if len(args) > 0 && args[0] == "campaign" {
+		return runBenchCampaign(ctx, env, args[1:])
+	}
 	if len(args) == 0 || args[0] != "startup" {
-		return fmt.Errorf("usage: fairlead bench startup [--rows N] [--runs N] [--idle 5s] | fairlead bench audience [--contacts N] | fairlead bench capture [--submissions N] [--concurrency 16]")
+		return fmt.Errorf("usage: fairlead bench startup [--rows N] [--runs N] [--idle 5s] | fairlead bench audience [--contacts N] | fairlead bench capture [--submissions N] [--concurrency 16] | fairlead bench campaign [--recipients N] [--runs N] [--workers 16]")
 	}
 	fs := flags(env, "bench startup", "Measure cold start of `fairlead serve` to a 200 from /readyz on embedded SQLite,\nand the resident memory of the idle server. With --rows, the database first gets N\ncontact-sized rows in a scratch table, so start-up time shows it does not scan data.")
 	rows := fs.Int("rows", 0, "contact-sized rows to put in the database first")

@@ -16,7 +16,6 @@ import (
 	"github.com/fairlead/fairlead/internal/capture"
 	"github.com/fairlead/fairlead/internal/contact"
 	"github.com/fairlead/fairlead/internal/jobs"
-	"github.com/fairlead/fairlead/internal/keyring"
 	"github.com/fairlead/fairlead/internal/mail"
 	"github.com/fairlead/fairlead/internal/merge"
 	"github.com/fairlead/fairlead/internal/policy"
@@ -283,6 +282,17 @@ func (r *run) chunk(ctx context.Context, step int, due []dueMsg, p *Pass) error 
 		return err
 	}
 	tracked := map[string]bool{}
+	cts, err := r.s.Contacts.GetMany(ctx, r.ws, claimed)
+	if err != nil {
+		// Nothing left yet: the claimed rows go back to the queue.
+		for _, cid := range claimed {
+			outs = append(outs, outcome{contactID: cid, status: "queued"})
+		}
+		if serr := r.settle(ctx, step, outs); serr != nil {
+			return serr
+		}
+		return err
+	}
 	results := make([]outcome, len(claimed))
 	var wg sync.WaitGroup
 	work := make(chan int)
@@ -292,7 +302,8 @@ func (r *run) chunk(ctx context.Context, step int, due []dueMsg, p *Pass) error 
 			defer wg.Done()
 			var buf bytes.Buffer
 			for i := range work {
-				results[i] = r.send(ctx, step, claimed[i], tracked[claimed[i]], &buf)
+				ct, ok := cts[claimed[i]]
+				results[i] = r.send(ctx, step, claimed[i], ct, ok, tracked[claimed[i]], &buf)
 			}
 		}()
 	}
@@ -383,15 +394,10 @@ func (r *run) claim(ctx context.Context, step int, ids []string) ([]string, erro
 
 // send composes and delivers one message. It never returns an error: the
 // outcome says what became of the message.
-func (r *run) send(ctx context.Context, step int, cid string, tracked bool, buf *bytes.Buffer) outcome {
+func (r *run) send(ctx context.Context, step int, cid string, ct contact.Contact, found, tracked bool, buf *bytes.Buffer) outcome {
 	o := outcome{contactID: cid}
-	ct, err := r.s.Contacts.Get(ctx, r.ws, cid)
-	if errors.Is(err, store.ErrNotFound) || errors.Is(err, keyring.ErrShredded) || (err == nil && ct.Erased) {
+	if !found || ct.Erased {
 		o.status, o.reason = "skipped", ReasonContactGone
-		return o
-	}
-	if err != nil {
-		o.status = "queued"
 		return o
 	}
 	if ct.Email == "" {

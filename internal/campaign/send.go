@@ -479,23 +479,21 @@ func (r *run) compose(ct contact.Contact, step int, buf *bytes.Buffer) (raw []by
 func (r *run) settle(ctx context.Context, step int, outs []outcome) error {
 	return r.s.DB.TxCached(ctx, func(tx store.Querier) error {
 		next := map[time.Time][]string{}
+		var sent []outcome
 		for _, o := range outs {
-			var err error
-			switch o.status {
-			case "sent":
-				_, err = tx.ExecContext(ctx, `UPDATE campaign_messages SET status = 'sent', message_id = $1, tracked = $2, sent_at = $3, reason = ''
-					WHERE workspace_id = $4 AND campaign_id = $5 AND step = $6 AND contact_id = $7`, o.messageID, o.tracked, o.at, r.ws, r.c.ID, step, o.contactID)
-			default:
-				_, err = tx.ExecContext(ctx, `UPDATE campaign_messages SET status = $1, reason = $2, sent_at = NULL
-					WHERE workspace_id = $3 AND campaign_id = $4 AND step = $5 AND contact_id = $6`, o.status, o.reason, r.ws, r.c.ID, step, o.contactID)
-			}
-			if err != nil {
+			if o.status == "sent" {
+				sent = append(sent, o)
+			} else if _, err := tx.ExecContext(ctx, `UPDATE campaign_messages SET status = $1, reason = $2, sent_at = NULL
+					WHERE workspace_id = $3 AND campaign_id = $4 AND step = $5 AND contact_id = $6`, o.status, o.reason, r.ws, r.c.ID, step, o.contactID); err != nil {
 				return fmt.Errorf("settle campaign message: %w", err)
 			}
 			if o.next && step+1 < len(r.steps) {
 				due := o.at.Add(time.Duration(r.steps[step+1].step.DelaySeconds) * time.Second)
 				next[due] = append(next[due], o.contactID)
 			}
+		}
+		if err := r.settleSent(ctx, tx, step, sent); err != nil {
+			return err
 		}
 		for due, ids := range next {
 			for len(ids) > 0 {
@@ -508,6 +506,36 @@ func (r *run) settle(ctx context.Context, step int, outs []outcome) error {
 		}
 		return nil
 	})
+}
+
+// settleSent marks the sent messages with one statement per 300: the
+// settle step is on the hot path of every chunk.
+func (r *run) settleSent(ctx context.Context, tx store.Querier, step int, sent []outcome) error {
+	cast := func(typ string) string { return "" }
+	if r.s.DB.Dialect == store.Postgres {
+		cast = func(typ string) string { return "::" + typ }
+	}
+	for len(sent) > 0 {
+		part := sent[:min(len(sent), 300)]
+		sent = sent[len(part):]
+		var b strings.Builder
+		b.WriteString(`WITH v(cid, mid, tracked, at) AS (VALUES `)
+		args := []any{r.ws, r.c.ID, step}
+		for i, o := range part {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			n := len(args)
+			fmt.Fprintf(&b, "($%d%s, $%d, $%d%s, $%d%s)", n+1, cast("uuid"), n+2, n+3, cast("boolean"), n+4, cast("timestamptz"))
+			args = append(args, o.contactID, o.messageID, o.tracked, o.at)
+		}
+		b.WriteString(`) UPDATE campaign_messages SET status = 'sent', reason = '', message_id = v.mid, tracked = v.tracked, sent_at = v.at FROM v
+			WHERE campaign_messages.workspace_id = $1 AND campaign_messages.campaign_id = $2 AND campaign_messages.step = $3 AND campaign_messages.contact_id = v.cid`)
+		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("settle sent campaign messages: %w", err)
+		}
+	}
+	return nil
 }
 
 // sentAt is when each contact's message of step went out (or was passed

@@ -1,6 +1,6 @@
 # fairlead — build and test targets. `make test` is what CI runs.
 GO ?= go
-RACE_PKGS := ./internal/jobs/... ./internal/web/... ./internal/store/... ./internal/auth/... ./internal/id/... ./internal/policy/... ./internal/app/... ./internal/consent/... ./internal/keyring/... ./internal/capture/... ./internal/mail/... ./internal/sms/... ./internal/audit/...
+RACE_PKGS := ./internal/jobs/... ./internal/web/... ./internal/store/... ./internal/auth/... ./internal/id/... ./internal/policy/... ./internal/app/... ./internal/consent/... ./internal/keyring/... ./internal/capture/... ./internal/mail/... ./internal/sms/... ./internal/audit/... ./internal/letter/...
 
 .PHONY: help build run test lint vet race unit bench fuzz
 

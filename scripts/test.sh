@@ -13,6 +13,8 @@ need=()
 have_pg || need+=(postgresql)
 # The browser test drives Debian's chromium at this path.
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# The letter tests read the PDFs back with poppler's pdftotext.
+command -v pdftotext >/dev/null || need+=(poppler-utils)
 command -v make >/dev/null || need+=(make)
 # -race needs cgo, and cgo needs a C compiler.
 command -v gcc >/dev/null || need+=(gcc libc6-dev)
@@ -23,7 +25,7 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   else
-    echo "missing: ${need[*]} (PostgreSQL server binaries, chromium for the browser test, make, a C compiler for -race)." >&2
+    echo "missing: ${need[*]} (PostgreSQL server binaries, chromium for the browser test, poppler-utils for the letter tests, make, a C compiler for -race)." >&2
     echo "Install them, e.g. 'sudo apt-get install ${need[*]}', and run make test again." >&2
     exit 1
   fi

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -294,6 +295,8 @@ type Ledger struct {
 	notices  *Notices
 	now      func() time.Time
 	onAppend AppendHook
+	// slotCache holds each workspace's committed permission slots (state.go).
+	slotCache sync.Map
 }
 
 // AppendHook is told, inside the appending transaction, of every event

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fairlead/fairlead/internal/id"
@@ -81,6 +82,17 @@ func DefaultCatalog() []Purpose {
 type Purposes struct {
 	db  *store.DB
 	now func() time.Time
+	// catalogs caches each workspace's catalogue for the permission state,
+	// which every ledger append re-derives. Purposes are never changed or
+	// deleted, only added, so the number of rows tells whether the cached
+	// list is still the catalogue; one count is far cheaper than reading and
+	// parsing every purpose on every append.
+	catalogs sync.Map // workspace ID -> catalog
+}
+
+type catalog struct {
+	n    int
+	list []Purpose
 }
 
 // NewPurposes works on db.
@@ -130,6 +142,36 @@ func scanPurpose(sc interface{ Scan(...any) error }) (Purpose, error) {
 		return Purpose{}, err
 	}
 	return x, nil
+}
+
+// catalog is ensure followed by list, answered from the cache when the
+// workspace's purpose count matches it. A purpose added by another process
+// changes the count; one added in a transaction that rolls back is never
+// read by a permission refresh in that transaction (Create refreshes
+// nothing), so a cached list never holds a purpose that does not exist.
+// Callers must not modify the returned slice.
+func (p *Purposes) catalog(ctx context.Context, q store.Querier, ws string) ([]Purpose, error) {
+	var n, builtIn int
+	if err := q.QueryRowContext(ctx, `SELECT count(*), count(CASE WHEN built_in THEN 1 END) FROM purposes WHERE workspace_id = $1`, ws).Scan(&n, &builtIn); err != nil {
+		return nil, fmt.Errorf("read purposes: %w", err)
+	}
+	if builtIn < len(DefaultCatalog()) {
+		if err := p.ensure(ctx, q, ws); err != nil {
+			return nil, err
+		}
+		return p.list(ctx, q, ws)
+	}
+	if c, ok := p.catalogs.Load(ws); ok && c.(catalog).n == n {
+		return c.(catalog).list, nil
+	}
+	list, err := p.list(ctx, q, ws)
+	if err != nil {
+		return nil, err
+	}
+	if len(list) == n {
+		p.catalogs.Store(ws, catalog{n: n, list: list})
+	}
+	return list, nil
 }
 
 // List returns the workspace's purposes, built-in ones first, by key.

@@ -30,10 +30,7 @@ import (
 // transaction).
 func (l *Ledger) Refresh(ctx context.Context, q store.Querier, ws, contactID string) error {
 	ws, contactID = strings.ToLower(ws), strings.ToLower(contactID)
-	if err := l.purposes.ensure(ctx, q, ws); err != nil {
-		return err
-	}
-	purposes, err := l.purposes.list(ctx, q, ws)
+	purposes, err := l.purposes.catalog(ctx, q, ws)
 	if err != nil {
 		return err
 	}
@@ -48,31 +45,68 @@ type slots struct {
 	byKey map[[2]string]int64
 }
 
+// readSlots reads the workspace's space and slots through q.
+func readSlots(ctx context.Context, q store.Querier, ws string) (*slots, error) {
+	sl := &slots{byKey: map[[2]string]int64{}}
+	if err := q.QueryRowContext(ctx, `SELECT space FROM permission_spaces WHERE workspace_id = $1`, ws).Scan(&sl.space); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("read permission slots: %w", err)
+	}
+	rows, err := q.QueryContext(ctx, `SELECT slot, purpose_key, channel FROM permission_slots WHERE workspace_id = $1`, ws)
+	if err != nil {
+		return nil, fmt.Errorf("read permission slots: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var n int64
+		var k [2]string
+		if err := rows.Scan(&n, &k[0], &k[1]); err != nil {
+			return nil, fmt.Errorf("read permission slots: %w", err)
+		}
+		sl.byKey[k] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read permission slots: %w", err)
+	}
+	return sl, nil
+}
+
+func (sl *slots) cover(purposes []Purpose) bool {
+	if sl.space == 0 {
+		return false
+	}
+	for _, p := range purposes {
+		for _, ch := range p.Channels {
+			if _, ok := sl.byKey[[2]string{p.Key, ch}]; !ok {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// committedSlots returns the workspace's slots when every one purposes
+// needs is committed already. Slots are never changed or deleted, so
+// committed ones can be kept across transactions; they are read from the
+// read pool, which sees committed rows only, and never from the writing
+// transaction, whose own new slots would vanish with a rollback.
+func (l *Ledger) committedSlots(ctx context.Context, ws string, purposes []Purpose) *slots {
+	if c, ok := l.slotCache.Load(ws); ok && c.(*slots).cover(purposes) {
+		return c.(*slots)
+	}
+	sl, err := readSlots(ctx, l.db.R, ws)
+	if err != nil || !sl.cover(purposes) {
+		return nil
+	}
+	l.slotCache.Store(ws, sl)
+	return sl
+}
+
 // loadSlots reads the workspace's space and the slots of every purpose ×
 // channel in purposes, making the missing ones.
 func (l *Ledger) loadSlots(ctx context.Context, q store.Querier, ws string, purposes []Purpose) (*slots, error) {
-	sl := &slots{byKey: map[[2]string]int64{}}
-	read := func() error {
-		if err := q.QueryRowContext(ctx, `SELECT space FROM permission_spaces WHERE workspace_id = $1`, ws).Scan(&sl.space); err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		rows, err := q.QueryContext(ctx, `SELECT slot, purpose_key, channel FROM permission_slots WHERE workspace_id = $1`, ws)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var n int64
-			var k [2]string
-			if err := rows.Scan(&n, &k[0], &k[1]); err != nil {
-				return err
-			}
-			sl.byKey[k] = n
-		}
-		return rows.Err()
-	}
-	if err := read(); err != nil {
-		return nil, fmt.Errorf("read permission slots: %w", err)
+	sl, err := readSlots(ctx, q, ws)
+	if err != nil {
+		return nil, err
 	}
 	missing := sl.space == 0
 	for _, p := range purposes {
@@ -91,10 +125,7 @@ func (l *Ledger) loadSlots(ctx context.Context, q store.Querier, ws string, purp
 	if _, err := q.ExecContext(ctx, `INSERT INTO permission_spaces (workspace_id) VALUES ($1) ON CONFLICT (workspace_id) DO NOTHING`, ws); err != nil {
 		return nil, fmt.Errorf("make permission space: %w", err)
 	}
-	if err := read(); err != nil {
-		return nil, fmt.Errorf("read permission slots: %w", err)
-	}
-	return sl, nil
+	return readSlots(ctx, q, ws)
 }
 
 // refresh is Refresh with the workspace's catalogue (and, in a bulk, its
@@ -103,6 +134,9 @@ func (l *Ledger) refresh(ctx context.Context, q store.Querier, ws, contactID str
 	pts, err := b.points(ctx, l, q, ws, contactID)
 	if err != nil {
 		return err
+	}
+	if sl == nil {
+		sl = l.committedSlots(ctx, ws, purposes)
 	}
 	if sl == nil {
 		if sl, err = l.loadSlots(ctx, q, ws, purposes); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/fairlead/fairlead/internal/jobs"
 	"github.com/fairlead/fairlead/internal/privacy"
 	"github.com/fairlead/fairlead/internal/store"
+	"github.com/fairlead/fairlead/internal/track"
 )
 
 // dkimSigner loads the DKIM key when configured (nil when not). A key
@@ -32,5 +33,7 @@ func campaignService(db *store.DB, cfg config.Config, resolver *audience.Resolve
 		// serve refuses to start on this; other commands send no campaigns.
 		log.Error("DKIM signing is off", "err", err)
 	}
-	return &campaign.Service{DB: db, Engine: resolver, Contacts: contacts, Capture: capt, Privacy: priv, Jobs: q, Signer: signer, Log: log}
+	events := track.NewStore(db, nil)
+	return &campaign.Service{DB: db, Engine: resolver, Contacts: contacts, Capture: capt, Privacy: priv, Jobs: q, Signer: signer, Log: log,
+		Track: events, Events: events}
 }

@@ -151,6 +151,7 @@ func newInstanceOpts(db *store.DB, cfg config.Config, log *slog.Logger, qo jobs.
 	(&public.Capture{Pages: pages, Service: a.Capture, Workspaces: workspaceBySlug(db), Limit: cfg.FormRateLimit}).Mount(srv)
 	(&public.DSR{Verify: func(ctx context.Context, tok string) error { _, err := a.Privacy.VerifyLink(ctx, tok); return err }, Log: log}).Mount(srv)
 	(&public.MailNotifications{Campaigns: a.Campaigns, Log: log}).Mount(srv)
+	(&public.CampaignTracking{Campaigns: a.Campaigns, Log: log}).Mount(srv)
 	mountOpenAPI(srv)
 	return srv, queue
 }

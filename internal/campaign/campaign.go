@@ -29,6 +29,7 @@ import (
 	"github.com/fairlead/fairlead/internal/policy"
 	"github.com/fairlead/fairlead/internal/privacy"
 	"github.com/fairlead/fairlead/internal/store"
+	"github.com/fairlead/fairlead/internal/track"
 	"github.com/fairlead/fairlead/internal/validate"
 )
 
@@ -170,6 +171,9 @@ type Service struct {
 	Segments   Segments
 	Conditions Conditions
 	Events     Events
+	// Track records opens and clicks; without it messages carry no pixel
+	// and no tracked links.
+	Track *track.Store
 	// Signer signs outgoing messages with DKIM when set.
 	Signer *DKIMSigner
 	// Workers is how many messages are in flight at once (default 8).

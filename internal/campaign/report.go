@@ -3,6 +3,7 @@ package campaign
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/fairlead/fairlead/internal/store"
 )
@@ -23,6 +24,16 @@ type Report struct {
 	FailedBy  map[string]int `json:"failed_by"`
 	Delivered int            `json:"delivered"`
 	Bounced   int            `json:"bounced"`
+	// Opened and Clicked count distinct contacts, only among those whose
+	// messages were tracked (e-mail tracking allowed by the engine).
+	Opened  int `json:"opened"`
+	Clicked int `json:"clicked"`
+	// Unsubscribed counts recipients who withdrew the campaign's purpose on
+	// e-mail after their first message.
+	Unsubscribed int `json:"unsubscribed"`
+	// Converted counts recipients with the conversion event after their
+	// first message (0 without a conversion event).
+	Converted int `json:"converted"`
 	// Steps has the sent count per step.
 	Steps []int `json:"steps"`
 }
@@ -66,5 +77,83 @@ func (s *Service) Report(ctx context.Context, ws, campaignID string) (Report, er
 			r.FailedBy[reason] += n
 		}
 	}
-	return r, rows.Err()
+	if err := rows.Err(); err != nil {
+		return r, err
+	}
+	rows.Close()
+	if s.Track != nil {
+		counts, err := s.Track.CountByRef(ctx, ws, "campaign:"+c.ID+":")
+		if err != nil {
+			return r, err
+		}
+		r.Opened, r.Clicked = counts["email_open"], counts["email_click"]
+	}
+	first, err := s.firstSent(ctx, ws, c.ID)
+	if err != nil {
+		return r, err
+	}
+	if c.ConvertType != "" && s.Events != nil {
+		for cid, at := range first {
+			ok, err := s.Events.Happened(ctx, ws, cid, c.ConvertType, c.ConvertName, at)
+			if err != nil {
+				return r, err
+			}
+			if ok {
+				r.Converted++
+			}
+		}
+	}
+	if len(first) > 0 {
+		// Withdrawals are in the ledger; the campaign's recipients who
+		// withdrew its purpose on e-mail after their first message.
+		unsub, err := s.withdrawnSince(ctx, ws, c.Purpose, first)
+		if err != nil {
+			return r, err
+		}
+		r.Unsubscribed = unsub
+	}
+	return r, nil
+}
+
+func (s *Service) firstSent(ctx context.Context, ws, campaignID string) (map[string]time.Time, error) {
+	rows, err := s.DB.R.QueryContext(ctx, `SELECT contact_id, sent_at FROM campaign_messages WHERE workspace_id = $1 AND campaign_id = $2 AND status = 'sent' AND step = (
+		SELECT MIN(m.step) FROM campaign_messages m WHERE m.workspace_id = $1 AND m.campaign_id = $2 AND m.contact_id = campaign_messages.contact_id AND m.status = 'sent')`, ws, campaignID)
+	if err != nil {
+		return nil, fmt.Errorf("campaign report: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]time.Time{}
+	for rows.Next() {
+		var cid string
+		var at time.Time
+		if err := rows.Scan(&cid, &at); err != nil {
+			return nil, err
+		}
+		out[cid] = at.UTC()
+	}
+	return out, rows.Err()
+}
+
+// withdrawnSince counts the contacts of first whose consent for purpose on
+// e-mail was withdrawn at or after their first message. It reads the
+// ledger rows by kind and purpose only (no personal data).
+func (s *Service) withdrawnSince(ctx context.Context, ws, purpose string, first map[string]time.Time) (int, error) {
+	rows, err := s.DB.R.QueryContext(ctx, `SELECT contact_id, recorded_at FROM ledger_events WHERE workspace_id = $1 AND kind = 'consent_withdrawn' AND purpose = $2
+		AND channels LIKE '%"email"%'`, ws, purpose)
+	if err != nil {
+		return 0, fmt.Errorf("campaign report: %w", err)
+	}
+	defer rows.Close()
+	seen := map[string]bool{}
+	for rows.Next() {
+		var cid string
+		var at time.Time
+		if err := rows.Scan(&cid, &at); err != nil {
+			return 0, err
+		}
+		if f, ok := first[cid]; ok && !at.Before(f) {
+			seen[cid] = true
+		}
+	}
+	return len(seen), rows.Err()
 }

@@ -282,6 +282,16 @@ func (r *run) chunk(ctx context.Context, step int, due []dueMsg, p *Pass) error 
 		return err
 	}
 	tracked := map[string]bool{}
+	if r.s.Track != nil && r.steps[step].step.HTML != "" && len(claimed) > 0 {
+		// Opens and clicks only where the engine allows e-mail tracking.
+		tds, err := r.s.Engine.DecideMany(ctx, r.ws, claimed, TrackingPurpose, "email", audience.Campaign{})
+		if err != nil {
+			return err
+		}
+		for cid, d := range tds {
+			tracked[cid] = d.Allowed
+		}
+	}
 	cts, err := r.s.Contacts.GetMany(ctx, r.ws, claimed)
 	if err != nil {
 		// Nothing left yet: the claimed rows go back to the queue.
@@ -404,7 +414,7 @@ func (r *run) send(ctx context.Context, step int, cid string, ct contact.Contact
 		o.status, o.reason = "skipped", ReasonNoEmail
 		return o
 	}
-	raw, msgID, subject, err := r.compose(ct, step, buf)
+	raw, msgID, subject, err := r.compose(ct, step, tracked, buf)
 	if err != nil {
 		o.status, o.reason = "failed", "compose_failed"
 		r.s.log().ErrorContext(ctx, "campaign message not composed", "workspace_id", r.ws, "campaign_id", r.c.ID, "contact_id", cid, "err", err)
@@ -444,7 +454,7 @@ func Values(c contact.Contact) map[string]string {
 	return map[string]string{"first_name": c.FirstName, "last_name": c.LastName, "organization": c.Organization, "email": c.Email}
 }
 
-func (r *run) compose(ct contact.Contact, step int, buf *bytes.Buffer) (raw []byte, msgID, subject string, err error) {
+func (r *run) compose(ct contact.Contact, step int, tracked bool, buf *bytes.Buffer) (raw []byte, msgID, subject string, err error) {
 	st := r.steps[step]
 	vals := Values(ct)
 	subject = st.subject.Execute(vals, nil)
@@ -452,6 +462,9 @@ func (r *run) compose(ct contact.Contact, step int, buf *bytes.Buffer) (raw []by
 	var htmlBody string
 	if st.step.HTML != "" {
 		htmlBody = st.htmlT.Execute(vals, html.EscapeString)
+		if tracked {
+			htmlBody = r.s.trackHTML(htmlBody, r.set.PublicURL, r.ws, ct.ID, r.c.ID, step)
+		}
 	}
 	foot, err := r.s.Capture.MarketingFooter(r.set, r.ws, ct.ID, r.c.Lang, r.c.PrivacyHash, r.c.Purpose)
 	if err != nil {

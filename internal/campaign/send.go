@@ -118,6 +118,14 @@ func (s *Service) Run(ctx context.Context, ws, campaignID string) (Pass, error) 
 	r := &run{s: s, ws: ws, c: c, set: set, steps: steps, lim: newLimiter(c.RatePerSecond)}
 	chunk := max(1, min(200, c.RatePerSecond/2))
 	for ctx.Err() == nil {
+		// A pause by a user takes effect within one batch.
+		var status string
+		if err := s.DB.R.QueryRowContext(ctx, `SELECT status FROM campaigns WHERE workspace_id = $1 AND id = $2`, ws, c.ID).Scan(&status); err != nil {
+			return p, store.MapError(err)
+		}
+		if status != StatusRunning {
+			return p, nil
+		}
 		due, err := r.due(ctx, s.now(), 1000)
 		if err != nil {
 			return p, err

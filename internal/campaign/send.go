@@ -209,7 +209,7 @@ type dueMsg struct {
 
 func (r *run) due(ctx context.Context, now time.Time, limit int) ([]dueMsg, error) {
 	rows, err := r.s.DB.R.QueryContext(ctx, `SELECT step, contact_id FROM campaign_messages WHERE workspace_id = $1 AND campaign_id = $2 AND status = 'queued' AND due_at <= $3
-		ORDER BY step, contact_id LIMIT `+fmt.Sprint(limit), r.ws, r.c.ID, now)
+		ORDER BY due_at, step, contact_id LIMIT `+fmt.Sprint(limit), r.ws, r.c.ID, now)
 	if err != nil {
 		return nil, fmt.Errorf("due campaign messages: %w", err)
 	}
@@ -529,13 +529,21 @@ func (r *run) settle(ctx context.Context, step int, outs []outcome) error {
 	})
 }
 
-// settleSent marks the sent messages with one statement per 300: the
-// settle step is on the hot path of every chunk.
+// settleSent marks the sent messages. On PostgreSQL one statement per 300
+// joins them as a VALUES list (a hash join); SQLite's planner would scan
+// the campaign's rows once per value, so there each row gets its own
+// cached statement, which costs a B-tree lookup.
 func (r *run) settleSent(ctx context.Context, tx store.Querier, step int, sent []outcome) error {
-	cast := func(typ string) string { return "" }
-	if r.s.DB.Dialect == store.Postgres {
-		cast = func(typ string) string { return "::" + typ }
+	if r.s.DB.Dialect != store.Postgres {
+		for _, o := range sent {
+			if _, err := tx.ExecContext(ctx, `UPDATE campaign_messages SET status = 'sent', message_id = $1, tracked = $2, sent_at = $3, reason = ''
+				WHERE workspace_id = $4 AND campaign_id = $5 AND step = $6 AND contact_id = $7`, o.messageID, o.tracked, o.at, r.ws, r.c.ID, step, o.contactID); err != nil {
+				return fmt.Errorf("settle sent campaign message: %w", err)
+			}
+		}
+		return nil
 	}
+	cast := func(typ string) string { return "::" + typ }
 	for len(sent) > 0 {
 		part := sent[:min(len(sent), 300)]
 		sent = sent[len(part):]

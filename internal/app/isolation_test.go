@@ -13,6 +13,7 @@ import (
 
 	"github.com/fairlead/fairlead/internal/audience"
 	"github.com/fairlead/fairlead/internal/auth"
+	"github.com/fairlead/fairlead/internal/campaign"
 	"github.com/fairlead/fairlead/internal/capture"
 	"github.com/fairlead/fairlead/internal/consent"
 	"github.com/fairlead/fairlead/internal/contact"
@@ -43,7 +44,24 @@ func scopedRepositories(h *harness) []any {
 		audience.New(h.db, ledger, purposes, nil), svc, svc.Delivery.Outbox, svc.Settings, h.webhooks(), h.privacy(),
 		h.suppliers(),
 		admin.NewSessions(h.db, 0, 0, nil), h.totp(), admin.NewProcessors(h.db, nil),
-		h.track().Store, h.track(), h.track().Pseudonyms, h.leads(), h.importer()}
+		h.track().Store, h.track(), h.track().Pseudonyms, h.leads(), h.importer(), h.campaigns()}
+}
+
+// campaigns returns the campaign service wired as newInstance wires it.
+func (h *harness) campaigns() *campaign.Service {
+	contacts, purposes, _, ledger := h.consent()
+	return campaignService(h.db, h.cfg, audience.New(h.db, ledger, purposes, nil), contacts, h.capture(), h.privacy(), h.queue, h.log)
+}
+
+// campaignRows gives workspace A a campaign, for the isolation test.
+func campaignRows(t *testing.T, h *harness, ws string) map[string]string {
+	t.Helper()
+	c, err := h.campaigns().Create(context.Background(), ws, campaign.Input{Name: "A's campaign", Purpose: "newsletter",
+		Steps: []campaign.Step{{Subject: "Hallo {{first_name}}", Text: "Neuigkeiten"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]string{"campaign": c.ID}
 }
 
 // importer returns the import service wired as newInstance wires it.
@@ -526,6 +544,38 @@ func isolationCases() map[string]isolationCase {
 			_, err := h.suppliers().SupplierSalesView(ctx, b, ids["supplier"])
 			return err
 		},
+		"Service.SuppressIn": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			return h.privacy().SuppressIn(ctx, h.db.W, b, "email", "ix", "do_not_contact", ids["contact"])
+		},
+		"Service.Get": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.campaigns().Get(ctx, b, ids["campaign"])
+			return err
+		},
+		"Service.Report": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.campaigns().Report(ctx, b, ids["campaign"])
+			return err
+		},
+		"Service.Run": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.campaigns().Run(ctx, b, ids["campaign"])
+			return err
+		},
+		"Service.Schedule": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, _, err := h.campaigns().Schedule(ctx, b, ids["campaign"], time.Time{})
+			return err
+		},
+		"Service.Pause": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			return h.campaigns().Pause(ctx, b, ids["campaign"])
+		},
+		"Service.Resume": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			return h.campaigns().Resume(ctx, b, ids["campaign"])
+		},
+		"Service.Preview": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.campaigns().Preview(ctx, b, ids["campaign"], 0, "")
+			return err
+		},
+		"Service.TestSend": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			return h.campaigns().TestSend(ctx, b, ids["campaign"], 0, "thief@example.net", "")
+		},
 		"Queue.Get": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
 			_, err := h.queue.Get(ctx, b, ids["job"])
 			return err
@@ -585,6 +635,8 @@ func snapshot(t *testing.T, h *harness, wsID string) string {
 		`SELECT contact_id, status FROM erasures WHERE workspace_id = $1 ORDER BY contact_id`,
 		`SELECT kind, blind_index, reason FROM suppressions WHERE workspace_id = $1 ORDER BY kind, blind_index`,
 		`SELECT rule, enabled, after_days FROM retention_policies WHERE workspace_id = $1 ORDER BY rule`,
+		`SELECT id, name, status, starts_at FROM campaigns WHERE workspace_id = $1 ORDER BY id`,
+		`SELECT campaign_id, step, contact_id, status FROM campaign_messages WHERE workspace_id = $1 ORDER BY campaign_id, step, contact_id`,
 		`SELECT id, lines, created, finished_at FROM imports WHERE workspace_id = $1 ORDER BY id`,
 		`SELECT contact_id, import_id, action FROM contact_provenance WHERE workspace_id = $1 ORDER BY contact_id, import_id`,
 		`SELECT id, status, due_at, done_at, notice_event_id FROM art14_tasks WHERE workspace_id = $1 ORDER BY id`,
@@ -662,6 +714,9 @@ func TestWorkspaceIsolation(t *testing.T) {
 				ids[k] = v
 			}
 			for k, v := range webhookRows(t, h, a, ids["contact"]) {
+				ids[k] = v
+			}
+			for k, v := range campaignRows(t, h, a) {
 				ids[k] = v
 			}
 			dsr, err := h.privacy().Open(ctx, a, privacy.OpenCase{ContactID: ids["contact"], RequestType: "access"}, consent.Actor{})

@@ -67,6 +67,9 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		// nothing once everything is rewrapped, and its copies are a risk.
 		log.Warn("a previous master key is configured: once fairlead keys rotate reports nothing left to rewrap, remove FAIRLEAD_MASTER_KEY_PREVIOUS or master.key.previous (docs/keys.md)")
 	}
+	if _, err := dkimSigner(cfg); err != nil {
+		return err
+	}
 	srv, queue := newInstance(db, cfg, log, node)
 	if err := seedDemoWith(ctx, db, cfg, log); err != nil {
 		return fmt.Errorf("demo workspace: %w", err)
@@ -155,6 +158,12 @@ func newInstanceOpts(db *store.DB, cfg config.Config, log *slog.Logger, qo jobs.
 	a.Analytics.Stages = leadStages{a.Leads}
 	a.Leads.Register(queue)
 	a.Importer = &importer.Service{DB: db, Contacts: a.Contacts, Ledger: a.Ledger, Notices: a.Notices}
+	a.Campaigns = campaignService(db, cfg, a.Audience, a.Contacts, a.Capture, a.Privacy, queue, log)
+	// Opens and clicks go into the shared event store (scoring hears them);
+	// saved segments and stage/score conditions come from lead management.
+	a.Campaigns.Track, a.Campaigns.Events = a.Track.Store, a.Track.Store
+	a.Campaigns.Segments, a.Campaigns.Conditions = a.Leads, a.Leads
+	a.Campaigns.Register(queue)
 	a.Mount(srv)
 	adminUI(db, cfg, a, queue, log).Mount(srv)
 	pages := &public.Pages{Notices: a.Notices, Log: log}
@@ -163,6 +172,8 @@ func newInstanceOpts(db *store.DB, cfg config.Config, log *slog.Logger, qo jobs.
 	(&public.Feedback{Check: a.Leads.CheckFeedback, Submit: a.Leads.SubmitFeedback, Log: log}).Mount(srv)
 	(&public.DSR{Verify: func(ctx context.Context, tok string) error { _, err := a.Privacy.VerifyLink(ctx, tok); return err }, Log: log}).Mount(srv)
 	(&public.Tracking{Service: a.Track, Coalesce: track.NewCoalescer(a.Track), Signer: a.Contacts.Keys(), Workspaces: workspaceBySlug(db), Log: log}).Mount(srv)
+	(&public.MailNotifications{Campaigns: a.Campaigns, Log: log}).Mount(srv)
+	(&public.CampaignTracking{Campaigns: a.Campaigns, Log: log}).Mount(srv)
 	mountOpenAPI(srv)
 	return srv, queue
 }

@@ -104,8 +104,10 @@ func (r *Resolver) Decide(ctx context.Context, ws, contactID, purposeKey, channe
 }
 
 // DecideContacts is Decide for several contacts at once, with one read of
-// the ledger for all of them (a batch of tracking events asks for the same
-// few contacts many times). Contacts that do not exist are left out.
+// the ledger for all of them: a batch of tracking events asks for the same
+// few contacts many times, and a sender asks for a batch of recipients
+// right before the batch leaves. Contacts that do not exist are left out.
+// Each decision is exactly Decide's.
 func (r *Resolver) DecideContacts(ctx context.Context, ws string, ids []string, purposeKey, channel string, c Campaign) (map[string]policy.Decision, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
@@ -119,7 +121,7 @@ func (r *Resolver) DecideContacts(ctx context.Context, ws string, ids []string, 
 		c.apply(&f)
 		d, err := policy.Decide(f, req)
 		if err != nil {
-			return nil, fmt.Errorf("decide %s/%s: %w", purposeKey, channel, err)
+			return nil, fmt.Errorf("decide %s/%s for contact %s: %w", purposeKey, channel, cid, err)
 		}
 		out[cid] = d
 	}

@@ -104,6 +104,19 @@ func (s *Service) footer(set Effective, ws, contactID, l, privacyHash, purpose, 
 	return f, nil
 }
 
+// MarketingFooter is the footer of a marketing e-mail relying on purpose:
+// imprint, privacy notice, preference center and one-click unsubscribe.
+// Campaigns build theirs here so every message carries the same one.
+func (s *Service) MarketingFooter(set Effective, ws, contactID, lang, privacyHash, purpose string) (*mail.Footer, error) {
+	return s.footer(set, ws, contactID, lang, privacyHash, purpose, "email")
+}
+
+// FromHeader is the From of the workspace's messages.
+func (s *Service) FromHeader(set Effective) string { return s.from(set) }
+
+// MessageID is a new Message-ID in the domain of the workspace's sender.
+func MessageID(set Effective) string { return messageID(set) }
+
 // Marketing is a marketing message to build for one contact.
 type Marketing struct {
 	ContactID   string

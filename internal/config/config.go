@@ -52,6 +52,9 @@ type Config struct {
 	// WebhookAllowPrivate lets webhook endpoints use private, loopback and
 	// link-local addresses (and plain http to loopback).
 	WebhookAllowPrivate bool
+	// DKIMKeyFile, DKIMSelector and DKIMDomain sign campaign messages with
+	// DKIM when all three are set.
+	DKIMKeyFile, DKIMSelector, DKIMDomain string
 }
 
 // Public returns the base URL of public links.
@@ -230,6 +233,24 @@ var Options = []Option{
 			c.WebhookAllowPrivate = b
 			return nil
 		}},
+	{Env: "FAIRLEAD_DKIM_KEY_FILE", Flag: "dkim-key-file", Default: "", Usage: "PEM file with the RSA private key that signs campaign e-mails with DKIM (with the selector and domain); empty = no signature",
+		set: func(c *Config, v string) error { c.DKIMKeyFile = v; return nil }},
+	{Env: "FAIRLEAD_DKIM_SELECTOR", Flag: "dkim-selector", Default: "", Usage: "DKIM selector: the public key is published at <selector>._domainkey.<domain>",
+		set: func(c *Config, v string) error {
+			if strings.ContainsAny(v, " ;=.\r\n") {
+				return fmt.Errorf("want one DNS label, e.g. mail2026")
+			}
+			c.DKIMSelector = v
+			return nil
+		}},
+	{Env: "FAIRLEAD_DKIM_DOMAIN", Flag: "dkim-domain", Default: "", Usage: "DKIM signing domain (d=), normally the domain of the sender address",
+		set: func(c *Config, v string) error {
+			if strings.ContainsAny(v, " ;=@\r\n") {
+				return fmt.Errorf("want a domain name, e.g. example.com")
+			}
+			c.DKIMDomain = v
+			return nil
+		}},
 	{Env: "FAIRLEAD_SHUTDOWN_TIMEOUT", Flag: "shutdown-timeout", Default: "20s", Usage: "how long a stop waits for requests and jobs in flight",
 		set: func(c *Config, v string) error {
 			d, err := time.ParseDuration(v)
@@ -340,6 +361,12 @@ func (c Config) value(env string) string {
 		return strconv.Itoa(c.WebhookMaxAttempts)
 	case "FAIRLEAD_WEBHOOK_ALLOW_PRIVATE":
 		return strconv.FormatBool(c.WebhookAllowPrivate)
+	case "FAIRLEAD_DKIM_KEY_FILE":
+		return c.DKIMKeyFile
+	case "FAIRLEAD_DKIM_SELECTOR":
+		return c.DKIMSelector
+	case "FAIRLEAD_DKIM_DOMAIN":
+		return c.DKIMDomain
 	}
 	return ""
 }

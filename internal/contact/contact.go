@@ -405,6 +405,77 @@ func (s *Store) Get(ctx context.Context, ws, contactID string) (Contact, error) 
 	return s.scan(ctx, s.r.QueryRowContext(ctx, `SELECT `+cols+` FROM contacts WHERE workspace_id = $1 AND id = $2`, ws, contactID))
 }
 
+// GetMany returns many contacts of the workspace with their personal
+// fields opened, with two reads for the whole batch (senders build a batch
+// of messages at once). Unknown IDs are missing from the map; erased
+// contacts come back with Erased set.
+func (s *Store) GetMany(ctx context.Context, ws string, ids []string) (map[string]Contact, error) {
+	out := make(map[string]Contact, len(ids))
+	if !id.Valid(ws) {
+		return out, nil
+	}
+	var valid []string
+	for _, x := range ids {
+		if id.Valid(x) {
+			valid = append(valid, strings.ToLower(x))
+		}
+	}
+	for len(valid) > 0 {
+		n := min(len(valid), chunk)
+		part := valid[:n]
+		valid = valid[n:]
+		openers, err := s.keys.Openers(ctx, ws, part)
+		if err != nil {
+			return nil, err
+		}
+		args := []any{ws}
+		var ph strings.Builder
+		for i, x := range part {
+			if i > 0 {
+				ph.WriteByte(',')
+			}
+			args = append(args, x)
+			fmt.Fprintf(&ph, "$%d", len(args))
+		}
+		rows, err := s.r.QueryContext(ctx, `SELECT `+cols+` FROM contacts WHERE workspace_id = $1 AND id IN (`+ph.String()+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("read contacts: %w", err)
+		}
+		for rows.Next() {
+			var c Contact
+			var sealed []byte
+			if err := rows.Scan(&c.ID, &c.WorkspaceID, &c.Audience, &c.Relationship, &c.DataSource, &sealed, &c.CreatedAt, &c.UpdatedAt); err != nil {
+				rows.Close()
+				return nil, store.MapError(err)
+			}
+			c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
+			o, ok := openers[c.ID]
+			if !ok || o == nil {
+				c.Erased = true
+				out[c.ID] = c
+				continue
+			}
+			pt, err := o.Open(sealed)
+			if err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("contact %s: %w", c.ID, err)
+			}
+			var p personal
+			if err := json.Unmarshal(pt, &p); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("contact %s: %w", c.ID, err)
+			}
+			c.FirstName, c.LastName, c.Organization, c.Email, c.Phone, c.Address = p.FirstName, p.LastName, p.Organization, p.Email, p.Phone, p.Address
+			out[c.ID] = c
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // Update is the input of Update: nil fields stay as they are; an empty
 // string removes an optional value (e-mail, phone, names).
 type Update struct {

@@ -641,6 +641,58 @@ func (k *Keyring) Opener(ctx context.Context, ws, contactID string) (*Opener, er
 	return &Opener{aead: aead, contactID: contactID}, nil
 }
 
+// Openers returns Openers for many contacts of a workspace with one read
+// of their keys: senders open a whole batch of recipients at once. Unknown
+// contacts are missing from the map; shredded ones map to nil.
+func (k *Keyring) Openers(ctx context.Context, ws string, contactIDs []string) (map[string]*Opener, error) {
+	out := make(map[string]*Opener, len(contactIDs))
+	if !id.Valid(ws) {
+		return out, nil
+	}
+	args := []any{ws}
+	var ph strings.Builder
+	for _, c := range contactIDs {
+		if !id.Valid(c) {
+			continue
+		}
+		if len(args) > 1 {
+			ph.WriteByte(',')
+		}
+		args = append(args, strings.ToLower(c))
+		fmt.Fprintf(&ph, "$%d", len(args))
+	}
+	if len(args) == 1 {
+		return out, nil
+	}
+	rows, err := k.r.QueryContext(ctx, `SELECT contact_id, wrapped, key_id FROM contact_keys WHERE workspace_id = $1 AND contact_id IN (`+ph.String()+`)`, args...)
+	if err != nil {
+		return nil, store.MapError(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var cid string
+		var wrapped []byte
+		var keyID sql.NullString
+		if err := rows.Scan(&cid, &wrapped, &keyID); err != nil {
+			return nil, err
+		}
+		if wrapped == nil {
+			out[cid] = nil
+			continue
+		}
+		dk, _, err := k.unwrap(wrapped, keyID.String, keyAD(ws, cid))
+		if err != nil {
+			return nil, fmt.Errorf("keyring: the data key does not open under %s (wrong FAIRLEAD_MASTER_KEY, or a rotation whose previous key was removed too early?)", k.configured())
+		}
+		aead, err := newGCM(dk)
+		if err != nil {
+			return nil, err
+		}
+		out[cid] = &Opener{aead: aead, contactID: cid}
+	}
+	return out, rows.Err()
+}
+
 // Open decrypts one sealed value.
 func (o *Opener) Open(sealed []byte) ([]byte, error) { return openWith(o.aead, o.contactID, sealed) }
 

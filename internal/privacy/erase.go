@@ -369,6 +369,23 @@ func (s *Service) suppress(ctx context.Context, q store.Querier, ws, kind, ix, r
 	return nil
 }
 
+// SuppressIn puts one contact point (kind email or phone, by its blind
+// index) on the suppression list inside the caller's transaction: a hard
+// bounce or a spam complaint blocks the address, not the person's phone.
+func (s *Service) SuppressIn(ctx context.Context, q store.Querier, ws, kind, blindIndex, reason, contactID string) error {
+	if reason != ReasonObjection && reason != ReasonDoNotContact {
+		return validate.OneOf("reason", reason, []string{ReasonObjection, ReasonDoNotContact})
+	}
+	if kind != contact.IndexEmail && kind != contact.IndexPhone {
+		return validate.OneOf("kind", kind, []string{contact.IndexEmail, contact.IndexPhone})
+	}
+	var one int
+	if err := q.QueryRowContext(ctx, `SELECT 1 FROM contacts WHERE workspace_id = $1 AND id = $2`, strings.ToLower(ws), strings.ToLower(contactID)).Scan(&one); err != nil {
+		return store.MapError(err)
+	}
+	return s.suppress(ctx, q, strings.ToLower(ws), kind, blindIndex, reason, strings.ToLower(contactID), s.now())
+}
+
 // Suppress puts a contact's current e-mail address and phone number on the
 // suppression list with a reason (objection or do_not_contact), without
 // erasing anything.

@@ -61,6 +61,10 @@ type Received struct {
 type Server struct {
 	srv  *smtp.Server
 	ln   net.Listener
+	done chan struct{}
+	addr string
+	t    testing.TB
+	cert *tls.Certificate
 	opts Options
 	pool *x509.CertPool
 
@@ -75,54 +79,83 @@ type Server struct {
 // Start listens on 127.0.0.1:0 and serves until the test ends.
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
-	s := &Server{opts: opts, changed: make(chan struct{})}
+	s := &Server{opts: opts, changed: make(chan struct{}), t: t}
 	if len(s.opts.AuthMechanisms) == 0 {
 		s.opts.AuthMechanisms = []string{sasl.Plain}
 	}
-	s.srv = smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
-		s.mu.Lock()
-		s.sessions++
-		s.mu.Unlock()
-		return &session{s: s, conn: c}, nil
-	}))
-	s.srv.Domain = "smtptest.localhost"
-	s.srv.ReadTimeout = 30 * time.Second
-	s.srv.WriteTimeout = 30 * time.Second
-	s.srv.MaxMessageBytes = 32 << 20
-	s.srv.MaxRecipients = 100
-	s.srv.ErrorLog = testLogger{t}
-	// Loopback only; the client enforces TLS before AUTH to other hosts.
-	s.srv.AllowInsecureAuth = true
-	s.srv.EnableSMTPUTF8 = !opts.NoSMTPUTF8
 	if opts.TLS {
 		cert, pool, err := selfSigned()
 		if err != nil {
 			t.Fatalf("smtptest: certificate: %v", err)
 		}
 		s.pool = pool
-		s.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		s.cert = &cert
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("smtptest: listen: %v", err)
 	}
-	s.ln = ln
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		s.srv.Serve(ln)
-	}()
-	t.Cleanup(func() {
-		s.srv.Close()
-		// Close may run before Serve has registered the listener.
-		ln.Close()
-		<-done
-	})
+	s.addr = ln.Addr().String()
+	s.serve(ln)
+	t.Cleanup(s.Stop)
 	return s
 }
 
+func (s *Server) serve(ln net.Listener) {
+	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		s.mu.Lock()
+		s.sessions++
+		s.mu.Unlock()
+		return &session{s: s, conn: c}, nil
+	}))
+	srv.Domain = "smtptest.localhost"
+	srv.ReadTimeout = 30 * time.Second
+	srv.WriteTimeout = 30 * time.Second
+	srv.MaxMessageBytes = 32 << 20
+	srv.MaxRecipients = 100
+	srv.ErrorLog = testLogger{s.t}
+	// Loopback only; the client enforces TLS before AUTH to other hosts.
+	srv.AllowInsecureAuth = true
+	srv.EnableSMTPUTF8 = !s.opts.NoSMTPUTF8
+	if s.cert != nil {
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*s.cert}, MinVersion: tls.VersionTLS12}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.Serve(ln)
+	}()
+	s.srv, s.ln, s.done = srv, ln, done
+}
+
+// Stop shuts the server down like an outage: open sessions end and new
+// connections are refused until Restart.
+func (s *Server) Stop() {
+	if s.srv == nil {
+		return
+	}
+	s.srv.Close()
+	// Close may run before Serve has registered the listener.
+	s.ln.Close()
+	<-s.done
+	s.srv = nil
+}
+
+// Restart serves again on the same address after Stop.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	if s.srv != nil {
+		return
+	}
+	ln, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		t.Fatalf("smtptest: listen again: %v", err)
+	}
+	s.serve(ln)
+}
+
 // Addr is host:port.
-func (s *Server) Addr() string { return s.ln.Addr().String() }
+func (s *Server) Addr() string { return s.addr }
 
 // URL is an smtp:// URL for mail.ParseSMTPURL: with credentials when the
 // server wants them, tls=starttls with insecure_skip_verify (loopback) when

@@ -13,6 +13,7 @@ import (
 	"github.com/fairlead/fairlead/internal/audience"
 	"github.com/fairlead/fairlead/internal/audit"
 	"github.com/fairlead/fairlead/internal/auth"
+	"github.com/fairlead/fairlead/internal/campaign"
 	"github.com/fairlead/fairlead/internal/capture"
 	"github.com/fairlead/fairlead/internal/consent"
 	"github.com/fairlead/fairlead/internal/contact"
@@ -105,6 +106,8 @@ type API struct {
 	Leads *lead.Service
 	// Importer: contact import/export with provenance, Art. 14 tasks.
 	Importer *importer.Service
+	// Campaigns: e-mail nurture sequences, their sending and reports.
+	Campaigns *campaign.Service
 }
 
 // Routes is the table of every /api/v1 operation.
@@ -236,6 +239,16 @@ func (a *API) Routes() []Route {
 		{"GET", "/api/v1/exports/contacts", exportReaders, "Every contact with its provenance as CSV or JSON (streamed)", a.exportContacts},
 		{"GET", "/api/v1/art14-tasks", noticeWorkers, "The Art. 14 GDPR notice duties for third-party data, the oldest first", a.listArt14Tasks},
 		{"POST", "/api/v1/art14-tasks/{id}/done", noticeWorkers, "Record that the person was informed: a notice_given event in the ledger closes the task", a.completeArt14Task},
+		{"GET", "/api/v1/campaigns", campaignReaders, "List e-mail campaigns, newest first", a.listCampaigns},
+		{"POST", "/api/v1/campaigns", campaignEditors, "Create a draft e-mail campaign (nurture sequence); an unknown merge field is refused naming it", a.createCampaign},
+		{"GET", "/api/v1/campaigns/notification-secret", adminOnly, "The secret the mail provider signs bounce and complaint notifications with, and where to send them", a.campaignNotificationSecret},
+		{"GET", "/api/v1/campaigns/{id}", campaignReaders, "Get a campaign with its steps", a.getCampaign},
+		{"POST", "/api/v1/campaigns/{id}/schedule", campaignEditors, "Schedule a draft: the audience is resolved now, the first step is due at starts_at", a.scheduleCampaign},
+		{"POST", "/api/v1/campaigns/{id}/pause", campaignEditors, "Pause sending; queued messages wait", a.pauseCampaign},
+		{"POST", "/api/v1/campaigns/{id}/resume", campaignEditors, "Resume a paused campaign", a.resumeCampaign},
+		{"POST", "/api/v1/campaigns/{id}/preview", campaignEditors, "Render a step for one contact", a.previewCampaign},
+		{"POST", "/api/v1/campaigns/{id}/test", campaignEditors, "Send a step to one address, marked as a test (never to the audience, not counted)", a.testCampaign},
+		{"GET", "/api/v1/campaigns/{id}/report", campaignReaders, "What became of the campaign's messages: sent, skipped by reason code, delivered, bounced", a.campaignReport},
 	}
 }
 

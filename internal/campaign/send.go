@@ -1,0 +1,723 @@
+package campaign
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"html"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fairlead/fairlead/internal/audience"
+	"github.com/fairlead/fairlead/internal/capture"
+	"github.com/fairlead/fairlead/internal/contact"
+	"github.com/fairlead/fairlead/internal/jobs"
+	"github.com/fairlead/fairlead/internal/mail"
+	"github.com/fairlead/fairlead/internal/merge"
+	"github.com/fairlead/fairlead/internal/policy"
+	"github.com/fairlead/fairlead/internal/store"
+)
+
+// Pass is what one run of a campaign did.
+type Pass struct {
+	Sent, Skipped, Failed int
+	// Paused: the SMTP server was unreachable; nothing that failed was
+	// marked sent, and the campaign continues with the next run.
+	Paused bool
+	// NextDue is when the next queued message is due; nil when none is.
+	NextDue *time.Time
+}
+
+// ErrSMTPUnavailable pauses a campaign: the SMTP server did not accept the
+// message (could not connect, or a 4xx reply), so it can be sent later.
+var ErrSMTPUnavailable = errors.New("the SMTP server is unavailable")
+
+// staleSending is how long a claimed message may stay unanswered before a
+// run gives it up as delivery_unknown: it may have left, so it is never
+// sent again.
+const staleSending = 10 * time.Minute
+
+func (s *Service) runJob(ctx context.Context, j *jobs.Job) error {
+	var a runArgs
+	if err := j.DecodeArgs(&a); err != nil {
+		return err
+	}
+	p, err := s.Run(ctx, j.WorkspaceID, a.CampaignID)
+	if errors.Is(err, store.ErrNotFound) {
+		return jobs.Cancel(err)
+	}
+	if err != nil {
+		return err
+	}
+	if p.Paused {
+		return jobs.Snooze(s.pauseFor())
+	}
+	if p.NextDue != nil {
+		return jobs.Snooze(max(time.Until(*p.NextDue), 0))
+	}
+	return nil
+}
+
+func (s *Service) pauseFor() time.Duration {
+	if s.PauseFor > 0 {
+		return s.PauseFor
+	}
+	return 30 * time.Second
+}
+
+type compiled struct {
+	step                 Step
+	subject, text, htmlT *merge.Template
+}
+
+// Run sends the campaign's due messages and returns when none is due, the
+// SMTP server is gone (Paused) or ctx ends.
+func (s *Service) Run(ctx context.Context, ws, campaignID string) (Pass, error) {
+	var p Pass
+	c, err := s.Get(ctx, ws, campaignID)
+	if err != nil {
+		return p, err
+	}
+	switch {
+	case c.Status == StatusDraft || c.Status == StatusCompleted:
+		return p, nil
+	case c.Status == StatusPaused && c.PausedReason != ErrSMTPUnavailable.Error():
+		return p, nil
+	}
+	set, err := s.Capture.Settings.Effective(ctx, ws)
+	if err != nil {
+		return p, err
+	}
+	steps := make([]compiled, len(c.Steps))
+	for i, st := range c.Steps {
+		steps[i].step = st
+		for j, t := range []struct {
+			dst *(*merge.Template)
+			v   string
+		}{{&steps[i].subject, st.Subject}, {&steps[i].text, st.Text}, {&steps[i].htmlT, st.HTML}} {
+			if *t.dst, err = merge.Parse(fmt.Sprintf("steps[%d].%d", i, j), t.v, MergeFields); err != nil {
+				return p, err
+			}
+		}
+	}
+	now := s.now()
+	if _, err := s.DB.W.ExecContext(ctx, `UPDATE campaign_messages SET status = 'unknown', reason = $1 WHERE workspace_id = $2 AND campaign_id = $3 AND status = 'sending' AND due_at < $4`,
+		ReasonDeliveryUnknown, ws, c.ID, now.Add(-staleSending)); err != nil {
+		return p, fmt.Errorf("give up stale messages: %w", err)
+	}
+	if c.Status != StatusRunning {
+		if _, err := s.DB.W.ExecContext(ctx, `UPDATE campaigns SET status = $1, paused_reason = '', updated_at = $2 WHERE workspace_id = $3 AND id = $4 AND status IN ('scheduled','paused')`,
+			StatusRunning, now, ws, c.ID); err != nil {
+			return p, err
+		}
+	}
+	r := &run{s: s, ws: ws, c: c, set: set, steps: steps, lim: newLimiter(c.RatePerSecond)}
+	chunk := max(1, min(200, c.RatePerSecond/2))
+	for ctx.Err() == nil {
+		// A pause by a user takes effect within one batch.
+		var status string
+		if err := s.DB.R.QueryRowContext(ctx, `SELECT status FROM campaigns WHERE workspace_id = $1 AND id = $2`, ws, c.ID).Scan(&status); err != nil {
+			return p, store.MapError(err)
+		}
+		if status != StatusRunning {
+			return p, nil
+		}
+		due, err := r.due(ctx, s.now(), 1000)
+		if err != nil {
+			return p, err
+		}
+		if len(due) == 0 {
+			break
+		}
+		for i := 0; i < len(due); {
+			j := i
+			for j < len(due) && j-i < chunk && due[j].step == due[i].step {
+				j++
+			}
+			if err := r.chunk(ctx, due[i].step, due[i:j], &p); err != nil {
+				if errors.Is(err, ErrSMTPUnavailable) {
+					p.Paused = true
+					_, uerr := s.DB.W.ExecContext(ctx, `UPDATE campaigns SET status = $1, paused_reason = $2, updated_at = $3 WHERE workspace_id = $4 AND id = $5 AND status = $6`,
+						StatusPaused, ErrSMTPUnavailable.Error(), s.now(), ws, c.ID, StatusRunning)
+					s.log().WarnContext(ctx, "campaign paused: the SMTP server is unavailable", "workspace_id", ws, "campaign_id", c.ID, "err", err)
+					return p, uerr
+				}
+				return p, err
+			}
+			i = j
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return p, err
+	}
+	return p, r.finish(ctx, &p)
+}
+
+// finish completes the campaign when nothing is queued or in flight, or
+// says when the next message is due.
+func (r *run) finish(ctx context.Context, p *Pass) error {
+	var open int
+	var next *time.Time
+	rows, err := r.s.DB.R.QueryContext(ctx, `SELECT due_at FROM campaign_messages WHERE workspace_id = $1 AND campaign_id = $2 AND status = 'queued' ORDER BY due_at LIMIT 1`, r.ws, r.c.ID)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var t time.Time
+		if err := rows.Scan(&t); err != nil {
+			rows.Close()
+			return err
+		}
+		t = t.UTC()
+		next = &t
+	}
+	rows.Close()
+	if next != nil {
+		p.NextDue = next
+		return nil
+	}
+	if err := r.s.DB.R.QueryRowContext(ctx, `SELECT COUNT(*) FROM campaign_messages WHERE workspace_id = $1 AND campaign_id = $2 AND status = 'sending'`, r.ws, r.c.ID).Scan(&open); err != nil {
+		return err
+	}
+	if open > 0 {
+		t := r.s.now().Add(staleSending)
+		p.NextDue = &t
+		return nil
+	}
+	_, err = r.s.DB.W.ExecContext(ctx, `UPDATE campaigns SET status = $1, updated_at = $2 WHERE workspace_id = $3 AND id = $4 AND status = $5`,
+		StatusCompleted, r.s.now(), r.ws, r.c.ID, StatusRunning)
+	return err
+}
+
+type run struct {
+	s     *Service
+	ws    string
+	c     Campaign
+	set   capture.Effective
+	steps []compiled
+	lim   *limiter
+}
+
+type dueMsg struct {
+	step      int
+	contactID string
+}
+
+func (r *run) due(ctx context.Context, now time.Time, limit int) ([]dueMsg, error) {
+	rows, err := r.s.DB.R.QueryContext(ctx, `SELECT step, contact_id FROM campaign_messages WHERE workspace_id = $1 AND campaign_id = $2 AND status = 'queued' AND due_at <= $3
+		ORDER BY due_at, step, contact_id LIMIT `+fmt.Sprint(limit), r.ws, r.c.ID, now)
+	if err != nil {
+		return nil, fmt.Errorf("due campaign messages: %w", err)
+	}
+	defer rows.Close()
+	var out []dueMsg
+	for rows.Next() {
+		var d dueMsg
+		if err := rows.Scan(&d.step, &d.contactID); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// outcome of one recipient in a chunk.
+type outcome struct {
+	contactID string
+	status    string // sent, skipped, failed, queued (back: not accepted), unknown
+	reason    string
+	messageID string
+	tracked   bool
+	at        time.Time
+	next      bool // queue the next step
+}
+
+// chunk decides, claims and sends one chunk of one step. The engine is
+// asked for the chunk right before it leaves; a chunk is at most half a
+// second of the campaign's rate, so a withdrawal stops every message that
+// had not been decided yet.
+func (r *run) chunk(ctx context.Context, step int, due []dueMsg, p *Pass) error {
+	ids := make([]string, len(due))
+	for i, d := range due {
+		ids[i] = d.contactID
+	}
+	ds, err := r.s.Engine.DecideContacts(ctx, r.ws, ids, r.c.Purpose, "email", audience.Campaign{})
+	if err != nil {
+		return err
+	}
+	suppressed, err := r.s.suppressed(ctx, r.ws, ids)
+	if err != nil {
+		return err
+	}
+	cond := r.steps[step].step.Condition
+	var since map[string]time.Time
+	if !cond.empty() && step > 0 {
+		if since, err = r.sentAt(ctx, step-1, ids); err != nil {
+			return err
+		}
+	}
+	var outs []outcome
+	var send []string
+	for _, cid := range ids {
+		d, ok := ds[cid]
+		switch {
+		case !ok:
+			outs = append(outs, outcome{contactID: cid, status: "skipped", reason: ReasonContactGone})
+		case !d.Allowed:
+			outs = append(outs, outcome{contactID: cid, status: "skipped", reason: reasonOf(d)})
+		case suppressed[cid] != "":
+			outs = append(outs, outcome{contactID: cid, status: "skipped", reason: suppressed[cid]})
+		default:
+			if !cond.empty() {
+				ok, err := r.s.holds(ctx, r.ws, cid, cond, since[cid])
+				if err != nil {
+					return err
+				}
+				if !ok {
+					outs = append(outs, outcome{contactID: cid, status: "skipped", reason: ReasonConditionNotMet, next: true, at: r.s.now()})
+					continue
+				}
+			}
+			send = append(send, cid)
+		}
+	}
+	claimed, err := r.claim(ctx, step, send)
+	if err != nil {
+		return err
+	}
+	tracked := map[string]bool{}
+	if r.s.Track != nil && r.steps[step].step.HTML != "" && len(claimed) > 0 {
+		// Opens and clicks only where the engine allows e-mail tracking.
+		tds, err := r.s.Engine.DecideContacts(ctx, r.ws, claimed, TrackingPurpose, "email", audience.Campaign{})
+		if err != nil {
+			return err
+		}
+		for cid, d := range tds {
+			tracked[cid] = d.Allowed
+		}
+	}
+	cts, err := r.s.Contacts.GetMany(ctx, r.ws, claimed)
+	if err != nil {
+		// Nothing left yet: the claimed rows go back to the queue.
+		for _, cid := range claimed {
+			outs = append(outs, outcome{contactID: cid, status: "queued"})
+		}
+		if serr := r.settle(ctx, step, outs); serr != nil {
+			return serr
+		}
+		return err
+	}
+	results := make([]outcome, len(claimed))
+	var wg sync.WaitGroup
+	work := make(chan int)
+	for w := 0; w < min(r.s.workers(), len(claimed)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf bytes.Buffer
+			for i := range work {
+				ct, ok := cts[claimed[i]]
+				results[i] = r.send(ctx, step, claimed[i], ct, ok, tracked[claimed[i]], &buf)
+			}
+		}()
+	}
+	for i := range claimed {
+		if err := r.lim.wait(ctx); err != nil {
+			break
+		}
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	for i, o := range results {
+		if o.status == "" { // not started: ctx ended
+			results[i] = outcome{contactID: claimed[i], status: "queued"}
+		}
+	}
+	outs = append(outs, results...)
+	unavailable := false
+	for _, o := range outs {
+		switch o.status {
+		case "sent":
+			p.Sent++
+		case "skipped":
+			p.Skipped++
+		case "failed", "unknown":
+			p.Failed++
+		case "queued":
+			unavailable = true
+		}
+	}
+	if err := r.settle(ctx, step, outs); err != nil {
+		return err
+	}
+	if unavailable {
+		return ErrSMTPUnavailable
+	}
+	return nil
+}
+
+func (s *Service) workers() int {
+	if s.Workers > 0 {
+		return s.Workers
+	}
+	return 8
+}
+
+func reasonOf(d policy.Decision) string {
+	if len(d.Reasons) == 0 {
+		return "denied"
+	}
+	return string(d.Reasons[0])
+}
+
+// claim marks the messages as being sent; only the rows this run moved
+// from queued are returned, so two runs never send the same message.
+func (r *run) claim(ctx context.Context, step int, ids []string) ([]string, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	args := []any{r.s.now(), r.ws, r.c.ID, step}
+	ph := make([]string, len(ids))
+	for i, x := range ids {
+		args = append(args, x)
+		ph[i] = fmt.Sprintf("$%d", len(args))
+	}
+	var out []string
+	err := r.s.DB.TxCached(ctx, func(tx store.Querier) error {
+		rows, err := tx.QueryContext(ctx, `UPDATE campaign_messages SET status = 'sending', due_at = $1 WHERE workspace_id = $2 AND campaign_id = $3 AND step = $4
+			AND status = 'queued' AND contact_id IN (`+strings.Join(ph, ",")+`) RETURNING contact_id`, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var cid string
+			if err := rows.Scan(&cid); err != nil {
+				return err
+			}
+			out = append(out, cid)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim campaign messages: %w", err)
+	}
+	return out, nil
+}
+
+// send composes and delivers one message. It never returns an error: the
+// outcome says what became of the message.
+func (r *run) send(ctx context.Context, step int, cid string, ct contact.Contact, found, tracked bool, buf *bytes.Buffer) outcome {
+	o := outcome{contactID: cid}
+	if !found || ct.Erased {
+		o.status, o.reason = "skipped", ReasonContactGone
+		return o
+	}
+	if ct.Email == "" {
+		o.status, o.reason = "skipped", ReasonNoEmail
+		return o
+	}
+	raw, msgID, subject, err := r.compose(ct, step, tracked, buf)
+	if err != nil {
+		o.status, o.reason = "failed", "compose_failed"
+		r.s.log().ErrorContext(ctx, "campaign message not composed", "workspace_id", r.ws, "campaign_id", r.c.ID, "contact_id", cid, "err", err)
+		return o
+	}
+	err = r.s.Capture.Delivery.Email(ctx, r.set, r.ws, cid, r.set.MailFrom, ct.Email, subject, raw)
+	o.at = r.s.now()
+	switch {
+	case err == nil:
+		o.status, o.messageID, o.tracked, o.next = "sent", msgID, tracked, true
+	case notAccepted(err):
+		o.status = "queued"
+	case mail.Permanent(err):
+		o.status, o.reason = "failed", ReasonRejected
+	default:
+		o.status, o.reason = "unknown", ReasonDeliveryUnknown
+	}
+	return o
+}
+
+// notAccepted reports whether the server certainly did not take the
+// message: no connection, or a temporary refusal (4xx).
+func notAccepted(err error) bool {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "dial" {
+		return true
+	}
+	var se *mail.SMTPError
+	if errors.As(err, &se) {
+		return se.Code >= 400 && se.Code < 500
+	}
+	return errors.Is(err, context.Canceled)
+}
+
+// Values are the merge values of a contact.
+func Values(c contact.Contact) map[string]string {
+	return map[string]string{"first_name": c.FirstName, "last_name": c.LastName, "organization": c.Organization, "email": c.Email}
+}
+
+func (r *run) compose(ct contact.Contact, step int, tracked bool, buf *bytes.Buffer) (raw []byte, msgID, subject string, err error) {
+	st := r.steps[step]
+	vals := Values(ct)
+	subject = st.subject.Execute(vals, nil)
+	text := st.text.Execute(vals, nil)
+	var htmlBody string
+	if st.step.HTML != "" {
+		htmlBody = st.htmlT.Execute(vals, html.EscapeString)
+		if tracked {
+			htmlBody = r.s.trackHTML(htmlBody, r.set.PublicURL, r.ws, ct.ID, r.c.ID, step)
+		}
+	}
+	foot, err := r.s.Capture.MarketingFooter(r.set, r.ws, ct.ID, r.c.Lang, r.c.PrivacyHash, r.c.Purpose)
+	if err != nil {
+		return nil, "", "", err
+	}
+	msgID = capture.MessageID(r.set)
+	raw, err = mail.Compose(mail.Message{From: r.s.Capture.FromHeader(r.set), To: ct.Email, Subject: subject, Text: text, HTML: htmlBody, Footer: foot,
+		MessageID: msgID, Date: r.s.now(), Headers: map[string]string{"Feedback-ID": fmt.Sprintf("%d:%s:campaign", step, r.c.ID)}})
+	if err != nil {
+		return nil, "", "", err
+	}
+	if r.s.Signer != nil {
+		buf.Reset()
+		if err := r.s.Signer.Sign(buf, raw); err != nil {
+			return nil, "", "", err
+		}
+		raw = bytes.Clone(buf.Bytes())
+	}
+	return raw, msgID, subject, nil
+}
+
+// settle writes the outcomes of a chunk in one transaction and queues the
+// next step of the sequence for each contact that got (or passed over on
+// its condition) this one.
+func (r *run) settle(ctx context.Context, step int, outs []outcome) error {
+	return r.s.DB.TxCached(ctx, func(tx store.Querier) error {
+		next := map[time.Time][]string{}
+		var sent []outcome
+		for _, o := range outs {
+			if o.status == "sent" {
+				sent = append(sent, o)
+			} else if _, err := tx.ExecContext(ctx, `UPDATE campaign_messages SET status = $1, reason = $2, sent_at = NULL
+					WHERE workspace_id = $3 AND campaign_id = $4 AND step = $5 AND contact_id = $6`, o.status, o.reason, r.ws, r.c.ID, step, o.contactID); err != nil {
+				return fmt.Errorf("settle campaign message: %w", err)
+			}
+			if o.next && step+1 < len(r.steps) {
+				due := o.at.Add(time.Duration(r.steps[step+1].step.DelaySeconds) * time.Second)
+				next[due] = append(next[due], o.contactID)
+			}
+		}
+		if err := r.settleSent(ctx, tx, step, sent); err != nil {
+			return err
+		}
+		for due, ids := range next {
+			for len(ids) > 0 {
+				n := min(len(ids), insertBatch)
+				if err := insertQueued(ctx, tx, r.ws, r.c.ID, step+1, ids[:n], due); err != nil {
+					return err
+				}
+				ids = ids[n:]
+			}
+		}
+		return nil
+	})
+}
+
+// settleSent marks the sent messages. On PostgreSQL one statement per 300
+// joins them as a VALUES list (a hash join); SQLite's planner would scan
+// the campaign's rows once per value, so there each row gets its own
+// cached statement, which costs a B-tree lookup.
+func (r *run) settleSent(ctx context.Context, tx store.Querier, step int, sent []outcome) error {
+	if r.s.DB.Dialect != store.Postgres {
+		for _, o := range sent {
+			if _, err := tx.ExecContext(ctx, `UPDATE campaign_messages SET status = 'sent', message_id = $1, tracked = $2, sent_at = $3, reason = ''
+				WHERE workspace_id = $4 AND campaign_id = $5 AND step = $6 AND contact_id = $7`, o.messageID, o.tracked, o.at, r.ws, r.c.ID, step, o.contactID); err != nil {
+				return fmt.Errorf("settle sent campaign message: %w", err)
+			}
+		}
+		return nil
+	}
+	cast := func(typ string) string { return "::" + typ }
+	for len(sent) > 0 {
+		part := sent[:min(len(sent), 300)]
+		sent = sent[len(part):]
+		var b strings.Builder
+		b.WriteString(`WITH v(cid, mid, tracked, at) AS (VALUES `)
+		args := []any{r.ws, r.c.ID, step}
+		for i, o := range part {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			n := len(args)
+			fmt.Fprintf(&b, "($%d%s, $%d, $%d%s, $%d%s)", n+1, cast("uuid"), n+2, n+3, cast("boolean"), n+4, cast("timestamptz"))
+			args = append(args, o.contactID, o.messageID, o.tracked, o.at)
+		}
+		b.WriteString(`) UPDATE campaign_messages SET status = 'sent', reason = '', message_id = v.mid, tracked = v.tracked, sent_at = v.at FROM v
+			WHERE campaign_messages.workspace_id = $1 AND campaign_messages.campaign_id = $2 AND campaign_messages.step = $3 AND campaign_messages.contact_id = v.cid`)
+		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("settle sent campaign messages: %w", err)
+		}
+	}
+	return nil
+}
+
+// sentAt is when each contact's message of step went out (or was passed
+// over on its condition).
+func (r *run) sentAt(ctx context.Context, step int, ids []string) (map[string]time.Time, error) {
+	args := []any{r.ws, r.c.ID, step}
+	ph := make([]string, len(ids))
+	for i, x := range ids {
+		args = append(args, x)
+		ph[i] = fmt.Sprintf("$%d", len(args))
+	}
+	rows, err := r.s.DB.R.QueryContext(ctx, `SELECT contact_id, sent_at, due_at FROM campaign_messages WHERE workspace_id = $1 AND campaign_id = $2 AND step = $3
+		AND contact_id IN (`+strings.Join(ph, ",")+`)`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]time.Time{}
+	for rows.Next() {
+		var cid string
+		var sent sql.NullTime
+		var due time.Time
+		if err := rows.Scan(&cid, &sent, &due); err != nil {
+			return nil, err
+		}
+		if sent.Valid {
+			due = sent.Time
+		}
+		out[cid] = due.UTC()
+	}
+	return out, rows.Err()
+}
+
+// holds evaluates a step condition for one contact.
+func (s *Service) holds(ctx context.Context, ws, cid string, c Condition, since time.Time) (bool, error) {
+	if len(c.Stage) > 0 {
+		st, err := s.Conditions.Stage(ctx, ws, cid)
+		if err != nil {
+			return false, err
+		}
+		found := false
+		for _, x := range c.Stage {
+			found = found || x == st
+		}
+		if !found {
+			return false, nil
+		}
+	}
+	if c.MinScore != nil {
+		sc, err := s.Conditions.Score(ctx, ws, cid)
+		if err != nil {
+			return false, err
+		}
+		if sc < *c.MinScore {
+			return false, nil
+		}
+	}
+	if e := c.Event; e != nil {
+		ok, err := s.Events.Happened(ctx, ws, cid, e.Type, e.Name, since)
+		if err != nil {
+			return false, err
+		}
+		if ok != e.Happened {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// suppressed returns, for the contacts whose e-mail address is on the
+// suppression list or has bounced hard or complained, the reason code.
+func (s *Service) suppressed(ctx context.Context, ws string, ids []string) (map[string]string, error) {
+	out := map[string]string{}
+	pts, err := s.Contacts.PointsFor(ctx, ws, ids)
+	if err != nil {
+		return nil, err
+	}
+	byIndex := map[string]string{}
+	args := []any{ws}
+	var ph []string
+	for cid, p := range pts {
+		if p.EmailIndex != "" {
+			byIndex[p.EmailIndex] = cid
+			args = append(args, p.EmailIndex)
+			ph = append(ph, fmt.Sprintf("$%d", len(args)))
+		}
+	}
+	if len(ph) > 0 {
+		ixs, err := store.Strings(ctx, s.DB.R, `SELECT blind_index FROM suppressions WHERE workspace_id = $1 AND kind = 'email' AND blind_index IN (`+strings.Join(ph, ",")+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("read suppressions: %w", err)
+		}
+		for _, ix := range ixs {
+			out[byIndex[ix]] = ReasonSuppressed
+		}
+	}
+	args = []any{ws}
+	ph = ph[:0]
+	for _, cid := range ids {
+		args = append(args, cid)
+		ph = append(ph, fmt.Sprintf("$%d", len(args)))
+	}
+	rows, err := s.DB.R.QueryContext(ctx, `SELECT contact_id, hard_at IS NOT NULL, complained_at IS NOT NULL FROM campaign_bounces WHERE workspace_id = $1 AND contact_id IN (`+strings.Join(ph, ",")+`)
+		AND (hard_at IS NOT NULL OR complained_at IS NOT NULL)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read bounces: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var cid string
+		var hard, complained bool
+		if err := rows.Scan(&cid, &hard, &complained); err != nil {
+			return nil, err
+		}
+		if complained {
+			out[cid] = "complained"
+		} else {
+			out[cid] = "bounced"
+		}
+	}
+	return out, rows.Err()
+}
+
+// limiter spaces messages at a rate per second, shared by the workers.
+type limiter struct {
+	mu    sync.Mutex
+	every time.Duration
+	next  time.Time
+}
+
+func newLimiter(perSecond int) *limiter {
+	return &limiter{every: time.Second / time.Duration(max(perSecond, 1))}
+}
+
+func (l *limiter) wait(ctx context.Context) error {
+	l.mu.Lock()
+	now := time.Now()
+	if l.next.Before(now) {
+		// No credit for idle time beyond one tick: a paused campaign does
+		// not burst when it resumes.
+		l.next = now
+	}
+	at := l.next
+	l.next = l.next.Add(l.every)
+	l.mu.Unlock()
+	if d := time.Until(at); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return ctx.Err()
+}

@@ -2,9 +2,6 @@ package app
 
 import (
 	"context"
-	crand "crypto/rand"
-	"encoding/base64"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,7 +13,6 @@ import (
 	"time"
 
 	"github.com/fairlead/fairlead/internal/auth"
-	"github.com/fairlead/fairlead/internal/config"
 	"github.com/fairlead/fairlead/internal/consent"
 	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/web/admin"
@@ -40,34 +36,11 @@ func runBenchAdmin(ctx context.Context, env Env, args []string) error {
 	if *n < 100 || *runs < 1 {
 		return fmt.Errorf("--contacts must be at least 100 and --runs at least 1")
 	}
-	explicit := false
-	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "database-url" })
-	cfg, err := config.Load(func(k string) string {
-		if strings.HasPrefix(k, "FAIRLEAD_") {
-			return ""
-		}
-		return env.Getenv(k)
-	}, fs)
+	cfg, cleanup, err := benchConfig(env, fs, "admin", dir, *reuse)
 	if err != nil {
 		return err
 	}
-	if !explicit {
-		cfg.DatabaseURL = ""
-	}
-	if *reuse && cfg.DatabaseURL == "" && *dir == "" {
-		return fmt.Errorf("--reuse needs the --dir (or --database-url) of an earlier run")
-	}
-	if cfg.DatabaseURL == "" {
-		if *dir == "" {
-			d, err := os.MkdirTemp("", "fairlead-bench-admin-")
-			if err != nil {
-				return err
-			}
-			defer os.RemoveAll(d)
-			*dir = d
-		}
-		cfg.DataDir = *dir
-	}
+	defer cleanup()
 	// The scratch master key is kept beside the data, so --reuse can open
 	// the contacts of an earlier run.
 	keyFile := ""
@@ -81,9 +54,6 @@ func runBenchAdmin(ctx context.Context, env Env, args []string) error {
 		}
 		cfg.MasterKey = strings.TrimSpace(string(b))
 	} else {
-		key := make([]byte, 32)
-		crand.Read(key)
-		cfg.MasterKey = base64.StdEncoding.EncodeToString(key)
 		if keyFile != "" {
 			if err := os.WriteFile(keyFile, []byte(cfg.MasterKey), 0o600); err != nil {
 				return err

@@ -2,9 +2,6 @@ package app
 
 import (
 	"context"
-	crand "crypto/rand"
-	"encoding/base64"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,7 +20,6 @@ import (
 
 	"github.com/fairlead/fairlead/internal/audience"
 	"github.com/fairlead/fairlead/internal/auth"
-	"github.com/fairlead/fairlead/internal/config"
 	"github.com/fairlead/fairlead/internal/consent"
 	"github.com/fairlead/fairlead/internal/contact"
 	"github.com/fairlead/fairlead/internal/policy"
@@ -49,37 +45,11 @@ func runBenchAudience(ctx context.Context, env Env, args []string) error {
 	// Only a --database-url given on this command line leads to PostgreSQL:
 	// the environment of a production host must never make the benchmark
 	// write a million contacts into the real database.
-	explicit := false
-	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "database-url" })
-	cfg, err := config.Load(func(k string) string {
-		if strings.HasPrefix(k, "FAIRLEAD_") {
-			return ""
-		}
-		return env.Getenv(k)
-	}, fs)
+	cfg, cleanup, err := benchConfig(env, fs, "audience", dir, *reuse)
 	if err != nil {
 		return err
 	}
-	if !explicit {
-		cfg.DatabaseURL = ""
-	}
-	if *reuse && cfg.DatabaseURL == "" && *dir == "" {
-		return fmt.Errorf("--reuse needs the --dir (or --database-url) of an earlier run")
-	}
-	if cfg.DatabaseURL == "" {
-		if *dir == "" {
-			d, err := os.MkdirTemp("", "fairlead-bench-audience-")
-			if err != nil {
-				return err
-			}
-			defer os.RemoveAll(d)
-			*dir = d
-		}
-		cfg.DataDir = *dir
-	}
-	key := make([]byte, 32)
-	crand.Read(key)
-	cfg.MasterKey = base64.StdEncoding.EncodeToString(key)
+	defer cleanup()
 	cfg.Workers = 0
 	db, err := openDB(ctx, cfg)
 	if err != nil {

@@ -3,9 +3,6 @@ package app
 import (
 	"bufio"
 	"context"
-	crand "crypto/rand"
-	"encoding/base64"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,7 +16,6 @@ import (
 	"github.com/fairlead/fairlead/internal/audience"
 	"github.com/fairlead/fairlead/internal/campaign"
 	"github.com/fairlead/fairlead/internal/capture"
-	"github.com/fairlead/fairlead/internal/config"
 	"github.com/fairlead/fairlead/internal/consent"
 	"github.com/fairlead/fairlead/internal/contact"
 	"github.com/fairlead/fairlead/internal/jobs"
@@ -44,34 +40,11 @@ func runBenchCampaign(ctx context.Context, env Env, args []string) error {
 	if *n < 1 || *runs < 1 || *workers < 1 || *workers > 16 {
 		return fmt.Errorf("--recipients and --runs must be at least 1, --workers from 1 to 16")
 	}
-	explicit := false
-	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "database-url" })
-	cfg, err := config.Load(func(k string) string {
-		if strings.HasPrefix(k, "FAIRLEAD_") {
-			return ""
-		}
-		return env.Getenv(k)
-	}, fs)
+	cfg, cleanup, err := benchConfig(env, fs, "campaign", dir, false)
 	if err != nil {
 		return err
 	}
-	if !explicit {
-		cfg.DatabaseURL = ""
-	}
-	if cfg.DatabaseURL == "" {
-		if *dir == "" {
-			d, err := os.MkdirTemp("", "fairlead-bench-campaign-")
-			if err != nil {
-				return err
-			}
-			defer os.RemoveAll(d)
-			*dir = d
-		}
-		cfg.DataDir = *dir
-	}
-	key := make([]byte, 32)
-	crand.Read(key)
-	cfg.MasterKey = base64.StdEncoding.EncodeToString(key)
+	defer cleanup()
 	cfg.Workers = 0
 	sink, err := startSink()
 	if err != nil {

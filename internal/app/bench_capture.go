@@ -2,10 +2,7 @@ package app
 
 import (
 	"context"
-	crand "crypto/rand"
-	"encoding/base64"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,7 +20,6 @@ import (
 
 	"github.com/fairlead/fairlead/internal/capture"
 	"github.com/fairlead/fairlead/internal/capture/form"
-	"github.com/fairlead/fairlead/internal/config"
 	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/web"
 	"github.com/fairlead/fairlead/internal/workspace"
@@ -62,34 +58,11 @@ func runBenchCapture(ctx context.Context, env Env, args []string) error {
 		*mails = *n
 	}
 	// Only a --database-url given on this command line leads to PostgreSQL.
-	explicit := false
-	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "database-url" })
-	cfg, err := config.Load(func(k string) string {
-		if strings.HasPrefix(k, "FAIRLEAD_") {
-			return ""
-		}
-		return env.Getenv(k)
-	}, fs)
+	cfg, cleanup, err := benchConfig(env, fs, "capture", dir, false)
 	if err != nil {
 		return err
 	}
-	if !explicit {
-		cfg.DatabaseURL = ""
-	}
-	if cfg.DatabaseURL == "" {
-		if *dir == "" {
-			d, err := os.MkdirTemp("", "fairlead-bench-capture-")
-			if err != nil {
-				return err
-			}
-			defer os.RemoveAll(d)
-			*dir = d
-		}
-		cfg.DataDir = *dir
-	}
-	key := make([]byte, 32)
-	crand.Read(key)
-	cfg.MasterKey = base64.StdEncoding.EncodeToString(key)
+	defer cleanup()
 	cfg.AdminPassword = "bench password only"
 	cfg.FormRateLimit = 0
 	cfg.Workers = *workers

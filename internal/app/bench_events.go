@@ -3,23 +3,17 @@ package app
 import (
 	"bytes"
 	"context"
-	crand "crypto/rand"
-	"encoding/base64"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"runtime/pprof"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/fairlead/fairlead/internal/auth"
-	"github.com/fairlead/fairlead/internal/config"
 	"github.com/fairlead/fairlead/internal/web"
 	"github.com/fairlead/fairlead/internal/workspace"
 )
@@ -53,34 +47,11 @@ func runBenchEvents(ctx context.Context, env Env, args []string) error {
 	if *n < 1 || *batch < 1 || *batch > 1000 || *conc < 1 || *contacts < 1 || *single < 0 {
 		return fmt.Errorf("--events, --concurrency and --contacts must be at least 1, --batch 1 to 1000, --single not negative")
 	}
-	explicit := false
-	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "database-url" })
-	cfg, err := config.Load(func(k string) string {
-		if strings.HasPrefix(k, "FAIRLEAD_") {
-			return ""
-		}
-		return env.Getenv(k)
-	}, fs)
+	cfg, cleanup, err := benchConfig(env, fs, "events", dir, false)
 	if err != nil {
 		return err
 	}
-	if !explicit {
-		cfg.DatabaseURL = ""
-	}
-	if cfg.DatabaseURL == "" {
-		if *dir == "" {
-			d, err := os.MkdirTemp("", "fairlead-bench-events-")
-			if err != nil {
-				return err
-			}
-			defer os.RemoveAll(d)
-			*dir = d
-		}
-		cfg.DataDir = *dir
-	}
-	key := make([]byte, 32)
-	crand.Read(key)
-	cfg.MasterKey = base64.StdEncoding.EncodeToString(key)
+	defer cleanup()
 	cfg.AdminPassword = "bench password only"
 	cfg.Workers = 0
 

@@ -3,17 +3,12 @@ package app
 import (
 	"bufio"
 	"context"
-	crand "crypto/rand"
-	"encoding/base64"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"runtime/pprof"
-	"strings"
 	"time"
 
-	"github.com/fairlead/fairlead/internal/config"
 	"github.com/fairlead/fairlead/internal/consent"
 	"github.com/fairlead/fairlead/internal/importer"
 	"github.com/fairlead/fairlead/internal/store"
@@ -44,34 +39,11 @@ func runBenchImport(ctx context.Context, env Env, args []string) error {
 	if *n < 1 || *chunk < 1 {
 		return fmt.Errorf("--rows and --chunk must be at least 1")
 	}
-	explicit := false
-	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "database-url" })
-	cfg, err := config.Load(func(k string) string {
-		if strings.HasPrefix(k, "FAIRLEAD_") {
-			return ""
-		}
-		return env.Getenv(k)
-	}, fs)
+	cfg, cleanup, err := benchConfig(env, fs, "import", dir, false)
 	if err != nil {
 		return err
 	}
-	if !explicit {
-		cfg.DatabaseURL = ""
-	}
-	if cfg.DatabaseURL == "" {
-		if *dir == "" {
-			d, err := os.MkdirTemp("", "fairlead-bench-import-")
-			if err != nil {
-				return err
-			}
-			defer os.RemoveAll(d)
-			*dir = d
-		}
-		cfg.DataDir = *dir
-	}
-	key := make([]byte, 32)
-	crand.Read(key)
-	cfg.MasterKey = base64.StdEncoding.EncodeToString(key)
+	defer cleanup()
 	db, err := openDB(ctx, cfg)
 	if err != nil {
 		return err

@@ -1,0 +1,56 @@
+package app
+
+import (
+	crand "crypto/rand"
+	"encoding/base64"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/fairlead/fairlead/internal/config"
+)
+
+// benchConfig is the configuration of a benchmark that writes a scratch
+// database. Only flags count: the FAIRLEAD_* environment of a production
+// host must never make a benchmark write into the real database, so a
+// PostgreSQL URL is used only when --database-url is given. Without one,
+// the data goes to dir, or to a new temporary directory that cleanup
+// removes. reuse (a benchmark measuring an earlier run's data) needs an
+// explicit place. The master key is new for every run; --reuse runs that
+// must open earlier contacts keep theirs (see bench admin).
+func benchConfig(env Env, fs *flag.FlagSet, name string, dir *string, reuse bool) (cfg config.Config, cleanup func(), err error) {
+	cleanup = func() {}
+	explicit := false
+	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "database-url" })
+	cfg, err = config.Load(func(k string) string {
+		if strings.HasPrefix(k, "FAIRLEAD_") {
+			return ""
+		}
+		return env.Getenv(k)
+	}, fs)
+	if err != nil {
+		return cfg, cleanup, err
+	}
+	if !explicit {
+		cfg.DatabaseURL = ""
+	}
+	if reuse && cfg.DatabaseURL == "" && *dir == "" {
+		return cfg, cleanup, fmt.Errorf("--reuse needs the --dir (or --database-url) of an earlier run")
+	}
+	if cfg.DatabaseURL == "" {
+		if *dir == "" {
+			d, err := os.MkdirTemp("", "fairlead-bench-"+name+"-")
+			if err != nil {
+				return cfg, cleanup, err
+			}
+			cleanup = func() { os.RemoveAll(d) }
+			*dir = d
+		}
+		cfg.DataDir = *dir
+	}
+	key := make([]byte, 32)
+	crand.Read(key)
+	cfg.MasterKey = base64.StdEncoding.EncodeToString(key)
+	return cfg, cleanup, nil
+}

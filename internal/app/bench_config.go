@@ -46,6 +46,8 @@ func benchConfig(env Env, fs *flag.FlagSet, name string, dir *string, reuse bool
 			}
 			cleanup = func() { os.RemoveAll(d) }
 			*dir = d
+		} else if err := os.MkdirAll(*dir, 0o700); err != nil {
+			return cfg, cleanup, err
 		}
 		cfg.DataDir = *dir
 	}

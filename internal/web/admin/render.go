@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -72,8 +73,8 @@ func (u *UI) menu() []menuDef {
 		{MenuEntry{"", [2]string{"Dashboard", "Übersicht"}, all}, true},
 		{MenuEntry{"contacts", [2]string{"Contacts", "Kontakte"}, people}, true},
 		{MenuEntry{"forms", [2]string{"Forms", "Formulare"}, all}, true},
-		{MenuEntry{"leads", [2]string{"Leads & segments", "Leads & Segmente"}, people}, false},
-		{MenuEntry{"campaigns", [2]string{"Campaigns", "Kampagnen"}, formEditors}, false},
+		{MenuEntry{"leads", [2]string{"Leads & segments", "Leads & Segmente"}, leadReaders}, true},
+		{MenuEntry{"campaigns", [2]string{"Campaigns", "Kampagnen"}, campaignReaders}, true},
 		{MenuEntry{"suppliers", [2]string{"Suppliers & letters", "Lieferanten & Briefe"}, supplierReaders}, true},
 		{MenuEntry{"privacy/dsr", [2]string{"Privacy", "Datenschutz"}, privacyRoles}, true},
 		{MenuEntry{"outbox", [2]string{"Outbox", "Postausgang"}, outboxRoles}, true},
@@ -116,6 +117,8 @@ func (u *UI) menuFor(s *Session, active string) []menuItem {
 var funcs = template.FuncMap{
 	"join": strings.Join,
 	"add":  func(a, b int) int { return a + b },
+	// days writes a delay in seconds as days.
+	"days": func(sec int) string { return strconv.FormatFloat(float64(sec)/86400, 'f', -1, 64) },
 	"list": func(s ...string) []string { return s },
 	// kinds lists the purpose kinds (the argument only anchors the pipe).
 	"kinds": func(any) []string { return consent.Kinds },

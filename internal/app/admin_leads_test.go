@@ -1,0 +1,114 @@
+package app
+
+import (
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/fairlead/fairlead/internal/auth"
+	"github.com/fairlead/fairlead/internal/store"
+)
+
+// TestAdminLeadsAndCampaigns walks the lead and campaign pages over HTTP
+// as a marketing user: a segment with a bad filter is refused next to the
+// filter and not saved, a good one is saved and its preview counts the
+// matching contact; a campaign with an unknown merge field is refused next
+// to its step and not saved, a good one is previewed for a contact (merge
+// value filled in) and its report page shows the counts and the chart.
+func TestAdminLeadsAndCampaigns(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, store.SQLite)
+	mkt := h.tokens[auth.RoleMarketing]
+	r := h.do("POST", "/api/v1/contacts", mkt, map[string]any{"email": "lena@example.com", "first_name": "Lena", "audience": "b2c", "relationship": "prospect"})
+	if r.Status != http.StatusCreated {
+		t.Fatalf("contact: %d %s", r.Status, r.Body)
+	}
+	cid := r.json(t)["id"].(string)
+
+	c := h.ui()
+	if st, loc := c.login(h.roleUser(auth.RoleMarketing), rolePassword); st != http.StatusSeeOther {
+		t.Fatalf("login: %d %s", st, loc)
+	}
+	page := func(path string, want ...string) string {
+		t.Helper()
+		st, _, body := c.do("GET", path, nil)
+		if st != http.StatusOK {
+			t.Fatalf("GET %s: %d\n%.2000s", path, st, body)
+		}
+		for _, w := range want {
+			if !strings.Contains(body, w) {
+				t.Fatalf("GET %s does not show %q\n%s", path, w, body)
+			}
+		}
+		return body
+	}
+	refused := func(path string, form url.Values, errID, says string) {
+		t.Helper()
+		st, _, body := c.do("POST", path, form)
+		if st != http.StatusUnprocessableEntity || !strings.Contains(body, `id="`+errID+`"`) || !strings.Contains(body, says) {
+			t.Fatalf("POST %s with bad input: %d, want 422 with %s saying %q\n%.4000s", path, st, errID, says, body)
+		}
+	}
+	created := func(path string, form url.Values, idIn *regexp.Regexp) string {
+		t.Helper()
+		st, hd, body := c.do("POST", path, form)
+		if st != http.StatusSeeOther {
+			t.Fatalf("POST %s: %d\n%.4000s", path, st, body)
+		}
+		m := idIn.FindStringSubmatch(hd.Get("Location"))
+		if m == nil {
+			t.Fatalf("POST %s went to %q", path, hd.Get("Location"))
+		}
+		return m[1]
+	}
+
+	// Segments: an unknown operator names the allowed ones next to the filter.
+	bad := `{"field": "relationship", "op": "bigger", "value": "prospect"}`
+	refused("/admin/leads/segments", url.Values{"name": {"Prospects"}, "filter": {bad}}, "sg-filter-err", "eq")
+	refused("/admin/leads/segments", url.Values{"name": {"Prospects"}, "filter": {`{"feld": "stage"}`}}, "sg-filter-err", "feld")
+	if body := page("/admin/leads"); strings.Contains(body, "data-segment=") {
+		t.Fatal("a refused segment was saved")
+	}
+	good := `{"field": "relationship", "op": "eq", "value": "prospect"}`
+	sgID := created("/admin/leads/segments", url.Values{"name": {"Prospects"}, "filter": {good}}, regexp.MustCompile(`/admin/leads/segments/([0-9a-f-]+)`))
+	page("/admin/leads", `data-segment="`+sgID+`"`, "Prospects")
+	page("/admin/leads/segments/"+sgID, "Prospects", "relationship")
+	// The preview through htmx answers the count fragment; without
+	// JavaScript the whole editor with the count.
+	st, _, body := c.do("POST", "/admin/leads/segments/preview", url.Values{"filter": {good}}, "HX-Request", "true")
+	if st != http.StatusOK || !strings.Contains(body, `id="segcount"`) || !strings.Contains(body, "1 contacts match now") || strings.Contains(body, "<html") {
+		t.Fatalf("htmx preview: %d\n%s", st, body)
+	}
+	st, _, body = c.do("POST", "/admin/leads/segments/preview", url.Values{"filter": {good}, "name": {"Prospects"}})
+	if st != http.StatusOK || !strings.Contains(body, "1 contacts match now") || !strings.Contains(body, `id="segment-form"`) {
+		t.Fatalf("preview without JavaScript: %d\n%.3000s", st, body)
+	}
+	page("/admin/contacts/"+cid, `/admin/contacts/`+cid+`/score`)
+	page("/admin/contacts/"+cid+"/score", `id="score-value"`)
+	page("/admin/leads/scoring", "half_life_days")
+
+	// Campaigns: {{vorname}} is no merge field; the error sits next to the
+	// subject of the step that has it, and nothing is saved.
+	form := url.Values{"name": {"Willkommen"}, "purpose": {"newsletter"}, "lang": {"de"},
+		"s0.delay_days": {"0"}, "s0.subject": {"Hallo {{vorname}}"}, "s0.text": {"Willkommen!"}, "s0.html": {""}, "s0.condition": {""},
+		"s1.delay_days": {"0"}, "s1.subject": {""}, "s1.text": {""}, "s1.html": {""}, "s1.condition": {""}}
+	refused("/admin/campaigns", form, "c-s0-subject-err", "vorname")
+	if body := page("/admin/campaigns"); strings.Contains(body, "data-campaign=") {
+		t.Fatal("a refused campaign was saved")
+	}
+	form.Set("s0.subject", "Hallo {{first_name}}")
+	form.Set("s1.subject", "Noch da, {{first_name}}?")
+	form.Set("s1.text", "Zweite Nachricht")
+	form.Set("s1.delay_days", "3")
+	campID := created("/admin/campaigns", form, regexp.MustCompile(`/admin/campaigns/([0-9a-f-]+)`))
+	page("/admin/campaigns", `data-campaign="`+campID+`"`, `data-status="draft"`)
+	page("/admin/campaigns/"+campID, "Willkommen", "3 days after the previous step")
+	refused("/admin/campaigns/"+campID+"/preview", url.Values{"step": {"0"}, "contact_id": {"no-such-contact"}}, "pv-contact_id-err", "contact_id")
+	st, _, body = c.do("POST", "/admin/campaigns/"+campID+"/preview", url.Values{"step": {"0"}, "contact_id": {cid}})
+	if st != http.StatusOK || !strings.Contains(body, `<strong id="preview-subject">Hallo Lena</strong>`) {
+		t.Fatalf("preview for a contact: %d\n%.4000s", st, body)
+	}
+	page("/admin/campaigns/"+campID+"/report", `id="report-chart"`, `data-count="sent">0<`, "Unsubscribed")
+}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -111,4 +112,46 @@ func TestAdminLeadsAndCampaigns(t *testing.T) {
 		t.Fatalf("preview for a contact: %d\n%.4000s", st, body)
 	}
 	page("/admin/campaigns/"+campID+"/report", `id="report-chart"`, `data-count="sent">0<`, "Unsubscribed")
+
+	// Test send, status changes and the rules, refused and done.
+	refused("/admin/campaigns/"+campID+"/test", url.Values{"step": {"0"}, "to": {"a@example.com, b@example.com"}}, "ts-to-err", "one bare e-mail address")
+	refused("/admin/campaigns/"+campID+"/schedule", url.Values{"starts_at": {"morgen"}}, "sc-starts_at-err", "2026-03-01T09:00")
+	// A start far ahead keeps the campaign scheduled until it is paused;
+	// resumed, it sends at once (and, with nobody allowed, may be done).
+	for _, step := range []struct {
+		action string
+		form   url.Values
+		status []string
+	}{{"schedule", url.Values{"starts_at": {"2099-01-01T09:00"}}, []string{"scheduled"}}, {"pause", url.Values{}, []string{"paused"}}, {"resume", url.Values{}, []string{"running", "completed"}}} {
+		if st, hd, body := c.do("POST", "/admin/campaigns/"+campID+"/"+step.action, step.form); st != http.StatusSeeOther {
+			t.Fatalf("%s: %d %s\n%.3000s", step.action, st, hd.Get("Location"), body)
+		}
+		body := page("/admin/campaigns/" + campID)
+		m := regexp.MustCompile(`id="campaign-status" data-status="([a-z]+)"`).FindStringSubmatch(body)
+		if m == nil || !slices.Contains(step.status, m[1]) {
+			t.Fatalf("after %s: status %v, want one of %v", step.action, m, step.status)
+		}
+	}
+	if st, _, body := c.do("POST", "/admin/campaigns/"+campID+"/resume", url.Values{}); st != http.StatusConflict || !strings.Contains(body, `id="sc-form-err"`) {
+		t.Fatalf("resume a scheduled campaign: %d, want 409 with the rule\n%.3000s", st, body)
+	}
+	refused("/admin/leads/scoring", url.Values{"rules": {`{"half_life_days": "lang"}`}}, "sr-rules-err", "rules")
+	if body := page("/admin/leads/scoring"); !strings.Contains(body, "No rules saved yet") {
+		t.Fatal("refused rules were saved")
+	}
+
+	// The sales view is for sales; the DPO reads campaigns but gets no actions.
+	if st, _, _ := c.do("GET", "/admin/leads/sales", nil); st != http.StatusForbidden {
+		t.Fatalf("sales view as marketing: %d, want 403", st)
+	}
+	sc := h.ui()
+	sc.login(h.roleUser(auth.RoleSales), rolePassword)
+	if st, _, body := sc.do("GET", "/admin/leads/sales", nil); st != http.StatusOK || !strings.Contains(body, `id="mine-filter"`) {
+		t.Fatalf("sales view: %d\n%.2000s", st, body)
+	}
+	dpo := h.ui()
+	dpo.login(h.roleUser(auth.RoleDPO), rolePassword)
+	if st, _, body := dpo.do("GET", "/admin/campaigns/"+campID, nil); st != http.StatusOK || strings.Contains(body, `action="/admin/campaigns/`+campID+`/pause"`) {
+		t.Fatalf("campaign as DPO: %d\n%.2000s", st, body)
+	}
 }

@@ -224,6 +224,12 @@ type campaignData struct {
 	Today string
 }
 
+var campaignForms = map[string][]string{
+	"pv": {"step", "contact_id"},
+	"ts": {"step", "to", "contact_id"},
+	"sc": {"starts_at"},
+}
+
 func (u *UI) campaignPage(w http.ResponseWriter, r *http.Request, s *Session) error {
 	return u.renderCampaign(w, r, s, http.StatusOK, nil, nil)
 }
@@ -250,17 +256,7 @@ func (u *UI) renderCampaign(w http.ResponseWriter, r *http.Request, s *Session, 
 		d.Form = formOf(r)
 	}
 	if ve != nil && len(form) > 0 {
-		f := form[0]
-		field := ve.Field
-		switch {
-		case f == "pv" || f == "ts":
-			if field != "contact_id" && field != "to" && field != "step" {
-				field = "form"
-			}
-		default:
-			field = "form"
-		}
-		p.Errors[f+"."+field] = ve.Message
+		p.Errors[form[0]+"."+fieldFor(ve.Field, campaignForms[form[0]], "form")] = ve.Message
 	}
 	if done := r.URL.Query().Get("done"); done != "" {
 		p.Flash = p.T("saved_" + done)

@@ -111,6 +111,12 @@ func TestAdminLeadsAndCampaigns(t *testing.T) {
 	if st != http.StatusOK || !strings.Contains(body, `<strong id="preview-subject">Hallo Lena</strong>`) {
 		t.Fatalf("preview for a contact: %d\n%.4000s", st, body)
 	}
+	// Showing a contact's merge values is recorded as a read of the campaign.
+	var reads int
+	if err := h.db.R.QueryRow(`SELECT COUNT(*) FROM audit_events WHERE workspace_id = $1 AND action = 'read' AND route = 'POST /admin/campaigns/{id}/preview' AND resource_id = $2 AND status = 200`,
+		h.ws.ID, campID).Scan(&reads); err != nil || reads != 1 {
+		t.Fatalf("audited previews: %d, %v; want 1", reads, err)
+	}
 	page("/admin/campaigns/"+campID+"/report", `id="report-chart"`, `data-count="sent">0<`, "Unsubscribed")
 
 	// Test send, status changes and the rules, refused and done.

@@ -72,9 +72,9 @@ func (rt Route) Admits(role auth.Role) bool {
 }
 
 // MenuEntry is an item of the main menu. Parts of fairlead that are built
-// apart from this package (leads and segments, campaigns) add their pages
-// by appending a MenuEntry to UI.Extensions and mounting their routes with
-// UI.Extend; until then the entry shows a page that says the part is not
+// apart from this package add their pages by appending a MenuEntry to
+// UI.Extensions and mounting their routes with UI.Extend; a menu entry
+// declared here but not built in shows a page that says the part is not
 // installed.
 type MenuEntry struct {
 	Key   string // also the path: /admin/{key}

@@ -105,6 +105,16 @@ func TestAdminLeadsAndCampaigns(t *testing.T) {
 	form.Set("s1.delay_days", "3")
 	campID := created("/admin/campaigns", form, regexp.MustCompile(`/admin/campaigns/([0-9a-f-]+)`))
 	page("/admin/campaigns", `data-campaign="`+campID+`"`, `data-status="draft"`)
+	// A draft is edited in place, refused input again saving nothing.
+	page("/admin/campaigns/"+campID+"/edit", `action="/admin/campaigns/`+campID+`"`, "Noch da, {{first_name}}?")
+	form.Set("s1.subject", "Noch da, {{firstname}}?")
+	refused("/admin/campaigns/"+campID, form, "c-s1-subject-err", "firstname")
+	form.Set("s1.subject", "Noch da, {{first_name}}?")
+	form.Set("name", "Willkommensstrecke")
+	if got := created("/admin/campaigns/"+campID, form, regexp.MustCompile(`/admin/campaigns/([0-9a-f-]+)`)); got != campID {
+		t.Fatalf("editing the draft went to %s", got)
+	}
+	page("/admin/campaigns/"+campID, "Willkommensstrecke")
 	page("/admin/campaigns/"+campID, "Willkommen", "3 days after the previous step")
 	refused("/admin/campaigns/"+campID+"/preview", url.Values{"step": {"0"}, "contact_id": {"no-such-contact"}}, "pv-contact_id-err", "contact_id")
 	st, _, body = c.do("POST", "/admin/campaigns/"+campID+"/preview", url.Values{"step": {"0"}, "contact_id": {cid}})
@@ -141,6 +151,14 @@ func TestAdminLeadsAndCampaigns(t *testing.T) {
 	if st, _, body := c.do("POST", "/admin/campaigns/"+campID+"/resume", url.Values{}); st != http.StatusConflict || !strings.Contains(body, `id="sc-form-err"`) {
 		t.Fatalf("resume a scheduled campaign: %d, want 409 with the rule\n%.3000s", st, body)
 	}
+	// Past its draft a campaign no longer changes; its form offers a copy.
+	if st, _, body := c.do("POST", "/admin/campaigns/"+campID, form); st != http.StatusConflict || !strings.Contains(body, `id="c-form-err"`) {
+		t.Fatalf("change a scheduled campaign: %d, want 409\n%.3000s", st, body)
+	}
+	if st, hd, _ := c.do("GET", "/admin/campaigns/"+campID+"/edit", nil); st != http.StatusSeeOther || hd.Get("Location") != "/admin/campaigns/new?from="+campID {
+		t.Fatalf("edit a scheduled campaign: %d %s", st, hd.Get("Location"))
+	}
+	page("/admin/campaigns/new?from="+campID, "Willkommensstrecke", `action="/admin/campaigns"`)
 	refused("/admin/leads/scoring", url.Values{"rules": {`{"half_life_days": "lang"}`}}, "sr-rules-err", "rules")
 	if body := page("/admin/leads/scoring"); !strings.Contains(body, "No rules saved yet") {
 		t.Fatal("refused rules were saved")

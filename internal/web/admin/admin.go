@@ -251,6 +251,8 @@ func (u *UI) Routes() []Route {
 		{"GET", "/admin/campaigns", campaignReaders, "E-mail campaigns with their status", u.campaignsPage},
 		{"GET", "/admin/campaigns/new", campaignEditors, "Campaign form for a new draft (from=<id>: a copy of that campaign)", u.campaignNew},
 		{"POST", "/admin/campaigns", campaignEditors, "Create a draft campaign (an unknown merge field is refused next to its step)", u.createCampaign},
+		{"GET", "/admin/campaigns/{id}/edit", campaignEditors, "Campaign form for a draft (a campaign past its draft: a copy)", u.campaignEdit},
+		{"POST", "/admin/campaigns/{id}", campaignEditors, "Change a draft's settings and steps (drafts only)", u.updateCampaign},
 		{"GET", "/admin/campaigns/{id}", campaignReaders, "A campaign: steps, status actions, preview and test send", u.campaignPage},
 		{"POST", "/admin/campaigns/{id}/preview", campaignEditors, "Render a step for one contact", u.previewCampaign},
 		{"POST", "/admin/campaigns/{id}/test", campaignEditors, "Send a step to one address, marked as a test", u.testCampaign},

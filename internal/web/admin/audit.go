@@ -33,7 +33,7 @@ func uiAction(rt Route) string {
 		case rt.Path == "/admin/settings", strings.HasSuffix(rt.Path, "/redeliver"), strings.HasSuffix(rt.Path, "/complete"),
 			rt.Path == "/admin/settings/users/{id}", rt.Path == "/admin/settings/test",
 			rt.Path == "/admin/suppliers/{id}", strings.HasSuffix(rt.Path, "/sent"), strings.HasSuffix(rt.Path, "/schedule"),
-			rt.Path == "/admin/leads/segments/{id}", rt.Path == "/admin/leads/scoring", strings.HasSuffix(rt.Path, "/pause"), strings.HasSuffix(rt.Path, "/resume"):
+			rt.Path == "/admin/leads/segments/{id}", rt.Path == "/admin/leads/scoring", rt.Path == "/admin/campaigns/{id}", strings.HasSuffix(rt.Path, "/pause"), strings.HasSuffix(rt.Path, "/resume"):
 			return audit.ActionUpdate
 		}
 		return audit.ActionCreate

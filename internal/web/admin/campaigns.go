@@ -44,6 +44,8 @@ type stepForm struct {
 }
 
 type campaignFormData struct {
+	// ID is the draft being edited; "" for a new one.
+	ID       string
 	Form     map[string]string
 	Steps    []stepForm
 	Segments []lead.Segment
@@ -67,8 +69,8 @@ func (u *UI) campaignFormData(r *http.Request, s *Session) (*campaignFormData, e
 }
 
 // campaignNew shows the form for a new draft; from=<id> fills it with an
-// existing campaign, which is how a campaign is edited: sent campaigns keep
-// what they sent, the changed copy is a new draft.
+// existing campaign: a campaign that was scheduled keeps what it sent, its
+// changed copy is a new draft.
 func (u *UI) campaignNew(w http.ResponseWriter, r *http.Request, s *Session) error {
 	p := u.newPage(r, s, "campaigns", "campaign_new")
 	d, err := u.campaignFormData(r, s)
@@ -81,21 +83,54 @@ func (u *UI) campaignNew(w http.ResponseWriter, r *http.Request, s *Session) err
 		if err != nil {
 			return err
 		}
-		d.Form = map[string]string{"name": c.Name, "purpose": c.Purpose, "segment_id": c.SegmentID, "lang": c.Lang,
-			"rate_per_second": strconv.Itoa(c.RatePerSecond), "convert_type": c.ConvertType, "convert_name": c.ConvertName}
-		for i, st := range c.Steps {
-			sf := stepForm{N: i, DelayDays: strconv.FormatFloat(float64(st.DelaySeconds)/86400, 'f', -1, 64), Subject: st.Subject, Text: st.Text, HTML: st.HTML}
-			if b, _ := json.Marshal(st.Condition); string(b) != "{}" {
-				sf.Condition = string(b)
-			}
-			d.Steps = append(d.Steps, sf)
-		}
+		d.fill(c)
 	}
+	d.slots()
+	p.Data = d
+	return u.render(w, http.StatusOK, "campaignform", "", p)
+}
+
+// campaignEdit shows a draft in the form; a campaign past its draft is
+// offered as a copy instead.
+func (u *UI) campaignEdit(w http.ResponseWriter, r *http.Request, s *Session) error {
+	c, err := u.Campaigns.Get(r.Context(), s.WorkspaceID, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if c.Status != campaign.StatusDraft {
+		http.Redirect(w, r, "/admin/campaigns/new?from="+c.ID, http.StatusSeeOther)
+		return nil
+	}
+	p := u.newPage(r, s, "campaigns", "campaign_edit")
+	d, err := u.campaignFormData(r, s)
+	if err != nil {
+		return err
+	}
+	d.ID = c.ID
+	d.fill(c)
+	d.slots()
+	p.Data = d
+	return u.render(w, http.StatusOK, "campaignform", "", p)
+}
+
+func (d *campaignFormData) fill(c campaign.Campaign) {
+	d.Form = map[string]string{"name": c.Name, "purpose": c.Purpose, "segment_id": c.SegmentID, "lang": c.Lang,
+		"rate_per_second": strconv.Itoa(c.RatePerSecond), "convert_type": c.ConvertType, "convert_name": c.ConvertName}
+	d.Steps = nil
+	for i, st := range c.Steps {
+		sf := stepForm{N: i, DelayDays: strconv.FormatFloat(float64(st.DelaySeconds)/86400, 'f', -1, 64), Subject: st.Subject, Text: st.Text, HTML: st.HTML}
+		if b, _ := json.Marshal(st.Condition); string(b) != "{}" {
+			sf.Condition = string(b)
+		}
+		d.Steps = append(d.Steps, sf)
+	}
+}
+
+// slots adds the empty step slots after the filled ones.
+func (d *campaignFormData) slots() {
 	for n := len(d.Steps); len(d.Steps) < n+stepSlots; {
 		d.Steps = append(d.Steps, stepForm{N: len(d.Steps), DelayDays: "0"})
 	}
-	p.Data = d
-	return u.render(w, http.StatusOK, "campaignform", "", p)
 }
 
 var stepField = regexp.MustCompile(`^steps\[(\d+)\]\.?([a-z_]*)`)
@@ -184,32 +219,59 @@ func campaignErrField(field string, slots []int) string {
 }
 
 func (u *UI) createCampaign(w http.ResponseWriter, r *http.Request, s *Session) error {
+	return u.saveCampaign(w, r, s, "")
+}
+
+func (u *UI) updateCampaign(w http.ResponseWriter, r *http.Request, s *Session) error {
+	if _, err := u.Campaigns.Get(r.Context(), s.WorkspaceID, r.PathValue("id")); err != nil {
+		return err
+	}
+	return u.saveCampaign(w, r, s, r.PathValue("id"))
+}
+
+// saveCampaign creates a draft (id "") or replaces one; refused input
+// comes back in the form next to its field, a campaign no longer a draft
+// with status 409.
+func (u *UI) saveCampaign(w http.ResponseWriter, r *http.Request, s *Session, cid string) error {
 	_ = r.ParseForm()
 	in, forms, slots, err := campaignInput(r)
 	if err == nil {
 		var c campaign.Campaign
-		c, err = u.Campaigns.Create(r.Context(), s.WorkspaceID, in)
+		if cid == "" {
+			c, err = u.Campaigns.Create(r.Context(), s.WorkspaceID, in)
+		} else {
+			c, err = u.Campaigns.UpdateDraft(r.Context(), s.WorkspaceID, cid, in)
+		}
 		if err == nil {
 			http.Redirect(w, r, "/admin/campaigns/"+c.ID+"?done=campaign", http.StatusSeeOther)
 			return nil
 		}
 	}
+	status := http.StatusUnprocessableEntity
 	ve, ok := fieldError(err)
+	title := "campaign_new"
+	if cid != "" {
+		title = "campaign_edit"
+	}
+	p := u.newPage(r, s, "campaigns", title)
+	if errors.Is(err, campaign.ErrState) {
+		ve, ok, status = &validate.Error{Field: "form", Code: "campaign_state", Message: p.T("campaign_not_draft")}, true, http.StatusConflict
+	}
 	if !ok {
 		return err
 	}
-	p := u.newPage(r, s, "campaigns", "campaign_new")
 	d, err := u.campaignFormData(r, s)
 	if err != nil {
 		return err
 	}
+	d.ID = cid
 	d.Form, d.Steps = formOf(r), forms
 	if len(d.Steps) == 0 {
 		d.Steps = []stepForm{{N: 0, DelayDays: "0"}}
 	}
 	p.Errors[campaignErrField(ve.Field, slots)] = ve.Message
 	p.Data = d
-	return u.render(w, http.StatusUnprocessableEntity, "campaignform", "", p)
+	return u.render(w, status, "campaignform", "", p)
 }
 
 type campaignData struct {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"math"
 	"net/http"
 	"path"
 	"slices"
@@ -63,6 +64,19 @@ func (p *Page) Date(t time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04") + " UTC"
 }
 
+// Num writes a score or a number of days with one decimal at most, with
+// the page's decimal mark.
+func (p *Page) Num(f float64) string {
+	s := strconv.FormatFloat(math.Round(f*10)/10, 'f', -1, 64)
+	if p.Lang == "de" {
+		s = strings.Replace(s, ".", ",", 1)
+	}
+	return s
+}
+
+// Days writes a delay in seconds as days.
+func (p *Page) Days(sec int) string { return p.Num(float64(sec) / 86400) }
+
 type menuDef struct {
 	MenuEntry
 	builtin bool
@@ -117,8 +131,6 @@ func (u *UI) menuFor(s *Session, active string) []menuItem {
 var funcs = template.FuncMap{
 	"join": strings.Join,
 	"add":  func(a, b int) int { return a + b },
-	// days writes a delay in seconds as days.
-	"days": func(sec int) string { return strconv.FormatFloat(float64(sec)/86400, 'f', -1, 64) },
 	"list": func(s ...string) []string { return s },
 	// kinds lists the purpose kinds (the argument only anchors the pipe).
 	"kinds": func(any) []string { return consent.Kinds },

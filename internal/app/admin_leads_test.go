@@ -170,9 +170,19 @@ func TestAdminLeadsAndCampaigns(t *testing.T) {
 	}
 	sc := h.ui()
 	sc.login(h.roleUser(auth.RoleSales), rolePassword)
-	if st, _, body := sc.do("GET", "/admin/leads/sales", nil); st != http.StatusOK || !strings.Contains(body, `id="mine-filter"`) {
-		t.Fatalf("sales view: %d\n%.2000s", st, body)
+	if st, _, body := sc.do("GET", "/admin/leads/sales", nil); st != http.StatusOK || !strings.Contains(body, `id="mine-filter"`) || strings.Contains(body, `data-lead=`) {
+		t.Fatalf("sales view before a hand-off: %d\n%.2000s", st, body)
 	}
+	if r := h.do("POST", "/api/v1/contacts/"+cid+"/stage", h.tokens[auth.RoleSales], map[string]any{"stage": "sales_qualified", "reason": "called back"}); r.Status != http.StatusOK {
+		t.Fatalf("move to sales_qualified: %d %s", r.Status, r.Body)
+	}
+	// Lena is a prospect without consent: a letter may go to her (legitimate
+	// interest, she did not object), an e-mail may not.
+	if st, _, body := sc.do("GET", "/admin/leads/sales", nil); st != http.StatusOK || !strings.Contains(body, `data-lead="`+cid+`"`) || !strings.Contains(body, "Lena") ||
+		!strings.Contains(body, `data-allowed="newsletter/post"`) || strings.Contains(body, `data-allowed="newsletter/email"`) {
+		t.Fatalf("sales view after the hand-off: %d\n%.3000s", st, body)
+	}
+	page("/admin/contacts/"+cid+"/score", "Sales qualified", "by hand: called back")
 	dpo := h.ui()
 	dpo.login(h.roleUser(auth.RoleDPO), rolePassword)
 	if st, _, body := dpo.do("GET", "/admin/campaigns/"+campID, nil); st != http.StatusOK || strings.Contains(body, `action="/admin/campaigns/`+campID+`/pause"`) {

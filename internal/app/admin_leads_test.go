@@ -131,6 +131,16 @@ func TestAdminLeadsAndCampaigns(t *testing.T) {
 
 	// Test send, status changes and the rules, refused and done.
 	refused("/admin/campaigns/"+campID+"/test", url.Values{"step": {"0"}, "to": {"a@example.com, b@example.com"}}, "ts-to-err", "one bare e-mail address")
+	// Every message carries the imprint; without one the test send is refused.
+	refused("/admin/campaigns/"+campID+"/test", url.Values{"step": {"1"}, "to": {"test@example.com"}}, "ts-form-err", "imprint")
+	if r := h.do("PATCH", "/api/v1/settings", h.tokens[auth.RoleAdmin], map[string]any{"imprint": map[string]string{"de": "Beispiel GmbH, Weg 1, 10115 Berlin"}}); r.Status != http.StatusOK {
+		t.Fatalf("imprint: %d %s", r.Status, r.Body)
+	}
+	if st, hd, body := c.do("POST", "/admin/campaigns/"+campID+"/test", url.Values{"step": {"1"}, "to": {"test@example.com"}, "contact_id": {cid}}); st != http.StatusSeeOther || !strings.HasSuffix(hd.Get("Location"), "?done=test") {
+		t.Fatalf("test send: %d %s\n%s", st, hd.Get("Location"), body[strings.Index(body, `id="test"`):])
+	}
+	page("/admin/campaigns/"+campID+"?done=test", "The test message was sent.")
+	page("/admin/outbox", "Noch da, Lena?")
 	refused("/admin/campaigns/"+campID+"/schedule", url.Values{"starts_at": {"morgen"}}, "sc-starts_at-err", "2026-03-01T09:00")
 	// A start far ahead keeps the campaign scheduled until it is paused;
 	// resumed, it sends at once (and, with nobody allowed, may be done).

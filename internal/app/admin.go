@@ -20,7 +20,7 @@ func adminUI(db *store.DB, cfg config.Config, a *api.API, queue *jobs.Queue, log
 	return &admin.UI{
 		DB: db, Auth: a.Auth, Contacts: a.Contacts, Ledger: a.Ledger, Purposes: a.Purposes, Notices: a.Notices,
 		Audience: a.Audience, Capture: a.Capture, Outbox: a.Outbox, Settings: a.Settings, Privacy: a.Privacy,
-		Webhooks: a.Webhooks, Suppliers: a.Suppliers, Audit: a.Audit, Jobs: queue, CheckGatewayURL: a.CheckGatewayURL,
+		Webhooks: a.Webhooks, Suppliers: a.Suppliers, Leads: a.Leads, Campaigns: a.Campaigns, Audit: a.Audit, Jobs: queue, CheckGatewayURL: a.CheckGatewayURL,
 		Sessions:     admin.NewSessions(db, 0, 0, nil),
 		Throttle:     admin.NewThrottle(db, key[:], nil),
 		TOTP:         admin.NewTOTP(db, a.Contacts.Keys(), "fairlead", nil),

@@ -563,6 +563,10 @@ func isolationCases() map[string]isolationCase {
 			_, _, err := h.campaigns().Schedule(ctx, b, ids["campaign"], time.Time{})
 			return err
 		},
+		"Service.UpdateDraft": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.campaigns().UpdateDraft(ctx, b, ids["campaign"], campaign.Input{Name: "B's", Purpose: "newsletter", Steps: []campaign.Step{{Subject: "x", Text: "y"}}})
+			return err
+		},
 		"Service.Pause": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
 			return h.campaigns().Pause(ctx, b, ids["campaign"])
 		},

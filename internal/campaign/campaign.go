@@ -326,6 +326,49 @@ func (s *Service) Create(ctx context.Context, ws string, in Input) (Campaign, er
 	return c, nil
 }
 
+// UpdateDraft replaces a draft's settings and steps. Only a draft changes: once
+// scheduled, the audience was resolved against these steps and what was
+// sent must stay what the campaign says (ErrState). Bad input saves
+// nothing and names the field, as in Create.
+func (s *Service) UpdateDraft(ctx context.Context, ws, campaignID string, in Input) (Campaign, error) {
+	if _, err := s.Get(ctx, ws, campaignID); err != nil {
+		return Campaign{}, err
+	}
+	if _, err := s.check(&in); err != nil {
+		return Campaign{}, err
+	}
+	if err := s.checkPurpose(ctx, ws, in.Purpose); err != nil {
+		return Campaign{}, err
+	}
+	now := s.now()
+	err := s.DB.Tx(ctx, func(tx store.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE campaigns SET name = $1, purpose = $2, channel = $3, segment_id = $4, lang = $5, privacy_hash = $6,
+			rate_per_second = $7, convert_type = $8, convert_name = $9, updated_at = $10 WHERE workspace_id = $11 AND id = $12 AND status = $13`,
+			in.Name, in.Purpose, in.Channel, in.SegmentID, in.Lang, in.PrivacyHash, in.RatePerSecond, in.ConvertType, in.ConvertName, now, ws, campaignID, StatusDraft)
+		if err != nil {
+			return fmt.Errorf("update campaign: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return ErrState
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM campaign_steps WHERE workspace_id = $1 AND campaign_id = $2`, ws, campaignID); err != nil {
+			return fmt.Errorf("replace campaign steps: %w", err)
+		}
+		for i, st := range in.Steps {
+			cond, _ := json.Marshal(st.Condition)
+			if _, err := tx.ExecContext(ctx, `INSERT INTO campaign_steps (workspace_id, campaign_id, step, delay_seconds, condition, subject, text_body, html_body)
+				VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`, ws, campaignID, i, st.DelaySeconds, string(cond), st.Subject, st.Text, st.HTML); err != nil {
+				return fmt.Errorf("replace campaign step: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Campaign{}, err
+	}
+	return s.Get(ctx, ws, campaignID)
+}
+
 // checkPurpose refuses a purpose the workspace does not have or one that
 // cannot use e-mail; the engine names the allowed values.
 func (s *Service) checkPurpose(ctx context.Context, ws, purpose string) error {

@@ -24,10 +24,12 @@ import (
 	"github.com/fairlead/fairlead/internal/audience"
 	"github.com/fairlead/fairlead/internal/audit"
 	"github.com/fairlead/fairlead/internal/auth"
+	"github.com/fairlead/fairlead/internal/campaign"
 	"github.com/fairlead/fairlead/internal/capture"
 	"github.com/fairlead/fairlead/internal/consent"
 	"github.com/fairlead/fairlead/internal/contact"
 	"github.com/fairlead/fairlead/internal/jobs"
+	"github.com/fairlead/fairlead/internal/lead"
 	"github.com/fairlead/fairlead/internal/mail/outbox"
 	"github.com/fairlead/fairlead/internal/privacy"
 	"github.com/fairlead/fairlead/internal/store"
@@ -70,9 +72,9 @@ func (rt Route) Admits(role auth.Role) bool {
 }
 
 // MenuEntry is an item of the main menu. Parts of fairlead that are built
-// apart from this package (leads and segments, campaigns) add their pages
-// by appending a MenuEntry to UI.Extensions and mounting their routes with
-// UI.Extend; until then the entry shows a page that says the part is not
+// apart from this package add their pages by appending a MenuEntry to
+// UI.Extensions and mounting their routes with UI.Extend; a menu entry
+// declared here but not built in shows a page that says the part is not
 // installed.
 type MenuEntry struct {
 	Key   string // also the path: /admin/{key}
@@ -96,6 +98,10 @@ type UI struct {
 	Webhooks *webhook.Service
 	// Suppliers is the backflow acquisition behind the supplier and letter pages.
 	Suppliers *supplier.Backflow
+	// Leads is scoring, lifecycle, hand-off and segments behind the lead pages.
+	Leads *lead.Service
+	// Campaigns is the e-mail campaigns behind the campaign pages.
+	Campaigns *campaign.Service
 	Audit     *audit.Trail
 	Jobs      *jobs.Queue
 	// CheckGatewayURL validates an SMTP or SMS gateway URL before it is saved.
@@ -230,6 +236,30 @@ func (u *UI) Routes() []Route {
 		{"GET", "/admin/letters/batches/{id}/manifest", supplierReaders, "The batch's CSV manifest for the print-and-mail service", u.batchManifest},
 		{"GET", "/admin/contacts/{id}/sales", supplierReaders, "Sales view of a contact: responses and the current matrix", u.salesPage},
 		{"POST", "/admin/contacts/{id}/responses", supplierEditors, "Log an inbound response: opens an inbound request", u.logResponse},
+
+		{"GET", "/admin/leads", leadReaders, "Saved segments", u.segmentsPage},
+		{"GET", "/admin/leads/sales", salesViewRoles, "Handed-off leads with owner and the channels the engine allows now (mine=1: own leads)", u.salesLeadsPage},
+		{"GET", "/admin/leads/segments/new", leadEditors, "Segment editor for a new segment", u.segmentPage},
+		{"GET", "/admin/leads/segments/{id}", leadReaders, "A segment: name and JSON filter", u.segmentPage},
+		{"POST", "/admin/leads/segments", leadEditors, "Save a new segment (a bad filter is refused naming the part)", u.saveSegment},
+		{"POST", "/admin/leads/segments/preview", leadEditors, "Count the contacts a filter matches now, without saving it (htmx fragment)", u.previewSegment},
+		{"POST", "/admin/leads/segments/{id}", leadEditors, "Change a segment's name and filter", u.saveSegment},
+		{"GET", "/admin/leads/scoring", leadReaders, "The active scoring and lifecycle rules as JSON, and their versions", u.scoringPage},
+		{"POST", "/admin/leads/scoring", leadEditors, "Save the scoring rules as a new version; queues the recompute", u.saveScoring},
+		{"GET", "/admin/contacts/{id}/score", leadReaders, "A contact's score with every contribution explained, and its stage changes", u.scorePage},
+
+		{"GET", "/admin/campaigns", campaignReaders, "E-mail campaigns with their status", u.campaignsPage},
+		{"GET", "/admin/campaigns/new", campaignEditors, "Campaign form for a new draft (from=<id>: a copy of that campaign)", u.campaignNew},
+		{"POST", "/admin/campaigns", campaignEditors, "Create a draft campaign (an unknown merge field is refused next to its step)", u.createCampaign},
+		{"GET", "/admin/campaigns/{id}/edit", campaignEditors, "Campaign form for a draft (a campaign past its draft: a copy)", u.campaignEdit},
+		{"POST", "/admin/campaigns/{id}", campaignEditors, "Change a draft's settings and steps (drafts only)", u.updateCampaign},
+		{"GET", "/admin/campaigns/{id}", campaignReaders, "A campaign: steps, status actions, preview and test send", u.campaignPage},
+		{"POST", "/admin/campaigns/{id}/preview", campaignEditors, "Render a step for one contact", u.previewCampaign},
+		{"POST", "/admin/campaigns/{id}/test", campaignEditors, "Send a step to one address, marked as a test", u.testCampaign},
+		{"POST", "/admin/campaigns/{id}/schedule", campaignEditors, "Schedule a draft: the audience is resolved now", u.scheduleCampaign},
+		{"POST", "/admin/campaigns/{id}/pause", campaignEditors, "Pause sending", u.pauseCampaign},
+		{"POST", "/admin/campaigns/{id}/resume", campaignEditors, "Resume a paused campaign", u.resumeCampaign},
+		{"GET", "/admin/campaigns/{id}/report", campaignReaders, "What became of the campaign's messages, with a bar chart", u.campaignReportPage},
 	}
 	for _, e := range u.menu() {
 		if e.builtin {

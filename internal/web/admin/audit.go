@@ -19,15 +19,21 @@ import (
 func uiAction(rt Route) string {
 	switch {
 	case rt.Public(), rt.Path == "/admin/lang", rt.Path == "/admin/logout", rt.Path == "/admin/forms/check",
-		strings.HasPrefix(rt.Path, "/admin/login"), strings.HasPrefix(rt.Path, "/admin/account"):
+		strings.HasPrefix(rt.Path, "/admin/login"), strings.HasPrefix(rt.Path, "/admin/account"),
+		// A segment's preview counts and changes nothing, like the form lint.
+		rt.Path == "/admin/leads/segments/preview":
 		return ""
+	// A campaign's preview shows a contact's merge values: a read.
+	case rt.Path == "/admin/campaigns/{id}/preview":
+		return audit.ActionRead
 	case rt.Method == http.MethodPost:
 		switch {
 		case strings.HasSuffix(rt.Path, "/erase"), strings.HasSuffix(rt.Path, "/remove"), strings.HasSuffix(rt.Path, "/revoke"):
 			return audit.ActionDelete
 		case rt.Path == "/admin/settings", strings.HasSuffix(rt.Path, "/redeliver"), strings.HasSuffix(rt.Path, "/complete"),
 			rt.Path == "/admin/settings/users/{id}", rt.Path == "/admin/settings/test",
-			rt.Path == "/admin/suppliers/{id}", strings.HasSuffix(rt.Path, "/sent"), strings.HasSuffix(rt.Path, "/schedule"):
+			rt.Path == "/admin/suppliers/{id}", strings.HasSuffix(rt.Path, "/sent"), strings.HasSuffix(rt.Path, "/schedule"),
+			rt.Path == "/admin/leads/segments/{id}", rt.Path == "/admin/leads/scoring", rt.Path == "/admin/campaigns/{id}", strings.HasSuffix(rt.Path, "/pause"), strings.HasSuffix(rt.Path, "/resume"):
 			return audit.ActionUpdate
 		}
 		return audit.ActionCreate
@@ -37,7 +43,8 @@ func uiAction(rt Route) string {
 	case rt.Path == "/admin/letters/batches/{id}/pdf", rt.Path == "/admin/letters/batches/{id}/manifest":
 		return audit.ActionExport
 	case slices.Contains([]string{"/admin/contacts/{id}", "/admin/outbox", "/admin/outbox/{id}", "/admin/contacts/{id}/erase",
-		"/admin/contacts/{id}/sales", "/admin/suppliers/{id}", "/admin/letters/batches/{id}"}, rt.Path):
+		"/admin/contacts/{id}/sales", "/admin/suppliers/{id}", "/admin/letters/batches/{id}",
+		"/admin/contacts/{id}/score", "/admin/leads/sales"}, rt.Path):
 		return audit.ActionRead
 	}
 	return ""

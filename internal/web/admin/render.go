@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"math"
 	"net/http"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -62,6 +64,19 @@ func (p *Page) Date(t time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04") + " UTC"
 }
 
+// Num writes a score or a number of days with one decimal at most, with
+// the page's decimal mark.
+func (p *Page) Num(f float64) string {
+	s := strconv.FormatFloat(math.Round(f*10)/10, 'f', -1, 64)
+	if p.Lang == "de" {
+		s = strings.Replace(s, ".", ",", 1)
+	}
+	return s
+}
+
+// Days writes a delay in seconds as days.
+func (p *Page) Days(sec int) string { return p.Num(float64(sec) / 86400) }
+
 type menuDef struct {
 	MenuEntry
 	builtin bool
@@ -72,8 +87,8 @@ func (u *UI) menu() []menuDef {
 		{MenuEntry{"", [2]string{"Dashboard", "Übersicht"}, all}, true},
 		{MenuEntry{"contacts", [2]string{"Contacts", "Kontakte"}, people}, true},
 		{MenuEntry{"forms", [2]string{"Forms", "Formulare"}, all}, true},
-		{MenuEntry{"leads", [2]string{"Leads & segments", "Leads & Segmente"}, people}, false},
-		{MenuEntry{"campaigns", [2]string{"Campaigns", "Kampagnen"}, formEditors}, false},
+		{MenuEntry{"leads", [2]string{"Leads & segments", "Leads & Segmente"}, leadReaders}, true},
+		{MenuEntry{"campaigns", [2]string{"Campaigns", "Kampagnen"}, campaignReaders}, true},
 		{MenuEntry{"suppliers", [2]string{"Suppliers & letters", "Lieferanten & Briefe"}, supplierReaders}, true},
 		{MenuEntry{"privacy/dsr", [2]string{"Privacy", "Datenschutz"}, privacyRoles}, true},
 		{MenuEntry{"outbox", [2]string{"Outbox", "Postausgang"}, outboxRoles}, true},

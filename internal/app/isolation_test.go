@@ -752,6 +752,10 @@ func TestWorkspaceIsolation(t *testing.T) {
 			ctxT := reflect.TypeFor[context.Context]()
 			strT := reflect.TypeFor[string]()
 			querierT := reflect.TypeFor[store.Querier]()
+			// Cases are keyed by type and method name; two packages'
+			// types of the same name (several are called Service) must not
+			// let one's case stand for the other's method.
+			owner := map[string]string{}
 			for _, repo := range scopedRepositories(h) {
 				rt := reflect.TypeOf(repo)
 				for i := 0; i < rt.NumMethod(); i++ {
@@ -762,6 +766,10 @@ func TestWorkspaceIsolation(t *testing.T) {
 					txTaking := ft.NumIn() >= 5 && ft.In(1) == ctxT && ft.In(2) == querierT && ft.In(3) == strT && ft.In(4) == strT
 					if idTaking || txTaking {
 						key := rt.Elem().Name() + "." + m.Name
+						if pkg, ok := owner[key]; ok && pkg != rt.Elem().PkgPath() && notIDTaking[key] == "" {
+							t.Errorf("%s is a method of %s and of %s: one case cannot cover both; rename one", key, pkg, rt.Elem().PkgPath())
+						}
+						owner[key] = rt.Elem().PkgPath()
 						if _, ok := cases[key]; !ok && notIDTaking[key] == "" {
 							t.Errorf("%s takes (ctx, workspaceID, id): add an isolation case for it", key)
 						}

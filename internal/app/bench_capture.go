@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -21,7 +20,6 @@ import (
 	"github.com/fairlead/fairlead/internal/capture"
 	"github.com/fairlead/fairlead/internal/capture/form"
 	"github.com/fairlead/fairlead/internal/store"
-	"github.com/fairlead/fairlead/internal/web"
 	"github.com/fairlead/fairlead/internal/workspace"
 )
 
@@ -75,26 +73,12 @@ func runBenchCapture(ctx context.Context, env Env, args []string) error {
 	defer sink.Close()
 	cfg.SMTPURL = sink.URL()
 
-	l, err := web.Listen("127.0.0.1:0")
+	bs, err := startBenchServer(ctx, env, &cfg)
 	if err != nil {
 		return err
 	}
-	base := "http://" + l.Addr().String()
-	cfg.PublicURL = base
-
-	db, err := openDB(ctx, cfg)
-	if err != nil {
-		l.Close()
-		return err
-	}
-	defer db.Close()
-	if err := bootstrap(ctx, db, cfg, io.Discard); err != nil {
-		l.Close()
-		return err
-	}
-	// Warnings and errors only: they carry IDs, and a failing run should say why.
-	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv, queue := newInstance(db, cfg, log, "bench")
+	defer bs.db.Close()
+	l, base, db, srv, log, queue := bs.l, bs.base, bs.db, bs.srv, bs.log, bs.queue
 	if err := seedDemoWith(ctx, db, cfg, log); err != nil {
 		l.Close()
 		return fmt.Errorf("demo workspace: %w", err)

@@ -1,14 +1,21 @@
 package app
 
 import (
+	"context"
 	crand "crypto/rand"
 	"encoding/base64"
 	"flag"
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
 	"os"
 	"strings"
 
 	"github.com/fairlead/fairlead/internal/config"
+	"github.com/fairlead/fairlead/internal/jobs"
+	"github.com/fairlead/fairlead/internal/store"
+	"github.com/fairlead/fairlead/internal/web"
 )
 
 // benchConfig is the configuration of a benchmark that writes a scratch
@@ -55,4 +62,45 @@ func benchConfig(env Env, fs *flag.FlagSet, name string, dir *string, reuse bool
 	crand.Read(key)
 	cfg.MasterKey = base64.StdEncoding.EncodeToString(key)
 	return cfg, cleanup, nil
+}
+
+// benchServer is the server of an HTTP benchmark: a listener on a free
+// loopback port, the bootstrapped scratch database and the instance wired
+// as serve wires it.
+type benchServer struct {
+	l     net.Listener
+	base  string
+	db    *store.DB
+	srv   *web.Server
+	queue *jobs.Queue
+	log   *slog.Logger
+}
+
+// startBenchServer opens cfg's database, bootstraps it and wires the
+// instance; cfg.PublicURL becomes the listener's address. Warnings and
+// errors only are logged: they carry IDs, and a failing run should say why.
+// close releases the listener (until the server takes it) and the database.
+func startBenchServer(ctx context.Context, env Env, cfg *config.Config) (*benchServer, error) {
+	l, err := web.Listen("127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	b := &benchServer{l: l, base: "http://" + l.Addr().String()}
+	cfg.PublicURL = b.base
+	if b.db, err = openDB(ctx, *cfg); err != nil {
+		l.Close()
+		return nil, err
+	}
+	if err := bootstrap(ctx, b.db, *cfg, io.Discard); err != nil {
+		b.close()
+		return nil, err
+	}
+	b.log = slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	b.srv, b.queue = newInstance(b.db, *cfg, b.log, "bench")
+	return b, nil
+}
+
+func (b *benchServer) close() {
+	b.l.Close()
+	b.db.Close()
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"runtime/pprof"
 	"sync"
@@ -14,7 +13,6 @@ import (
 	"time"
 
 	"github.com/fairlead/fairlead/internal/auth"
-	"github.com/fairlead/fairlead/internal/web"
 	"github.com/fairlead/fairlead/internal/workspace"
 )
 
@@ -55,24 +53,12 @@ func runBenchEvents(ctx context.Context, env Env, args []string) error {
 	cfg.AdminPassword = "bench password only"
 	cfg.Workers = 0
 
-	l, err := web.Listen("127.0.0.1:0")
+	bs, err := startBenchServer(ctx, env, &cfg)
 	if err != nil {
 		return err
 	}
-	base := "http://" + l.Addr().String()
-	cfg.PublicURL = base
-	db, err := openDB(ctx, cfg)
-	if err != nil {
-		l.Close()
-		return err
-	}
-	defer db.Close()
-	if err := bootstrap(ctx, db, cfg, io.Discard); err != nil {
-		l.Close()
-		return err
-	}
-	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv, _ := newInstance(db, cfg, log, "bench")
+	defer bs.db.Close()
+	l, base, db, srv := bs.l, bs.base, bs.db, bs.srv
 	ws, err := workspace.BySlug(ctx, db.R, workspace.DemoSlug)
 	if err != nil {
 		l.Close()

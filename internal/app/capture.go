@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/fairlead/fairlead/internal/audience"
+	"github.com/fairlead/fairlead/internal/campaign"
 	"github.com/fairlead/fairlead/internal/capture"
 	"github.com/fairlead/fairlead/internal/capture/form"
 	"github.com/fairlead/fairlead/internal/config"
@@ -21,6 +22,7 @@ import (
 	"github.com/fairlead/fairlead/internal/sms"
 	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/supplier"
+	"github.com/fairlead/fairlead/internal/track"
 	"github.com/fairlead/fairlead/internal/validate"
 	"github.com/fairlead/fairlead/internal/webhook"
 	"github.com/fairlead/fairlead/internal/workspace"
@@ -138,6 +140,10 @@ func privacyService(c *capture.Service, q capture.Enqueuer, log *slog.Logger, w 
 	p := &privacy.Service{DB: c.DB, Contacts: c.Contacts, Ledger: c.Ledger, Capture: c, Jobs: q, Log: log}
 	// Erasure deletes the contact's identified tracking events too.
 	p.Erasers = append(p.Erasers, trackService(c.DB, c.Contacts.Keys()).EraseContact, supplier.EraseContact, lead.EraseContact, importer.EraseContact)
+	// The access export shows what those parts hold, too (Art. 15 GDPR).
+	p.Exporters = append(p.Exporters, privacy.Exporter{Key: "tracking_events", Export: track.ExportContact},
+		privacy.Exporter{Key: "lead", Export: lead.ExportContact}, privacy.Exporter{Key: "supplier", Export: supplier.ExportContact},
+		privacy.Exporter{Key: "imports", Export: importer.ExportContact}, privacy.Exporter{Key: "campaigns", Export: campaign.ExportContact})
 	if w != nil {
 		p.Recipients = webhookRecipients{w}
 	}

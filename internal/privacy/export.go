@@ -52,6 +52,10 @@ type Export struct {
 	Erasure *ErasureRecord `json:"erasure"`
 	// Remaining names what is still kept after an erasure, and why.
 	Remaining []string `json:"remaining"`
+	// More holds what the other parts of fairlead keep about the person,
+	// one key per part (Service.Exporters): tracking events, lead score
+	// and stage, supplier relations, imports, campaign messages.
+	More map[string]any `json:"more"`
 }
 
 // DOIRequest is a double opt-in request as exported.
@@ -156,6 +160,14 @@ func (s *Service) AccessExport(ctx context.Context, ws, contactID string) (*Expo
 		return nil, err
 	}
 	x.Suppressions = sup
+	x.More = map[string]any{}
+	for _, e := range s.Exporters {
+		v, err := e.Export(ctx, s.DB.R, ws, contactID)
+		if err != nil {
+			return nil, fmt.Errorf("export %s: %w", e.Key, err)
+		}
+		x.More[e.Key] = v
+	}
 	return x, nil
 }
 

@@ -57,6 +57,18 @@ type Service struct {
 	// events, …), in the erasure's transaction, whatever retention duty
 	// runs: none of it is kept for one. Each returns its tables' counts.
 	Erasers []Eraser
+	// Exporters add what other parts hold about a contact (tracking
+	// events, score and stage, supplier responses, …) to the access
+	// export, each under its own key of the document's "more" object.
+	Exporters []Exporter
+}
+
+// Exporter reads what one part of fairlead holds about a contact for the
+// access export. Key names its section in the document; what Export returns
+// must marshal to JSON (rows as maps, see store.RowMaps).
+type Exporter struct {
+	Key    string
+	Export func(ctx context.Context, q store.Querier, ws, contactID string) (any, error)
 }
 
 // Eraser deletes a contact's rows in its own tables as part of an erasure.

@@ -1,0 +1,30 @@
+package lead
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/fairlead/fairlead/internal/store"
+)
+
+// ExportContact collects what lead management holds about the contact for
+// the access export (Art. 15 GDPR): the score state with stage and owner,
+// every score contribution, the lifecycle transitions and the feedback on
+// personalization. Profiling is named as such in Art. 15(1)(h).
+func ExportContact(ctx context.Context, q store.Querier, ws, contactID string) (any, error) {
+	out := map[string]any{}
+	for _, s := range []struct{ key, query string }{
+		{"state", `SELECT stage, score, score_ref_at, fit, rule_version, owner, handed_off_at FROM lead_state WHERE workspace_id = $1 AND contact_id = $2`},
+		{"contributions", `SELECT rule_id, kind, event_id, event_type, event_name, points, capped, occurred_at, rule_version FROM lead_contributions
+			WHERE workspace_id = $1 AND contact_id = $2 ORDER BY occurred_at, rule_id, event_id`},
+		{"transitions", `SELECT id, from_stage, to_stage, at, cause, actor, reason FROM lead_transitions WHERE workspace_id = $1 AND contact_id = $2 ORDER BY at, id`},
+		{"feedback", `SELECT id, ref, rating, comment, created_at FROM lead_feedback WHERE workspace_id = $1 AND contact_id = $2 ORDER BY created_at, id`},
+	} {
+		rows, err := store.RowMaps(ctx, q, s.query, ws, contactID)
+		if err != nil {
+			return nil, fmt.Errorf("read lead %s: %w", s.key, err)
+		}
+		out[s.key] = rows
+	}
+	return out, nil
+}

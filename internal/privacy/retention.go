@@ -22,12 +22,17 @@ const (
 	RuleInactiveLead     = "inactive_lead"
 	RuleContractRestrict = "contract_restrict"
 	RuleContractDelete   = "contract_delete"
+	// Record rules delete old rows, not contacts.
+	RuleTrackingEvents = "tracking_events"
+	RuleWebhookLog     = "webhook_log"
 )
 
 // Retention actions.
 const (
 	ActionErase    = "erase"
 	ActionRestrict = "restrict"
+	// ActionDeleteRecords deletes a rule's rows older than its period.
+	ActionDeleteRecords = "delete_records"
 )
 
 // contractDays is the longest duty of HGB §257(4) / AO §147(3): ten years, in days.
@@ -52,7 +57,35 @@ var Rules = []Rule{
 		[2]string{"Double-Opt-in seit %d Tagen unbestätigt, keine gültige Einwilligung", "double opt-in unconfirmed for %d days, no valid consent"}},
 	{RuleInactiveLead, ActionErase, 730, 30,
 		[2]string{"Interessent ohne Aktivität seit %d Tagen und ohne gültige Einwilligung", "lead without activity for %d days and without a valid consent"}},
+	// Thirteen months keep a year-on-year comparison of behaviour and no
+	// more; the scores built on older events have decayed to nothing.
+	{RuleTrackingEvents, ActionDeleteRecords, 395, 1,
+		[2]string{"Nutzungsereignisse (identifiziert und pseudonym) älter als %d Tage (Speicherbegrenzung, Art. 5 Abs. 1 lit. e DSGVO)", "tracking events (identified and pseudonymous) older than %d days (storage limitation, Art. 5(1)(e) GDPR)"}},
+	{RuleWebhookLog, ActionDeleteRecords, 180, 7,
+		[2]string{"Übermittlungsprotokoll an verbundene Systeme (zugestellt oder aufgegeben) älter als %d Tage", "delivery log of connected systems (delivered or given up) older than %d days"}},
 }
+
+// recordDeletes are the statements of a record rule, in order ($1 the
+// workspace, $2 the cutoff); each deletes at most recordBatch rows so a long
+// backlog is cleared in short transactions. Counting uses the first
+// statement's table.
+var recordDeletes = map[string][]struct{ table, where string }{
+	RuleTrackingEvents: {
+		{"track_events", "workspace_id = $1 AND occurred_at < $2"},
+		{"track_pseudonymous", "workspace_id = $1 AND occurred_at < $2"},
+	},
+	// A delivery's attempts go first (they reference it), then the
+	// deliveries, then events no delivery refers to any more.
+	RuleWebhookLog: {
+		{"webhook_attempts", "workspace_id = $1 AND delivery_id IN (SELECT id FROM webhook_deliveries WHERE workspace_id = $1 AND state <> 'pending' AND updated_at < $2)"},
+		{"webhook_deliveries", "workspace_id = $1 AND state <> 'pending' AND updated_at < $2"},
+		// Written so that the plan, run before anything is deleted, counts
+		// the events the deliveries' deletion will free.
+		{"webhook_events", "workspace_id = $1 AND occurred_at < $2 AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = webhook_events.id AND (d.state = 'pending' OR d.updated_at >= $2))"},
+	},
+}
+
+const recordBatch = 5000
 
 // RuleKeys lists the rule keys.
 func RuleKeys() []string {
@@ -228,6 +261,19 @@ func (s *Service) Plan(ctx context.Context, ws string, asOf time.Time) (Plan, er
 		i := idx[rule]
 		pl.Rules[i].Count++
 		pl.Rules[i].ContactIDs = append(pl.Rules[i].ContactIDs, cid)
+	}
+	for i, rp := range pl.Rules {
+		if rp.Action != ActionDeleteRecords {
+			continue
+		}
+		cutoff := asOf.Add(-time.Duration(rp.AfterDays) * 24 * time.Hour)
+		for _, d := range recordDeletes[rp.Rule] {
+			var n int
+			if err := s.DB.R.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+d.table+` WHERE `+d.where, strings.ToLower(ws), cutoff).Scan(&n); err != nil {
+				return pl, fmt.Errorf("count %s: %w", d.table, err)
+			}
+			pl.Rules[i].Count += n
+		}
 	}
 	err = s.evaluate(ctx, strings.ToLower(ws), func(c *contactState) {
 		pl.Evaluated++
@@ -474,6 +520,15 @@ func (s *Service) Apply(ctx context.Context, ws string, asOf time.Time) (RunResu
 	res.Evaluated = pl.Evaluated
 	actor := consent.Actor{}
 	for _, rp := range pl.Rules {
+		if rp.Action == ActionDeleteRecords {
+			n, err := s.deleteRecords(ctx, ws, rp.Rule, asOf.Add(-time.Duration(rp.AfterDays)*24*time.Hour))
+			if err != nil {
+				res.Failed++
+				s.log().ErrorContext(ctx, "retention record deletion failed", "workspace_id", ws, "rule", rp.Rule, "err", err)
+			}
+			res.Actions[rp.Rule+":deleted"] += n
+			continue
+		}
 		for _, cid := range rp.ContactIDs {
 			outcome, err := s.applyOne(ctx, ws, rp, cid, actor)
 			if err != nil {
@@ -494,6 +549,26 @@ func (s *Service) Apply(ctx context.Context, ws string, asOf time.Time) (RunResu
 		return res, fmt.Errorf("record clean-up run: %w", err)
 	}
 	return res, nil
+}
+
+// deleteRecords deletes a record rule's rows older than cutoff, in batches,
+// and returns how many went.
+func (s *Service) deleteRecords(ctx context.Context, ws, rule string, cutoff time.Time) (int, error) {
+	total := 0
+	for _, d := range recordDeletes[rule] {
+		for {
+			r, err := s.DB.W.ExecContext(ctx, `DELETE FROM `+d.table+` WHERE id IN (SELECT id FROM `+d.table+` WHERE `+d.where+` LIMIT `+fmt.Sprint(recordBatch)+`)`, ws, cutoff)
+			if err != nil {
+				return total, fmt.Errorf("delete old %s: %w", d.table, err)
+			}
+			n, _ := r.RowsAffected()
+			total += int(n)
+			if n < recordBatch {
+				break
+			}
+		}
+	}
+	return total, nil
 }
 
 func (s *Service) applyOne(ctx context.Context, ws string, rp RulePlan, cid string, actor consent.Actor) (string, error) {

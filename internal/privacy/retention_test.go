@@ -104,7 +104,7 @@ func TestRetentionPlanAndApply(t *testing.T) {
 		if _, err := f.svc.SetPolicy(ctx, f.ws, RuleContractDelete, PolicyUpdate{AfterDays: &short}, dpo); !errors.As(err, &ve) || ve.Field != "after_days" {
 			t.Fatalf("ten-year duty shortened: %v", err)
 		}
-		if _, err := f.svc.SetPolicy(ctx, f.ws, "everything", PolicyUpdate{}, dpo); !errors.As(err, &ve) || ve.Field != "rule" || len(ve.Allowed) != 4 {
+		if _, err := f.svc.SetPolicy(ctx, f.ws, "everything", PolicyUpdate{}, dpo); !errors.As(err, &ve) || ve.Field != "rule" || len(ve.Allowed) != len(Rules) {
 			t.Fatalf("unknown rule: %v", err)
 		}
 		seven := 7
@@ -154,6 +154,90 @@ func TestRetentionIsScheduledOncePerDay(t *testing.T) {
 		}
 		if n := f.count(`SELECT COUNT(*) FROM retention_runs WHERE workspace_id = $1 AND finished_at IS NOT NULL`, f.ws); n != 1 {
 			t.Fatalf("%d finished runs", n)
+		}
+	})
+}
+
+// TestRetentionDeletesOldRecords checks the record rules: tracking events
+// and the webhook delivery log older than their period go, in batches,
+// newer rows and pending deliveries stay, and nothing of another workspace
+// is touched.
+func TestRetentionDeletesOldRecords(t *testing.T) {
+	t.Parallel()
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		other := newFixture(t, db)
+		now := time.Now().UTC()
+		ago := func(d int) time.Time { return now.AddDate(0, 0, -d) }
+		c := f.contact(contact.Input{Email: "tracked@example.org"})
+		oc := other.contact(contact.Input{Email: "tracked-elsewhere@example.org"})
+		event := func(ws, cid string, days int) {
+			f.exec(`INSERT INTO track_events (id, workspace_id, contact_id, type, name, ref, props, occurred_at) VALUES ($1,$2,$3,'page_view','/','','{}',$4)`, id.New(), ws, cid, ago(days))
+			f.exec(`INSERT INTO track_pseudonymous (id, workspace_id, pseudonym, period, type, name, occurred_at) VALUES ($1,$2,'p',1,'page_view','/',$3)`, id.New(), ws, ago(days))
+		}
+		batch := recordBatch + 7 // more than one batch
+		for range batch {
+			event(f.ws, c.ID, 400)
+		}
+		event(f.ws, c.ID, 30)
+		event(other.ws, oc.ID, 400)
+		ep := id.New()
+		f.exec(`INSERT INTO webhook_endpoints (workspace_id, id, name, url, secret, event_types, data_categories, secret_rotated_at, created_at, updated_at)
+			VALUES ($1,$2,'crm','https://crm.example.org/hook',$3,'[]','[]',$4,$4,$4)`, f.ws, ep, []byte("s"), ago(300))
+		delivery := func(seq, days int, state string) {
+			ev, dl := id.New(), id.New()
+			f.exec(`INSERT INTO webhook_events (workspace_id, id, type, contact_id, occurred_at, payload) VALUES ($1,$2,'contact.erased',$3,$4,'{}')`, f.ws, ev, c.ID, ago(days))
+			f.exec(`INSERT INTO webhook_deliveries (workspace_id, id, endpoint_id, event_id, seq, state, next_attempt_at, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$7,$7)`,
+				f.ws, dl, ep, ev, seq, state, ago(days))
+			f.exec(`INSERT INTO webhook_attempts (workspace_id, id, delivery_id, started_at, duration_ms, status_code) VALUES ($1,$2,$3,$4,5,200)`, f.ws, id.New(), dl, ago(days))
+		}
+		delivery(1, 200, "delivered")
+		delivery(2, 200, "dead")
+		delivery(3, 200, "pending") // still to be delivered: kept whatever its age
+		delivery(4, 10, "delivered")
+
+		pl, err := f.svc.Plan(ctx, f.ws, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts := map[string]int{}
+		for _, r := range pl.Rules {
+			counts[r.Rule] = r.Count
+		}
+		if counts[RuleTrackingEvents] != 2*batch || counts[RuleWebhookLog] != 6 {
+			t.Fatalf("plan counts %v, want %d tracking rows and 6 log rows", counts, 2*batch)
+		}
+		if n := f.count(`SELECT COUNT(*) FROM track_events`); n != batch+2 {
+			t.Fatalf("the plan deleted something: %d events", n)
+		}
+		res, err := f.svc.Apply(ctx, f.ws, now)
+		if err != nil || res.Failed != 0 {
+			t.Fatalf("apply: %+v %v", res, err)
+		}
+		if res.Actions[RuleTrackingEvents+":deleted"] != 2*batch || res.Actions[RuleWebhookLog+":deleted"] != 6 {
+			t.Fatalf("actions %v", res.Actions)
+		}
+		for q, want := range map[string]int{
+			`SELECT COUNT(*) FROM track_events WHERE workspace_id = $1`:                        1,
+			`SELECT COUNT(*) FROM track_pseudonymous WHERE workspace_id = $1`:                  1,
+			`SELECT COUNT(*) FROM webhook_deliveries WHERE workspace_id = $1`:                  2,
+			`SELECT COUNT(*) FROM webhook_deliveries WHERE workspace_id = $1 AND seq IN (3,4)`: 2,
+			`SELECT COUNT(*) FROM webhook_attempts WHERE workspace_id = $1`:                    2,
+			`SELECT COUNT(*) FROM webhook_events WHERE workspace_id = $1`:                      2,
+		} {
+			if n := f.count(q, f.ws); n != want {
+				t.Errorf("%s: %d, want %d", q, n, want)
+			}
+		}
+		if n := f.count(`SELECT COUNT(*) FROM track_events WHERE workspace_id = $1`, other.ws); n != 1 {
+			t.Fatalf("another workspace's events: %d", n)
+		}
+		// The period is the workspace's to set, within bounds.
+		var ve *validate.Error
+		zero := 0
+		if _, err := f.svc.SetPolicy(ctx, f.ws, RuleTrackingEvents, PolicyUpdate{AfterDays: &zero}, dpo); !errors.As(err, &ve) || ve.Field != "after_days" {
+			t.Fatalf("zero days: %v", err)
 		}
 	})
 }

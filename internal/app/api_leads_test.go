@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/fairlead/fairlead/internal/auth"
+	"github.com/fairlead/fairlead/internal/keyring"
 	"github.com/fairlead/fairlead/internal/store/testdb"
 	"github.com/fairlead/fairlead/internal/track"
 )
@@ -113,8 +114,12 @@ func TestLeadsAPI(t *testing.T) {
 				t.Fatalf("forged link: %d", p.Status)
 			}
 			fb := must(h.do("GET", "/api/v1/segments/"+sid+"/feedback", mkt, nil), 200).json(t)
-			if fb["answers"] != float64(1) || fb["average"] != float64(4) {
+			if fb["answers"] != float64(1) || fb["average"] != float64(4) || !strings.Contains(string(mustJSON(fb["comments"])), `"text":"passt"`) {
 				t.Fatalf("feedback summary %v", fb)
+			}
+			var stored string
+			if err := h.db.R.QueryRow(`SELECT comment FROM lead_feedback WHERE workspace_id = $1`, h.ws.ID).Scan(&stored); err != nil || !strings.HasPrefix(stored, keyring.TextPrefix) {
+				t.Fatalf("feedback comment at rest: %q %v", stored, err)
 			}
 
 			must(h.do("PUT", "/api/v1/sensitive", mkt, map[string]any{"flags": []any{}}), 403)

@@ -142,7 +142,7 @@ func privacyService(c *capture.Service, q capture.Enqueuer, log *slog.Logger, w 
 	p.Erasers = append(p.Erasers, trackService(c.DB, c.Contacts.Keys()).EraseContact, supplier.EraseContact, lead.EraseContact, importer.EraseContact)
 	// The access export shows what those parts hold, too (Art. 15 GDPR).
 	p.Exporters = append(p.Exporters, privacy.Exporter{Key: "tracking_events", Export: track.ExportContact},
-		privacy.Exporter{Key: "lead", Export: lead.ExportContact}, privacy.Exporter{Key: "supplier", Export: supplier.ExportContact},
+		privacy.Exporter{Key: "lead", Export: lead.ExportContact(c.Contacts.Keys())}, privacy.Exporter{Key: "supplier", Export: supplier.ExportContact(c.Contacts.Keys())},
 		privacy.Exporter{Key: "imports", Export: importer.ExportContact}, privacy.Exporter{Key: "campaigns", Export: campaign.ExportContact})
 	if w != nil {
 		p.Recipients = webhookRecipients{w}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/fairlead/fairlead/internal/auth"
+	"github.com/fairlead/fairlead/internal/keyring"
 	"github.com/fairlead/fairlead/internal/store"
 )
 
@@ -30,6 +31,19 @@ func TestAccessExportCoversTrackingScoreAndSupplier(t *testing.T) {
 		h.must(h.do("POST", "/api/v1/suppliers/"+sid+"/contacts", mkt, map[string]any{"contact_id": cid, "position": "Einkauf"}), 201)
 		h.must(h.do("POST", "/api/v1/contacts/"+cid+"/responses", mkt, map[string]any{"channel": "phone", "summary": "Rückruf erbeten"}), 201)
 
+		// Free texts that may name the person are sealed at rest.
+		for _, q := range []string{`SELECT reason FROM lead_transitions WHERE contact_id = $1 AND cause = 'manual'`, `SELECT summary FROM contact_responses WHERE contact_id = $1`} {
+			var stored string
+			if err := h.db.R.QueryRow(q, cid).Scan(&stored); err != nil || !strings.HasPrefix(stored, keyring.TextPrefix) || strings.Contains(stored, "Telefon") || strings.Contains(stored, "Rückruf") {
+				t.Fatalf("%s: %q %v", q, stored, err)
+			}
+		}
+		if lt := h.must(h.do("GET", "/api/v1/contacts/"+cid+"/lead", sales, nil), 200).json(t)["transitions"].([]any); lt[len(lt)-1].(map[string]any)["reason"] != "Vertrag per Telefon" {
+			t.Fatalf("transitions as read: %v", lt)
+		}
+		if rs := h.must(h.do("GET", "/api/v1/contacts/"+cid+"/responses", mkt, nil), 200).json(t)["responses"].([]any); len(rs) != 1 || rs[0].(map[string]any)["summary"] != "Rückruf erbeten" {
+			t.Fatalf("responses as read: %v", rs)
+		}
 		x := h.must(h.do("GET", "/api/v1/contacts/"+cid+"/export", dpo, nil), 200).json(t)
 		more, _ := x["more"].(map[string]any)
 		if more == nil {

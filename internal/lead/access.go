@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/fairlead/fairlead/internal/keyring"
 	"github.com/fairlead/fairlead/internal/store"
 )
 
@@ -11,8 +12,14 @@ import (
 // the access export (Art. 15 GDPR): the score state with stage and owner,
 // every score contribution, the lifecycle transitions and the feedback on
 // personalization. Profiling is named as such in Art. 15(1)(h).
-func ExportContact(ctx context.Context, q store.Querier, ws, contactID string) (any, error) {
-	out := map[string]any{}
+func ExportContact(k *keyring.Keyring) func(ctx context.Context, q store.Querier, ws, contactID string) (any, error) {
+	return func(ctx context.Context, q store.Querier, ws, contactID string) (any, error) {
+		return exportContact(ctx, k, q, ws, contactID)
+	}
+}
+
+func exportContact(ctx context.Context, k *keyring.Keyring, q store.Querier, ws, contactID string) (any, error) {
+	out := map[string][]map[string]any{}
 	for _, s := range []struct{ key, query string }{
 		{"state", `SELECT stage, score, score_ref_at, fit, rule_version, owner, handed_off_at FROM lead_state WHERE workspace_id = $1 AND contact_id = $2`},
 		{"contributions", `SELECT rule_id, kind, event_id, event_type, event_name, points, capped, occurred_at, rule_version FROM lead_contributions
@@ -25,6 +32,13 @@ func ExportContact(ctx context.Context, q store.Querier, ws, contactID string) (
 			return nil, fmt.Errorf("read lead %s: %w", s.key, err)
 		}
 		out[s.key] = rows
+	}
+	// A manual move's reason and a feedback comment are sealed free text.
+	if err := k.OpenTextColumn(ctx, ws, contactID, out["transitions"], "reason"); err != nil {
+		return nil, err
+	}
+	if err := k.OpenTextColumn(ctx, ws, contactID, out["feedback"], "comment"); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

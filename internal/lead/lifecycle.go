@@ -204,7 +204,13 @@ func (s *Service) Move(ctx context.Context, ws, contactID string, role auth.Role
 	if len(reason) > 500 {
 		return State{}, validate.Invalid("reason", "reason must have at most 500 characters")
 	}
-	err := s.DB.Tx(ctx, func(tx store.Tx) error {
+	// The reason is free text that may name the person: sealed like the
+	// contact's own fields.
+	sealed, err := s.Contacts.Keys().SealText(ctx, ws, cid, reason)
+	if err != nil {
+		return State{}, fmt.Errorf("seal move reason: %w", err)
+	}
+	err = s.DB.Tx(ctx, func(tx store.Tx) error {
 		sc, err := s.newScorer(ctx, tx, ws)
 		if err != nil {
 			return err
@@ -223,7 +229,7 @@ func (s *Service) Move(ctx context.Context, ws, contactID string, role auth.Role
 		if stage == st.stage {
 			return nil
 		}
-		if err := s.recordTransition(ctx, tx, ws, cid, st.stage, stage, "manual", actor, reason, sc.now); err != nil {
+		if err := s.recordTransition(ctx, tx, ws, cid, st.stage, stage, "manual", actor, sealed, sc.now); err != nil {
 			return err
 		}
 		if st.handedOff == nil && handoffDue(stage, sc.rules.Handoff) {
@@ -258,7 +264,19 @@ func (s *Service) Transitions(ctx context.Context, ws, contactID string) ([]Tran
 		t.At = t.At.UTC()
 		out = append(out, t)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil || len(out) == 0 {
+		return out, err
+	}
+	ops, err := s.Contacts.Keys().Openers(ctx, ws, []string{strings.ToLower(contactID)})
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		if out[i].Reason, err = ops[strings.ToLower(contactID)].OpenText(out[i].Reason); err != nil {
+			return nil, fmt.Errorf("open move reason: %w", err)
+		}
+	}
+	return out, nil
 }
 
 // FunnelPoint is one bucket of the funnel.

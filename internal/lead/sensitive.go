@@ -328,8 +328,12 @@ func (s *Service) SubmitFeedback(ctx context.Context, tok string, rating int, co
 		return err
 	}
 	now := s.now().Truncate(time.Microsecond)
+	sealed, err := s.Contacts.Keys().SealText(ctx, ws, cid, comment)
+	if err != nil {
+		return fmt.Errorf("seal feedback comment: %w", err)
+	}
 	_, err = s.DB.W.ExecContext(ctx, `INSERT INTO lead_feedback (id, workspace_id, contact_id, ref, rating, comment, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7)`,
-		id.NewAt(now), ws, cid, ref, rating, comment, now)
+		id.NewAt(now), ws, cid, ref, rating, sealed, now)
 	return store.MapError(err)
 }
 
@@ -371,15 +375,23 @@ func (s *Service) SegmentFeedback(ctx context.Context, ws, segmentID string) (Fe
 			args = append(args, c)
 			ph[i] = fmt.Sprintf("$%d", len(args))
 		}
-		rows, err := s.DB.R.QueryContext(ctx, `SELECT rating, comment, ref, created_at FROM lead_feedback WHERE workspace_id = $1 AND contact_id IN (`+strings.Join(ph, ",")+`)`, args...)
+		ops, err := s.Contacts.Keys().Openers(ctx, ws, batch)
+		if err != nil {
+			return err
+		}
+		rows, err := s.DB.R.QueryContext(ctx, `SELECT contact_id, rating, comment, ref, created_at FROM lead_feedback WHERE workspace_id = $1 AND contact_id IN (`+strings.Join(ph, ",")+`)`, args...)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
 			var c Comment
-			if err := rows.Scan(&c.Rating, &c.Text, &c.Ref, &c.At); err != nil {
+			var cid string
+			if err := rows.Scan(&cid, &c.Rating, &c.Text, &c.Ref, &c.At); err != nil {
 				return err
+			}
+			if c.Text, err = ops[strings.ToLower(cid)].OpenText(c.Text); err != nil {
+				return fmt.Errorf("open feedback comment: %w", err)
 			}
 			out.Answers++
 			sum += c.Rating

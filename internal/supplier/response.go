@@ -11,6 +11,7 @@ import (
 	"github.com/fairlead/fairlead/internal/audience"
 	"github.com/fairlead/fairlead/internal/consent"
 	"github.com/fairlead/fairlead/internal/id"
+	"github.com/fairlead/fairlead/internal/keyring"
 	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/validate"
 )
@@ -86,6 +87,10 @@ func (s *Backflow) LogResponse(ctx context.Context, ws, contactID string, in New
 		return Response{}, err
 	}
 	r := Response{ID: id.New(), ContactID: contactID, SupplierID: sup, Channel: in.Channel, ReplyChannels: chs, Summary: in.Summary, ReceivedAt: at, CreatedBy: actor.String(), CreatedAt: now}
+	sealed, err := s.Contacts.Keys().SealText(ctx, ws, contactID, in.Summary)
+	if err != nil {
+		return Response{}, fmt.Errorf("seal response summary: %w", err)
+	}
 	err = s.DB.Tx(ctx, func(tx store.Tx) error {
 		ev, err := s.Ledger.Append(ctx, tx, ws, contactID, consent.NewEvent{Kind: consent.KindInboundRequestReceived, Channels: chs, OccurredAt: &at,
 			Evidence: consent.EvidenceInput{Source: "contact_response:" + r.ID}}, actor)
@@ -95,7 +100,7 @@ func (s *Backflow) LogResponse(ctx context.Context, ws, contactID string, in New
 		r.LedgerEvent = ev.ID
 		raw, _ := json.Marshal(chs)
 		_, err = tx.ExecContext(ctx, `INSERT INTO contact_responses (id, workspace_id, contact_id, supplier_id, channel, reply_channels, summary, received_at, ledger_event, created_by, created_at)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`, r.ID, ws, contactID, nullID(sup), r.Channel, string(raw), r.Summary, r.ReceivedAt, r.LedgerEvent, r.CreatedBy, now)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`, r.ID, ws, contactID, nullID(sup), r.Channel, string(raw), sealed, r.ReceivedAt, r.LedgerEvent, r.CreatedBy, now)
 		return store.MapError(err)
 	})
 	if err != nil {
@@ -139,7 +144,34 @@ func (s *Backflow) responses(ctx context.Context, ws, col, v string) ([]Response
 		}
 		out = append(out, r)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, openSummaries(ctx, s.Contacts.Keys(), ws, out)
+}
+
+// openSummaries opens the sealed summaries with one key read for all the
+// contacts; an erased contact's summary opens to "".
+func openSummaries(ctx context.Context, k *keyring.Keyring, ws string, rs []Response) error {
+	var ids []string
+	for _, r := range rs {
+		if strings.HasPrefix(r.Summary, keyring.TextPrefix) && !slices.Contains(ids, r.ContactID) {
+			ids = append(ids, r.ContactID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	ops, err := k.Openers(ctx, ws, ids)
+	if err != nil {
+		return err
+	}
+	for i := range rs {
+		if rs[i].Summary, err = ops[strings.ToLower(rs[i].ContactID)].OpenText(rs[i].Summary); err != nil {
+			return fmt.Errorf("open response summary %s: %w", rs[i].ID, err)
+		}
+	}
+	return nil
 }
 
 // ContactView is what sales sees of one contact: its responses and what

@@ -104,6 +104,9 @@ type UI struct {
 	Campaigns *campaign.Service
 	Audit     *audit.Trail
 	Jobs      *jobs.Queue
+	// Dashboards holds the dashboard's figures; Mount makes one from the
+	// services above when nil. Its Run is what keeps them fresh.
+	Dashboards *Dashboards
 	// CheckGatewayURL validates an SMTP or SMS gateway URL before it is saved.
 	CheckGatewayURL capture.URLCheck
 
@@ -118,7 +121,6 @@ type UI struct {
 	Log        *slog.Logger
 
 	extra  []Route
-	dash   dashCache
 	pages  map[string]*template.Template
 	assets http.Handler
 }
@@ -270,6 +272,11 @@ func (u *UI) Routes() []Route {
 	return append(rs, u.extra...)
 }
 
+// NewDashboards is the dashboard figures of the UI's services.
+func (u *UI) NewDashboards() *Dashboards {
+	return &Dashboards{DB: u.DB, Jobs: u.Jobs, Webhooks: u.Webhooks, Now: u.Now, Log: u.Log}
+}
+
 // Extend adds routes of another part of fairlead; call before Mount.
 func (u *UI) Extend(rs ...Route) { u.extra = append(u.extra, rs...) }
 
@@ -282,6 +289,9 @@ func (u *UI) Mount(s *web.Server) {
 	}
 	if u.Log == nil {
 		u.Log = slog.Default()
+	}
+	if u.Dashboards == nil {
+		u.Dashboards = u.NewDashboards()
 	}
 	u.parse()
 	sub, _ := fs.Sub(files, "assets")

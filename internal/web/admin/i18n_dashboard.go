@@ -1,0 +1,15 @@
+package admin
+
+// dashboardTexts are the texts of the dashboard, as {English, German}.
+var dashboardTexts = map[string][2]string{
+	"figures_pending": {"The figures are being computed; they appear here within a minute. Open data subject requests are below.",
+		"Kennzahlen werden berechnet; sie erscheinen hier innerhalb einer Minute. Offene Betroffenenanfragen stehen unten."},
+}
+
+func init() {
+	for k, v := range dashboardTexts {
+		if _, ok := texts[k]; !ok {
+			texts[k] = v
+		}
+	}
+}

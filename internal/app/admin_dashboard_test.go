@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fairlead/fairlead/internal/auth"
 	"github.com/fairlead/fairlead/internal/store/testdb"
 )
 
@@ -23,8 +24,11 @@ func TestAdminDashboardSnapshot(t *testing.T) {
 		t.Run(string(d), func(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t, d)
-			h.contactByEmailCreate("ada@example.com")
+			ada := h.contactByEmailCreate("ada@example.com")
 			h.contactByEmailCreate("bo@example.com")
+			if r := h.do("POST", "/api/v1/contacts/"+ada+"/stage", h.tokens[auth.RoleAdmin], map[string]any{"stage": "customer", "reason": "signed the contract"}); r.Status != http.StatusOK {
+				t.Fatalf("move: %d %s", r.Status, r.Body)
+			}
 			c := h.ui()
 			if st, loc := c.login(h.cfg.AdminEmail, h.cfg.AdminPassword); st != http.StatusSeeOther {
 				t.Fatalf("login: %d %s", st, loc)
@@ -63,6 +67,16 @@ func TestAdminDashboardSnapshot(t *testing.T) {
 			}
 			if m := newToday.FindStringSubmatch(body); m == nil || m[1] != "2" || !strings.Contains(body, "Figures as of") || strings.Contains(body, `id="figures-pending"`) {
 				t.Fatalf("dashboard after the refresh: new today %v, want 2\n%s", m, body)
+			}
+			// The funnel: an SVG chart and the same numbers as a table.
+			if !strings.Contains(body, `<svg class="chart funnel"`) || !strings.Contains(body, `id="funnel-table"`) {
+				t.Fatalf("no funnel chart and table:\n%s", body)
+			}
+			for stage, n := range map[string]string{"visitor": "1", "lead": "0", "marketing_qualified": "0", "sales_qualified": "0", "customer": "1", "disqualified": "0"} {
+				row := regexp.MustCompile(`<tr data-stage="` + stage + `"><th scope="row">[^<]+</th><td>(\d+)</td>`).FindStringSubmatch(body)
+				if row == nil || row[1] != n {
+					t.Fatalf("funnel row %s: %v, want %s\n%s", stage, row, n, body)
+				}
 			}
 			// A page view reads the snapshot: the third contact is not counted
 			// until the next pass.

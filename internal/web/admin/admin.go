@@ -274,7 +274,7 @@ func (u *UI) Routes() []Route {
 
 // NewDashboards is the dashboard figures of the UI's services.
 func (u *UI) NewDashboards() *Dashboards {
-	return &Dashboards{DB: u.DB, Jobs: u.Jobs, Webhooks: u.Webhooks, Now: u.Now, Log: u.Log}
+	return &Dashboards{DB: u.DB, Leads: u.Leads, Jobs: u.Jobs, Webhooks: u.Webhooks, Now: u.Now, Log: u.Log}
 }
 
 // Extend adds routes of another part of fairlead; call before Mount.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fairlead/fairlead/internal/jobs"
+	"github.com/fairlead/fairlead/internal/lead"
 	"github.com/fairlead/fairlead/internal/privacy"
 	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/webhook"
@@ -24,21 +25,23 @@ const dashDays = 14
 // contacts and ledger events at a million contacts takes a second, far
 // longer than a page may.
 type Figures struct {
-	At           time.Time   `json:"at"`
-	Days         []time.Time `json:"days"`      // the days of NewLeads, oldest first
-	NewLeads     []int       `json:"new_leads"` // contacts created per day
-	Requested    int         `json:"requested"` // ledger events of the last 30 days by kind
-	Confirmed    int         `json:"confirmed"`
-	Withdrawals  int         `json:"withdrawals"`
-	Objections   int         `json:"objections"`
-	FailedJobs   int         `json:"failed_jobs"`
-	DeadWebhooks int         `json:"dead_webhooks"`
+	At           time.Time      `json:"at"`
+	Days         []time.Time    `json:"days"`      // the days of NewLeads, oldest first
+	NewLeads     []int          `json:"new_leads"` // contacts created per day
+	Requested    int            `json:"requested"` // ledger events of the last 30 days by kind
+	Confirmed    int            `json:"confirmed"`
+	Withdrawals  int            `json:"withdrawals"`
+	Objections   int            `json:"objections"`
+	Stages       map[string]int `json:"stages,omitempty"` // contacts per lifecycle stage now; nil without lead management
+	FailedJobs   int            `json:"failed_jobs"`
+	DeadWebhooks int            `json:"dead_webhooks"`
 }
 
 // Dashboards computes the dashboard figures of every workspace and keeps
 // them in admin_dashboard, one row per workspace.
 type Dashboards struct {
 	DB       *store.DB
+	Leads    *lead.Service // nil: no funnel
 	Jobs     *jobs.Queue
 	Webhooks *webhook.Service
 	Now      func() time.Time
@@ -53,7 +56,8 @@ func (d *Dashboards) now() time.Time {
 }
 
 // Compute counts one workspace's figures now: one GROUP BY over the new
-// contacts of the window, one over the ledger events by kind and the dead jobs and webhook deliveries
+// contacts of the window, one over the ledger events by kind, the stage
+// counts of lead management, and the dead jobs and webhook deliveries
 // (bounded lists).
 func (d *Dashboards) Compute(ctx context.Context, ws string) (Figures, error) {
 	now := d.now()
@@ -85,6 +89,13 @@ func (d *Dashboards) Compute(ctx context.Context, ws string) (Figures, error) {
 			}
 		}); err != nil {
 		return f, fmt.Errorf("count ledger events: %w", err)
+	}
+	if d.Leads != nil {
+		st, err := d.Leads.StageCounts(ctx, ws)
+		if err != nil {
+			return f, err
+		}
+		f.Stages = st
 	}
 	if d.Jobs != nil {
 		js, err := d.Jobs.List(ctx, ws, jobs.ListParams{State: jobs.StateDead, Limit: 500})
@@ -216,10 +227,17 @@ func (d *Dashboards) Snapshot(ctx context.Context, ws string) (f Figures, ok boo
 
 type dashData struct {
 	Figures
-	Ready    bool // false: the figures are still being computed
-	Rate     int  // percent confirmed of requested, -1 = none requested
-	OpenDSRs []caseRow
-	Chart    template.HTML
+	Ready       bool // false: the figures are still being computed
+	Rate        int  // percent confirmed of requested, -1 = none requested
+	OpenDSRs    []caseRow
+	Chart       template.HTML
+	Funnel      []funnelRow
+	FunnelChart template.HTML
+}
+
+type funnelRow struct {
+	Stage string
+	N     int
 }
 
 // barChart draws counts as an SVG bar chart with a text alternative; the
@@ -242,6 +260,28 @@ func barChart(title string, labels []string, values []int) template.HTML {
 		}
 	}
 	fmt.Fprintf(&b, `<text x="%d" y="12">max %d</text></svg>`, pad, maxV)
+	return template.HTML(b.String())
+}
+
+// funnelChart draws the stages as horizontal bars, one row each with its
+// label and count, widths relative to the largest stage.
+func funnelChart(title string, labels []string, values []int) template.HTML {
+	const w, label, row, gap = 420, 150, 22, 6
+	maxV := 1
+	for _, v := range values {
+		maxV = max(maxV, v)
+	}
+	h := len(values) * (row + gap)
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg class="chart funnel" viewBox="0 0 %d %d" role="img" aria-label="%s" xmlns="http://www.w3.org/2000/svg">`, w, h, template.HTMLEscapeString(title))
+	for i, v := range values {
+		y := i * (row + gap)
+		bw := float64(w-label-50) * float64(v) / float64(maxV)
+		fmt.Fprintf(&b, `<text x="0" y="%d">%s</text>`, y+row-6, template.HTMLEscapeString(labels[i]))
+		fmt.Fprintf(&b, `<rect class="bar" x="%d" y="%d" width="%.1f" height="%d"><title>%s: %d</title></rect>`, label, y, bw, row, template.HTMLEscapeString(labels[i]), v)
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d">%d</text>`, float64(label)+bw+4, y+row-6, v)
+	}
+	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
 }
 
@@ -272,6 +312,16 @@ func (u *UI) dashboard(w http.ResponseWriter, r *http.Request, s *Session) error
 			labels[i] = t.Format("02.01")
 		}
 		d.Chart = barChart(p.T("new_leads"), labels, f.NewLeads)
+		if f.Stages != nil {
+			var ls []string
+			var vs []int
+			for _, st := range lead.Stages {
+				d.Funnel = append(d.Funnel, funnelRow{st, f.Stages[st]})
+				ls = append(ls, p.T("stage_"+st))
+				vs = append(vs, f.Stages[st])
+			}
+			d.FunnelChart = funnelChart(p.T("funnel_by_stage"), ls, vs)
+		}
 	}
 	p.Data = d
 	return u.render(w, http.StatusOK, "dashboard", "", p)

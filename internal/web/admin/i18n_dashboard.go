@@ -4,6 +4,10 @@ package admin
 var dashboardTexts = map[string][2]string{
 	"figures_pending": {"The figures are being computed; they appear here within a minute. Open data subject requests are below.",
 		"Kennzahlen werden berechnet; sie erscheinen hier innerhalb einer Minute. Offene Betroffenenanfragen stehen unten."},
+	"funnel_by_stage": {"Funnel by stage", "Trichter nach Phase"},
+	"contacts_n":      {"Contacts", "Kontakte"},
+	"funnel_help": {"Contacts in each lifecycle stage now; a contact never scored is a visitor.",
+		"Kontakte je Lebenszyklus-Phase jetzt; ein nie bewerteter Kontakt zählt als Besucher."},
 }
 
 func init() {

@@ -3,11 +3,13 @@ package app
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/fairlead/fairlead/internal/auth"
+	"github.com/fairlead/fairlead/internal/id"
 	"github.com/fairlead/fairlead/internal/store"
 )
 
@@ -89,5 +91,112 @@ func TestAdminContactFilters(t *testing.T) {
 		if st != http.StatusUnprocessableEntity || !strings.Contains(body, `id="`+bad.errID+`"`) || !strings.Contains(body, bad.says) {
 			t.Fatalf("GET /admin/contacts?%s: %d, want 422 with %s saying %q\n%.3000s", bad.query, st, bad.errID, bad.says, body)
 		}
+	}
+}
+
+// TestAdminLeadPages: a segment's members page lists who matches now and
+// its feedback page the members' answers only; on the score page a
+// marketing user moves a contact only to the stages marketing may, a
+// refused move (a stage out of reach, no reason) is shown next to its
+// field and records nothing; the scoring page queues one recompute job.
+func TestAdminLeadPages(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, store.SQLite)
+	adm := h.tokens[auth.RoleAdmin]
+	mk := func(email, rel string) string {
+		r := h.do("POST", "/api/v1/contacts", adm, map[string]any{"email": email, "first_name": strings.Split(email, "@")[0], "audience": "b2b", "relationship": rel})
+		if r.Status != http.StatusCreated {
+			t.Fatalf("contact: %d %s", r.Status, r.Body)
+		}
+		return r.json(t)["id"].(string)
+	}
+	ann, ben, cat := mk("ann@example.com", "prospect"), mk("ben@example.com", "prospect"), mk("cat@example.com", "customer")
+	r := h.do("POST", "/api/v1/segments", adm, map[string]any{"name": "Prospects", "filter": map[string]any{"field": "relationship", "op": "eq", "value": "prospect"}})
+	if r.Status != http.StatusCreated {
+		t.Fatalf("segment: %d %s", r.Status, r.Body)
+	}
+	sg := r.json(t)["id"].(string)
+	leads := h.leads()
+	for _, fb := range []struct {
+		cid, rating, comment string
+	}{{ann, "2", "zu viele Mails"}, {ben, "5", ""}, {cat, "1", "not a member"}} {
+		link, err := leads.FeedbackURL(h.ws.ID, fb.cid, "campaign:x:1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := h.page("POST", link, url.Values{"rating": {fb.rating}, "comment": {fb.comment}}); p.Status != 200 {
+			t.Fatalf("feedback: %d %s", p.Status, p.Body)
+		}
+	}
+
+	c := h.ui()
+	if st, loc := c.login(h.roleUser(auth.RoleMarketing), rolePassword); st != http.StatusSeeOther {
+		t.Fatalf("login: %d %s", st, loc)
+	}
+	c.page("/admin/leads", 200, `href="/admin/leads/segments/`+sg+`/members"`)
+	c.page("/admin/leads/segments/"+sg, 200, `id="members-link"`, `id="feedback-link"`)
+	body := c.page("/admin/leads/segments/"+sg+"/members", 200, `id="members"`)
+	if rows := listedContact.FindAllStringSubmatch(body, -1); len(rows) != 2 || !strings.Contains(body, ann) || !strings.Contains(body, ben) || strings.Contains(body, cat) {
+		t.Fatalf("members: %v, want ann and ben\n%s", rows, body)
+	}
+	c.page("/admin/leads/segments/"+sg+"/members?after=nonsense", http.StatusUnprocessableEntity, `id="after-err"`)
+	c.page("/admin/leads/segments/"+id.New()+"/members", http.StatusNotFound)
+	body = c.page("/admin/leads/segments/"+sg+"/feedback", 200, "2 answers", `<strong id="feedback-average">3.5</strong>`, "zu viele Mails")
+	if strings.Contains(body, "not a member") {
+		t.Fatal("the feedback of a non-member is shown")
+	}
+	for rating, n := range map[string]string{"5": "1", "2": "1", "1": "0"} {
+		if !regexp.MustCompile(`<tr data-rating="` + rating + `"><th scope="row">[^<]+</th><td>` + n + `</td>`).MatchString(body) {
+			t.Fatalf("rating %s: want %s answers\n%s", rating, n, body)
+		}
+	}
+
+	body = c.page("/admin/contacts/"+ann+"/score", 200, `id="move-form"`, `<option value="marketing_qualified">`)
+	if strings.Contains(body, `<option value="sales_qualified">`) {
+		t.Fatal("marketing is offered a stage only sales may set")
+	}
+	for _, bad := range []struct {
+		form       url.Values
+		errID, say string
+	}{
+		{url.Values{"stage": {"customer"}, "reason": {"signed"}}, "mv-stage-err", "marketing_qualified"},
+		{url.Values{"stage": {""}, "reason": {"signed"}}, "mv-stage-err", "disqualified"},
+		{url.Values{"stage": {"lead"}, "reason": {"  "}}, "mv-reason-err", "reason"},
+	} {
+		st, _, body := c.do("POST", "/admin/contacts/"+ann+"/stage", bad.form)
+		if st != http.StatusUnprocessableEntity || !strings.Contains(body, `id="`+bad.errID+`"`) || !strings.Contains(body, bad.say) {
+			t.Fatalf("refused move %v: %d, want 422 with %s saying %q\n%.3000s", bad.form, st, bad.errID, bad.say, body)
+		}
+	}
+	var moves int
+	if err := h.db.R.QueryRow(`SELECT COUNT(*) FROM lead_transitions WHERE workspace_id = $1`, h.ws.ID).Scan(&moves); err != nil || moves != 0 {
+		t.Fatalf("refused moves recorded %d transitions (%v)", moves, err)
+	}
+	st, hd, _ := c.do("POST", "/admin/contacts/"+ann+"/stage", url.Values{"stage": {"marketing_qualified"}, "reason": {"asked for a demo"}})
+	if st != http.StatusSeeOther || !strings.Contains(hd.Get("Location"), "/score?done=stage") {
+		t.Fatalf("move: %d %s", st, hd.Get("Location"))
+	}
+	c.page("/admin/contacts/"+ann+"/score?done=stage", 200, "The stage was changed.", "asked for a demo", "Marketing qualified")
+
+	c.page("/admin/leads/scoring", 200, `id="recompute"`)
+	for range 2 {
+		st, hd, _ := c.do("POST", "/admin/leads/scoring/recompute", url.Values{})
+		if st != http.StatusSeeOther || !strings.HasSuffix(hd.Get("Location"), "?done=recompute") {
+			t.Fatalf("recompute: %d %s", st, hd.Get("Location"))
+		}
+	}
+	c.page("/admin/leads/scoring?done=recompute", 200, "The recompute is queued")
+	var jobsQueued int
+	if err := h.db.R.QueryRow(`SELECT COUNT(*) FROM jobs WHERE workspace_id = $1 AND kind = 'lead.recompute'`, h.ws.ID).Scan(&jobsQueued); err != nil || jobsQueued != 1 {
+		t.Fatalf("recompute jobs: %d (%v), want 1 for two clicks", jobsQueued, err)
+	}
+
+	// The DPO reads the score page but is offered no move.
+	d := h.ui()
+	if st, loc := d.login(h.roleUser(auth.RoleDPO), rolePassword); st != http.StatusSeeOther {
+		t.Fatalf("login: %d %s", st, loc)
+	}
+	if body := d.page("/admin/contacts/"+ann+"/score", 200); strings.Contains(body, `id="move-form"`) {
+		t.Fatal("the DPO is offered a stage move")
 	}
 }

@@ -249,6 +249,10 @@ func (u *UI) Routes() []Route {
 		{"GET", "/admin/leads/scoring", leadReaders, "The active scoring and lifecycle rules as JSON, and their versions", u.scoringPage},
 		{"POST", "/admin/leads/scoring", leadEditors, "Save the scoring rules as a new version; queues the recompute", u.saveScoring},
 		{"GET", "/admin/contacts/{id}/score", leadReaders, "A contact's score with every contribution explained, and its stage changes", u.scorePage},
+		{"POST", "/admin/contacts/{id}/stage", leadEditors, "Move a contact to a stage by hand, with the reason (stages allowed per role)", u.moveStage},
+		{"GET", "/admin/leads/segments/{id}/members", leadReaders, "A segment's members now, a page at a time (keyset)", u.segmentMembers},
+		{"GET", "/admin/leads/segments/{id}/feedback", leadReaders, "Personalization feedback of a segment's members: ratings, average, comments", u.segmentFeedback},
+		{"POST", "/admin/leads/scoring/recompute", leadEditors, "Queue the recompute of every score with the active rules", u.recomputeScores},
 
 		{"GET", "/admin/campaigns", campaignReaders, "E-mail campaigns with their status", u.campaignsPage},
 		{"GET", "/admin/campaigns/new", campaignEditors, "Campaign form for a new draft (from=<id>: a copy of that campaign)", u.campaignNew},

@@ -11,6 +11,7 @@ import (
 
 	"github.com/fairlead/fairlead/internal/auth"
 	"github.com/fairlead/fairlead/internal/store/testdb"
+	"github.com/fairlead/fairlead/internal/web/admin"
 )
 
 // TestAdminDashboardSnapshot: the dashboard never counts on a page view.
@@ -94,5 +95,15 @@ func TestAdminDashboardSnapshot(t *testing.T) {
 				t.Fatal("the dashboard refresher did not stop with its context")
 			}
 		})
+	}
+}
+
+// refreshDashboard recomputes the demo workspace's dashboard figures now,
+// as the background refresher's next pass would.
+func (h *harness) refreshDashboard() {
+	h.t.Helper()
+	d := &admin.Dashboards{DB: h.db, Leads: h.leads(), Jobs: h.queue, Webhooks: h.webhooks()}
+	if _, err := d.Refresh(context.Background(), h.ws.ID); err != nil {
+		h.t.Fatal(err)
 	}
 }

@@ -26,7 +26,10 @@ func TestAdminDashboardSnapshot(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t, d)
 			ada := h.contactByEmailCreate("ada@example.com")
-			h.contactByEmailCreate("bo@example.com")
+			bo := h.contactByEmailCreate("bo@example.com")
+			if r := h.do("POST", "/api/v1/contacts/"+bo+"/ledger", h.tokens[auth.RoleAdmin], map[string]any{"kind": "objection", "objection_type": "direct_marketing", "channels": []string{"any"}}); r.Status != http.StatusCreated {
+				t.Fatalf("objection: %d %s", r.Status, r.Body)
+			}
 			if r := h.do("POST", "/api/v1/contacts/"+ada+"/stage", h.tokens[auth.RoleAdmin], map[string]any{"stage": "customer", "reason": "signed the contract"}); r.Status != http.StatusOK {
 				t.Fatalf("move: %d %s", r.Status, r.Body)
 			}
@@ -68,6 +71,10 @@ func TestAdminDashboardSnapshot(t *testing.T) {
 			}
 			if m := newToday.FindStringSubmatch(body); m == nil || m[1] != "2" || !strings.Contains(body, "Figures as of") || strings.Contains(body, `id="figures-pending"`) {
 				t.Fatalf("dashboard after the refresh: new today %v, want 2\n%s", m, body)
+			}
+			// The ledger events of the last 30 days by kind.
+			if !strings.Contains(body, `<p class="big" id="withdrawals">0 / 1</p>`) || !strings.Contains(body, `<p class="big" id="doi-rate">–</p>`) {
+				t.Fatalf("withdrawals / objections, want 0 / 1, and no confirmation rate:\n%s", body)
 			}
 			// The funnel: an SVG chart and the same numbers as a table.
 			if !strings.Contains(body, `<svg class="chart funnel"`) || !strings.Contains(body, `id="funnel-table"`) {

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -469,7 +470,16 @@ func TestBrowserAdmin(t *testing.T) {
 	}
 
 	// The dashboard counts the walk: one request, confirmed; one withdrawal.
-	browse(t, tab, "open the dashboard", chromedp.Navigate(h.url+"/admin/"), chromedp.WaitVisible(chromedp.ID("doi-rate")))
+	// A few leads along the lifecycle fill the funnel; the figures are the
+	// background refresher's, recomputed here at once.
+	for i, stage := range []string{"lead", "lead", "marketing_qualified", "sales_qualified", "customer"} {
+		lid := h.contactByEmailCreate(fmt.Sprintf("funnel%d@example.com", i))
+		if r := h.do("POST", "/api/v1/contacts/"+lid+"/stage", h.tokens[auth.RoleAdmin], map[string]any{"stage": stage, "reason": "from the trade fair"}); r.Status != 200 {
+			t.Fatalf("move: %d %s", r.Status, r.Body)
+		}
+	}
+	h.refreshDashboard()
+	browse(t, tab, "open the dashboard", chromedp.Navigate(h.url+"/admin/"), chromedp.WaitVisible(chromedp.ID("doi-rate")), chromedp.WaitVisible(chromedp.ID("funnel")))
 	if rate := browseFor(t, tab, "read the confirmation rate", chromedp.Text(chromedp.ID("doi-rate"))); rate != "100 %" {
 		t.Fatalf("double opt-in rate on the dashboard: %q", rate)
 	}

@@ -151,6 +151,7 @@ var notIDTaking = map[string]string{
 	"Service.Export":         "the third argument is a format; the export lists only the caller's workspace's contacts",
 	"Pseudonyms.Forget":      "the fourth argument is a visitor signal, keyed with the workspace's own period key",
 	"Service.SaveRules":      "the third argument is the actor; rule sets are rows of the caller's workspace",
+	"Service.StagePage":      "the third argument is a stage; rows are filtered by workspace, and a contact ID of another workspace as after only moves where B's own page starts",
 }
 
 func isolationCases() map[string]isolationCase {

@@ -21,6 +21,7 @@ import (
 	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/track"
 	"github.com/fairlead/fairlead/internal/web"
+	"github.com/fairlead/fairlead/internal/web/admin"
 	"github.com/fairlead/fairlead/internal/web/api"
 	"github.com/fairlead/fairlead/internal/web/public"
 )
@@ -85,6 +86,9 @@ func runServe(ctx context.Context, env Env, args []string) error {
 			return fmt.Errorf("start workers: %w", err)
 		}
 	}
+	bgCtx, bgStop := context.WithCancel(ctx)
+	waitBackground := srv.StartBackground(bgCtx)
+	defer func() { bgStop(); waitBackground() }()
 	log.Info("fairlead serving", "addr", "http://"+l.Addr().String(), "backend", cfg.Backend(), "node", node, "workers", cfg.Workers, "version", Version)
 	fmt.Fprintf(env.Stdout, "fairlead is listening on http://%s (%s)\n", l.Addr(), cfg.Backend())
 
@@ -165,7 +169,11 @@ func newInstanceOpts(db *store.DB, cfg config.Config, log *slog.Logger, qo jobs.
 	a.Campaigns.Segments, a.Campaigns.Conditions = a.Leads, a.Leads
 	a.Campaigns.Register(queue)
 	a.Mount(srv)
-	adminUI(db, cfg, a, queue, log).Mount(srv)
+	ui := adminUI(db, cfg, a, queue, log)
+	ui.Mount(srv)
+	// The dashboard's figures are counted beside the server, never on a
+	// page view; the first pass runs at start-up.
+	srv.Background(func(ctx context.Context) { ui.Dashboards.Run(ctx, admin.DashboardEvery) })
 	pages := &public.Pages{Notices: a.Notices, Log: log}
 	pages.Mount(srv)
 	(&public.Capture{Pages: pages, Service: a.Capture, Workspaces: workspaceBySlug(db), Limit: cfg.FormRateLimit}).Mount(srv)

@@ -530,7 +530,13 @@ func (s *Service) run(ctx context.Context, ws string, c *compiled, after string,
 		if after != "" {
 			sel += ` AND c.id > ` + q.arg(after)
 		}
-		sel += ` ORDER BY c.id LIMIT ` + strconv.Itoa(segPage)
+		// When the database answers the whole filter, every row it returns
+		// is a member: a page of 50 then reads 50 rows, not segPage.
+		want := segPage
+		if limit > 0 && c.liveCount == 0 && !c.explicit {
+			want = min(segPage, limit-emitted)
+		}
+		sel += ` ORDER BY c.id LIMIT ` + strconv.Itoa(want)
 		rows, err := s.DB.R.QueryContext(ctx, sel, q.args...)
 		if err != nil {
 			return fmt.Errorf("lead: segment: %w", err)
@@ -588,7 +594,7 @@ func (s *Service) run(ctx context.Context, ws string, c *compiled, after string,
 				}
 			}
 		}
-		if len(page) < segPage {
+		if len(page) < want {
 			return nil
 		}
 		after = page[len(page)-1].id

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -24,6 +25,7 @@ type Server struct {
 	ready    func(context.Context) error
 	srv      *http.Server
 	patterns []string
+	tasks    []func(context.Context)
 }
 
 // Options configure a Server.
@@ -67,6 +69,22 @@ func NewServer(o Options) *Server {
 func (s *Server) Handle(pattern string, h http.Handler) {
 	s.patterns = append(s.patterns, pattern)
 	s.mux.Handle(pattern, h)
+}
+
+// Background adds a task that runs beside the server once StartBackground
+// is called, until the context given there ends (a page's figures kept
+// fresh, for instance). Tests and benchmarks that use only Handler run
+// none.
+func (s *Server) Background(task func(ctx context.Context)) { s.tasks = append(s.tasks, task) }
+
+// StartBackground starts the background tasks; wait returns once all of
+// them have returned after ctx ended.
+func (s *Server) StartBackground(ctx context.Context) (wait func()) {
+	var wg sync.WaitGroup
+	for _, t := range s.tasks {
+		wg.Go(func() { t(ctx) })
+	}
+	return wg.Wait
 }
 
 // Patterns lists what was mounted with Handle, so tests can prove that no

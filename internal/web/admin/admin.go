@@ -104,6 +104,9 @@ type UI struct {
 	Campaigns *campaign.Service
 	Audit     *audit.Trail
 	Jobs      *jobs.Queue
+	// Dashboards holds the dashboard's figures; Mount makes one from the
+	// services above when nil. Its Run is what keeps them fresh.
+	Dashboards *Dashboards
 	// CheckGatewayURL validates an SMTP or SMS gateway URL before it is saved.
 	CheckGatewayURL capture.URLCheck
 
@@ -118,7 +121,6 @@ type UI struct {
 	Log        *slog.Logger
 
 	extra  []Route
-	dash   dashCache
 	pages  map[string]*template.Template
 	assets http.Handler
 }
@@ -247,6 +249,10 @@ func (u *UI) Routes() []Route {
 		{"GET", "/admin/leads/scoring", leadReaders, "The active scoring and lifecycle rules as JSON, and their versions", u.scoringPage},
 		{"POST", "/admin/leads/scoring", leadEditors, "Save the scoring rules as a new version; queues the recompute", u.saveScoring},
 		{"GET", "/admin/contacts/{id}/score", leadReaders, "A contact's score with every contribution explained, and its stage changes", u.scorePage},
+		{"POST", "/admin/contacts/{id}/stage", leadEditors, "Move a contact to a stage by hand, with the reason (stages allowed per role)", u.moveStage},
+		{"GET", "/admin/leads/segments/{id}/members", leadReaders, "A segment's members now, a page at a time (keyset)", u.segmentMembers},
+		{"GET", "/admin/leads/segments/{id}/feedback", leadReaders, "Personalization feedback of a segment's members: ratings, average, comments", u.segmentFeedback},
+		{"POST", "/admin/leads/scoring/recompute", leadEditors, "Queue the recompute of every score with the active rules", u.recomputeScores},
 
 		{"GET", "/admin/campaigns", campaignReaders, "E-mail campaigns with their status", u.campaignsPage},
 		{"GET", "/admin/campaigns/new", campaignEditors, "Campaign form for a new draft (from=<id>: a copy of that campaign)", u.campaignNew},
@@ -270,6 +276,11 @@ func (u *UI) Routes() []Route {
 	return append(rs, u.extra...)
 }
 
+// NewDashboards is the dashboard figures of the UI's services.
+func (u *UI) NewDashboards() *Dashboards {
+	return &Dashboards{DB: u.DB, Leads: u.Leads, Jobs: u.Jobs, Webhooks: u.Webhooks, Now: u.Now, Log: u.Log}
+}
+
 // Extend adds routes of another part of fairlead; call before Mount.
 func (u *UI) Extend(rs ...Route) { u.extra = append(u.extra, rs...) }
 
@@ -282,6 +293,9 @@ func (u *UI) Mount(s *web.Server) {
 	}
 	if u.Log == nil {
 		u.Log = slog.Default()
+	}
+	if u.Dashboards == nil {
+		u.Dashboards = u.NewDashboards()
 	}
 	u.parse()
 	sub, _ := fs.Sub(files, "assets")

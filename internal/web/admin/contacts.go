@@ -2,7 +2,9 @@ package admin
 
 import (
 	"errors"
+	"html/template"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/fairlead/fairlead/internal/consent"
 	"github.com/fairlead/fairlead/internal/contact"
 	"github.com/fairlead/fairlead/internal/id"
+	"github.com/fairlead/fairlead/internal/lead"
 	"github.com/fairlead/fairlead/internal/privacy"
 	"github.com/fairlead/fairlead/internal/validate"
 )
@@ -39,6 +42,13 @@ type contactsData struct {
 	Scanned  int    // name search: contacts opened
 	Continue string // name search: after= to search on
 	ByEmail  bool
+	// Stage and Segment filter the list (one of them, without a search).
+	Stage    string
+	Segment  string
+	Stages   []string
+	Segments []lead.Segment
+	// Filter is the query string of the filter for the paging links.
+	Filter template.URL
 }
 
 func display(c contact.Contact) string {
@@ -54,12 +64,49 @@ func (u *UI) contacts(w http.ResponseWriter, r *http.Request, s *Session) error 
 	q := strings.TrimSpace(r.URL.Query().Get("q"))
 	after := r.URL.Query().Get("after")
 	p := u.newPage(r, s, "contacts", "contacts_title")
-	d := contactsData{Q: q, After: after}
+	d := contactsData{Q: q, After: after, Stage: r.URL.Query().Get("stage"), Segment: r.URL.Query().Get("segment")}
 	if after != "" && !id.Valid(after) {
 		p.Errors["after"] = p.T("err_after")
 		after = ""
 	}
+	if u.Leads != nil {
+		d.Stages = lead.Stages
+		var err error
+		if d.Segments, err = u.Leads.Segments(ctx, s.WorkspaceID); err != nil {
+			return err
+		}
+	}
+	status := http.StatusOK
+	if err := u.checkContactFilter(p, &d); err != nil {
+		status = http.StatusUnprocessableEntity
+		d.Stage, d.Segment = "", ""
+	}
 	switch {
+	case d.Stage != "" || d.Segment != "":
+		var ids []string
+		var err error
+		if d.Stage != "" {
+			ids, err = u.Leads.StagePage(ctx, s.WorkspaceID, d.Stage, after, pageSize)
+			d.Filter = template.URL("stage=" + url.QueryEscape(d.Stage))
+		} else {
+			ids, err = u.Leads.MemberPage(ctx, s.WorkspaceID, d.Segment, after, pageSize)
+			d.Filter = template.URL("segment=" + url.QueryEscape(d.Segment))
+		}
+		if err != nil {
+			return err
+		}
+		cs, err := u.Contacts.GetMany(ctx, s.WorkspaceID, ids)
+		if err != nil {
+			return err
+		}
+		for _, cid := range ids {
+			if c, ok := cs[cid]; ok {
+				d.Rows = append(d.Rows, contactRow{c, display(c)})
+			}
+		}
+		if len(ids) == pageSize {
+			d.Next = ids[len(ids)-1]
+		}
 	case q == "":
 		list, err := u.Contacts.List(ctx, s.WorkspaceID, contact.ListParams{After: after, Limit: pageSize})
 		if err != nil {
@@ -115,7 +162,41 @@ func (u *UI) contacts(w http.ResponseWriter, r *http.Request, s *Session) error 
 	if p.Partial && r.Header.Get("HX-Target") == "results" {
 		block = "results"
 	}
-	return u.render(w, http.StatusOK, "contacts", block, p)
+	return u.render(w, status, "contacts", block, p)
+}
+
+// checkContactFilter refuses a stage or segment that does not exist, and
+// a filter combined with a search or with the other filter: each reads
+// its own index, and a silently ignored filter would show the wrong
+// people.
+func (u *UI) checkContactFilter(p *Page, d *contactsData) error {
+	var ve *validate.Error
+	switch {
+	case d.Stage == "" && d.Segment == "":
+		return nil
+	case u.Leads == nil:
+		ve = validate.Invalid("stage", "lead management is not installed")
+	case d.Q != "":
+		ve = validate.Invalid("q", "search by e-mail or name, or filter by stage or segment: one at a time")
+	case d.Stage != "" && d.Segment != "":
+		ve = validate.Invalid("segment", "filter by a stage or by a segment, not both")
+	case d.Stage != "" && !slices.Contains(lead.Stages, d.Stage):
+		ve = validate.OneOf("stage", d.Stage, lead.Stages)
+	case d.Segment != "":
+		known := false
+		for _, sg := range d.Segments {
+			known = known || sg.ID == strings.ToLower(d.Segment)
+		}
+		if !known {
+			ve = validate.Invalid("segment", "choose one of the saved segments")
+		}
+	}
+	if ve == nil {
+		d.Segment = strings.ToLower(d.Segment)
+		return nil
+	}
+	p.Errors[ve.Field] = ve.Message
+	return ve
 }
 
 // cellView is one purpose × channel answer in plain words.

@@ -157,7 +157,7 @@ var texts = map[string][2]string{
 	"failed":                     {"Failed jobs / webhooks", "Fehlgeschlagene Jobs / Webhooks"},
 	"failed_help":                {"Dead background jobs and undeliverable webhook deliveries", "Endgültig gescheiterte Hintergrundjobs und unzustellbare Webhooks"},
 	"fields":                     {"Fields", "Felder"},
-	"figures_at":                 {"Figures as of %s (refreshed every minute).", "Zahlen vom %s (jede Minute aktualisiert)."},
+	"figures_at":                 {"Figures as of %s (recomputed every minute).", "Kennzahlen vom %s (jede Minute neu berechnet)."},
 	"filter":                     {"Filter", "Filtern"},
 	"findings":                   {"Check results", "Prüfergebnis"},
 	"form_key":                   {"Key", "Schlüssel"},

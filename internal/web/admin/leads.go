@@ -93,24 +93,39 @@ type scoreData struct {
 	Display string
 	H       lead.History
 	T       []lead.Transition
+	// Targets are the stages the user's role may move the contact to by
+	// hand; Move is what a refused move form held.
+	Targets []string
+	Move    map[string]string
+}
+
+func (u *UI) scoreData(r *http.Request, s *Session, lang string) (*scoreData, error) {
+	ctx := r.Context()
+	c, err := u.Contacts.Get(ctx, s.WorkspaceID, r.PathValue("id"))
+	if errors.Is(err, keyring.ErrShredded) {
+		return nil, store.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	d := &scoreData{C: c, Display: display(c), Targets: lead.MoveTargets[s.Role], Move: map[string]string{}}
+	if d.H, err = u.Leads.ScoreHistory(ctx, s.WorkspaceID, c.ID, lang, 0); err != nil {
+		return nil, err
+	}
+	if d.T, err = u.Leads.Transitions(ctx, s.WorkspaceID, c.ID); err != nil {
+		return nil, err
+	}
+	return d, nil
 }
 
 func (u *UI) scorePage(w http.ResponseWriter, r *http.Request, s *Session) error {
-	ctx := r.Context()
 	p := u.newPage(r, s, "contacts", "score_title")
-	c, err := u.Contacts.Get(ctx, s.WorkspaceID, r.PathValue("id"))
-	if errors.Is(err, keyring.ErrShredded) {
-		return store.ErrNotFound
-	}
+	d, err := u.scoreData(r, s, p.Lang)
 	if err != nil {
 		return err
 	}
-	d := scoreData{C: c, Display: display(c)}
-	if d.H, err = u.Leads.ScoreHistory(ctx, s.WorkspaceID, c.ID, p.Lang, 0); err != nil {
-		return err
-	}
-	if d.T, err = u.Leads.Transitions(ctx, s.WorkspaceID, c.ID); err != nil {
-		return err
+	if r.URL.Query().Get("done") == "stage" {
+		p.Flash = p.T("saved_stage")
 	}
 	p.Data = d
 	return u.render(w, http.StatusOK, "score", "", p)
@@ -269,6 +284,8 @@ func (u *UI) scoringPage(w http.ResponseWriter, r *http.Request, s *Session) err
 	case "":
 	case "same":
 		p.Flash = p.T("rules_unchanged")
+	case "recompute":
+		p.Flash = p.T("recompute_queued")
 	default:
 		p.Flash = p.Tf("rules_saved", rs.Version)
 	}

@@ -303,6 +303,9 @@ type Ledger struct {
 	onAppend AppendHook
 	// slotCache holds each workspace's committed permission slots (state.go).
 	slotCache sync.Map
+	// noticeCache and textCache hold committed notice versions and the
+	// hashes of committed evidence texts (appendnew.go).
+	noticeCache, textCache sync.Map
 }
 
 // AppendHook is told, inside the appending transaction, of every event
@@ -425,7 +428,11 @@ func (l *Ledger) appendIn(ctx context.Context, q store.Querier, ws, contactID st
 		if err := l.advanceHead(ctx, q, ws, r.Seq, r.Hash, now); err != nil {
 			return Event{}, err
 		}
-		if err := l.Refresh(ctx, q, ws, contactID); err != nil {
+		purposes, err := l.purposes.catalog(ctx, q, ws)
+		if err != nil {
+			return Event{}, err
+		}
+		if err := l.refreshFrom(ctx, q, ws, contactID, pts, append(history, r), false, purposes, nil, nil); err != nil {
 			return Event{}, err
 		}
 	}

@@ -135,6 +135,23 @@ func (l *Ledger) refresh(ctx context.Context, q store.Querier, ws, contactID str
 	if err != nil {
 		return err
 	}
+	fresh := b.isFresh(contactID)
+	var rs []*row
+	if !fresh {
+		if rs, err = l.rows(ctx, q, ws, contactID); err != nil {
+			return err
+		}
+	}
+	return l.refreshFrom(ctx, q, ws, contactID, pts, rs, fresh, purposes, sl, b)
+}
+
+// refreshFrom is refresh with the contact's points and every one of its
+// ledger rows (rs, in seq order) already in hand: an append has just read
+// the history and written one more row, and reading both again in the
+// same transaction would only return them. fresh: the contact has no
+// state yet either.
+func (l *Ledger) refreshFrom(ctx context.Context, q store.Querier, ws, contactID string, pts contact.Points, rs []*row, fresh bool, purposes []Purpose, sl *slots, b *Bulk) error {
+	var err error
 	if sl == nil {
 		sl = l.committedSlots(ctx, ws, purposes)
 	}
@@ -144,13 +161,6 @@ func (l *Ledger) refresh(ctx context.Context, q store.Querier, ws, contactID str
 		}
 	}
 	key := l.contactKey(contactID)
-	fresh := b.isFresh(contactID)
-	var rs []*row
-	if !fresh {
-		if rs, err = l.rows(ctx, q, ws, contactID); err != nil {
-			return err
-		}
-	}
 	now := l.now().UTC()
 	want := l.grants(pts, rs, purposes, sl, now, b)
 	// Most changes leave most grants as they were: write only the

@@ -2,7 +2,6 @@ package consent
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,7 +37,8 @@ type NewContact struct {
 // grants as another. The state is written before the chain head is taken,
 // which on PostgreSQL keeps the workspace's head locked only for the event
 // INSERT and the head update. Calling it for a contact that already has
-// events or state is a mistake the unique keys refuse.
+// events or state is a mistake the unique keys refuse. Call Warm before
+// the transaction.
 func (l *Ledger) AppendNew(ctx context.Context, q store.Querier, ws string, c NewContact, in []NewEvent, actor Actor) ([]Event, error) {
 	if !id.Valid(ws) || !id.Valid(c.Points.ID) {
 		return nil, store.ErrNotFound
@@ -51,7 +51,7 @@ func (l *Ledger) AppendNew(ctx context.Context, q store.Querier, ws string, c Ne
 	if err != nil {
 		return nil, err
 	}
-	lk := l.lookups(ctx, ws, purposes, in)
+	lk := l.lookups(ws, purposes, in)
 	now := l.now().UTC().Truncate(time.Microsecond)
 
 	rs := make([]*row, 0, len(in))
@@ -91,7 +91,7 @@ func (l *Ledger) AppendNew(ctx context.Context, q store.Querier, ws string, c Ne
 		texts[i], personals[i] = textShown, personal
 	}
 
-	sl := l.committedSlots(ctx, ws, purposes)
+	sl := l.knownSlots(ws, purposes)
 	if sl == nil {
 		if sl, err = l.loadSlots(ctx, q, ws, purposes); err != nil {
 			return nil, err
@@ -174,65 +174,84 @@ func (l *Ledger) AppendNew(ctx context.Context, q store.Querier, ws string, c Ne
 	return out, nil
 }
 
+// Warm reads, outside any transaction, what AppendNew keeps in memory
+// once it is committed — the notice versions and evidence texts of these
+// events and the workspace's permission slots — so that AppendNew, in the
+// writer, reads none of them. Call it before the transaction: on
+// PostgreSQL a read on the pool from inside a transaction can wait for a
+// connection that other transactions hold while they wait for this one.
+// Whatever it cannot read, AppendNew reads through its transaction.
+func (l *Ledger) Warm(ctx context.Context, ws string, in []NewEvent) {
+	if !id.Valid(ws) {
+		return
+	}
+	ws = strings.ToLower(ws)
+	for _, ev := range in {
+		for _, h := range []string{ev.Evidence.NoticeHash, ev.Details.Notice} {
+			if h == "" {
+				continue
+			}
+			if _, ok := l.noticeCache.Load(ws + "\x00" + h); ok {
+				continue
+			}
+			if n, err := l.notices.get(ctx, l.db.R, ws, h); err == nil {
+				l.noticeCache.Store(ws+"\x00"+h, n)
+			}
+		}
+		if t := ev.Evidence.TextShown; t != "" {
+			k := ws + "\x00" + textHash(t)
+			if _, ok := l.textCache.Load(k); ok {
+				continue
+			}
+			var one int
+			if l.db.R.QueryRowContext(ctx, `SELECT 1 FROM evidence_texts WHERE workspace_id = $1 AND hash = $2`, ws, textHash(t)).Scan(&one) == nil {
+				l.textCache.Store(k, true)
+			}
+		}
+	}
+	if c, ok := l.slotCache.Load(ws); ok && c.(*slots).space != 0 {
+		return
+	}
+	// The catalogue as committed: a purpose added since only means its
+	// slots are made in the transaction.
+	if purposes, err := l.purposes.list(ctx, l.db.R, ws); err == nil {
+		l.committedSlots(ctx, ws, purposes)
+	}
+}
+
+// knownSlots are the kept committed slots when they cover purposes.
+func (l *Ledger) knownSlots(ws string, purposes []Purpose) *slots {
+	if c, ok := l.slotCache.Load(ws); ok && c.(*slots).cover(purposes) {
+		return c.(*slots)
+	}
+	return nil
+}
+
 // lookups answers check's purpose and notice lookups for AppendNew from
-// what is known without the transaction: the catalogue just read, and
-// notices already committed (versions never change). What it does not
-// know, check reads through the transaction as always.
-func (l *Ledger) lookups(ctx context.Context, ws string, purposes []Purpose, in []NewEvent) *Bulk {
+// what is known without reading: the catalogue just read, and the notices
+// Warm kept (versions never change). What it does not know, check reads
+// through the transaction as always.
+func (l *Ledger) lookups(ws string, purposes []Purpose, in []NewEvent) *Bulk {
 	lk := &Bulk{byKey: make(map[string]Purpose, len(purposes)), notices: map[string]Notice{}}
 	for _, p := range purposes {
 		lk.byKey[p.Key] = p
 	}
 	for _, ev := range in {
 		for _, h := range []string{ev.Evidence.NoticeHash, ev.Details.Notice} {
-			if h == "" {
-				continue
-			}
-			if _, ok := lk.notices[h]; ok {
-				continue
-			}
-			if n, ok := l.committedNotice(ctx, ws, h); ok {
-				lk.notices[h] = n
+			if n, ok := l.noticeCache.Load(ws + "\x00" + h); ok && h != "" {
+				lk.notices[h] = n.(Notice)
 			}
 		}
 	}
 	return lk
 }
 
-// committedNotice is a notice version of the workspace as committed, kept
-// once read: a version is never changed or deleted. It is read from the
-// read pool, so a notice created in a transaction that may still roll back
-// is never kept.
-func (l *Ledger) committedNotice(ctx context.Context, ws, hash string) (Notice, bool) {
-	k := ws + "\x00" + hash
-	if n, ok := l.noticeCache.Load(k); ok {
-		return n.(Notice), true
-	}
-	n, err := l.notices.get(ctx, l.db.R, ws, hash)
-	if err != nil {
-		return Notice{}, false
-	}
-	l.noticeCache.Store(k, n)
-	return n, true
-}
-
 // storeText keeps the exact text shown once per workspace. Texts are never
-// changed or deleted, so one seen committed (in the read pool) is not
-// written again.
+// changed or deleted, so one Warm saw committed is not written again.
 func (l *Ledger) storeText(ctx context.Context, q store.Querier, ws, text string) error {
 	h := textHash(text)
-	k := ws + "\x00" + h
-	if _, ok := l.textCache.Load(k); ok {
+	if _, ok := l.textCache.Load(ws + "\x00" + h); ok {
 		return nil
-	}
-	var one int
-	err := l.db.R.QueryRowContext(ctx, `SELECT 1 FROM evidence_texts WHERE workspace_id = $1 AND hash = $2`, ws, h).Scan(&one)
-	if err == nil {
-		l.textCache.Store(k, true)
-		return nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("store evidence text: %w", err)
 	}
 	if _, err := q.ExecContext(ctx, `INSERT INTO evidence_texts (workspace_id, hash, body) VALUES ($1, $2, $3) ON CONFLICT (workspace_id, hash) DO NOTHING`,
 		ws, h, text); err != nil {

@@ -35,6 +35,7 @@ func TestAppendNewMatchesAppend(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			f.ledger.Warm(ctx, f.ws, evs)
 			err = db.TxCached(ctx, func(q store.Querier) error {
 				cs := f.contacts.WithTx(q)
 				cs.OnChange(nil)

@@ -110,9 +110,7 @@ func (s *Service) SubmitTo(ctx context.Context, f Form, v url.Values, lang strin
 	if p.prep, err = s.prepareNew(ctx, ws, &p); err != nil {
 		return res, err
 	}
-	if p.prep != nil {
-		s.Ledger.Warm(ctx, ws, p.events)
-	}
+	s.Ledger.Warm(ctx, ws, p.events)
 	// The work runs under the context commitSubmission gives it: in a
 	// batch, this request's cancellation must not reach the others.
 	work := func(ctx context.Context, tx store.Querier) error {

@@ -342,6 +342,7 @@ func (l *Ledger) Append(ctx context.Context, tx store.Querier, ws, contactID str
 		return Event{}, errRecordChanged()
 	}
 	if _, isDB := tx.(*sql.DB); tx == nil || isDB {
+		l.Warm(ctx, ws, []NewEvent{in})
 		var ev Event
 		err := l.db.Tx(ctx, func(t store.Tx) error {
 			var err error

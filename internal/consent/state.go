@@ -153,7 +153,17 @@ func (l *Ledger) refresh(ctx context.Context, q store.Querier, ws, contactID str
 func (l *Ledger) refreshFrom(ctx context.Context, q store.Querier, ws, contactID string, pts contact.Points, rs []*row, fresh bool, purposes []Purpose, sl *slots, b *Bulk) error {
 	var err error
 	if sl == nil {
-		sl = l.committedSlots(ctx, ws, purposes)
+		if l.db.Dialect == store.SQLite {
+			// SQLite's read pool is apart from its one writer, and reads
+			// never wait for it.
+			sl = l.committedSlots(ctx, ws, purposes)
+		} else {
+			// On PostgreSQL the read pool is the writers' pool: a read on
+			// it from inside this transaction can wait for a connection
+			// held by transactions that wait for this one (16 first
+			// sign-ups at once did). Only what Warm kept is used.
+			sl = l.knownSlots(ws, purposes)
+		}
 	}
 	if sl == nil {
 		if sl, err = l.loadSlots(ctx, q, ws, purposes); err != nil {

@@ -2,9 +2,11 @@ package capture
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strconv"
@@ -16,6 +18,7 @@ import (
 	"github.com/fairlead/fairlead/internal/contact"
 	"github.com/fairlead/fairlead/internal/id"
 	"github.com/fairlead/fairlead/internal/jobs"
+	"github.com/fairlead/fairlead/internal/keyring"
 	"github.com/fairlead/fairlead/internal/store"
 )
 
@@ -76,6 +79,13 @@ func (s *Service) Submit(ctx context.Context, key string, v url.Values, lang str
 }
 
 // SubmitTo is Submit for a form the caller has just read (PublicForm).
+//
+// Every submission of a workspace waits for the one writing before it
+// (SQLite's one write connection, the ledger's chain head on both
+// engines), so all that needs no write lock happens first: parsing, the
+// consent events, the dedupe lookup in the read pool and, for a new
+// contact, its data key, its sealed record and values. The writer then
+// only inserts.
 func (s *Service) SubmitTo(ctx context.Context, f Form, v url.Values, lang string, m Meta) (Result, error) {
 	r, err := s.Render(ctx, f, lang)
 	if err != nil {
@@ -95,95 +105,229 @@ func (s *Service) SubmitTo(ctx context.Context, f Form, v url.Values, lang strin
 	if err != nil {
 		return res, err
 	}
-	source := fmt.Sprintf("form:%s@%d", f.Key, f.Version)
-	now := s.now()
+	p := submission{f: f, sub: sub, set: set, source: fmt.Sprintf("form:%s@%d", f.Key, f.Version), now: s.now()}
+	p.consents(r, m)
+	if p.prep, err = s.prepareNew(ctx, ws, &p); err != nil {
+		return res, err
+	}
+	s.Ledger.Warm(ctx, ws, p.events)
 	// The work runs under the context commitSubmission gives it: in a
 	// batch, this request's cancellation must not reach the others.
-	err = s.commitSubmission(ctx, func(ctx context.Context, tx store.Querier) error {
+	work := func(ctx context.Context, tx store.Querier) error {
 		res.ContactID, res.EmailRequest, res.SMSRequest, res.Ignored = "", "", "", false
-		cs := s.Contacts.WithTx(tx)
-		c, found, err := s.findOrCreate(ctx, tx, cs, ws, f.Definition, sub)
-		if err != nil {
-			return err
+		if p.prep != nil {
+			return s.writeNew(ctx, tx, &p, &res)
 		}
-		if c.Erased {
-			// An erased person signing up again is a new sign-up in law, but
-			// the old record keeps the address; the privacy workflow handles
-			// it. Nothing is written, and the page says the usual.
-			res.Ignored = true
-			return nil
-		}
-		if found {
-			if err := s.enrich(ctx, cs, ws, c, sub); err != nil {
-				return err
-			}
-		}
-		if err := s.recordValues(ctx, tx, ws, c.ID, sub.Values, source, now); err != nil {
-			return err
-		}
-		res.ContactID = c.ID
-		var events []consent.NewEvent
-		var eventKeys []string
-		var byMail, bySMS []requested
-		for _, k := range f.Definition.Consents {
-			if !slices.Contains(sub.Consents, k.Key) {
-				continue
-			}
-			n := r.Consents[k.Key]
-			for _, p := range k.Purposes {
-				ev := consent.NewEvent{
-					Kind: consent.KindConsentRequested, Purpose: p, Channels: k.Channels, OccurredAt: &now,
-					Details: consent.Details{Verification: verification(k.Channels[0]), CollectedBy: "self", PreTicked: k.PreTicked,
-						Coupled: k.Required && !f.Definition.MarketingSignup},
-					Evidence: consent.EvidenceInput{Source: source, NoticeHash: n.Hash, TextShown: n.Body, UserAgent: trim(m.UserAgent, 500)},
-				}
-				if set.RecordIP {
-					ev.Evidence.IPAddress = m.IP
-				}
-				events, eventKeys = append(events, ev), append(eventKeys, k.Key)
-				rq := requested{Purpose: p, Channels: k.Channels}
-				if byPhone(k.Channels) {
-					bySMS = append(bySMS, rq)
-				} else {
-					byMail = append(byMail, rq)
-				}
-			}
-		}
-		// The requests and their messages are written before the ledger
-		// events: the first append locks the workspace's chain head until
-		// the commit, and every other submission of the workspace waits
-		// for it, so as little as possible comes after it.
-		if len(byMail) > 0 {
-			if res.EmailRequest, err = s.newRequest(ctx, tx, ws, c.ID, "email", f, sub.Lang, byMail, now, time.Duration(set.DOIDays)*24*time.Hour); err != nil {
-				return err
-			}
-		}
-		if len(bySMS) > 0 {
-			if res.SMSRequest, err = s.newRequest(ctx, tx, ws, c.ID, "sms", f, sub.Lang, bySMS, now, time.Duration(set.SMSCodeMinutes)*time.Minute); err != nil {
-				return err
-			}
-		}
-		for i, ev := range events {
-			if _, err := s.Ledger.Append(ctx, tx, ws, c.ID, ev, consent.Actor{}); err != nil {
-				return fmt.Errorf("consent %s: %w", eventKeys[i], err)
-			}
-		}
-		if !found && len(events) == 0 {
-			// findOrCreate left the re-derivation to the ledger's append,
-			// and there was none.
-			if err := s.Ledger.Refresh(ctx, tx, ws, c.ID); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+		return s.writeFound(ctx, tx, &p, &res)
+	}
+	err = s.commitSubmission(ctx, work)
+	if errors.Is(err, errRaced) {
+		// Another submission of the same address committed between the
+		// lookup and the insert: this one enriches that contact.
+		p.prep = nil
+		err = s.commitSubmission(ctx, work)
+	}
 	if err != nil {
 		return res, err
 	}
 	if res.SMSRequest != "" {
-		res.SMSToken, _ = token.Sign(s.Keys, token.Token{Kind: token.Confirm, Workspace: ws, Subject: res.SMSRequest, Expires: now.Add(time.Duration(set.SMSCodeMinutes) * time.Minute)})
+		res.SMSToken, _ = token.Sign(s.Keys, token.Token{Kind: token.Confirm, Workspace: ws, Subject: res.SMSRequest, Expires: p.now.Add(time.Duration(set.SMSCodeMinutes) * time.Minute)})
 	}
 	return res, nil
+}
+
+// errRaced: the new contact's address was taken by a contact committed
+// after the lookup.
+var errRaced = errors.New("capture: the address was signed up meanwhile")
+
+// submission is what a submission writes, worked out before the writer.
+type submission struct {
+	f      Form
+	sub    form.Submission
+	set    Effective
+	source string
+	now    time.Time
+
+	events    []consent.NewEvent
+	eventKeys []string
+	byMail    []requested
+	bySMS     []requested
+
+	// prep is the new contact when the read pool knows none with this
+	// address, with its values sealed (rows of contact_values).
+	prep   *contact.Prepared
+	values []any
+}
+
+// consents builds the consent events of the ticked boxes and the double
+// opt-in requests they need.
+func (p *submission) consents(r Rendered, m Meta) {
+	d := p.f.Definition
+	for _, k := range d.Consents {
+		if !slices.Contains(p.sub.Consents, k.Key) {
+			continue
+		}
+		n := r.Consents[k.Key]
+		for _, pur := range k.Purposes {
+			ev := consent.NewEvent{
+				Kind: consent.KindConsentRequested, Purpose: pur, Channels: k.Channels, OccurredAt: &p.now,
+				Details: consent.Details{Verification: verification(k.Channels[0]), CollectedBy: "self", PreTicked: k.PreTicked,
+					Coupled: k.Required && !d.MarketingSignup},
+				Evidence: consent.EvidenceInput{Source: p.source, NoticeHash: n.Hash, TextShown: n.Body, UserAgent: trim(m.UserAgent, 500)},
+			}
+			if p.set.RecordIP {
+				ev.Evidence.IPAddress = m.IP
+			}
+			p.events, p.eventKeys = append(p.events, ev), append(p.eventKeys, k.Key)
+			rq := requested{Purpose: pur, Channels: k.Channels}
+			if byPhone(k.Channels) {
+				p.bySMS = append(p.bySMS, rq)
+			} else {
+				p.byMail = append(p.byMail, rq)
+			}
+		}
+	}
+}
+
+// prepareNew looks the address up in the read pool and, when nobody has
+// it, prepares the new contact with its sealed values. nil: the contact
+// exists (or may: the writer looks again).
+func (s *Service) prepareNew(ctx context.Context, ws string, p *submission) (*contact.Prepared, error) {
+	v := p.sub.Values
+	if e := v["email"]; e != "" {
+		ix, err := s.Contacts.EmailIndex("email", e)
+		if err != nil {
+			return nil, err
+		}
+		var one int
+		err = s.DB.R.QueryRowContext(ctx, `SELECT 1 FROM contacts WHERE workspace_id = $1 AND email_index = $2`, ws, ix).Scan(&one)
+		if err == nil {
+			return nil, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("find contact: %w", err)
+		}
+	}
+	prep, err := s.Contacts.Prepare(ws, newContactInput(p.f.Definition, v), p.now)
+	if err != nil {
+		return nil, err
+	}
+	cid := prep.Contact.ID
+	for _, name := range slices.Sorted(maps.Keys(v)) {
+		val := v[name]
+		if val == "" {
+			continue
+		}
+		sealed, err := prep.Key.Seal([]byte(val))
+		if err != nil {
+			return nil, err
+		}
+		p.values = append(p.values, id.NewAt(p.now), prep.Contact.WorkspaceID, cid, name, sealed, p.source, p.now)
+	}
+	return &prep, nil
+}
+
+func newContactInput(d form.Definition, v map[string]string) contact.Input {
+	aud := "b2c"
+	if d.Audience != "" {
+		aud = d.Audience
+	}
+	return contact.Input{FirstName: v["first_name"], LastName: v["last_name"], Organization: v["company"], Audience: aud,
+		Relationship: "prospect", DataSource: "self_provided", Email: v["email"], Phone: v["phone"], Address: address(v)}
+}
+
+// writeNew writes a new contact's submission: a handful of INSERTs, no
+// reads but the chain head and the purpose count.
+func (s *Service) writeNew(ctx context.Context, tx store.Querier, p *submission, res *Result) error {
+	ws := p.f.WorkspaceID
+	cs := s.Contacts.WithTx(tx)
+	// The ledger writes the new contact's first permission state below.
+	cs.OnChange(nil)
+	if err := cs.InsertPrepared(ctx, []contact.Prepared{*p.prep}); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return errRaced
+		}
+		return err
+	}
+	cid := p.prep.Contact.ID
+	if len(p.values) > 0 {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO contact_values (id, workspace_id, contact_id, name, sealed, source, recorded_at) VALUES `+
+			store.Values(s.DB.Dialect, len(p.values)/7, 7), p.values...); err != nil {
+			return fmt.Errorf("record values: %w", err)
+		}
+	}
+	res.ContactID = cid
+	// A new contact has made no request yet: the daily bound is not read.
+	if err := s.requests(ctx, tx, ws, cid, p, res, true); err != nil {
+		return err
+	}
+	if _, err := s.Ledger.AppendNew(ctx, tx, ws, consent.NewContact{Points: p.prep.Points(), Sealer: p.prep.Key.Sealer}, p.events, consent.Actor{}); err != nil {
+		return fmt.Errorf("consents: %w", err)
+	}
+	return nil
+}
+
+// writeFound writes a submission for an address the read pool knows (or
+// that was taken meanwhile): the contact is read in the transaction and
+// enriched.
+func (s *Service) writeFound(ctx context.Context, tx store.Querier, p *submission, res *Result) error {
+	ws := p.f.WorkspaceID
+	cs := s.Contacts.WithTx(tx)
+	c, found, err := s.findOrCreate(ctx, tx, cs, ws, p.f.Definition, p.sub)
+	if err != nil {
+		return err
+	}
+	if c.Erased {
+		// An erased person signing up again is a new sign-up in law, but
+		// the old record keeps the address; the privacy workflow handles
+		// it. Nothing is written, and the page says the usual.
+		res.Ignored = true
+		return nil
+	}
+	if found {
+		if err := s.enrich(ctx, cs, ws, c, p.sub); err != nil {
+			return err
+		}
+	}
+	if err := s.recordValues(ctx, tx, ws, c.ID, p.sub.Values, p.source, p.now); err != nil {
+		return err
+	}
+	res.ContactID = c.ID
+	if err := s.requests(ctx, tx, ws, c.ID, p, res, !found); err != nil {
+		return err
+	}
+	for i, ev := range p.events {
+		if _, err := s.Ledger.Append(ctx, tx, ws, c.ID, ev, consent.Actor{}); err != nil {
+			return fmt.Errorf("consent %s: %w", p.eventKeys[i], err)
+		}
+	}
+	if !found && len(p.events) == 0 {
+		// findOrCreate left the re-derivation to the ledger's append,
+		// and there was none.
+		if err := s.Ledger.Refresh(ctx, tx, ws, c.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// requests writes the double opt-in requests and their messages. They
+// are written before the ledger events: the first append locks the
+// workspace's chain head until the commit, and every other submission of
+// the workspace waits for it, so as little as possible comes after it.
+func (s *Service) requests(ctx context.Context, tx store.Querier, ws, cid string, p *submission, res *Result, fresh bool) error {
+	var err error
+	if len(p.byMail) > 0 {
+		if res.EmailRequest, err = s.newRequest(ctx, tx, ws, cid, "email", p.f, p.sub.Lang, p.byMail, p.now, time.Duration(p.set.DOIDays)*24*time.Hour, fresh); err != nil {
+			return err
+		}
+	}
+	if len(p.bySMS) > 0 {
+		if res.SMSRequest, err = s.newRequest(ctx, tx, ws, cid, "sms", p.f, p.sub.Lang, p.bySMS, p.now, time.Duration(p.set.SMSCodeMinutes)*time.Minute, fresh); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func trim(s string, n int) string {
@@ -205,12 +349,7 @@ func (s *Service) findOrCreate(ctx context.Context, tx store.Querier, cs *contac
 			return found[0], true, nil
 		}
 	}
-	aud := "b2c"
-	if d.Audience != "" {
-		aud = d.Audience
-	}
-	in := contact.Input{FirstName: v["first_name"], LastName: v["last_name"], Organization: v["company"], Audience: aud,
-		Relationship: "prospect", DataSource: "self_provided", Email: v["email"], Phone: v["phone"], Address: address(v)}
+	in := newContactInput(d, v)
 	// The permission state of a new contact is derived once, by the
 	// ledger append of its first consent in this same transaction (or by
 	// Submit when nothing was ticked), not twice.
@@ -279,12 +418,8 @@ func (s *Service) recordValues(ctx context.Context, tx store.Querier, ws, contac
 	if err != nil {
 		return err
 	}
-	names := make([]string, 0, len(vals))
-	for n := range vals {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, name := range names {
+	var sealer *keyring.Sealer
+	for _, name := range slices.Sorted(maps.Keys(vals)) {
 		val := vals[name]
 		if val == "" {
 			continue
@@ -298,7 +433,13 @@ func (s *Service) recordValues(ctx context.Context, tx store.Querier, ws, contac
 				return fmt.Errorf("supersede value: %w", err)
 			}
 		}
-		sealed, err := keys.Seal(ctx, ws, contactID, []byte(val))
+		if sealer == nil {
+			// One key read for all the values.
+			if sealer, err = keys.Sealer(ctx, ws, contactID); err != nil {
+				return err
+			}
+		}
+		sealed, err := sealer.Seal([]byte(val))
 		if err != nil {
 			return err
 		}
@@ -387,14 +528,17 @@ func (s *Service) Values(ctx context.Context, ws, contactID string) ([]Value, er
 }
 
 // newRequest stores a double opt-in request and enqueues its message.
-func (s *Service) newRequest(ctx context.Context, tx store.Querier, ws, contactID, channel string, f Form, lang string, rs []requested, now time.Time, ttl time.Duration) (string, error) {
+// fresh: the contact was created in this transaction and has no requests.
+func (s *Service) newRequest(ctx context.Context, tx store.Querier, ws, contactID, channel string, f Form, lang string, rs []requested, now time.Time, ttl time.Duration, fresh bool) (string, error) {
 	// Anyone can type anyone's address into a form: bound the confirmation
 	// messages per contact and channel so a form cannot be used to flood a
 	// mailbox or phone. The sign-up itself stays recorded as pending.
 	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM doi_requests WHERE workspace_id = $1 AND contact_id = $2 AND channel = $3 AND created_at > $4`,
-		ws, contactID, channel, now.Add(-24*time.Hour)).Scan(&n); err != nil {
-		return "", fmt.Errorf("double opt-in request: %w", err)
+	if !fresh {
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM doi_requests WHERE workspace_id = $1 AND contact_id = $2 AND channel = $3 AND created_at > $4`,
+			ws, contactID, channel, now.Add(-24*time.Hour)).Scan(&n); err != nil {
+			return "", fmt.Errorf("double opt-in request: %w", err)
+		}
 	}
 	if n >= maxRequestsPerDay {
 		s.log().InfoContext(ctx, "double opt-in message not sent: daily limit for the contact", "workspace_id", ws, "contact_id", contactID, "channel", channel)

@@ -303,6 +303,9 @@ type Ledger struct {
 	onAppend AppendHook
 	// slotCache holds each workspace's committed permission slots (state.go).
 	slotCache sync.Map
+	// noticeCache and textCache hold committed notice versions and the
+	// hashes of committed evidence texts (appendnew.go).
+	noticeCache, textCache sync.Map
 }
 
 // AppendHook is told, inside the appending transaction, of every event
@@ -339,6 +342,7 @@ func (l *Ledger) Append(ctx context.Context, tx store.Querier, ws, contactID str
 		return Event{}, errRecordChanged()
 	}
 	if _, isDB := tx.(*sql.DB); tx == nil || isDB {
+		l.Warm(ctx, ws, []NewEvent{in})
 		var ev Event
 		err := l.db.Tx(ctx, func(t store.Tx) error {
 			var err error
@@ -425,7 +429,11 @@ func (l *Ledger) appendIn(ctx context.Context, q store.Querier, ws, contactID st
 		if err := l.advanceHead(ctx, q, ws, r.Seq, r.Hash, now); err != nil {
 			return Event{}, err
 		}
-		if err := l.Refresh(ctx, q, ws, contactID); err != nil {
+		purposes, err := l.purposes.catalog(ctx, q, ws)
+		if err != nil {
+			return Event{}, err
+		}
+		if err := l.refreshFrom(ctx, q, ws, contactID, pts, append(history, r), false, purposes, nil, nil); err != nil {
 			return Event{}, err
 		}
 	}

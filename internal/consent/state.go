@@ -135,15 +135,6 @@ func (l *Ledger) refresh(ctx context.Context, q store.Querier, ws, contactID str
 	if err != nil {
 		return err
 	}
-	if sl == nil {
-		sl = l.committedSlots(ctx, ws, purposes)
-	}
-	if sl == nil {
-		if sl, err = l.loadSlots(ctx, q, ws, purposes); err != nil {
-			return err
-		}
-	}
-	key := l.contactKey(contactID)
 	fresh := b.isFresh(contactID)
 	var rs []*row
 	if !fresh {
@@ -151,6 +142,35 @@ func (l *Ledger) refresh(ctx context.Context, q store.Querier, ws, contactID str
 			return err
 		}
 	}
+	return l.refreshFrom(ctx, q, ws, contactID, pts, rs, fresh, purposes, sl, b)
+}
+
+// refreshFrom is refresh with the contact's points and every one of its
+// ledger rows (rs, in seq order) already in hand: an append has just read
+// the history and written one more row, and reading both again in the
+// same transaction would only return them. fresh: the contact has no
+// state yet either.
+func (l *Ledger) refreshFrom(ctx context.Context, q store.Querier, ws, contactID string, pts contact.Points, rs []*row, fresh bool, purposes []Purpose, sl *slots, b *Bulk) error {
+	var err error
+	if sl == nil {
+		if l.db.Dialect == store.SQLite {
+			// SQLite's read pool is apart from its one writer, and reads
+			// never wait for it.
+			sl = l.committedSlots(ctx, ws, purposes)
+		} else {
+			// On PostgreSQL the read pool is the writers' pool: a read on
+			// it from inside this transaction can wait for a connection
+			// held by transactions that wait for this one (16 first
+			// sign-ups at once did). Only what Warm kept is used.
+			sl = l.knownSlots(ws, purposes)
+		}
+	}
+	if sl == nil {
+		if sl, err = l.loadSlots(ctx, q, ws, purposes); err != nil {
+			return err
+		}
+	}
+	key := l.contactKey(contactID)
 	now := l.now().UTC()
 	want := l.grants(pts, rs, purposes, sl, now, b)
 	// Most changes leave most grants as they were: write only the

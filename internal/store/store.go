@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -52,6 +53,7 @@ type DB struct {
 	// R is for reads that need no transaction with a write.
 	R *sql.DB
 
+	trace  atomic.Pointer[func(query string)] // SetTrace
 	pgPool *pgxpool.Pool
 	path   string     // SQLite file, for backups
 	stmts  *stmtCache // SQLite: statements prepared on W (TxCached)

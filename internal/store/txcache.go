@@ -107,9 +107,9 @@ func (t cachedTx) QueryRowContext(ctx context.Context, query string, args ...any
 // is the plain transaction). Everything fn does must go through q.
 func (db *DB) TxCached(ctx context.Context, fn func(q Querier) error) error {
 	if db.stmts == nil {
-		return db.Tx(ctx, func(tx Tx) error { return fn(tx) })
+		return db.Tx(ctx, func(tx Tx) error { return fn(db.traced(tx)) })
 	}
-	err := db.Tx(ctx, func(tx Tx) error { return fn(cachedTx{tx: tx, c: db.stmts}) })
+	err := db.Tx(ctx, func(tx Tx) error { return fn(db.traced(cachedTx{tx: tx, c: db.stmts})) })
 	db.stmts.prepareWanted(context.WithoutCancel(ctx), db.W)
 	return err
 }
@@ -132,4 +132,43 @@ func Savepoint(ctx context.Context, q Querier, name string, fn func() error) err
 		return fmt.Errorf("release savepoint: %w", err)
 	}
 	return nil
+}
+
+// SetTrace has fn told of every statement that later TxCached
+// transactions run (nil: none): benchmarks and tests count the statements
+// of a hot path with it.
+func (db *DB) SetTrace(fn func(query string)) {
+	if fn == nil {
+		db.trace.Store(nil)
+		return
+	}
+	db.trace.Store(&fn)
+}
+
+func (db *DB) traced(q Querier) Querier {
+	fn := db.trace.Load()
+	if fn == nil {
+		return q
+	}
+	return tracedQuerier{q: q, trace: *fn}
+}
+
+type tracedQuerier struct {
+	q     Querier
+	trace func(string)
+}
+
+func (t tracedQuerier) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	t.trace(query)
+	return t.q.ExecContext(ctx, query, args...)
+}
+
+func (t tracedQuerier) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	t.trace(query)
+	return t.q.QueryContext(ctx, query, args...)
+}
+
+func (t tracedQuerier) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	t.trace(query)
+	return t.q.QueryRowContext(ctx, query, args...)
 }

@@ -530,7 +530,10 @@ func (l *Ledger) AllowedContacts(ctx context.Context, ws, purposeKey, channel st
 	if err != nil {
 		return err
 	}
-	var page []byte
+	// A page's IDs are one string, which fn gets slices of: one allocation
+	// per page instead of one per contact.
+	var page strings.Builder
+	var text [36]byte
 	var prev [keyLen]byte
 	started := false
 	err = l.scanBlocks(ctx, slot, func(b block, after []byte) error {
@@ -552,16 +555,20 @@ func (l *Ledger) AllowedContacts(ctx context.Context, ws, purposeKey, channel st
 			if int64(b.profs[i])&mask != want {
 				continue
 			}
-			page = id.AppendText(page, k)
+			if page.Len() == 0 {
+				page.Grow(blockPage * blockCap * 36)
+			}
+			page.Write(id.AppendText(text[:0], k))
 		}
 		return nil
 	}, func() error {
-		for i := 0; i+36 <= len(page); i += 36 {
-			if err := fn(string(page[i : i+36])); err != nil {
+		ids := page.String()
+		page = strings.Builder{}
+		for i := 0; i+36 <= len(ids); i += 36 {
+			if err := fn(ids[i : i+36]); err != nil {
 				return err
 			}
 		}
-		page = page[:0]
 		return nil
 	})
 	if err != nil {

@@ -139,7 +139,7 @@ func (m blockModel) ids(mask, want byte) []string {
 	return out
 }
 
-// key makes a key that sorts as its number does.
+// numKey makes a key that sorts as its number does.
 func numKey(n int) [keyLen]byte {
 	var k [keyLen]byte
 	k[0] = 0x01

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -32,7 +33,7 @@ import (
 func runBenchAudience(ctx context.Context, env Env, args []string) error {
 	fs := flags(env, "bench audience", "Generate N contacts with a realistic mix of ledger histories in a scratch database,\nthen report single-decision latency in-process (p50/p99), decisions/s over HTTP on\nloopback, audience resolution time for newsletter × email, and storage per contact.", "database-url")
 	n := fs.Int("contacts", 1_000_000, "contacts to generate")
-	dir := fs.String("dir", "", "scratch data directory for SQLite (default: a new temporary one, removed afterwards)")
+	dir := fs.String("dir", "", "scratch data directory for SQLite, and where the run keeps its master key for --reuse (default: a new temporary one, removed afterwards)")
 	seconds := fs.Duration("http-for", 5*time.Second, "how long to load the HTTP endpoint")
 	reuse := fs.Bool("reuse", false, "measure the contacts a previous run generated in --dir (or --database-url) instead of generating new ones")
 	profile := fs.String("cpuprofile", "", "write CPU profiles of generation and of warm resolution to `PREFIX`-generate.pprof and PREFIX-resolve.pprof")
@@ -50,6 +51,29 @@ func runBenchAudience(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer cleanup()
+	// The scratch master key is kept in --dir, so --reuse can open the
+	// contacts of an earlier run (on PostgreSQL too, when --dir is given).
+	keyFile := ""
+	if *dir != "" {
+		keyFile = filepath.Join(*dir, "bench-audience.key")
+	}
+	if *reuse {
+		if keyFile == "" {
+			return fmt.Errorf("--reuse on PostgreSQL needs the --dir in which the generating run kept its key")
+		}
+		b, err := os.ReadFile(keyFile)
+		if err != nil {
+			return fmt.Errorf("--reuse: no key of an earlier bench audience run in %s: %w", *dir, err)
+		}
+		cfg.MasterKey = strings.TrimSpace(string(b))
+	} else if keyFile != "" {
+		if err := os.MkdirAll(*dir, 0o700); err != nil {
+			return err
+		}
+		if err := os.WriteFile(keyFile, []byte(cfg.MasterKey), 0o600); err != nil {
+			return err
+		}
+	}
 	cfg.Workers = 0
 	db, err := openDB(ctx, cfg)
 	if err != nil {
@@ -76,9 +100,11 @@ func runBenchAudience(ctx context.Context, env Env, args []string) error {
 		*n = len(ids)
 		fmt.Fprintf(out, "reusing %d contacts of workspace %s\n", *n, ws.Slug)
 		if len(ids) > 5000 {
-			// Decisions and HTTP load pick from a sample.
+			// Decisions and HTTP load pick from a sample; the full list is
+			// let go, or every garbage collection during the resolutions
+			// would scan a million strings no server holds.
 			rand.New(rand.NewPCG(3, 4)).Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
-			ids = ids[:5000]
+			ids = slices.Clone(ids[:5000])
 		}
 	} else {
 		ws, err = workspace.Create(ctx, db.W, fmt.Sprintf("bench-%d", time.Now().UnixNano()), "Bench", time.Now())

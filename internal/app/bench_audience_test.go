@@ -1,10 +1,12 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,27 +110,83 @@ func TestBulkGenerationIsWhatTheLedgerWrites(t *testing.T) {
 }
 
 // permissionState lists a workspace's stored grants as
-// "purpose/channel/contact/profile".
+// "purpose/channel/contact/profile", read from the blocks, and fails the
+// test when the blocks break their layout (keys ascending across a slot's
+// blocks, each block within its range and capacity) or disagree with
+// the contacts' marks.
 func permissionState(t *testing.T, db *store.DB, ws string) []string {
 	t.Helper()
-	rows, err := db.R.QueryContext(context.Background(), `SELECT s.purpose_key, s.channel, g.contact_id, g.profile FROM permission_grants g JOIN permission_slots s ON s.slot = g.slot
-		WHERE s.workspace_id = $1 ORDER BY s.purpose_key, s.channel, g.contact_id`, ws)
+	ctx := context.Background()
+	rows, err := db.R.QueryContext(ctx, `SELECT s.slot, s.purpose_key, s.channel, b.lo, b.entries FROM permission_blocks b JOIN permission_slots s ON s.slot = b.slot
+		WHERE s.workspace_id = $1 ORDER BY s.purpose_key, s.channel, b.lo`, ws)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rows.Close()
 	var out []string
+	fromBlocks := map[string]bool{}
+	var prevSlot int64 = -1
+	var prev []byte
 	for rows.Next() {
+		var slot int64
 		var p, ch string
-		var c []byte // 16 bytes on SQLite, the UUID's text on PostgreSQL
-		var profile int
-		if err := rows.Scan(&p, &ch, &c, &profile); err != nil {
+		var lo, e []byte
+		if err := rows.Scan(&slot, &p, &ch, &lo, &e); err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, fmt.Sprintf("%s/%s/%x/%d", p, ch, c, profile))
+		n := len(e) / 17
+		if n == 0 || n > 56 || len(e) != n*17 || len(lo) != 16 {
+			t.Fatalf("%s/%s: block of %d bytes at %x", p, ch, len(e), lo)
+		}
+		if slot != prevSlot {
+			prevSlot, prev = slot, nil
+		}
+		if bytes.Compare(lo, e[:16]) > 0 || (prev != nil && bytes.Compare(prev, lo) >= 0) {
+			t.Fatalf("%s/%s: block at %x out of its range (first key %x, previous key %x)", p, ch, lo, e[:16], prev)
+		}
+		for i := 0; i < n; i++ {
+			k := e[i*16 : (i+1)*16]
+			if prev != nil && bytes.Compare(prev, k) >= 0 {
+				t.Fatalf("%s/%s: keys out of order in block %x", p, ch, lo)
+			}
+			prev = k
+			out = append(out, fmt.Sprintf("%s/%s/%x/%d", p, ch, k, e[n*16+i]))
+			fromBlocks[fmt.Sprintf("%d/%x/%d", slot, k, e[n*16+i])] = true
+		}
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
+	}
+	rows.Close()
+	// The marks list the same grants.
+	mrows, err := db.R.QueryContext(ctx, `SELECT m.contact_id, m.granted, m.profile FROM permission_checks m JOIN permission_spaces p ON p.space = m.space WHERE p.workspace_id = $1 AND m.granted IS NOT NULL`, ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mrows.Close()
+	fromMarks := 0
+	for mrows.Next() {
+		var c []byte // 16 bytes on SQLite, the UUID's text on PostgreSQL
+		var granted string
+		var profile int
+		if err := mrows.Scan(&c, &granted, &profile); err != nil {
+			t.Fatal(err)
+		}
+		k := fmt.Sprintf("%x", c)
+		if len(c) != 16 {
+			k = strings.ReplaceAll(string(c), "-", "")
+		}
+		for _, slot := range strings.Split(granted, ",") {
+			if g := slot + "/" + k + "/" + fmt.Sprint(profile); !fromBlocks[g] {
+				t.Fatalf("mark grants %s, the blocks do not", g)
+			}
+			fromMarks++
+		}
+	}
+	if err := mrows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if fromMarks != len(fromBlocks) {
+		t.Fatalf("the marks list %d grants, the blocks hold %d", fromMarks, len(fromBlocks))
 	}
 	return out
 }

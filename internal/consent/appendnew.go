@@ -34,9 +34,7 @@ type NewContact struct {
 // state yet, and nobody else can write any for it before the commit. So
 // nothing is read back: the history is the new events, the state is
 // derived from them in memory, the events go in as one INSERT and the
-// grants as another. The state is written before the chain head is taken,
-// which on PostgreSQL keeps the workspace's head locked only for the event
-// INSERT and the head update. Calling it for a contact that already has
+// grants and the mark after them. Calling it for a contact that already has
 // events or state is a mistake the unique keys refuse. Call Warm before
 // the transaction.
 func (l *Ledger) AppendNew(ctx context.Context, q store.Querier, ws string, c NewContact, in []NewEvent, actor Actor) ([]Event, error) {
@@ -97,9 +95,6 @@ func (l *Ledger) AppendNew(ctx context.Context, q store.Querier, ws string, c Ne
 			return nil, err
 		}
 	}
-	if err := l.writeFirstState(ctx, q, pts, rs, purposes, sl, now); err != nil {
-		return nil, err
-	}
 	for i, t := range texts {
 		if t == "" || slices.Contains(texts[:i], t) {
 			continue
@@ -109,6 +104,9 @@ func (l *Ledger) AppendNew(ctx context.Context, q store.Querier, ws string, c Ne
 		}
 	}
 	if len(rs) == 0 {
+		if err := l.refreshFrom(ctx, q, ws, contactID, pts, rs, true, purposes, sl, nil); err != nil {
+			return nil, err
+		}
 		return []Event{}, nil
 	}
 
@@ -149,6 +147,13 @@ func (l *Ledger) AppendNew(ctx context.Context, q store.Querier, ws string, c Ne
 		}
 	}
 
+	// The grants go in after the chain head is taken: on PostgreSQL they
+	// take the slots' locks, and every append takes the head first and the
+	// slots after it (in ascending order), so no two writers wait on each
+	// other in a circle.
+	if err := l.refreshFrom(ctx, q, ws, contactID, pts, rs, true, purposes, sl, nil); err != nil {
+		return nil, err
+	}
 	out := make([]Event, 0, len(rs))
 	for i, r := range rs {
 		if r.Kind == KindErasureExecuted {
@@ -260,33 +265,3 @@ func (l *Ledger) storeText(ctx context.Context, q store.Querier, ws, text string
 	return nil
 }
 
-// writeFirstState writes the permission state of a contact that has none
-// yet, derived from its events rs: its grants in one INSERT, then its mark.
-func (l *Ledger) writeFirstState(ctx context.Context, q store.Querier, pts contact.Points, rs []*row, purposes []Purpose, sl *slots, now time.Time) error {
-	key := l.contactKey(pts.ID)
-	want := l.grants(pts, rs, purposes, sl, now, nil)
-	add := make([]int64, 0, len(want))
-	for n := range want {
-		add = append(add, n)
-	}
-	slices.Sort(add)
-	if len(add) > 0 {
-		prof := profileOf(pts)
-		args := make([]any, 0, 3*len(add))
-		for _, n := range add {
-			args = append(args, n, key, prof)
-		}
-		if _, err := q.ExecContext(ctx, `INSERT INTO permission_grants (slot, contact_id, profile) VALUES `+store.Values(l.db.Dialect, len(add), 3), args...); err != nil {
-			return fmt.Errorf("refresh permissions: %w", err)
-		}
-	}
-	var recheck any
-	if t, ok := recheckAt(rs, now); ok {
-		recheck = t.UnixMicro()
-	}
-	if _, err := q.ExecContext(ctx, `INSERT INTO permission_checks (space, contact_id, catalog, recheck_at) VALUES ($1, $2, $3, $4)`,
-		sl.space, key, customCount(purposes), recheck); err != nil {
-		return fmt.Errorf("refresh permissions: %w", err)
-	}
-	return nil
-}

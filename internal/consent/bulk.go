@@ -1,10 +1,12 @@
 package consent
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -56,6 +58,9 @@ type Bulk struct {
 	// fresh are contacts created in this bulk that have no ledger event
 	// and no permission state yet.
 	fresh map[string]bool
+	// pending are the grant changes of the contacts Flush re-derived, by
+	// slot, written when all are known.
+	pending map[int64][]grantChange
 }
 
 // Created tells the bulk of contacts just created in its transaction with
@@ -214,6 +219,9 @@ func (b *Bulk) Flush(ctx context.Context) error {
 	if err := b.l.refreshFresh(ctx, b.q, fresh, b.purposes, b.slots, b); err != nil {
 		return fmt.Errorf("bulk: %w", err)
 	}
+	if err := b.writePending(ctx); err != nil {
+		return fmt.Errorf("bulk: %w", err)
+	}
 	return nil
 }
 
@@ -262,4 +270,30 @@ func (b *Bulk) notice(ctx context.Context, l *Ledger, q store.Querier, ws, hash 
 		b.notices[hash] = n
 	}
 	return n, err
+}
+
+// pend keeps grant changes for Flush, which writes each slot's in one
+// pass over its blocks.
+func (b *Bulk) pend(chs []slotChange) {
+	if b.pending == nil {
+		b.pending = map[int64][]grantChange{}
+	}
+	for _, c := range chs {
+		b.pending[c.slot] = append(b.pending[c.slot], c.change)
+	}
+}
+
+// writePending writes the kept grant changes, slot by slot in ascending
+// order (the order in which writers lock slots), each slot's by key.
+func (b *Bulk) writePending(ctx context.Context) error {
+	slots := slices.Sorted(maps.Keys(b.pending))
+	for _, n := range slots {
+		chs := b.pending[n]
+		slices.SortFunc(chs, func(x, y grantChange) int { return bytes.Compare(x.key[:], y.key[:]) })
+		if err := b.l.applyGrants(ctx, b.q, n, chs); err != nil {
+			return err
+		}
+	}
+	b.pending = nil
+	return nil
 }

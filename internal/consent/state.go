@@ -2,11 +2,13 @@ package consent
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -174,16 +176,19 @@ func (l *Ledger) refreshFrom(ctx context.Context, q store.Querier, ws, contactID
 	now := l.now().UTC()
 	want := l.grants(pts, rs, purposes, sl, now, b)
 	// Most changes leave most grants as they were: write only the
-	// difference. A contact without a mark has no grants (both are written
-	// here, together), which spares a new contact the lookup in every slot.
-	var have [][2]int64
+	// difference, which the mark holds. A contact without a mark has no
+	// grants (both are written here, together), which spares a new
+	// contact the lookup.
+	var have []int64
 	var catalog int
+	var held sql.NullString
+	var prev int64
 	err = sql.ErrNoRows
 	if !fresh {
-		err = q.QueryRowContext(ctx, `SELECT catalog FROM permission_checks WHERE space = $1 AND contact_id = $2`, sl.space, key).Scan(&catalog)
+		err = q.QueryRowContext(ctx, `SELECT catalog, granted, profile FROM permission_checks WHERE space = $1 AND contact_id = $2`, sl.space, key).Scan(&catalog, &held, &prev)
 	}
 	if err == nil {
-		have, err = slotProfiles(ctx, q, `SELECT g.slot, g.profile FROM permission_grants g JOIN permission_slots s ON s.slot = g.slot WHERE s.workspace_id = $1 AND g.contact_id = $2`, ws, key)
+		have, err = parseGranted(held.String)
 	} else if errors.Is(err, sql.ErrNoRows) {
 		err = nil
 	}
@@ -191,42 +196,100 @@ func (l *Ledger) refreshFrom(ctx context.Context, q store.Querier, ws, contactID
 		return fmt.Errorf("refresh permissions: %w", err)
 	}
 	prof := profileOf(pts)
-	for _, h := range have {
-		n, p := h[0], h[1]
+	ck := blockKey(contactID)
+	var chs []slotChange
+	for _, n := range have {
 		switch {
-		case want[n] && p == prof:
-			delete(want, n)
+		case want[n] && prev == prof:
 		case want[n]:
-			delete(want, n)
-			if _, err := q.ExecContext(ctx, `UPDATE permission_grants SET profile = $3 WHERE slot = $1 AND contact_id = $2`, n, key, prof); err != nil {
-				return fmt.Errorf("refresh permissions: %w", err)
-			}
+			chs = append(chs, slotChange{n, grantChange{key: ck, prof: byte(prof)}})
 		default:
-			if _, err := q.ExecContext(ctx, `DELETE FROM permission_grants WHERE slot = $1 AND contact_id = $2`, n, key); err != nil {
-				return fmt.Errorf("refresh permissions: %w", err)
-			}
+			chs = append(chs, slotChange{n, grantChange{key: ck, del: true}})
 		}
 	}
-	add := make([]int64, 0, len(want))
 	for n := range want {
-		add = append(add, n)
+		if !slices.Contains(have, n) {
+			chs = append(chs, slotChange{n, grantChange{key: ck, prof: byte(prof)}})
+		}
 	}
-	slices.Sort(add)
-	for _, n := range add {
-		if _, err := q.ExecContext(ctx, `INSERT INTO permission_grants (slot, contact_id, profile) VALUES ($1, $2, $3)`, n, key, prof); err != nil {
-			return fmt.Errorf("refresh permissions: %w", err)
+	if b != nil {
+		b.pend(chs)
+	} else {
+		// In ascending slot order: the order in which writers lock slots.
+		slices.SortFunc(chs, func(x, y slotChange) int { return cmp.Compare(x.slot, y.slot) })
+		for _, c := range chs {
+			if err := l.applyGrants(ctx, q, c.slot, []grantChange{c.change}); err != nil {
+				return fmt.Errorf("refresh permissions: %w", err)
+			}
 		}
 	}
 	var recheck any
 	if t, ok := recheckAt(rs, now); ok {
 		recheck = t.UnixMicro()
 	}
-	if _, err := q.ExecContext(ctx, `INSERT INTO permission_checks (space, contact_id, catalog, recheck_at) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (space, contact_id) DO UPDATE SET catalog = excluded.catalog, recheck_at = excluded.recheck_at`,
-		sl.space, key, customCount(purposes), recheck); err != nil {
+	if _, err := q.ExecContext(ctx, `INSERT INTO permission_checks (space, contact_id, catalog, recheck_at, granted, profile) VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (space, contact_id) DO UPDATE SET catalog = excluded.catalog, recheck_at = excluded.recheck_at, granted = excluded.granted, profile = excluded.profile`,
+		sl.space, key, customCount(purposes), recheck, formatGranted(want), grantedProfile(want, prof)); err != nil {
 		return fmt.Errorf("refresh permissions: %w", err)
 	}
 	return nil
+}
+
+// slotChange is a grant change in a slot.
+type slotChange struct {
+	slot   int64
+	change grantChange
+}
+
+// blockKey is a contact ID's 16 bytes, as the blocks hold it.
+func blockKey(contactID string) [keyLen]byte {
+	b, _ := id.Bytes(contactID)
+	return b
+}
+
+// formatGranted is the mark's list of granted slots: ascending, comma
+// separated, nil for none.
+func formatGranted(want map[int64]bool) any {
+	if len(want) == 0 {
+		return nil
+	}
+	ns := make([]int64, 0, len(want))
+	for n := range want {
+		ns = append(ns, n)
+	}
+	slices.Sort(ns)
+	var b []byte
+	for i, n := range ns {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, n, 10)
+	}
+	return string(b)
+}
+
+// grantedProfile is the profile a mark records: the one its grants carry,
+// 0 when it has none.
+func grantedProfile(want map[int64]bool, prof int64) int64 {
+	if len(want) == 0 {
+		return 0
+	}
+	return prof
+}
+
+func parseGranted(s string) ([]int64, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []int64
+	for f := range strings.SplitSeq(s, ",") {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("permission mark: granted %q", s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 // grants are the slots the engine allows for the contact now.
@@ -252,63 +315,33 @@ func (l *Ledger) grants(pts contact.Points, rs []*row, purposes []Purpose, sl *s
 }
 
 // refreshFresh writes the state of contacts created in the bulk that have
-// neither events nor state: nothing to read or compare, so their grants and
-// marks go in as multi-row INSERTs.
+// neither events nor state: nothing to read or compare, so their marks go
+// in as multi-row INSERTs and their grants to the bulk's pending changes.
 func (l *Ledger) refreshFresh(ctx context.Context, q store.Querier, ids []string, purposes []Purpose, sl *slots, b *Bulk) error {
 	now := l.now().UTC()
-	var grants, checks []any
+	var checks []any
+	var chs []slotChange
 	for _, cid := range ids {
 		pts := b.pointsOf[cid]
-		key := l.contactKey(cid)
 		want := l.grants(pts, nil, purposes, sl, now, b)
-		add := make([]int64, 0, len(want))
-		for n := range want {
-			add = append(add, n)
-		}
-		slices.Sort(add)
 		prof := profileOf(pts)
-		for _, n := range add {
-			grants = append(grants, n, key, prof)
+		ck := blockKey(cid)
+		for n := range want {
+			chs = append(chs, slotChange{n, grantChange{key: ck, prof: byte(prof)}})
 		}
-		checks = append(checks, sl.space, key, customCount(purposes), nil)
+		checks = append(checks, sl.space, l.contactKey(cid), customCount(purposes), nil, formatGranted(want), grantedProfile(want, prof))
 	}
-	for _, part := range []struct {
-		head string
-		cols int
-		args []any
-		tail string
-	}{
-		{`INSERT INTO permission_grants (slot, contact_id, profile) VALUES `, 3, grants, ``},
-		{`INSERT INTO permission_checks (space, contact_id, catalog, recheck_at) VALUES `, 4, checks,
-			` ON CONFLICT (space, contact_id) DO UPDATE SET catalog = excluded.catalog, recheck_at = excluded.recheck_at`},
-	} {
-		const per = 500
-		for args := part.args; len(args) > 0; {
-			rows := min(per, len(args)/part.cols)
-			if _, err := q.ExecContext(ctx, part.head+store.Values(l.db.Dialect, rows, part.cols)+part.tail, args[:rows*part.cols]...); err != nil {
-				return fmt.Errorf("refresh permissions: %w", err)
-			}
-			args = args[rows*part.cols:]
+	b.pend(chs)
+	const per, cols = 500, 6
+	for args := checks; len(args) > 0; {
+		rows := min(per, len(args)/cols)
+		if _, err := q.ExecContext(ctx, `INSERT INTO permission_checks (space, contact_id, catalog, recheck_at, granted, profile) VALUES `+store.Values(l.db.Dialect, rows, cols)+
+			` ON CONFLICT (space, contact_id) DO UPDATE SET catalog = excluded.catalog, recheck_at = excluded.recheck_at, granted = excluded.granted, profile = excluded.profile`, args[:rows*cols]...); err != nil {
+			return fmt.Errorf("refresh permissions: %w", err)
 		}
+		args = args[rows*cols:]
 	}
 	return nil
-}
-
-func slotProfiles(ctx context.Context, q store.Querier, query string, args ...any) ([][2]int64, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out [][2]int64
-	for rows.Next() {
-		var x [2]int64
-		if err := rows.Scan(&x[0], &x[1]); err != nil {
-			return nil, err
-		}
-		out = append(out, x)
-	}
-	return out, rows.Err()
 }
 
 // A grant carries the contact record's audience, relationship and data
@@ -499,16 +532,15 @@ func (l *Ledger) slot(ctx context.Context, ws, purposeKey, channel string) (int6
 	return n, nil
 }
 
-// grantPage is how many grants one round trip carries when streaming.
-const grantPage = 16384
-
 // AllowedContacts streams, in ID order, the contacts whose permission state
 // allows purposeKey on channel, matching the filter.
 //
-// The grants come in pages, each aggregated into one value by the
-// database: one row per page instead of one per contact, because per-row
-// overhead in the driver, not the index walk, dominated. A filter is
-// applied to the grants' profiles, without reading contacts.
+// The grants are read as packed blocks (blocks.go), a page of blocks per
+// round trip, and turned into text here; a filter is applied to the
+// profile bytes, without reading contacts. Each page is one snapshot: a
+// contact whose grant is committed after the listing started is in it or
+// not, depending on the page that covers it, as with any read of a
+// changing table.
 func (l *Ledger) AllowedContacts(ctx context.Context, ws, purposeKey, channel string, f StateFilter, fn func(contactID string) error) error {
 	slot, err := l.slot(ctx, ws, purposeKey, channel)
 	if err != nil || slot == 0 {
@@ -518,92 +550,51 @@ func (l *Ledger) AllowedContacts(ctx context.Context, ws, purposeKey, channel st
 	if err != nil {
 		return err
 	}
-	var after any
-	for {
-		page, last, err := l.grantsPage(ctx, slot, mask, want, after)
-		if err != nil {
-			return fmt.Errorf("read permission state: %w", err)
+	// A page's IDs are one string, which fn gets slices of: one allocation
+	// per page instead of one per contact.
+	var page strings.Builder
+	var text [36]byte
+	var prev [keyLen]byte
+	started := false
+	err = l.scanBlocks(ctx, slot, func(b block, after []byte) error {
+		n := b.n()
+		i := 0
+		if after != nil {
+			i, _ = search(b.keys, after)
+			if i < n && bytes.Equal(b.key(i), after) {
+				i++
+			}
 		}
-		if page == "" {
-			return nil
+		for ; i < n; i++ {
+			k := b.key(i)
+			if started && bytes.Compare(prev[:], k) >= 0 {
+				return fmt.Errorf("permission state: slot %d out of order", slot)
+			}
+			copy(prev[:], k)
+			started = true
+			if int64(b.profs[i])&mask != want {
+				continue
+			}
+			if page.Len() == 0 {
+				page.Grow(blockPage * blockCap * 36)
+			}
+			page.Write(id.AppendText(text[:0], k))
 		}
-		for i := 0; i+36 <= len(page); i += 37 {
-			if err := fn(page[i : i+36]); err != nil {
+		return nil
+	}, func() error {
+		ids := page.String()
+		page = strings.Builder{}
+		for i := 0; i+36 <= len(ids); i += 36 {
+			if err := fn(ids[i : i+36]); err != nil {
 				return err
 			}
 		}
-		after = last
-	}
-}
-
-// grantsPage returns up to grantPage contact IDs of the slot after the key
-// after (nil: from the start) as one string of canonical IDs, each followed
-// by a newline, and the key to continue after.
-func (l *Ledger) grantsPage(ctx context.Context, slot, mask, want int64, after any) (string, any, error) {
-	cond, args := "", []any{slot}
-	if mask != 0 {
-		args = append(args, mask, want)
-		cond += " AND (profile & $2) = $3"
-	}
-	if after != nil {
-		args = append(args, after)
-		cond += fmt.Sprintf(" AND contact_id > $%d", len(args))
-	}
-	inner := `SELECT contact_id FROM permission_grants WHERE slot = $1` + cond + fmt.Sprintf(` ORDER BY contact_id LIMIT %d`, grantPage)
-	// Both engines concatenate the 16-byte keys (PostgreSQL's uuid_send is
-	// its binary form; an ordered aggregate or text would sort or format
-	// every key in the server). The aggregate keeps the order of its
-	// subquery, which is checked rather than trusted. The value is read in
-	// place (RawBytes): it is turned into text right here.
-	agg := `SELECT group_concat(contact_id, '') FROM (` + inner + `)`
-	if l.db.Dialect == store.Postgres {
-		agg = `SELECT string_agg(uuid_send(contact_id), ''::bytea) FROM (` + inner + `) g`
-	}
-	rows, err := l.db.R.QueryContext(ctx, agg, args...)
+		return nil
+	})
 	if err != nil {
-		return "", nil, err
+		return fmt.Errorf("read permission state: %w", err)
 	}
-	defer rows.Close()
-	var b sql.RawBytes
-	if rows.Next() {
-		if err := rows.Scan(&b); err != nil {
-			return "", nil, err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return "", nil, err
-	}
-	if len(b) == 0 {
-		return "", nil, nil
-	}
-	if len(b)%16 != 0 {
-		return "", nil, fmt.Errorf("permission state: page of %d bytes", len(b))
-	}
-	n := len(b) / 16
-	for i := 1; i < n; i++ {
-		if bytes.Compare(b[(i-1)*16:i*16], b[i*16:(i+1)*16]) >= 0 {
-			keys := make([][]byte, n)
-			for k := range keys {
-				keys[k] = b[k*16 : (k+1)*16]
-			}
-			slices.SortFunc(keys, bytes.Compare)
-			b = bytes.Join(keys, nil)
-			break
-		}
-	}
-	var out strings.Builder // its String does not copy the page again
-	out.Grow(n * 37)
-	var line [37]byte
-	line[36] = '\n'
-	for i := 0; i < n; i++ {
-		id.AppendText(line[:0], b[i*16:(i+1)*16])
-		out.Write(line[:])
-	}
-	page := out.String()
-	if l.db.Dialect == store.Postgres {
-		return page, page[len(page)-37 : len(page)-1], nil
-	}
-	return page, append([]byte(nil), b[(n-1)*16:]...), nil
+	return nil
 }
 
 // CountAllowed counts the contacts whose permission state allows purposeKey
@@ -617,7 +608,7 @@ func (l *Ledger) CountAllowed(ctx context.Context, ws, purposeKey, channel strin
 	if err != nil {
 		return 0, err
 	}
-	if len(except) > 10*grantPage {
+	if len(except) > 10*blockPage*blockCap {
 		n := 0
 		err := l.AllowedContacts(ctx, ws, purposeKey, channel, f, func(cid string) error {
 			if !except[cid] {
@@ -628,20 +619,48 @@ func (l *Ledger) CountAllowed(ctx context.Context, ws, purposeKey, channel strin
 		return n, err
 	}
 	var n int
-	if err := l.db.R.QueryRowContext(ctx, `SELECT count(*) FROM permission_grants WHERE slot = $1 AND (profile & $2) = $3`, slot, mask, want).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count permission state: %w", err)
+	if mask == 0 {
+		// The database adds up the blocks' sizes: the keys are not read.
+		var size int64
+		if err := l.db.R.QueryRowContext(ctx, `SELECT coalesce(sum(length(entries)), 0) FROM permission_blocks WHERE slot = $1`, slot).Scan(&size); err != nil {
+			return 0, fmt.Errorf("count permission state: %w", err)
+		}
+		n = int(size / (keyLen + 1))
+	} else {
+		err := l.scanBlocks(ctx, slot, func(b block, after []byte) error {
+			i := 0
+			if after != nil {
+				i, _ = search(b.keys, after)
+				if i < b.n() && bytes.Equal(b.key(i), after) {
+					i++
+				}
+			}
+			for _, p := range b.profs[i:] {
+				if int64(p)&mask == want {
+					n++
+				}
+			}
+			return nil
+		}, func() error { return nil })
+		if err != nil {
+			return 0, fmt.Errorf("count permission state: %w", err)
+		}
 	}
 	// The excepted contacts are few (the stale ones): look each up.
 	for cid := range except {
 		if !id.Valid(cid) {
 			continue
 		}
-		var one int
-		err := l.db.R.QueryRowContext(ctx, `SELECT 1 FROM permission_grants WHERE slot = $1 AND contact_id = $2 AND (profile & $3) = $4`, slot, l.contactKey(cid), mask, want).Scan(&one)
-		if err == nil {
-			n--
-		} else if !errors.Is(err, sql.ErrNoRows) {
+		k := blockKey(cid)
+		b, ok, err := l.blockOf(ctx, l.db.R, slot, k[:])
+		if err != nil {
 			return 0, fmt.Errorf("count permission state: %w", err)
+		}
+		if !ok {
+			continue
+		}
+		if i, found := search(b.keys, k[:]); found && int64(b.profs[i])&mask == want {
+			n--
 		}
 	}
 	return n, nil

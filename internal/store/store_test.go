@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -107,10 +108,11 @@ func TestOpenErrorsNameTheSetting(t *testing.T) {
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
-// TestPermissionStateCarriedOver runs migrations 0008 and 0009 over a
-// permission state in 0004's tables: every grant and mark must arrive, a
+// TestPermissionStateCarriedOver runs migrations 0008, 0009 and 0020 over
+// a permission state in 0004's tables: every grant and mark must arrive, a
 // mark with a recheck time either exactly (PostgreSQL) or as stale
-// (SQLite), and each grant with its contact's profile.
+// (SQLite), each grant with its contact's profile, packed into blocks and
+// listed in its contact's mark.
 func TestPermissionStateCarriedOver(t *testing.T) {
 	t.Parallel()
 	testdb.Each(t, func(t *testing.T, db *store.DB) {
@@ -137,7 +139,7 @@ func TestPermissionStateCarriedOver(t *testing.T) {
 		ws, c1, c2 := id.New(), id.New(), id.New()
 		exec(`INSERT INTO workspaces (id, slug, name, created_at) VALUES ($1, $2, $3, $4)`, ws, "carry", "Carry", time.Now().UTC())
 		// Back to 0004's tables, with a state in them.
-		for _, tbl := range []string{"permission_grants", "permission_checks", "permission_slots", "permission_spaces"} {
+		for _, tbl := range []string{"permission_blocks", "permission_checks", "permission_slots", "permission_spaces"} {
 			exec(`DROP TABLE ` + tbl)
 		}
 		exec(sqlOf(4))
@@ -151,21 +153,27 @@ func TestPermissionStateCarriedOver(t *testing.T) {
 		exec(`INSERT INTO contacts (id, workspace_id, audience, relationship, data_source, sealed, created_at, updated_at) VALUES ($1, $2, 'b2b', 'customer', 'self_provided', $3, $4, $4), ($5, $2, 'b2c', 'prospect', 'third_party', $3, $4, $4)`,
 			c1, ws, []byte{1}, time.Now().UTC(), c2)
 		exec(sqlOf(9))
+		exec(sqlOf(20))
 
-		rows, err := db.R.QueryContext(ctx, `SELECT s.purpose_key, s.channel, g.contact_id, g.profile FROM permission_grants g JOIN permission_slots s ON s.slot = g.slot
-			WHERE s.workspace_id = $1 ORDER BY s.purpose_key, s.channel, g.contact_id`, ws)
+		rows, err := db.R.QueryContext(ctx, `SELECT s.purpose_key, s.channel, b.lo, b.entries FROM permission_blocks b JOIN permission_slots s ON s.slot = b.slot
+			WHERE s.workspace_id = $1 ORDER BY s.purpose_key, s.channel, b.lo`, ws)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var got []string
 		for rows.Next() {
 			var p, ch string
-			var c []byte
-			var profile int
-			if err := rows.Scan(&p, &ch, &c, &profile); err != nil {
+			var lo, e []byte
+			if err := rows.Scan(&p, &ch, &lo, &e); err != nil {
 				t.Fatal(err)
 			}
-			got = append(got, fmt.Sprintf("%s/%s/%s/%d", p, ch, key(c), profile))
+			n := len(e) / 17
+			if len(e) != n*17 || !bytes.Equal(lo, e[:16]) {
+				t.Fatalf("block %x of %d bytes", lo, len(e))
+			}
+			for i := 0; i < n; i++ {
+				got = append(got, fmt.Sprintf("%s/%s/%s/%d", p, ch, key(e[i*16:(i+1)*16]), e[n*16+i]))
+			}
 		}
 		rows.Close()
 		plain := func(s string) string { return strings.ReplaceAll(s, "-", "") }
@@ -178,7 +186,8 @@ func TestPermissionStateCarriedOver(t *testing.T) {
 		}
 
 		marks := map[string][2]any{}
-		rows, err = db.R.QueryContext(ctx, `SELECT m.contact_id, m.catalog, m.recheck_at FROM permission_checks m JOIN permission_spaces p ON p.space = m.space WHERE p.workspace_id = $1`, ws)
+		granted := map[string]string{}
+		rows, err = db.R.QueryContext(ctx, `SELECT m.contact_id, m.catalog, m.recheck_at, coalesce(m.granted, ''), m.profile FROM permission_checks m JOIN permission_spaces p ON p.space = m.space WHERE p.workspace_id = $1`, ws)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -186,9 +195,12 @@ func TestPermissionStateCarriedOver(t *testing.T) {
 			var c []byte
 			var catalog int
 			var at *int64
-			if err := rows.Scan(&c, &catalog, &at); err != nil {
+			var g string
+			var profile int
+			if err := rows.Scan(&c, &catalog, &at, &g, &profile); err != nil {
 				t.Fatal(err)
 			}
+			granted[key(c)] = fmt.Sprintf("%d slots, profile %d", len(strings.Split(g, ",")), profile)
 			var v any
 			if at != nil {
 				v = *at
@@ -202,6 +214,9 @@ func TestPermissionStateCarriedOver(t *testing.T) {
 		}
 		if len(marks) != 2 || marks[plain(c1)] != [2]any{2, nil} || marks[plain(c2)] != wantC2 {
 			t.Fatalf("marks after 0005: %v (want c1 %v, c2 %v)", marks, [2]any{2, nil}, wantC2)
+		}
+		if granted[plain(c1)] != "1 slots, profile 42" || granted[plain(c2)] != "2 slots, profile 69" {
+			t.Fatalf("marks' grants after 0020: %v", granted)
 		}
 	})
 }

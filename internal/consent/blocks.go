@@ -1,0 +1,345 @@
+package consent
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/fairlead/fairlead/internal/store"
+)
+
+// The grants of a slot are stored packed: each row of permission_blocks
+// holds up to blockCap contact keys of the slot in ID order, followed by
+// one profile byte per key. A block covers the keys from its lo up to the
+// next block's lo. Listing an audience reads one row per ~50 contacts
+// instead of one per contact, which is what per-entry cost in the database
+// made necessary; a changed grant rewrites its block (under 1 KB).
+
+// blockCap is the most keys a block holds: 56 × 17 bytes keep a row of
+// SQLite's WITHOUT ROWID table below the payload it stores on one 4 KiB
+// page (about 1,000 bytes), and a PostgreSQL row below the size at which
+// it would be compressed or moved out of line.
+const blockCap = 56
+
+// blockMin is the size below which a block that lost keys is merged with
+// the next one, if both fit into one.
+const blockMin = blockCap / 4
+
+const keyLen = 16
+
+// grantLock is the class of the PostgreSQL advisory locks that serialise
+// the writers of one slot's blocks (the slot is the second key).
+const grantLock = 7426102
+
+// grantChange sets (adds, or changes the profile of) or removes one
+// contact's grant in a slot.
+type grantChange struct {
+	key  [keyLen]byte
+	prof byte
+	del  bool
+}
+
+// block is one row of permission_blocks, decoded.
+type block struct {
+	lo    []byte
+	keys  []byte // n × 16 bytes, ascending
+	profs []byte // n bytes
+}
+
+func (b *block) n() int { return len(b.profs) }
+
+func (b *block) key(i int) []byte { return b.keys[i*keyLen : (i+1)*keyLen] }
+
+func decodeBlock(lo, entries []byte) (block, error) {
+	if len(entries)%(keyLen+1) != 0 || len(entries) == 0 {
+		return block{}, fmt.Errorf("permission state: block of %d bytes", len(entries))
+	}
+	n := len(entries) / (keyLen + 1)
+	return block{lo: lo, keys: entries[:n*keyLen], profs: entries[n*keyLen:]}, nil
+}
+
+func encodeBlock(keys, profs []byte) []byte {
+	out := make([]byte, 0, len(keys)+len(profs))
+	return append(append(out, keys...), profs...)
+}
+
+// search is the position of key among the block's keys.
+func search(keys []byte, key []byte) (int, bool) {
+	lo, hi := 0, len(keys)/keyLen
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		switch c := bytes.Compare(keys[m*keyLen:(m+1)*keyLen], key); {
+		case c == 0:
+			return m, true
+		case c < 0:
+			lo = m + 1
+		default:
+			hi = m
+		}
+	}
+	return lo, false
+}
+
+// merge applies changes (ascending by key) to the block's entries.
+func merge(keys, profs []byte, chs []grantChange) (outKeys, outProfs []byte, changed bool) {
+	outKeys = make([]byte, 0, len(keys)+len(chs)*keyLen)
+	outProfs = make([]byte, 0, len(profs)+len(chs))
+	i := 0
+	n := len(profs)
+	for _, c := range chs {
+		for i < n && bytes.Compare(keys[i*keyLen:(i+1)*keyLen], c.key[:]) < 0 {
+			outKeys, outProfs = append(outKeys, keys[i*keyLen:(i+1)*keyLen]...), append(outProfs, profs[i])
+			i++
+		}
+		present := i < n && bytes.Equal(keys[i*keyLen:(i+1)*keyLen], c.key[:])
+		switch {
+		case c.del && present:
+			i++
+			changed = true
+		case c.del:
+		case present:
+			outKeys, outProfs = append(outKeys, c.key[:]...), append(outProfs, c.prof)
+			changed = changed || profs[i] != c.prof
+			i++
+		default:
+			outKeys, outProfs = append(outKeys, c.key[:]...), append(outProfs, c.prof)
+			changed = true
+		}
+	}
+	outKeys, outProfs = append(outKeys, keys[i*keyLen:]...), append(outProfs, profs[i:]...)
+	return outKeys, outProfs, changed
+}
+
+// applyGrants writes changes (ascending by key, one per key) into the
+// slot's blocks in q, the writing transaction. On PostgreSQL the slot's
+// writers are serialised by an advisory lock held until the commit; a
+// transaction that changes several slots must apply them in ascending slot
+// order, so that two never wait for each other.
+func (l *Ledger) applyGrants(ctx context.Context, q store.Querier, slot int64, chs []grantChange) error {
+	if len(chs) == 0 {
+		return nil
+	}
+	if l.db.Dialect == store.Postgres {
+		if _, err := q.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, grantLock, slot); err != nil {
+			return fmt.Errorf("lock permission slot: %w", err)
+		}
+	}
+	var zero [keyLen]byte
+	for len(chs) > 0 {
+		// The block whose range holds the first key, and the one after it;
+		// when no block starts at or below the key, the first two.
+		rows, err := q.QueryContext(ctx, `SELECT lo, entries FROM permission_blocks WHERE slot = $1 AND lo >= coalesce((SELECT lo FROM permission_blocks WHERE slot = $1 AND lo <= $2 ORDER BY lo DESC LIMIT 1), $3) ORDER BY lo LIMIT 2`,
+			slot, chs[0].key[:], zero[:])
+		if err != nil {
+			return fmt.Errorf("read permission block: %w", err)
+		}
+		var got []block
+		for rows.Next() {
+			var lo, entries []byte
+			if err := rows.Scan(&lo, &entries); err != nil {
+				rows.Close()
+				return fmt.Errorf("read permission block: %w", err)
+			}
+			b, err := decodeBlock(lo, entries)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			got = append(got, b)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read permission block: %w", err)
+		}
+		var cur, next *block
+		if len(got) > 0 {
+			cur = &got[0]
+		}
+		if len(got) > 1 {
+			next = &got[1]
+		}
+		// The changes inside cur's range.
+		j := len(chs)
+		if next != nil {
+			j, _ = slices.BinarySearchFunc(chs, next.lo, func(c grantChange, lo []byte) int { return bytes.Compare(c.key[:], lo) })
+		}
+		part := chs[:j]
+		chs = chs[j:]
+		if err := l.rewriteBlock(ctx, q, slot, cur, next, part); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rewriteBlock applies chs to cur (nil: the slot has no block yet), whose
+// range ends at next (nil: at the end), splitting a block that overflows
+// and merging one that fell small with next.
+func (l *Ledger) rewriteBlock(ctx context.Context, q store.Querier, slot int64, cur, next *block, chs []grantChange) error {
+	var keys, profs, lo []byte
+	if cur != nil {
+		keys, profs, lo = cur.keys, cur.profs, cur.lo
+	}
+	oldLast := []byte(nil)
+	if len(keys) > 0 {
+		oldLast = keys[len(keys)-keyLen:]
+	}
+	keys, profs, changed := merge(keys, profs, chs)
+	if !changed {
+		return nil
+	}
+	if len(profs) == 0 {
+		if _, err := q.ExecContext(ctx, `DELETE FROM permission_blocks WHERE slot = $1 AND lo = $2`, slot, lo); err != nil {
+			return fmt.Errorf("write permission block: %w", err)
+		}
+		return nil
+	}
+	newLo := lo
+	if newLo == nil || bytes.Compare(keys[:keyLen], newLo) < 0 {
+		newLo = keys[:keyLen]
+	}
+	if len(profs) < blockMin && next != nil && len(profs)+next.n() <= blockCap {
+		keys, profs = append(keys, next.keys...), append(profs, next.profs...)
+		if _, err := q.ExecContext(ctx, `DELETE FROM permission_blocks WHERE slot = $1 AND lo = $2`, slot, next.lo); err != nil {
+			return fmt.Errorf("write permission block: %w", err)
+		}
+	}
+	// Keys appended past the end of the last block (new contacts: their
+	// IDs grow with time) fill blocks to the brim; anything else splits
+	// evenly, leaving room on both sides.
+	var sizes []int
+	n := len(profs)
+	appended := next == nil && (oldLast == nil || bytes.Compare(firstSet(chs), oldLast) > 0)
+	switch {
+	case n <= blockCap:
+		sizes = []int{n}
+	case appended:
+		for left := n; left > 0; left -= blockCap {
+			sizes = append(sizes, min(blockCap, left))
+		}
+	default:
+		k := (n + blockCap - 1) / blockCap
+		for i := range k {
+			sizes = append(sizes, n*(i+1)/k-n*i/k)
+		}
+	}
+	at := 0
+	var adds []any
+	for i, s := range sizes {
+		entries := encodeBlock(keys[at*keyLen:(at+s)*keyLen], profs[at:at+s])
+		if i == 0 {
+			var err error
+			switch {
+			case cur == nil:
+				_, err = q.ExecContext(ctx, `INSERT INTO permission_blocks (slot, lo, entries) VALUES ($1, $2, $3)`, slot, newLo, entries)
+			case bytes.Equal(newLo, lo):
+				_, err = q.ExecContext(ctx, `UPDATE permission_blocks SET entries = $3 WHERE slot = $1 AND lo = $2`, slot, lo, entries)
+			default:
+				_, err = q.ExecContext(ctx, `UPDATE permission_blocks SET lo = $3, entries = $4 WHERE slot = $1 AND lo = $2`, slot, lo, newLo, entries)
+			}
+			if err != nil {
+				return fmt.Errorf("write permission block: %w", err)
+			}
+		} else {
+			adds = append(adds, slot, keys[at*keyLen:(at+1)*keyLen], entries)
+		}
+		at += s
+	}
+	const per = 100
+	for len(adds) > 0 {
+		rows := min(per, len(adds)/3)
+		if _, err := q.ExecContext(ctx, `INSERT INTO permission_blocks (slot, lo, entries) VALUES `+store.Values(l.db.Dialect, rows, 3), adds[:rows*3]...); err != nil {
+			return fmt.Errorf("write permission block: %w", err)
+		}
+		adds = adds[rows*3:]
+	}
+	return nil
+}
+
+// firstSet is the key of the first change that sets a grant (nil: none).
+func firstSet(chs []grantChange) []byte {
+	for i := range chs {
+		if !chs[i].del {
+			return chs[i].key[:]
+		}
+	}
+	return nil
+}
+
+// blockOf reads the block whose range holds key (ok false: none does).
+func (l *Ledger) blockOf(ctx context.Context, q store.Querier, slot int64, key []byte) (block, bool, error) {
+	var lo, entries []byte
+	err := q.QueryRowContext(ctx, `SELECT lo, entries FROM permission_blocks WHERE slot = $1 AND lo <= $2 ORDER BY lo DESC LIMIT 1`, slot, key).Scan(&lo, &entries)
+	if errors.Is(err, sql.ErrNoRows) {
+		return block{}, false, nil
+	}
+	if err != nil {
+		return block{}, false, err
+	}
+	b, err := decodeBlock(lo, entries)
+	return b, err == nil, err
+}
+
+// blockPage is how many blocks one round trip of a listing carries (about
+// 14,000 keys at the usual fill).
+const blockPage = 256
+
+// scanBlocks calls row for each block of the slot in key order, with the
+// key up to which the caller has seen keys already (nil: none), and page
+// after each page of up to blockPage blocks, once the page's statement is
+// closed (so page may take its time). The block passed to row is valid
+// during the call only. Each page is one statement, so it sees one
+// committed state; the next page starts at the block that then holds the
+// last key seen, so a block split or merged between two pages loses or
+// repeats no key as long as the caller skips keys up to after.
+func (l *Ledger) scanBlocks(ctx context.Context, slot int64, row func(b block, after []byte) error, page func() error) error {
+	var after []byte
+	var last [keyLen]byte
+	for {
+		var rows *sql.Rows
+		var err error
+		if after == nil {
+			rows, err = l.db.R.QueryContext(ctx, fmt.Sprintf(`SELECT lo, entries FROM permission_blocks WHERE slot = $1 ORDER BY lo LIMIT %d`, blockPage), slot)
+		} else {
+			rows, err = l.db.R.QueryContext(ctx, fmt.Sprintf(`SELECT lo, entries FROM permission_blocks WHERE slot = $1 AND lo >= coalesce((SELECT lo FROM permission_blocks WHERE slot = $1 AND lo <= $2 ORDER BY lo DESC LIMIT 1), $2) ORDER BY lo LIMIT %d`, blockPage), slot, after)
+		}
+		if err != nil {
+			return err
+		}
+		n := 0
+		for rows.Next() {
+			var lo, entries sql.RawBytes
+			if err := rows.Scan(&lo, &entries); err != nil {
+				rows.Close()
+				return err
+			}
+			b, err := decodeBlock(lo, entries)
+			if err == nil {
+				err = row(b, after)
+			}
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			copy(last[:], b.key(b.n()-1))
+			n++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+		if err := page(); err != nil {
+			return err
+		}
+		if n < blockPage {
+			return nil
+		}
+		after = append(after[:0], last[:]...)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"html"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -234,6 +235,9 @@ type outcome struct {
 	tracked   bool
 	at        time.Time
 	next      bool // queue the next step
+	// consentUse: the engine allowed the message on a valid consent and
+	// asked for its use to be logged (rules §9 log_consent_usage).
+	consentUse bool
 }
 
 // chunk decides, claims and sends one chunk of one step. The engine is
@@ -336,6 +340,9 @@ func (r *run) chunk(ctx context.Context, step int, due []dueMsg, p *Pass) error 
 	for i, o := range results {
 		if o.status == "" { // not started: ctx ended
 			results[i] = outcome{contactID: claimed[i], status: "queued"}
+		}
+		if o.status == "sent" {
+			results[i].consentUse = slices.Contains(ds[o.contactID].Obligations, policy.ObligationLogConsentUsage)
 		}
 	}
 	outs = append(outs, results...)
@@ -516,6 +523,9 @@ func (r *run) settle(ctx context.Context, step int, outs []outcome) error {
 		if err := r.settleSent(ctx, tx, step, sent); err != nil {
 			return err
 		}
+		if err := r.logConsentUse(ctx, tx, step, sent); err != nil {
+			return err
+		}
 		for due, ids := range next {
 			for len(ids) > 0 {
 				n := min(len(ids), insertBatch)
@@ -563,6 +573,38 @@ func (r *run) settleSent(ctx context.Context, tx store.Querier, step int, sent [
 		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
 			return fmt.Errorf("settle sent campaign messages: %w", err)
 		}
+	}
+	return nil
+}
+
+// logConsentUse records, for the sent messages that relied on a consent,
+// when it was last used: one statement per chunk (an upsert keyed by
+// contact, purpose and channel), since a ledger event per message would
+// cost more than sending it. Sends on any other basis (the
+// existing-customer exemption, letters on legitimate interest, the
+// double opt-in confirmation) are not uses of a consent.
+func (r *run) logConsentUse(ctx context.Context, tx store.Querier, step int, sent []outcome) error {
+	var b strings.Builder
+	args := []any{r.ws, r.c.Purpose, "email", fmt.Sprintf("campaign:%s:%d", r.c.ID, step)}
+	for _, o := range sent {
+		if !o.consentUse {
+			continue
+		}
+		if len(args) == 4 {
+			b.WriteString(`INSERT INTO consent_uses (workspace_id, contact_id, purpose, channel, last_used_at, source) VALUES `)
+		} else {
+			b.WriteByte(',')
+		}
+		args = append(args, o.contactID, o.at)
+		fmt.Fprintf(&b, "($1,$%d,$2,$3,$%d,$4)", len(args)-1, len(args))
+	}
+	if len(args) == 4 {
+		return nil
+	}
+	b.WriteString(` ON CONFLICT (workspace_id, contact_id, purpose, channel) DO UPDATE SET last_used_at = excluded.last_used_at, source = excluded.source
+		WHERE consent_uses.last_used_at < excluded.last_used_at`)
+	if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+		return fmt.Errorf("log consent use: %w", err)
 	}
 	return nil
 }

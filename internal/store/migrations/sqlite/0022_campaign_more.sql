@@ -1,0 +1,14 @@
+-- The use of a consent (rules §9 log_consent_usage, GDPR Art. 7(1), UWG
+-- §7a(2)): when a message was last sent relying on a valid consent, per
+-- contact, business purpose and channel. One row per key, written once
+-- per sent chunk; the ledger stays the record of the consent itself.
+CREATE TABLE consent_uses (
+    workspace_id  TEXT NOT NULL REFERENCES workspaces(id),
+    contact_id    TEXT NOT NULL,
+    purpose       TEXT NOT NULL,
+    channel       TEXT NOT NULL,
+    last_used_at  TIMESTAMP NOT NULL,
+    -- What used it last, e.g. campaign:<id>:<step>.
+    source        TEXT NOT NULL,
+    PRIMARY KEY (workspace_id, contact_id, purpose, channel)
+);

@@ -249,7 +249,7 @@ func (r *run) chunk(ctx context.Context, step int, due []dueMsg, p *Pass) error 
 	for i, d := range due {
 		ids[i] = d.contactID
 	}
-	ds, err := r.s.Engine.DecideContacts(ctx, r.ws, ids, r.c.Purpose, "email", audience.Campaign{})
+	ds, err := r.s.Engine.DecideContacts(ctx, r.ws, ids, r.c.Purpose, "email", r.c.engine())
 	if err != nil {
 		return err
 	}
@@ -485,6 +485,7 @@ func (r *run) compose(ct contact.Contact, step int, tracked bool, buf *bytes.Buf
 	if err != nil {
 		return nil, "", "", err
 	}
+	foot.ObjectionNotice = r.c.NoticeInMessage
 	msgID = capture.MessageID(r.set)
 	raw, err = mail.Compose(mail.Message{From: r.s.Capture.FromHeader(r.set), To: ct.Email, Subject: subject, Text: text, HTML: htmlBody, Footer: foot,
 		MessageID: msgID, Date: r.s.now(), Headers: map[string]string{"Feedback-ID": fmt.Sprintf("%d:%s:campaign", step, r.c.ID)}})

@@ -12,3 +12,8 @@ CREATE TABLE consent_uses (
     source        TEXT NOT NULL,
     PRIMARY KEY (workspace_id, contact_id, purpose, channel)
 );
+
+-- What the sender declares about a campaign's messages for the
+-- existing-customer exemption (UWG §7(3) Nr. 2 and Nr. 4).
+ALTER TABLE campaigns ADD COLUMN own_similar_offer BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE campaigns ADD COLUMN notice_in_message BOOLEAN NOT NULL DEFAULT FALSE;

@@ -117,40 +117,15 @@ func (s *Service) Run(ctx context.Context, ws, campaignID string) (Pass, error) 
 		}
 	}
 	r := &run{s: s, ws: ws, c: c, set: set, steps: steps, lim: newLimiter(c.RatePerSecond)}
-	chunk := max(1, min(200, c.RatePerSecond/2))
-	for ctx.Err() == nil {
-		// A pause by a user takes effect within one batch.
-		var status string
-		if err := s.DB.R.QueryRowContext(ctx, `SELECT status FROM campaigns WHERE workspace_id = $1 AND id = $2`, ws, c.ID).Scan(&status); err != nil {
-			return p, store.MapError(err)
+	if err := r.pipeline(ctx, &p); err != nil {
+		if errors.Is(err, ErrSMTPUnavailable) {
+			p.Paused = true
+			_, uerr := s.DB.W.ExecContext(ctx, `UPDATE campaigns SET status = $1, paused_reason = $2, updated_at = $3 WHERE workspace_id = $4 AND id = $5 AND status = $6`,
+				StatusPaused, ErrSMTPUnavailable.Error(), s.now(), ws, c.ID, StatusRunning)
+			s.log().WarnContext(ctx, "campaign paused: the SMTP server is unavailable", "workspace_id", ws, "campaign_id", c.ID, "err", err)
+			return p, uerr
 		}
-		if status != StatusRunning {
-			return p, nil
-		}
-		due, err := r.due(ctx, s.now(), 1000)
-		if err != nil {
-			return p, err
-		}
-		if len(due) == 0 {
-			break
-		}
-		for i := 0; i < len(due); {
-			j := i
-			for j < len(due) && j-i < chunk && due[j].step == due[i].step {
-				j++
-			}
-			if err := r.chunk(ctx, due[i].step, due[i:j], &p); err != nil {
-				if errors.Is(err, ErrSMTPUnavailable) {
-					p.Paused = true
-					_, uerr := s.DB.W.ExecContext(ctx, `UPDATE campaigns SET status = $1, paused_reason = $2, updated_at = $3 WHERE workspace_id = $4 AND id = $5 AND status = $6`,
-						StatusPaused, ErrSMTPUnavailable.Error(), s.now(), ws, c.ID, StatusRunning)
-					s.log().WarnContext(ctx, "campaign paused: the SMTP server is unavailable", "workspace_id", ws, "campaign_id", c.ID, "err", err)
-					return p, uerr
-				}
-				return p, err
-			}
-			i = j
-		}
+		return p, err
 	}
 	if err := ctx.Err(); err != nil {
 		return p, err
@@ -203,6 +178,94 @@ type run struct {
 	lim   *limiter
 }
 
+// pipeline overlaps the two halves of a chunk: while one chunk is on the
+// wire, the next is decided, claimed and its contacts opened. The stages
+// meet on an unbuffered channel, so at most one prepared chunk waits: its
+// decision is at most one chunk's sending time old when it leaves (a chunk
+// is at most half a second of the campaign's rate). Every row of a
+// prepared chunk is either settled (skipped) or claimed before the
+// producer looks for more due rows, so no row is taken twice.
+func (r *run) pipeline(ctx context.Context, p *Pass) error {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	chunk := max(1, min(200, r.c.RatePerSecond/2))
+	ready := make(chan *prepared)
+	var prodErr error
+	var skipped int
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(ready)
+		prodErr = r.produce(ctx, chunk, &skipped, ready)
+	}()
+	var sendErr error
+	for pc := range ready {
+		if sendErr != nil {
+			// Stopping: what was claimed but not sent goes back.
+			if err := r.release(pc); err != nil && sendErr == nil {
+				sendErr = err
+			}
+			continue
+		}
+		if err := r.deliver(ctx, pc, p); err != nil {
+			sendErr = err
+			stop()
+		}
+	}
+	<-done
+	p.Skipped += skipped
+	if sendErr != nil {
+		return sendErr
+	}
+	return prodErr
+}
+
+// produce prepares the due chunks until none is due, the campaign is no
+// longer running (a pause by a user takes effect within one batch) or ctx
+// ends.
+func (r *run) produce(ctx context.Context, chunk int, skipped *int, ready chan<- *prepared) error {
+	s := r.s
+	for ctx.Err() == nil {
+		var status string
+		if err := s.DB.R.QueryRowContext(ctx, `SELECT status FROM campaigns WHERE workspace_id = $1 AND id = $2`, r.ws, r.c.ID).Scan(&status); err != nil {
+			return store.MapError(err)
+		}
+		if status != StatusRunning {
+			return nil
+		}
+		due, err := r.due(ctx, s.now(), 1000)
+		if err != nil {
+			return err
+		}
+		if len(due) == 0 {
+			return nil
+		}
+		for i := 0; i < len(due); {
+			j := i
+			for j < len(due) && j-i < chunk && due[j].step == due[i].step {
+				j++
+			}
+			pc, err := r.prepare(ctx, due[i].step, due[i:j])
+			if err != nil {
+				return err
+			}
+			*skipped += pc.skipped
+			if len(pc.claimed) > 0 {
+				select {
+				case ready <- pc:
+				case <-ctx.Done():
+					if err := r.release(pc); err != nil {
+						return err
+					}
+					return ctx.Err()
+				}
+			}
+			i = j
+		}
+	}
+	return ctx.Err()
+}
+
 type dueMsg struct {
 	step      int
 	contactID string
@@ -240,32 +303,44 @@ type outcome struct {
 	consentUse bool
 }
 
-// chunk decides, claims and sends one chunk of one step. The engine is
-// asked for the chunk right before it leaves; a chunk is at most half a
-// second of the campaign's rate, so a withdrawal stops every message that
-// had not been decided yet.
-func (r *run) chunk(ctx context.Context, step int, due []dueMsg, p *Pass) error {
+// prepared is a chunk decided and claimed, ready to be sent.
+type prepared struct {
+	step    int
+	claimed []string
+	cts     map[string]contact.Contact
+	tracked map[string]bool
+	// consent: the claimed contacts whose decision asks for the use of
+	// their consent to be logged.
+	consent map[string]bool
+	skipped int
+}
+
+// prepare decides and claims one chunk of one step. The engine is asked
+// for the chunk right before it is sent; a withdrawal stops every message
+// that had not been decided yet. The recipients it skips are settled in
+// the claim's transaction.
+func (r *run) prepare(ctx context.Context, step int, due []dueMsg) (*prepared, error) {
 	ids := make([]string, len(due))
 	for i, d := range due {
 		ids[i] = d.contactID
 	}
 	ds, err := r.s.Engine.DecideContacts(ctx, r.ws, ids, r.c.Purpose, "email", r.c.engine())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	suppressed, err := r.s.suppressed(ctx, r.ws, ids)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cond := r.steps[step].step.Condition
 	var since map[string]time.Time
 	if !cond.empty() && step > 0 {
 		if since, err = r.sentAt(ctx, step-1, ids); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	var outs []outcome
-	var send []string
+	send := make([]string, 0, len(ids))
 	for _, cid := range ids {
 		d, ok := ds[cid]
 		switch {
@@ -279,7 +354,7 @@ func (r *run) chunk(ctx context.Context, step int, due []dueMsg, p *Pass) error 
 			if !cond.empty() {
 				ok, err := r.s.holds(ctx, r.ws, cid, cond, since[cid])
 				if err != nil {
-					return err
+					return nil, err
 				}
 				if !ok {
 					outs = append(outs, outcome{contactID: cid, status: "skipped", reason: ReasonConditionNotMet, next: true, at: r.s.now()})
@@ -289,32 +364,47 @@ func (r *run) chunk(ctx context.Context, step int, due []dueMsg, p *Pass) error 
 			send = append(send, cid)
 		}
 	}
-	claimed, err := r.claim(ctx, step, send)
-	if err != nil {
-		return err
+	pc := &prepared{step: step, skipped: len(outs), consent: map[string]bool{}}
+	if pc.claimed, err = r.claim(ctx, step, send, outs); err != nil {
+		return nil, err
 	}
-	tracked := map[string]bool{}
-	if r.s.Track != nil && r.steps[step].step.HTML != "" && len(claimed) > 0 {
+	for _, cid := range pc.claimed {
+		if slices.Contains(ds[cid].Obligations, policy.ObligationLogConsentUsage) {
+			pc.consent[cid] = true
+		}
+	}
+	pc.tracked = map[string]bool{}
+	if r.s.Track != nil && r.steps[step].step.HTML != "" && len(pc.claimed) > 0 {
 		// Opens and clicks only where the engine allows e-mail tracking.
-		tds, err := r.s.Engine.DecideContacts(ctx, r.ws, claimed, TrackingPurpose, "email", audience.Campaign{})
+		tds, err := r.s.Engine.DecideContacts(ctx, r.ws, pc.claimed, TrackingPurpose, "email", audience.Campaign{})
 		if err != nil {
-			return err
+			return nil, errors.Join(err, r.release(pc))
 		}
 		for cid, d := range tds {
-			tracked[cid] = d.Allowed
+			pc.tracked[cid] = d.Allowed
 		}
 	}
-	cts, err := r.s.Contacts.GetMany(ctx, r.ws, claimed)
-	if err != nil {
+	if pc.cts, err = r.s.Contacts.GetMany(ctx, r.ws, pc.claimed); err != nil {
 		// Nothing left yet: the claimed rows go back to the queue.
-		for _, cid := range claimed {
-			outs = append(outs, outcome{contactID: cid, status: "queued"})
-		}
-		if serr := r.settle(ctx, step, outs); serr != nil {
-			return serr
-		}
-		return err
+		return nil, errors.Join(err, r.release(pc))
 	}
+	return pc, nil
+}
+
+// release puts the claimed rows of a chunk that was not sent back in the
+// queue. It runs when the run stops, so it does not use its context.
+func (r *run) release(pc *prepared) error {
+	outs := make([]outcome, len(pc.claimed))
+	for i, cid := range pc.claimed {
+		outs[i] = outcome{contactID: cid, status: "queued"}
+	}
+	return r.settle(context.WithoutCancel(context.Background()), pc.step, outs)
+}
+
+// deliver sends a prepared chunk through the workers at the campaign's
+// rate and settles it.
+func (r *run) deliver(ctx context.Context, pc *prepared, p *Pass) error {
+	claimed := pc.claimed
 	results := make([]outcome, len(claimed))
 	var wg sync.WaitGroup
 	work := make(chan int)
@@ -324,8 +414,8 @@ func (r *run) chunk(ctx context.Context, step int, due []dueMsg, p *Pass) error 
 			defer wg.Done()
 			var buf bytes.Buffer
 			for i := range work {
-				ct, ok := cts[claimed[i]]
-				results[i] = r.send(ctx, step, claimed[i], ct, ok, tracked[claimed[i]], &buf)
+				ct, ok := pc.cts[claimed[i]]
+				results[i] = r.send(ctx, pc.step, claimed[i], ct, ok, pc.tracked[claimed[i]], &buf)
 			}
 		}()
 	}
@@ -337,19 +427,14 @@ func (r *run) chunk(ctx context.Context, step int, due []dueMsg, p *Pass) error 
 	}
 	close(work)
 	wg.Wait()
+	unavailable := false
 	for i, o := range results {
 		if o.status == "" { // not started: ctx ended
 			results[i] = outcome{contactID: claimed[i], status: "queued"}
 		}
-		if o.status == "sent" {
-			results[i].consentUse = slices.Contains(ds[o.contactID].Obligations, policy.ObligationLogConsentUsage)
-		}
-	}
-	outs = append(outs, results...)
-	unavailable := false
-	for _, o := range outs {
-		switch o.status {
+		switch results[i].status {
 		case "sent":
+			results[i].consentUse = pc.consent[o.contactID]
 			p.Sent++
 		case "skipped":
 			p.Skipped++
@@ -359,7 +444,8 @@ func (r *run) chunk(ctx context.Context, step int, due []dueMsg, p *Pass) error 
 			unavailable = true
 		}
 	}
-	if err := r.settle(ctx, step, outs); err != nil {
+	// The rows are settled even when ctx ended: they were claimed.
+	if err := r.settle(context.WithoutCancel(ctx), pc.step, results); err != nil {
 		return err
 	}
 	if unavailable {
@@ -384,9 +470,12 @@ func reasonOf(d policy.Decision) string {
 
 // claim marks the messages as being sent; only the rows this run moved
 // from queued are returned, so two runs never send the same message.
-func (r *run) claim(ctx context.Context, step int, ids []string) ([]string, error) {
+func (r *run) claim(ctx context.Context, step int, ids []string, skipped []outcome) ([]string, error) {
 	if len(ids) == 0 {
-		return nil, nil
+		if len(skipped) == 0 {
+			return nil, nil
+		}
+		return nil, r.settle(ctx, step, skipped)
 	}
 	args := []any{r.s.now(), r.ws, r.c.ID, step}
 	ph := make([]string, len(ids))
@@ -396,6 +485,9 @@ func (r *run) claim(ctx context.Context, step int, ids []string) ([]string, erro
 	}
 	var out []string
 	err := r.s.DB.TxCached(ctx, func(tx store.Querier) error {
+		if err := r.settleIn(ctx, tx, step, skipped); err != nil {
+			return err
+		}
 		rows, err := tx.QueryContext(ctx, `UPDATE campaign_messages SET status = 'sending', due_at = $1 WHERE workspace_id = $2 AND campaign_id = $3 AND step = $4
 			AND status = 'queued' AND contact_id IN (`+strings.Join(ph, ",")+`) RETURNING contact_id`, args...)
 		if err != nil {
@@ -506,7 +598,11 @@ func (r *run) compose(ct contact.Contact, step int, tracked bool, buf *bytes.Buf
 // next step of the sequence for each contact that got (or passed over on
 // its condition) this one.
 func (r *run) settle(ctx context.Context, step int, outs []outcome) error {
-	return r.s.DB.TxCached(ctx, func(tx store.Querier) error {
+	return r.s.DB.TxCached(ctx, func(tx store.Querier) error { return r.settleIn(ctx, tx, step, outs) })
+}
+
+func (r *run) settleIn(ctx context.Context, tx store.Querier, step int, outs []outcome) error {
+	{
 		next := map[time.Time][]string{}
 		var sent []outcome
 		for _, o := range outs {
@@ -537,7 +633,7 @@ func (r *run) settle(ctx context.Context, step int, outs []outcome) error {
 			}
 		}
 		return nil
-	})
+	}
 }
 
 // settleSent marks the sent messages. On PostgreSQL one statement per 300

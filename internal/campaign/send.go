@@ -636,42 +636,52 @@ func (r *run) settleIn(ctx context.Context, tx store.Querier, step int, outs []o
 	}
 }
 
-// settleSent marks the sent messages. On PostgreSQL one statement per 300
-// joins them as a VALUES list (a hash join); SQLite's planner would scan
-// the campaign's rows once per value, so there each row gets its own
-// cached statement, which costs a B-tree lookup.
+// settleSent marks the sent messages, one statement per 300 that joins
+// them as a VALUES list: the list is the outer loop, each row found by
+// primary key. SQLite's planner picks that order only for a MATERIALIZED
+// list; otherwise it scans the campaign's rows once per value
+// (TestSettleSentFindsRowsByPrimaryKey).
 func (r *run) settleSent(ctx context.Context, tx store.Querier, step int, sent []outcome) error {
-	if r.s.DB.Dialect != store.Postgres {
-		for _, o := range sent {
-			if _, err := tx.ExecContext(ctx, `UPDATE campaign_messages SET status = 'sent', message_id = $1, tracked = $2, sent_at = $3, reason = ''
-				WHERE workspace_id = $4 AND campaign_id = $5 AND step = $6 AND contact_id = $7`, o.messageID, o.tracked, o.at, r.ws, r.c.ID, step, o.contactID); err != nil {
-				return fmt.Errorf("settle sent campaign message: %w", err)
-			}
-		}
-		return nil
-	}
-	cast := func(typ string) string { return "::" + typ }
+	args := make([]any, 0, 3+4*min(len(sent), 300))
 	for len(sent) > 0 {
 		part := sent[:min(len(sent), 300)]
 		sent = sent[len(part):]
-		var b strings.Builder
-		b.WriteString(`WITH v(cid, mid, tracked, at) AS (VALUES `)
-		args := []any{r.ws, r.c.ID, step}
-		for i, o := range part {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			n := len(args)
-			fmt.Fprintf(&b, "($%d%s, $%d, $%d%s, $%d%s)", n+1, cast("uuid"), n+2, n+3, cast("boolean"), n+4, cast("timestamptz"))
+		args = append(args[:0], r.ws, r.c.ID, step)
+		for _, o := range part {
 			args = append(args, o.contactID, o.messageID, o.tracked, o.at)
 		}
-		b.WriteString(`) UPDATE campaign_messages SET status = 'sent', reason = '', message_id = v.mid, tracked = v.tracked, sent_at = v.at FROM v
-			WHERE campaign_messages.workspace_id = $1 AND campaign_messages.campaign_id = $2 AND campaign_messages.step = $3 AND campaign_messages.contact_id = v.cid`)
-		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+		if _, err := tx.ExecContext(ctx, settleSentSQL(len(part), r.s.DB.Dialect == store.Postgres), args...); err != nil {
 			return fmt.Errorf("settle sent campaign messages: %w", err)
 		}
 	}
 	return nil
+}
+
+// settleSentSQL is the statement for n sent messages: $1-$3 workspace,
+// campaign and step, then contact, Message-ID, tracked and time per row.
+func settleSentSQL(n int, pg bool) string {
+	cast := func(typ string) string {
+		if pg {
+			return "::" + typ
+		}
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString(`WITH v(cid, mid, tracked, at) AS `)
+	if !pg {
+		b.WriteString(`MATERIALIZED `)
+	}
+	b.WriteString(`(VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		k := 3 + 4*i
+		fmt.Fprintf(&b, "($%d%s, $%d, $%d%s, $%d%s)", k+1, cast("uuid"), k+2, k+3, cast("boolean"), k+4, cast("timestamptz"))
+	}
+	b.WriteString(`) UPDATE campaign_messages SET status = 'sent', reason = '', message_id = v.mid, tracked = v.tracked, sent_at = v.at FROM v
+		WHERE campaign_messages.workspace_id = $1 AND campaign_messages.campaign_id = $2 AND campaign_messages.step = $3 AND campaign_messages.contact_id = v.cid`)
+	return b.String()
 }
 
 // logConsentUse records, for the sent messages that relied on a consent,

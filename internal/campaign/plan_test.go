@@ -12,10 +12,11 @@ import (
 	"github.com/fairlead/fairlead/internal/store/testdb"
 )
 
-// Settling a chunk of sent messages in one statement must find each row by
-// primary key: a plan that scans the campaign's rows once per value made
-// large campaigns crawl on SQLite.
-func TestSettleSentFindsRowsByPrimaryKey(t *testing.T) {
+// The statements of every chunk must not grow with the campaign: claiming
+// and settling find each row by primary key, and the due messages are the
+// first rows of the due index. Plans that scan the campaign's rows per
+// chunk made large campaigns crawl on SQLite.
+func TestChunkStatementsFindRowsByKey(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *store.DB) {
 		if db.Dialect != store.SQLite {
 			return // PostgreSQL hash-joins the list; its plan depends on statistics
@@ -35,27 +36,37 @@ func TestSettleSentFindsRowsByPrimaryKey(t *testing.T) {
 		if _, err := db.W.ExecContext(ctx, `ANALYZE`); err != nil {
 			t.Fatal(err)
 		}
+		plan := func(q string, args ...any) string {
+			t.Helper()
+			rows, err := db.R.QueryContext(ctx, `EXPLAIN QUERY PLAN `+q, args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			var plan []string
+			for rows.Next() {
+				var a, b, c int
+				var detail string
+				if err := rows.Scan(&a, &b, &c, &detail); err != nil {
+					t.Fatal(err)
+				}
+				plan = append(plan, detail)
+			}
+			return strings.Join(plan, " | ")
+		}
 		args := []any{f.ws, camp.ID, 0}
 		for i := range 3 {
 			args = append(args, ids[i], "<m"+ids[i]+"@x>", false, time.Now())
 		}
-		rows, err := db.R.QueryContext(ctx, `EXPLAIN QUERY PLAN `+settleSentSQL(3, false), args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		var plan []string
-		for rows.Next() {
-			var a, b, c int
-			var detail string
-			if err := rows.Scan(&a, &b, &c, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		got := strings.Join(plan, " | ")
-		if !strings.Contains(got, "SEARCH campaign_messages USING") || !strings.Contains(got, "contact_id=?") {
+		byKey := "sqlite_autoindex_campaign_messages_1 (workspace_id=? AND campaign_id=? AND step=? AND contact_id=?)"
+		if got := plan(settleSentSQL(3, false), args...); !strings.Contains(got, byKey) {
 			t.Fatalf("settling sent messages does not look rows up by primary key: %s", got)
+		}
+		if got := plan(claimSQL(3, false), time.Now(), f.ws, camp.ID, 0, ids[0], ids[1], ids[2]); !strings.Contains(got, byKey) {
+			t.Fatalf("the claim does not look rows up by primary key: %s", got)
+		}
+		if got := plan(dueSQL+"1000", f.ws, camp.ID, time.Now()); strings.Contains(got, "TEMP B-TREE") || !strings.Contains(got, "campaign_messages_due") {
+			t.Fatalf("the due messages are sorted instead of read in index order: %s", got)
 		}
 	})
 }

@@ -266,14 +266,18 @@ func (r *run) produce(ctx context.Context, chunk int, skipped *int, ready chan<-
 	return ctx.Err()
 }
 
+// dueSQL reads due messages in the order of the due index, so a batch is
+// the first rows of the index, not a sort of every queued row.
+const dueSQL = `SELECT step, contact_id FROM campaign_messages WHERE workspace_id = $1 AND campaign_id = $2 AND status = 'queued' AND due_at <= $3
+	ORDER BY due_at, step, contact_id LIMIT `
+
 type dueMsg struct {
 	step      int
 	contactID string
 }
 
 func (r *run) due(ctx context.Context, now time.Time, limit int) ([]dueMsg, error) {
-	rows, err := r.s.DB.R.QueryContext(ctx, `SELECT step, contact_id FROM campaign_messages WHERE workspace_id = $1 AND campaign_id = $2 AND status = 'queued' AND due_at <= $3
-		ORDER BY due_at, step, contact_id LIMIT `+fmt.Sprint(limit), r.ws, r.c.ID, now)
+	rows, err := r.s.DB.R.QueryContext(ctx, dueSQL+fmt.Sprint(limit), r.ws, r.c.ID, now)
 	if err != nil {
 		return nil, fmt.Errorf("due campaign messages: %w", err)
 	}
@@ -478,18 +482,15 @@ func (r *run) claim(ctx context.Context, step int, ids []string, skipped []outco
 		return nil, r.settle(ctx, step, skipped)
 	}
 	args := []any{r.s.now(), r.ws, r.c.ID, step}
-	ph := make([]string, len(ids))
-	for i, x := range ids {
+	for _, x := range ids {
 		args = append(args, x)
-		ph[i] = fmt.Sprintf("$%d", len(args))
 	}
 	var out []string
 	err := r.s.DB.TxCached(ctx, func(tx store.Querier) error {
 		if err := r.settleIn(ctx, tx, step, skipped); err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `UPDATE campaign_messages SET status = 'sending', due_at = $1 WHERE workspace_id = $2 AND campaign_id = $3 AND step = $4
-			AND status = 'queued' AND contact_id IN (`+strings.Join(ph, ",")+`) RETURNING contact_id`, args...)
+		rows, err := tx.QueryContext(ctx, claimSQL(len(ids), r.s.DB.Dialect == store.Postgres), args...)
 		if err != nil {
 			return err
 		}
@@ -507,6 +508,39 @@ func (r *run) claim(ctx context.Context, step int, ids []string, skipped []outco
 		return nil, fmt.Errorf("claim campaign messages: %w", err)
 	}
 	return out, nil
+}
+
+// claimSQL claims n messages: $1 the time, $2-$4 workspace, campaign and
+// step, then the contacts. On SQLite the contacts are a MATERIALIZED
+// VALUES list joined by primary key: with an IN list the planner takes the
+// due index, whose (…, status) prefix scans every queued row of the
+// campaign for each chunk (TestChunkStatementsFindRowsByKey).
+func claimSQL(n int, pg bool) string {
+	var b strings.Builder
+	if pg {
+		b.WriteString(`UPDATE campaign_messages SET status = 'sending', due_at = $1 WHERE workspace_id = $2 AND campaign_id = $3 AND step = $4
+		AND status = 'queued' AND contact_id IN (`)
+	} else {
+		b.WriteString(`WITH v(cid) AS MATERIALIZED (VALUES `)
+	}
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if pg {
+			fmt.Fprintf(&b, "$%d", i+5)
+		} else {
+			fmt.Fprintf(&b, "($%d)", i+5)
+		}
+	}
+	if pg {
+		b.WriteString(`) RETURNING contact_id`)
+	} else {
+		b.WriteString(`) UPDATE campaign_messages SET status = 'sending', due_at = $1 FROM v WHERE campaign_messages.workspace_id = $2
+		AND campaign_messages.campaign_id = $3 AND campaign_messages.step = $4 AND campaign_messages.status = 'queued' AND campaign_messages.contact_id = v.cid
+		RETURNING campaign_messages.contact_id`)
+	}
+	return b.String()
 }
 
 // send composes and delivers one message. It never returns an error: the
@@ -640,7 +674,7 @@ func (r *run) settleIn(ctx context.Context, tx store.Querier, step int, outs []o
 // them as a VALUES list: the list is the outer loop, each row found by
 // primary key. SQLite's planner picks that order only for a MATERIALIZED
 // list; otherwise it scans the campaign's rows once per value
-// (TestSettleSentFindsRowsByPrimaryKey).
+// (TestChunkStatementsFindRowsByKey).
 func (r *run) settleSent(ctx context.Context, tx store.Querier, step int, sent []outcome) error {
 	args := make([]any, 0, 3+4*min(len(sent), 300))
 	for len(sent) > 0 {

@@ -17,3 +17,10 @@ CREATE TABLE consent_uses (
 -- existing-customer exemption (UWG §7(3) Nr. 2 and Nr. 4).
 ALTER TABLE campaigns ADD COLUMN own_similar_offer BOOLEAN NOT NULL DEFAULT FALSE;
 ALTER TABLE campaigns ADD COLUMN notice_in_message BOOLEAN NOT NULL DEFAULT FALSE;
+
+-- The due messages are read in (due_at, step, contact_id) order; with
+-- the whole key in the index a batch is read in index order instead of
+-- sorting every queued row of the campaign (all share one due_at after
+-- Schedule) for each batch.
+DROP INDEX campaign_messages_due;
+CREATE INDEX campaign_messages_due ON campaign_messages (workspace_id, campaign_id, status, due_at, step, contact_id);

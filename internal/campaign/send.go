@@ -73,6 +73,9 @@ func (s *Service) pauseFor() time.Duration {
 type compiled struct {
 	step                 Step
 	subject, text, htmlT *merge.Template
+	// headers are the step's extra headers, the same for every message
+	// (Compose only reads them).
+	headers map[string]string
 }
 
 // Run sends the campaign's due messages and returns when none is due, the
@@ -116,7 +119,10 @@ func (s *Service) Run(ctx context.Context, ws, campaignID string) (Pass, error) 
 			return p, err
 		}
 	}
-	r := &run{s: s, ws: ws, c: c, set: set, steps: steps, lim: newLimiter(c.RatePerSecond)}
+	for i := range steps {
+		steps[i].headers = map[string]string{"Feedback-ID": fmt.Sprintf("%d:%s:campaign", i, c.ID)}
+	}
+	r := &run{s: s, ws: ws, c: c, set: set, steps: steps, lim: newLimiter(c.RatePerSecond), from: s.Capture.FromHeader(set)}
 	if err := r.pipeline(ctx, &p); err != nil {
 		if errors.Is(err, ErrSMTPUnavailable) {
 			p.Paused = true
@@ -176,6 +182,7 @@ type run struct {
 	set   capture.Effective
 	steps []compiled
 	lim   *limiter
+	from  string // the From header of every message
 }
 
 // pipeline overlaps the two halves of a chunk: while one chunk is on the
@@ -416,10 +423,12 @@ func (r *run) deliver(ctx context.Context, pc *prepared, p *Pass) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var buf bytes.Buffer
+			// Each worker composes (and signs) into its own buffers: a
+			// message is on the wire before the next one is composed.
+			bufs := new(buffers)
 			for i := range work {
 				ct, ok := pc.cts[claimed[i]]
-				results[i] = r.send(ctx, pc.step, claimed[i], ct, ok, pc.tracked[claimed[i]], &buf)
+				results[i] = r.send(ctx, pc.step, claimed[i], ct, ok, pc.tracked[claimed[i]], bufs)
 			}
 		}()
 	}
@@ -545,7 +554,7 @@ func claimSQL(n int, pg bool) string {
 
 // send composes and delivers one message. It never returns an error: the
 // outcome says what became of the message.
-func (r *run) send(ctx context.Context, step int, cid string, ct contact.Contact, found, tracked bool, buf *bytes.Buffer) outcome {
+func (r *run) send(ctx context.Context, step int, cid string, ct contact.Contact, found, tracked bool, buf *buffers) outcome {
 	o := outcome{contactID: cid}
 	if !found || ct.Erased {
 		o.status, o.reason = "skipped", ReasonContactGone
@@ -595,7 +604,10 @@ func Values(c contact.Contact) map[string]string {
 	return map[string]string{"first_name": c.FirstName, "last_name": c.LastName, "organization": c.Organization, "email": c.Email}
 }
 
-func (r *run) compose(ct contact.Contact, step int, tracked bool, buf *bytes.Buffer) (raw []byte, msgID, subject string, err error) {
+// buffers are a worker's compose and signing buffers.
+type buffers struct{ msg, signed bytes.Buffer }
+
+func (r *run) compose(ct contact.Contact, step int, tracked bool, buf *buffers) (raw []byte, msgID, subject string, err error) {
 	st := r.steps[step]
 	vals := Values(ct)
 	subject = st.subject.Execute(vals, nil)
@@ -613,17 +625,18 @@ func (r *run) compose(ct contact.Contact, step int, tracked bool, buf *bytes.Buf
 	}
 	foot.ObjectionNotice = r.c.NoticeInMessage
 	msgID = capture.MessageID(r.set)
-	raw, err = mail.Compose(mail.Message{From: r.s.Capture.FromHeader(r.set), To: ct.Email, Subject: subject, Text: text, HTML: htmlBody, Footer: foot,
-		MessageID: msgID, Date: r.s.now(), Headers: map[string]string{"Feedback-ID": fmt.Sprintf("%d:%s:campaign", step, r.c.ID)}})
+	err = mail.ComposeTo(&buf.msg, mail.Message{From: r.from, To: ct.Email, Subject: subject, Text: text, HTML: htmlBody, Footer: foot,
+		MessageID: msgID, Date: r.s.now(), Headers: st.headers})
 	if err != nil {
 		return nil, "", "", err
 	}
+	raw = buf.msg.Bytes()
 	if r.s.Signer != nil {
-		buf.Reset()
-		if err := r.s.Signer.Sign(buf, raw); err != nil {
+		buf.signed.Reset()
+		if err := r.s.Signer.Sign(&buf.signed, raw); err != nil {
 			return nil, "", "", err
 		}
-		raw = bytes.Clone(buf.Bytes())
+		raw = buf.signed.Bytes()
 	}
 	return raw, msgID, subject, nil
 }

@@ -12,9 +12,9 @@ import (
 	"github.com/fairlead/fairlead/internal/store/testdb"
 )
 
-// The statements of every chunk must not grow with the campaign: claiming
-// and settling find each row by primary key, and the due messages are the
-// first rows of the due index. Plans that scan the campaign's rows per
+// The statements of every chunk must not grow with the campaign: the claim
+// finds each row by primary key, and the due messages are the first rows of
+// the due index. Plans that scan the campaign's rows per
 // chunk made large campaigns crawl on SQLite.
 func TestChunkStatementsFindRowsByKey(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *store.DB) {
@@ -54,15 +54,13 @@ func TestChunkStatementsFindRowsByKey(t *testing.T) {
 			}
 			return strings.Join(plan, " | ")
 		}
-		args := []any{f.ws, camp.ID, 0}
-		for i := range 3 {
-			args = append(args, ids[i], "<m"+ids[i]+"@x>", false, time.Now())
+		// A long list: with a few values the planner would choose well anyway.
+		claimArgs := []any{time.Now(), f.ws, camp.ID, 0}
+		for _, x := range ids[:200] {
+			claimArgs = append(claimArgs, x)
 		}
 		byKey := "sqlite_autoindex_campaign_messages_1 (workspace_id=? AND campaign_id=? AND step=? AND contact_id=?)"
-		if got := plan(settleSentSQL(3, false), args...); !strings.Contains(got, byKey) {
-			t.Fatalf("settling sent messages does not look rows up by primary key: %s", got)
-		}
-		if got := plan(claimSQL(3, false), time.Now(), f.ws, camp.ID, 0, ids[0], ids[1], ids[2]); !strings.Contains(got, byKey) {
+		if got := plan(claimSQL(200, false), claimArgs...); !strings.Contains(got, byKey) {
 			t.Fatalf("the claim does not look rows up by primary key: %s", got)
 		}
 		if got := plan(dueSQL+"1000", f.ws, camp.ID, time.Now()); strings.Contains(got, "TEMP B-TREE") || !strings.Contains(got, "campaign_messages_due") {

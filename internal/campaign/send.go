@@ -520,10 +520,12 @@ func (r *run) claim(ctx context.Context, step int, ids []string, skipped []outco
 }
 
 // claimSQL claims n messages: $1 the time, $2-$4 workspace, campaign and
-// step, then the contacts. On SQLite the contacts are a MATERIALIZED
-// VALUES list joined by primary key: with an IN list the planner takes the
-// due index, whose (…, status) prefix scans every queued row of the
-// campaign for each chunk (TestChunkStatementsFindRowsByKey).
+// step, then the contacts. On SQLite the planner must not pick the order
+// itself: with an IN list or a plain join of a long VALUES list it walks
+// the due index or the primary key prefix, scanning every queued row of
+// the campaign for each chunk. A CROSS JOIN (which SQLite never reorders)
+// of the materialized list finds each row by primary key, and the update
+// then goes by rowid (TestChunkStatementsFindRowsByKey).
 func claimSQL(n int, pg bool) string {
 	var b strings.Builder
 	if pg {
@@ -545,9 +547,9 @@ func claimSQL(n int, pg bool) string {
 	if pg {
 		b.WriteString(`) RETURNING contact_id`)
 	} else {
-		b.WriteString(`) UPDATE campaign_messages SET status = 'sending', due_at = $1 FROM v WHERE campaign_messages.workspace_id = $2
-		AND campaign_messages.campaign_id = $3 AND campaign_messages.step = $4 AND campaign_messages.status = 'queued' AND campaign_messages.contact_id = v.cid
-		RETURNING campaign_messages.contact_id`)
+		b.WriteString(`), j AS MATERIALIZED (SELECT m.rowid AS rid FROM v CROSS JOIN campaign_messages AS m
+		WHERE m.workspace_id = $2 AND m.campaign_id = $3 AND m.step = $4 AND m.status = 'queued' AND m.contact_id = v.cid)
+		UPDATE campaign_messages SET status = 'sending', due_at = $1 FROM j WHERE campaign_messages.rowid = j.rid RETURNING campaign_messages.contact_id`)
 	}
 	return b.String()
 }
@@ -683,52 +685,42 @@ func (r *run) settleIn(ctx context.Context, tx store.Querier, step int, outs []o
 	}
 }
 
-// settleSent marks the sent messages, one statement per 300 that joins
-// them as a VALUES list: the list is the outer loop, each row found by
-// primary key. SQLite's planner picks that order only for a MATERIALIZED
-// list; otherwise it scans the campaign's rows once per value
-// (TestChunkStatementsFindRowsByKey).
+// settleSent marks the sent messages. On PostgreSQL one statement per 300
+// joins them as a VALUES list (a hash join); SQLite's planner would scan
+// the campaign's rows once per value, so there each row gets its own
+// cached statement, which costs a B-tree lookup.
 func (r *run) settleSent(ctx context.Context, tx store.Querier, step int, sent []outcome) error {
-	args := make([]any, 0, 3+4*min(len(sent), 300))
+	if r.s.DB.Dialect != store.Postgres {
+		for _, o := range sent {
+			if _, err := tx.ExecContext(ctx, `UPDATE campaign_messages SET status = 'sent', message_id = $1, tracked = $2, sent_at = $3, reason = ''
+				WHERE workspace_id = $4 AND campaign_id = $5 AND step = $6 AND contact_id = $7`, o.messageID, o.tracked, o.at, r.ws, r.c.ID, step, o.contactID); err != nil {
+				return fmt.Errorf("settle sent campaign message: %w", err)
+			}
+		}
+		return nil
+	}
+	cast := func(typ string) string { return "::" + typ }
 	for len(sent) > 0 {
 		part := sent[:min(len(sent), 300)]
 		sent = sent[len(part):]
-		args = append(args[:0], r.ws, r.c.ID, step)
-		for _, o := range part {
+		var b strings.Builder
+		b.WriteString(`WITH v(cid, mid, tracked, at) AS (VALUES `)
+		args := []any{r.ws, r.c.ID, step}
+		for i, o := range part {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			n := len(args)
+			fmt.Fprintf(&b, "($%d%s, $%d, $%d%s, $%d%s)", n+1, cast("uuid"), n+2, n+3, cast("boolean"), n+4, cast("timestamptz"))
 			args = append(args, o.contactID, o.messageID, o.tracked, o.at)
 		}
-		if _, err := tx.ExecContext(ctx, settleSentSQL(len(part), r.s.DB.Dialect == store.Postgres), args...); err != nil {
+		b.WriteString(`) UPDATE campaign_messages SET status = 'sent', reason = '', message_id = v.mid, tracked = v.tracked, sent_at = v.at FROM v
+			WHERE campaign_messages.workspace_id = $1 AND campaign_messages.campaign_id = $2 AND campaign_messages.step = $3 AND campaign_messages.contact_id = v.cid`)
+		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
 			return fmt.Errorf("settle sent campaign messages: %w", err)
 		}
 	}
 	return nil
-}
-
-// settleSentSQL is the statement for n sent messages: $1-$3 workspace,
-// campaign and step, then contact, Message-ID, tracked and time per row.
-func settleSentSQL(n int, pg bool) string {
-	cast := func(typ string) string {
-		if pg {
-			return "::" + typ
-		}
-		return ""
-	}
-	var b strings.Builder
-	b.WriteString(`WITH v(cid, mid, tracked, at) AS `)
-	if !pg {
-		b.WriteString(`MATERIALIZED `)
-	}
-	b.WriteString(`(VALUES `)
-	for i := range n {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		k := 3 + 4*i
-		fmt.Fprintf(&b, "($%d%s, $%d, $%d%s, $%d%s)", k+1, cast("uuid"), k+2, k+3, cast("boolean"), k+4, cast("timestamptz"))
-	}
-	b.WriteString(`) UPDATE campaign_messages SET status = 'sent', reason = '', message_id = v.mid, tracked = v.tracked, sent_at = v.at FROM v
-		WHERE campaign_messages.workspace_id = $1 AND campaign_messages.campaign_id = $2 AND campaign_messages.step = $3 AND campaign_messages.contact_id = v.cid`)
-	return b.String()
 }
 
 // logConsentUse records, for the sent messages that relied on a consent,

@@ -111,9 +111,11 @@ func TestAdminLeadsAndCampaigns(t *testing.T) {
 	refused("/admin/campaigns/"+campID, form, "c-s1-subject-err", "firstname")
 	form.Set("s1.subject", "Noch da, {{first_name}}?")
 	form.Set("name", "Willkommensstrecke")
+	form.Set("notice_in_message", "1") // a campaign fact of UWG §7(3), kept by the form
 	if got := created("/admin/campaigns/"+campID, form, regexp.MustCompile(`/admin/campaigns/([0-9a-f-]+)`)); got != campID {
 		t.Fatalf("editing the draft went to %s", got)
 	}
+	page("/admin/campaigns/"+campID+"/edit", `name="notice_in_message" value="1" checked`, `name="own_similar_offer" value="1">`)
 	page("/admin/campaigns/"+campID, "Willkommensstrecke")
 	page("/admin/campaigns/"+campID, "Willkommen", "3 days after the previous step")
 	refused("/admin/campaigns/"+campID+"/preview", url.Values{"step": {"0"}, "contact_id": {"no-such-contact"}}, "pv-contact_id-err", "contact_id")

@@ -126,3 +126,48 @@ func TestCampaignAPI(t *testing.T) {
 		})
 	}
 }
+
+// TestCampaignUpdateDraftAPI changes a draft over HTTP (settings, facts and
+// steps); bad input changes nothing; once scheduled the campaign answers
+// with a 409 naming its status, and its steps stay as scheduled.
+func TestCampaignUpdateDraftAPI(t *testing.T) {
+	t.Parallel()
+	for _, d := range testdb.Backends {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, d)
+			mkt, viewer := h.tokens[auth.RoleMarketing], h.tokens[auth.RoleViewer]
+			must := func(r response, status int) response {
+				t.Helper()
+				if r.Status != status {
+					t.Fatalf("status %d, want %d: %s", r.Status, status, r.Body)
+				}
+				return r
+			}
+			c := must(h.do("POST", "/api/v1/campaigns", mkt, map[string]any{"name": "Frühjahr", "purpose": "newsletter",
+				"steps": []any{map[string]any{"subject": "Hallo", "text": "Eins"}}}), 201).json(t)
+			path := "/api/v1/campaigns/" + c["id"].(string)
+			upd := map[string]any{"name": "Sommer", "purpose": "product_offers", "rate_per_second": 20, "own_similar_offer": true, "notice_in_message": true,
+				"steps": []any{map[string]any{"subject": "Hallo {{first_name}}", "text": "Eins"}, map[string]any{"delay_seconds": 86400, "subject": "Zwei", "text": "Zwei"}}}
+			must(h.do("PUT", path, viewer, upd), 403)
+			got := must(h.do("PUT", path, mkt, upd), 200).json(t)
+			if got["name"] != "Sommer" || got["purpose"] != "product_offers" || got["own_similar_offer"] != true || got["notice_in_message"] != true ||
+				len(got["steps"].([]any)) != 2 || got["status"] != "draft" {
+				t.Fatalf("updated: %v", got)
+			}
+			bad := must(h.do("PUT", path, mkt, map[string]any{"name": "x", "purpose": "newsletter", "steps": []any{map[string]any{"subject": "{{vorname}}", "text": "x"}}}), 400).json(t)
+			if e := bad["error"].(map[string]any); e["field"] != "steps[0].subject" || e["code"] != "unknown_merge_field" {
+				t.Fatalf("bad update: %v", e)
+			}
+			if now := must(h.do("GET", path, mkt, nil), 200).json(t); now["name"] != "Sommer" || len(now["steps"].([]any)) != 2 {
+				t.Fatalf("a refused update changed the draft: %v", now)
+			}
+			must(h.do("PUT", "/api/v1/campaigns/0190aaaa-0000-7000-8000-00000000abcd", mkt, upd), 404)
+			must(h.do("POST", path+"/schedule", mkt, map[string]any{}), 200)
+			conflict := must(h.do("PUT", path, mkt, upd), 409).json(t)
+			if e := conflict["error"].(map[string]any); e["code"] != "campaign_state" || !strings.Contains(e["message"].(string), "only a draft") || !strings.Contains(e["message"].(string), "scheduled") {
+				t.Fatalf("update of a scheduled campaign: %v", e)
+			}
+		})
+	}
+}

@@ -34,7 +34,7 @@ func runBench(ctx context.Context, env Env, args []string) error {
 		}
 	}
 	if len(args) == 0 || args[0] != "startup" {
-		return fmt.Errorf("usage: fairlead bench startup [--rows N] [--runs N] [--idle 5s] | audience [--contacts N] | capture [--submissions N] [--concurrency 16] | admin [--contacts N] | events [--events N] [--batch 100] | scoring|segments [--contacts N] [--events 3] | import [--rows N] | campaign [--recipients N] [--runs N] [--workers 16]")
+		return fmt.Errorf("usage: fairlead bench startup [--rows N] [--runs N] [--idle 5s] | audience [--contacts N] | capture [--submissions N] [--concurrency 16] | admin [--contacts N] | events [--events N] [--batch 100] | scoring|segments [--contacts N] [--events 3] | import [--rows N] | campaign [--recipients N] [--runs N] [--workers 16] [--dir D --reuse]")
 	}
 	fs := flags(env, "bench startup", "Measure cold start of `fairlead serve` to a 200 from /readyz on embedded SQLite,\nand the resident memory of the idle server. With --rows, the database first gets N\ncontact-sized rows in a scratch table, so start-up time shows it does not scan data.")
 	rows := fs.Int("rows", 0, "contact-sized rows to put in the database first")

@@ -34,13 +34,14 @@ func runBenchCampaign(ctx context.Context, env Env, args []string) error {
 	workers := fs.Int("workers", 16, "messages in flight at once (SMTP connections)")
 	dir := fs.String("dir", "", "scratch data directory for SQLite (default: a new temporary one, removed afterwards)")
 	profile := fs.String("cpuprofile", "", "write a CPU profile of the first send to `PREFIX`-send.pprof")
+	reuse := fs.Bool("reuse", false, "send to the subscribers a previous run generated in --dir instead of generating new ones")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *n < 1 || *runs < 1 || *workers < 1 || *workers > 16 {
 		return fmt.Errorf("--recipients and --runs must be at least 1, --workers from 1 to 16")
 	}
-	cfg, cleanup, err := benchConfig(env, fs, "campaign", dir, false)
+	cfg, cleanup, err := benchConfig(env, fs, "campaign", dir, *reuse)
 	if err != nil {
 		return err
 	}
@@ -64,19 +65,27 @@ func runBenchCampaign(ctx context.Context, env Env, args []string) error {
 	}
 	contacts, purposes, notices, ledger := consentServices(db, cfg)
 	out := env.Stdout
-	ws, err := workspace.Create(ctx, db.W, fmt.Sprintf("bench-%d", time.Now().UnixNano()), "Bench", time.Now())
-	if err != nil {
-		return err
+	var ws workspace.Workspace
+	if *reuse {
+		var ids []string
+		if ws, ids, err = benchWorkspace(ctx, db); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "reusing %d subscribers of workspace %s\n", len(ids), ws.Slug)
+	} else {
+		if ws, err = workspace.Create(ctx, db.W, fmt.Sprintf("bench-%d", time.Now().UnixNano()), "Bench", time.Now()); err != nil {
+			return err
+		}
+		text, _, err := notices.Create(ctx, ws.ID, "bench", consent.NewNotice{Kind: "consent_text", Language: "de", Title: "Newsletter", Body: "Ja, ich möchte den Newsletter per E-Mail erhalten. Widerruf jederzeit."})
+		if err != nil {
+			return err
+		}
+		t0 := time.Now()
+		if err := generateSubscribers(ctx, db, ledger, ws.ID, text, *n); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "generated %d subscribers in %s\n", *n, time.Since(t0).Round(time.Millisecond))
 	}
-	text, _, err := notices.Create(ctx, ws.ID, "bench", consent.NewNotice{Kind: "consent_text", Language: "de", Title: "Newsletter", Body: "Ja, ich möchte den Newsletter per E-Mail erhalten. Widerruf jederzeit."})
-	if err != nil {
-		return err
-	}
-	t0 := time.Now()
-	if err := generateSubscribers(ctx, db, ledger, ws.ID, text, *n); err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "generated %d subscribers in %s\n", *n, time.Since(t0).Round(time.Millisecond))
 	if db.Dialect == store.Postgres {
 		if _, err := db.W.ExecContext(ctx, `VACUUM (ANALYZE)`); err != nil {
 			return err
@@ -216,8 +225,13 @@ func (s *sink) serve(c net.Conn) {
 	defer c.Close()
 	r := bufio.NewReaderSize(c, 64<<10)
 	w := bufio.NewWriter(c)
+	// Replies are flushed only once the client's pipelined commands are
+	// all read, as a pipelining server does (RFC 2920 §3.2).
 	reply := func(line string) bool {
 		w.WriteString(line + "\r\n")
+		if r.Buffered() > 0 {
+			return true
+		}
 		return w.Flush() == nil
 	}
 	if !reply("220 sink ESMTP") {

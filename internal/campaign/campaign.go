@@ -131,8 +131,9 @@ type Campaign struct {
 	RatePerSecond int `json:"rate_per_second"`
 	// ConvertType and ConvertName name the event that counts as a
 	// conversion in the report (e.g. form_submit); "" = none.
-	ConvertType  string     `json:"convert_type,omitempty"`
-	ConvertName  string     `json:"convert_name,omitempty"`
+	ConvertType string `json:"convert_type,omitempty"`
+	ConvertName string `json:"convert_name,omitempty"`
+	Facts
 	Status       string     `json:"status"`
 	PausedReason string     `json:"paused_reason,omitempty"`
 	StartsAt     *time.Time `json:"starts_at,omitempty"`
@@ -152,7 +153,26 @@ type Input struct {
 	RatePerSecond int    `json:"rate_per_second"`
 	ConvertType   string `json:"convert_type"`
 	ConvertName   string `json:"convert_name"`
-	Steps         []Step `json:"steps"`
+	Facts
+	Steps []Step `json:"steps"`
+}
+
+// Facts are what the sender declares about every message of a campaign;
+// the engine needs them for the existing-customer exemption (UWG §7(3)),
+// which allows advertising e-mail to a customer without consent only when
+// all four conditions hold.
+type Facts struct {
+	// OwnSimilarOffer: the messages advertise the sender's own goods or
+	// services similar to those the customer bought (Nr. 2).
+	OwnSimilarOffer bool `json:"own_similar_offer"`
+	// NoticeInMessage: every message carries the notice that the recipient
+	// may object at any time at no cost beyond basic transmission rates
+	// (Nr. 4); the footer then prints it next to the unsubscribe link.
+	NoticeInMessage bool `json:"notice_in_message"`
+}
+
+func (f Facts) engine() audience.Campaign {
+	return audience.Campaign{OwnSimilarOffer: f.OwnSimilarOffer, NoticeInMessage: f.NoticeInMessage}
 }
 
 // MaxRate bounds RatePerSecond.
@@ -298,17 +318,18 @@ func (s *Service) Create(ctx context.Context, ws string, in Input) (Campaign, er
 	if _, err := s.check(&in); err != nil {
 		return Campaign{}, err
 	}
-	if err := s.checkPurpose(ctx, ws, in.Purpose); err != nil {
+	if err := s.checkPurpose(ctx, ws, in.Purpose, in.Facts); err != nil {
 		return Campaign{}, err
 	}
 	now := s.now()
 	c := Campaign{ID: id.New(), Name: in.Name, Purpose: in.Purpose, Channel: in.Channel, SegmentID: in.SegmentID, Lang: in.Lang,
-		PrivacyHash: in.PrivacyHash, RatePerSecond: in.RatePerSecond, ConvertType: in.ConvertType, ConvertName: in.ConvertName,
+		PrivacyHash: in.PrivacyHash, RatePerSecond: in.RatePerSecond, ConvertType: in.ConvertType, ConvertName: in.ConvertName, Facts: in.Facts,
 		Status: StatusDraft, Steps: in.Steps, CreatedAt: now, UpdatedAt: now}
 	err := s.DB.Tx(ctx, func(tx store.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO campaigns (id, workspace_id, name, purpose, channel, segment_id, lang, privacy_hash, rate_per_second,
-			convert_type, convert_name, status, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)`,
-			c.ID, ws, c.Name, c.Purpose, c.Channel, c.SegmentID, c.Lang, c.PrivacyHash, c.RatePerSecond, c.ConvertType, c.ConvertName, c.Status, now, now); err != nil {
+			convert_type, convert_name, status, created_at, updated_at, own_similar_offer, notice_in_message) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)`,
+			c.ID, ws, c.Name, c.Purpose, c.Channel, c.SegmentID, c.Lang, c.PrivacyHash, c.RatePerSecond, c.ConvertType, c.ConvertName, c.Status, now, now,
+			c.OwnSimilarOffer, c.NoticeInMessage); err != nil {
 			return fmt.Errorf("create campaign: %w", err)
 		}
 		for i, st := range c.Steps {
@@ -337,14 +358,16 @@ func (s *Service) UpdateDraft(ctx context.Context, ws, campaignID string, in Inp
 	if _, err := s.check(&in); err != nil {
 		return Campaign{}, err
 	}
-	if err := s.checkPurpose(ctx, ws, in.Purpose); err != nil {
+	if err := s.checkPurpose(ctx, ws, in.Purpose, in.Facts); err != nil {
 		return Campaign{}, err
 	}
 	now := s.now()
 	err := s.DB.Tx(ctx, func(tx store.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE campaigns SET name = $1, purpose = $2, channel = $3, segment_id = $4, lang = $5, privacy_hash = $6,
-			rate_per_second = $7, convert_type = $8, convert_name = $9, updated_at = $10 WHERE workspace_id = $11 AND id = $12 AND status = $13`,
-			in.Name, in.Purpose, in.Channel, in.SegmentID, in.Lang, in.PrivacyHash, in.RatePerSecond, in.ConvertType, in.ConvertName, now, ws, campaignID, StatusDraft)
+			rate_per_second = $7, convert_type = $8, convert_name = $9, updated_at = $10, own_similar_offer = $14, notice_in_message = $15
+			WHERE workspace_id = $11 AND id = $12 AND status = $13`,
+			in.Name, in.Purpose, in.Channel, in.SegmentID, in.Lang, in.PrivacyHash, in.RatePerSecond, in.ConvertType, in.ConvertName, now, ws, campaignID, StatusDraft,
+			in.OwnSimilarOffer, in.NoticeInMessage)
 		if err != nil {
 			return fmt.Errorf("update campaign: %w", err)
 		}
@@ -370,14 +393,31 @@ func (s *Service) UpdateDraft(ctx context.Context, ws, campaignID string, in Inp
 }
 
 // checkPurpose refuses a purpose the workspace does not have or one that
-// cannot use e-mail; the engine names the allowed values.
-func (s *Service) checkPurpose(ctx context.Context, ws, purpose string) error {
-	_, err := s.Engine.DecideContacts(ctx, ws, nil, purpose, "email", audience.Campaign{})
+// cannot use e-mail; the engine names the allowed values. The facts of the
+// existing-customer exemption only mean something for advertising: on any
+// other purpose they would be a declaration nobody relies on, so they are
+// refused rather than stored.
+func (s *Service) checkPurpose(ctx context.Context, ws, purpose string, f Facts) error {
+	_, err := s.Engine.DecideContacts(ctx, ws, nil, purpose, "email", f.engine())
 	var ve *validate.Error
 	if errors.As(err, &ve) {
 		return validate.Invalid("purpose", ve.Error())
 	}
-	return err
+	if err != nil || f == (Facts{}) || s.Capture == nil || s.Capture.Purposes == nil {
+		return err
+	}
+	p, err := s.Capture.Purposes.Get(ctx, ws, purpose)
+	if err != nil {
+		return err
+	}
+	if p.Kind != "direct_marketing" {
+		field := "own_similar_offer"
+		if !f.OwnSimilarOffer {
+			field = "notice_in_message"
+		}
+		return validate.Invalid(field, fmt.Sprintf("%s applies only to a purpose of kind direct_marketing (UWG §7(3)); purpose %q is of kind %s", field, purpose, p.Kind))
+	}
+	return nil
 }
 
 // Get returns one campaign with its steps.
@@ -385,13 +425,13 @@ func (s *Service) Get(ctx context.Context, ws, campaignID string) (Campaign, err
 	return s.get(ctx, s.DB.R, ws, campaignID)
 }
 
-const campaignCols = `id, name, purpose, channel, segment_id, lang, privacy_hash, rate_per_second, convert_type, convert_name, status, paused_reason, starts_at, created_at, updated_at`
+const campaignCols = `id, name, purpose, channel, segment_id, lang, privacy_hash, rate_per_second, convert_type, convert_name, status, paused_reason, starts_at, created_at, updated_at, own_similar_offer, notice_in_message`
 
 func scanCampaign(sc interface{ Scan(...any) error }) (Campaign, error) {
 	var c Campaign
 	var starts sql.NullTime
 	if err := sc.Scan(&c.ID, &c.Name, &c.Purpose, &c.Channel, &c.SegmentID, &c.Lang, &c.PrivacyHash, &c.RatePerSecond, &c.ConvertType, &c.ConvertName,
-		&c.Status, &c.PausedReason, &starts, &c.CreatedAt, &c.UpdatedAt); err != nil {
+		&c.Status, &c.PausedReason, &starts, &c.CreatedAt, &c.UpdatedAt, &c.OwnSimilarOffer, &c.NoticeInMessage); err != nil {
 		return c, store.MapError(err)
 	}
 	if starts.Valid {
@@ -532,7 +572,7 @@ func (s *Service) Schedule(ctx context.Context, ws, campaignID string, at time.T
 // audience emits the campaign's recipients: the engine's audience for the
 // purpose on e-mail, narrowed to the segment when one is set.
 func (s *Service) audience(ctx context.Context, ws string, c Campaign, emit func(string) error) error {
-	q := audience.Query{Purpose: c.Purpose, Channel: "email"}
+	q := audience.Query{Purpose: c.Purpose, Channel: "email", Campaign: c.engine()}
 	if c.SegmentID == "" {
 		_, err := s.Engine.Resolve(ctx, ws, q, emit)
 		return err

@@ -105,7 +105,7 @@ func (s *Service) TestSend(ctx context.Context, ws, campaignID string, step int,
 	if err != nil {
 		return err
 	}
-	foot := &mail.Footer{Imprint: set.Imprint[c.Lang], Lang: c.Lang}
+	foot := &mail.Footer{Imprint: set.Imprint[c.Lang], Lang: c.Lang, ObjectionNotice: c.NoticeInMessage}
 	if foot.Imprint == "" {
 		foot.Imprint = set.Imprint["de"]
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"html"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -72,6 +73,9 @@ func (s *Service) pauseFor() time.Duration {
 type compiled struct {
 	step                 Step
 	subject, text, htmlT *merge.Template
+	// headers are the step's extra headers, the same for every message
+	// (Compose only reads them).
+	headers map[string]string
 }
 
 // Run sends the campaign's due messages and returns when none is due, the
@@ -115,41 +119,19 @@ func (s *Service) Run(ctx context.Context, ws, campaignID string) (Pass, error) 
 			return p, err
 		}
 	}
-	r := &run{s: s, ws: ws, c: c, set: set, steps: steps, lim: newLimiter(c.RatePerSecond)}
-	chunk := max(1, min(200, c.RatePerSecond/2))
-	for ctx.Err() == nil {
-		// A pause by a user takes effect within one batch.
-		var status string
-		if err := s.DB.R.QueryRowContext(ctx, `SELECT status FROM campaigns WHERE workspace_id = $1 AND id = $2`, ws, c.ID).Scan(&status); err != nil {
-			return p, store.MapError(err)
+	for i := range steps {
+		steps[i].headers = map[string]string{"Feedback-ID": fmt.Sprintf("%d:%s:campaign", i, c.ID)}
+	}
+	r := &run{s: s, ws: ws, c: c, set: set, steps: steps, lim: newLimiter(c.RatePerSecond), from: s.Capture.FromHeader(set)}
+	if err := r.pipeline(ctx, &p); err != nil {
+		if errors.Is(err, ErrSMTPUnavailable) {
+			p.Paused = true
+			_, uerr := s.DB.W.ExecContext(ctx, `UPDATE campaigns SET status = $1, paused_reason = $2, updated_at = $3 WHERE workspace_id = $4 AND id = $5 AND status = $6`,
+				StatusPaused, ErrSMTPUnavailable.Error(), s.now(), ws, c.ID, StatusRunning)
+			s.log().WarnContext(ctx, "campaign paused: the SMTP server is unavailable", "workspace_id", ws, "campaign_id", c.ID, "err", err)
+			return p, uerr
 		}
-		if status != StatusRunning {
-			return p, nil
-		}
-		due, err := r.due(ctx, s.now(), 1000)
-		if err != nil {
-			return p, err
-		}
-		if len(due) == 0 {
-			break
-		}
-		for i := 0; i < len(due); {
-			j := i
-			for j < len(due) && j-i < chunk && due[j].step == due[i].step {
-				j++
-			}
-			if err := r.chunk(ctx, due[i].step, due[i:j], &p); err != nil {
-				if errors.Is(err, ErrSMTPUnavailable) {
-					p.Paused = true
-					_, uerr := s.DB.W.ExecContext(ctx, `UPDATE campaigns SET status = $1, paused_reason = $2, updated_at = $3 WHERE workspace_id = $4 AND id = $5 AND status = $6`,
-						StatusPaused, ErrSMTPUnavailable.Error(), s.now(), ws, c.ID, StatusRunning)
-					s.log().WarnContext(ctx, "campaign paused: the SMTP server is unavailable", "workspace_id", ws, "campaign_id", c.ID, "err", err)
-					return p, uerr
-				}
-				return p, err
-			}
-			i = j
-		}
+		return p, err
 	}
 	if err := ctx.Err(); err != nil {
 		return p, err
@@ -200,7 +182,101 @@ type run struct {
 	set   capture.Effective
 	steps []compiled
 	lim   *limiter
+	from  string // the From header of every message
 }
+
+// pipeline overlaps the two halves of a chunk: while one chunk is on the
+// wire, the next is decided, claimed and its contacts opened. The stages
+// meet on an unbuffered channel, so at most one prepared chunk waits: its
+// decision is at most one chunk's sending time old when it leaves (a chunk
+// is at most half a second of the campaign's rate). Every row of a
+// prepared chunk is either settled (skipped) or claimed before the
+// producer looks for more due rows, so no row is taken twice.
+func (r *run) pipeline(ctx context.Context, p *Pass) error {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	chunk := max(1, min(200, r.c.RatePerSecond/2))
+	ready := make(chan *prepared)
+	var prodErr error
+	var skipped int
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(ready)
+		prodErr = r.produce(ctx, chunk, &skipped, ready)
+	}()
+	var sendErr error
+	for pc := range ready {
+		if sendErr != nil {
+			// Stopping: what was claimed but not sent goes back.
+			if err := r.release(pc); err != nil && sendErr == nil {
+				sendErr = err
+			}
+			continue
+		}
+		if err := r.deliver(ctx, pc, p); err != nil {
+			sendErr = err
+			stop()
+		}
+	}
+	<-done
+	p.Skipped += skipped
+	if sendErr != nil {
+		return sendErr
+	}
+	return prodErr
+}
+
+// produce prepares the due chunks until none is due, the campaign is no
+// longer running (a pause by a user takes effect within one batch) or ctx
+// ends.
+func (r *run) produce(ctx context.Context, chunk int, skipped *int, ready chan<- *prepared) error {
+	s := r.s
+	for ctx.Err() == nil {
+		var status string
+		if err := s.DB.R.QueryRowContext(ctx, `SELECT status FROM campaigns WHERE workspace_id = $1 AND id = $2`, r.ws, r.c.ID).Scan(&status); err != nil {
+			return store.MapError(err)
+		}
+		if status != StatusRunning {
+			return nil
+		}
+		due, err := r.due(ctx, s.now(), 1000)
+		if err != nil {
+			return err
+		}
+		if len(due) == 0 {
+			return nil
+		}
+		for i := 0; i < len(due); {
+			j := i
+			for j < len(due) && j-i < chunk && due[j].step == due[i].step {
+				j++
+			}
+			pc, err := r.prepare(ctx, due[i].step, due[i:j])
+			if err != nil {
+				return err
+			}
+			*skipped += pc.skipped
+			if len(pc.claimed) > 0 {
+				select {
+				case ready <- pc:
+				case <-ctx.Done():
+					if err := r.release(pc); err != nil {
+						return err
+					}
+					return ctx.Err()
+				}
+			}
+			i = j
+		}
+	}
+	return ctx.Err()
+}
+
+// dueSQL reads due messages in the order of the due index, so a batch is
+// the first rows of the index, not a sort of every queued row.
+const dueSQL = `SELECT step, contact_id FROM campaign_messages WHERE workspace_id = $1 AND campaign_id = $2 AND status = 'queued' AND due_at <= $3
+	ORDER BY due_at, step, contact_id LIMIT `
 
 type dueMsg struct {
 	step      int
@@ -208,8 +284,7 @@ type dueMsg struct {
 }
 
 func (r *run) due(ctx context.Context, now time.Time, limit int) ([]dueMsg, error) {
-	rows, err := r.s.DB.R.QueryContext(ctx, `SELECT step, contact_id FROM campaign_messages WHERE workspace_id = $1 AND campaign_id = $2 AND status = 'queued' AND due_at <= $3
-		ORDER BY due_at, step, contact_id LIMIT `+fmt.Sprint(limit), r.ws, r.c.ID, now)
+	rows, err := r.s.DB.R.QueryContext(ctx, dueSQL+fmt.Sprint(limit), r.ws, r.c.ID, now)
 	if err != nil {
 		return nil, fmt.Errorf("due campaign messages: %w", err)
 	}
@@ -234,34 +309,49 @@ type outcome struct {
 	tracked   bool
 	at        time.Time
 	next      bool // queue the next step
+	// consentUse: the engine allowed the message on a valid consent and
+	// asked for its use to be logged (rules §9 log_consent_usage).
+	consentUse bool
 }
 
-// chunk decides, claims and sends one chunk of one step. The engine is
-// asked for the chunk right before it leaves; a chunk is at most half a
-// second of the campaign's rate, so a withdrawal stops every message that
-// had not been decided yet.
-func (r *run) chunk(ctx context.Context, step int, due []dueMsg, p *Pass) error {
+// prepared is a chunk decided and claimed, ready to be sent.
+type prepared struct {
+	step    int
+	claimed []string
+	cts     map[string]contact.Contact
+	tracked map[string]bool
+	// consent: the claimed contacts whose decision asks for the use of
+	// their consent to be logged.
+	consent map[string]bool
+	skipped int
+}
+
+// prepare decides and claims one chunk of one step. The engine is asked
+// for the chunk right before it is sent; a withdrawal stops every message
+// that had not been decided yet. The recipients it skips are settled in
+// the claim's transaction.
+func (r *run) prepare(ctx context.Context, step int, due []dueMsg) (*prepared, error) {
 	ids := make([]string, len(due))
 	for i, d := range due {
 		ids[i] = d.contactID
 	}
-	ds, err := r.s.Engine.DecideContacts(ctx, r.ws, ids, r.c.Purpose, "email", audience.Campaign{})
+	ds, err := r.s.Engine.DecideContacts(ctx, r.ws, ids, r.c.Purpose, "email", r.c.engine())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	suppressed, err := r.s.suppressed(ctx, r.ws, ids)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cond := r.steps[step].step.Condition
 	var since map[string]time.Time
 	if !cond.empty() && step > 0 {
 		if since, err = r.sentAt(ctx, step-1, ids); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	var outs []outcome
-	var send []string
+	send := make([]string, 0, len(ids))
 	for _, cid := range ids {
 		d, ok := ds[cid]
 		switch {
@@ -275,7 +365,7 @@ func (r *run) chunk(ctx context.Context, step int, due []dueMsg, p *Pass) error 
 			if !cond.empty() {
 				ok, err := r.s.holds(ctx, r.ws, cid, cond, since[cid])
 				if err != nil {
-					return err
+					return nil, err
 				}
 				if !ok {
 					outs = append(outs, outcome{contactID: cid, status: "skipped", reason: ReasonConditionNotMet, next: true, at: r.s.now()})
@@ -285,32 +375,47 @@ func (r *run) chunk(ctx context.Context, step int, due []dueMsg, p *Pass) error 
 			send = append(send, cid)
 		}
 	}
-	claimed, err := r.claim(ctx, step, send)
-	if err != nil {
-		return err
+	pc := &prepared{step: step, skipped: len(outs), consent: map[string]bool{}}
+	if pc.claimed, err = r.claim(ctx, step, send, outs); err != nil {
+		return nil, err
 	}
-	tracked := map[string]bool{}
-	if r.s.Track != nil && r.steps[step].step.HTML != "" && len(claimed) > 0 {
+	for _, cid := range pc.claimed {
+		if slices.Contains(ds[cid].Obligations, policy.ObligationLogConsentUsage) {
+			pc.consent[cid] = true
+		}
+	}
+	pc.tracked = map[string]bool{}
+	if r.s.Track != nil && r.steps[step].step.HTML != "" && len(pc.claimed) > 0 {
 		// Opens and clicks only where the engine allows e-mail tracking.
-		tds, err := r.s.Engine.DecideContacts(ctx, r.ws, claimed, TrackingPurpose, "email", audience.Campaign{})
+		tds, err := r.s.Engine.DecideContacts(ctx, r.ws, pc.claimed, TrackingPurpose, "email", audience.Campaign{})
 		if err != nil {
-			return err
+			return nil, errors.Join(err, r.release(pc))
 		}
 		for cid, d := range tds {
-			tracked[cid] = d.Allowed
+			pc.tracked[cid] = d.Allowed
 		}
 	}
-	cts, err := r.s.Contacts.GetMany(ctx, r.ws, claimed)
-	if err != nil {
+	if pc.cts, err = r.s.Contacts.GetMany(ctx, r.ws, pc.claimed); err != nil {
 		// Nothing left yet: the claimed rows go back to the queue.
-		for _, cid := range claimed {
-			outs = append(outs, outcome{contactID: cid, status: "queued"})
-		}
-		if serr := r.settle(ctx, step, outs); serr != nil {
-			return serr
-		}
-		return err
+		return nil, errors.Join(err, r.release(pc))
 	}
+	return pc, nil
+}
+
+// release puts the claimed rows of a chunk that was not sent back in the
+// queue. It runs when the run stops, so it does not use its context.
+func (r *run) release(pc *prepared) error {
+	outs := make([]outcome, len(pc.claimed))
+	for i, cid := range pc.claimed {
+		outs[i] = outcome{contactID: cid, status: "queued"}
+	}
+	return r.settle(context.WithoutCancel(context.Background()), pc.step, outs)
+}
+
+// deliver sends a prepared chunk through the workers at the campaign's
+// rate and settles it.
+func (r *run) deliver(ctx context.Context, pc *prepared, p *Pass) error {
+	claimed := pc.claimed
 	results := make([]outcome, len(claimed))
 	var wg sync.WaitGroup
 	work := make(chan int)
@@ -318,10 +423,12 @@ func (r *run) chunk(ctx context.Context, step int, due []dueMsg, p *Pass) error 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var buf bytes.Buffer
+			// Each worker composes (and signs) into its own buffers: a
+			// message is on the wire before the next one is composed.
+			bufs := new(buffers)
 			for i := range work {
-				ct, ok := cts[claimed[i]]
-				results[i] = r.send(ctx, step, claimed[i], ct, ok, tracked[claimed[i]], &buf)
+				ct, ok := pc.cts[claimed[i]]
+				results[i] = r.send(ctx, pc.step, claimed[i], ct, ok, pc.tracked[claimed[i]], bufs)
 			}
 		}()
 	}
@@ -333,16 +440,14 @@ func (r *run) chunk(ctx context.Context, step int, due []dueMsg, p *Pass) error 
 	}
 	close(work)
 	wg.Wait()
+	unavailable := false
 	for i, o := range results {
 		if o.status == "" { // not started: ctx ended
 			results[i] = outcome{contactID: claimed[i], status: "queued"}
 		}
-	}
-	outs = append(outs, results...)
-	unavailable := false
-	for _, o := range outs {
-		switch o.status {
+		switch results[i].status {
 		case "sent":
+			results[i].consentUse = pc.consent[o.contactID]
 			p.Sent++
 		case "skipped":
 			p.Skipped++
@@ -352,7 +457,8 @@ func (r *run) chunk(ctx context.Context, step int, due []dueMsg, p *Pass) error 
 			unavailable = true
 		}
 	}
-	if err := r.settle(ctx, step, outs); err != nil {
+	// The rows are settled even when ctx ended: they were claimed.
+	if err := r.settle(context.WithoutCancel(ctx), pc.step, results); err != nil {
 		return err
 	}
 	if unavailable {
@@ -377,20 +483,23 @@ func reasonOf(d policy.Decision) string {
 
 // claim marks the messages as being sent; only the rows this run moved
 // from queued are returned, so two runs never send the same message.
-func (r *run) claim(ctx context.Context, step int, ids []string) ([]string, error) {
+func (r *run) claim(ctx context.Context, step int, ids []string, skipped []outcome) ([]string, error) {
 	if len(ids) == 0 {
-		return nil, nil
+		if len(skipped) == 0 {
+			return nil, nil
+		}
+		return nil, r.settle(ctx, step, skipped)
 	}
 	args := []any{r.s.now(), r.ws, r.c.ID, step}
-	ph := make([]string, len(ids))
-	for i, x := range ids {
+	for _, x := range ids {
 		args = append(args, x)
-		ph[i] = fmt.Sprintf("$%d", len(args))
 	}
 	var out []string
 	err := r.s.DB.TxCached(ctx, func(tx store.Querier) error {
-		rows, err := tx.QueryContext(ctx, `UPDATE campaign_messages SET status = 'sending', due_at = $1 WHERE workspace_id = $2 AND campaign_id = $3 AND step = $4
-			AND status = 'queued' AND contact_id IN (`+strings.Join(ph, ",")+`) RETURNING contact_id`, args...)
+		if err := r.settleIn(ctx, tx, step, skipped); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, claimSQL(len(ids), r.s.DB.Dialect == store.Postgres), args...)
 		if err != nil {
 			return err
 		}
@@ -410,9 +519,44 @@ func (r *run) claim(ctx context.Context, step int, ids []string) ([]string, erro
 	return out, nil
 }
 
+// claimSQL claims n messages: $1 the time, $2-$4 workspace, campaign and
+// step, then the contacts. On SQLite the planner must not pick the order
+// itself: with an IN list or a plain join of a long VALUES list it walks
+// the due index or the primary key prefix, scanning every queued row of
+// the campaign for each chunk. A CROSS JOIN (which SQLite never reorders)
+// of the materialized list finds each row by primary key, and the update
+// then goes by rowid (TestChunkStatementsFindRowsByKey).
+func claimSQL(n int, pg bool) string {
+	var b strings.Builder
+	if pg {
+		b.WriteString(`UPDATE campaign_messages SET status = 'sending', due_at = $1 WHERE workspace_id = $2 AND campaign_id = $3 AND step = $4
+		AND status = 'queued' AND contact_id IN (`)
+	} else {
+		b.WriteString(`WITH v(cid) AS MATERIALIZED (VALUES `)
+	}
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if pg {
+			fmt.Fprintf(&b, "$%d", i+5)
+		} else {
+			fmt.Fprintf(&b, "($%d)", i+5)
+		}
+	}
+	if pg {
+		b.WriteString(`) RETURNING contact_id`)
+	} else {
+		b.WriteString(`), j AS MATERIALIZED (SELECT m.rowid AS rid FROM v CROSS JOIN campaign_messages AS m
+		WHERE m.workspace_id = $2 AND m.campaign_id = $3 AND m.step = $4 AND m.status = 'queued' AND m.contact_id = v.cid)
+		UPDATE campaign_messages SET status = 'sending', due_at = $1 FROM j WHERE campaign_messages.rowid = j.rid RETURNING campaign_messages.contact_id`)
+	}
+	return b.String()
+}
+
 // send composes and delivers one message. It never returns an error: the
 // outcome says what became of the message.
-func (r *run) send(ctx context.Context, step int, cid string, ct contact.Contact, found, tracked bool, buf *bytes.Buffer) outcome {
+func (r *run) send(ctx context.Context, step int, cid string, ct contact.Contact, found, tracked bool, buf *buffers) outcome {
 	o := outcome{contactID: cid}
 	if !found || ct.Erased {
 		o.status, o.reason = "skipped", ReasonContactGone
@@ -462,7 +606,10 @@ func Values(c contact.Contact) map[string]string {
 	return map[string]string{"first_name": c.FirstName, "last_name": c.LastName, "organization": c.Organization, "email": c.Email}
 }
 
-func (r *run) compose(ct contact.Contact, step int, tracked bool, buf *bytes.Buffer) (raw []byte, msgID, subject string, err error) {
+// buffers are a worker's compose and signing buffers.
+type buffers struct{ msg, signed bytes.Buffer }
+
+func (r *run) compose(ct contact.Contact, step int, tracked bool, buf *buffers) (raw []byte, msgID, subject string, err error) {
 	st := r.steps[step]
 	vals := Values(ct)
 	subject = st.subject.Execute(vals, nil)
@@ -478,18 +625,20 @@ func (r *run) compose(ct contact.Contact, step int, tracked bool, buf *bytes.Buf
 	if err != nil {
 		return nil, "", "", err
 	}
+	foot.ObjectionNotice = r.c.NoticeInMessage
 	msgID = capture.MessageID(r.set)
-	raw, err = mail.Compose(mail.Message{From: r.s.Capture.FromHeader(r.set), To: ct.Email, Subject: subject, Text: text, HTML: htmlBody, Footer: foot,
-		MessageID: msgID, Date: r.s.now(), Headers: map[string]string{"Feedback-ID": fmt.Sprintf("%d:%s:campaign", step, r.c.ID)}})
+	err = mail.ComposeTo(&buf.msg, mail.Message{From: r.from, To: ct.Email, Subject: subject, Text: text, HTML: htmlBody, Footer: foot,
+		MessageID: msgID, Date: r.s.now(), Headers: st.headers})
 	if err != nil {
 		return nil, "", "", err
 	}
+	raw = buf.msg.Bytes()
 	if r.s.Signer != nil {
-		buf.Reset()
-		if err := r.s.Signer.Sign(buf, raw); err != nil {
+		buf.signed.Reset()
+		if err := r.s.Signer.Sign(&buf.signed, raw); err != nil {
 			return nil, "", "", err
 		}
-		raw = bytes.Clone(buf.Bytes())
+		raw = buf.signed.Bytes()
 	}
 	return raw, msgID, subject, nil
 }
@@ -498,7 +647,11 @@ func (r *run) compose(ct contact.Contact, step int, tracked bool, buf *bytes.Buf
 // next step of the sequence for each contact that got (or passed over on
 // its condition) this one.
 func (r *run) settle(ctx context.Context, step int, outs []outcome) error {
-	return r.s.DB.TxCached(ctx, func(tx store.Querier) error {
+	return r.s.DB.TxCached(ctx, func(tx store.Querier) error { return r.settleIn(ctx, tx, step, outs) })
+}
+
+func (r *run) settleIn(ctx context.Context, tx store.Querier, step int, outs []outcome) error {
+	{
 		next := map[time.Time][]string{}
 		var sent []outcome
 		for _, o := range outs {
@@ -516,6 +669,9 @@ func (r *run) settle(ctx context.Context, step int, outs []outcome) error {
 		if err := r.settleSent(ctx, tx, step, sent); err != nil {
 			return err
 		}
+		if err := r.logConsentUse(ctx, tx, step, sent); err != nil {
+			return err
+		}
 		for due, ids := range next {
 			for len(ids) > 0 {
 				n := min(len(ids), insertBatch)
@@ -526,7 +682,7 @@ func (r *run) settle(ctx context.Context, step int, outs []outcome) error {
 			}
 		}
 		return nil
-	})
+	}
 }
 
 // settleSent marks the sent messages. On PostgreSQL one statement per 300
@@ -563,6 +719,38 @@ func (r *run) settleSent(ctx context.Context, tx store.Querier, step int, sent [
 		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
 			return fmt.Errorf("settle sent campaign messages: %w", err)
 		}
+	}
+	return nil
+}
+
+// logConsentUse records, for the sent messages that relied on a consent,
+// when it was last used: one statement per chunk (an upsert keyed by
+// contact, purpose and channel), since a ledger event per message would
+// cost more than sending it. Sends on any other basis (the
+// existing-customer exemption, letters on legitimate interest, the
+// double opt-in confirmation) are not uses of a consent.
+func (r *run) logConsentUse(ctx context.Context, tx store.Querier, step int, sent []outcome) error {
+	var b strings.Builder
+	args := []any{r.ws, r.c.Purpose, "email", fmt.Sprintf("campaign:%s:%d", r.c.ID, step)}
+	for _, o := range sent {
+		if !o.consentUse {
+			continue
+		}
+		if len(args) == 4 {
+			b.WriteString(`INSERT INTO consent_uses (workspace_id, contact_id, purpose, channel, last_used_at, source) VALUES `)
+		} else {
+			b.WriteByte(',')
+		}
+		args = append(args, o.contactID, o.at)
+		fmt.Fprintf(&b, "($1,$%d,$2,$3,$%d,$4)", len(args)-1, len(args))
+	}
+	if len(args) == 4 {
+		return nil
+	}
+	b.WriteString(` ON CONFLICT (workspace_id, contact_id, purpose, channel) DO UPDATE SET last_used_at = excluded.last_used_at, source = excluded.source
+		WHERE consent_uses.last_used_at < excluded.last_used_at`)
+	if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+		return fmt.Errorf("log consent use: %w", err)
 	}
 	return nil
 }

@@ -67,44 +67,56 @@ var reserved = map[string]string{
 // a footer link that is not https) is a *validate.Error naming the field;
 // the message text never repeats the addresses or values themselves.
 func Compose(m Message) ([]byte, error) {
+	var b bytes.Buffer
+	if err := ComposeTo(&b, m); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// ComposeTo is Compose into b, which it resets first: a sender composing
+// one message after another reuses one buffer instead of growing a new one
+// for each.
+func ComposeTo(b *bytes.Buffer, m Message) error {
+	b.Reset()
 	for _, f := range []struct{ name, v string }{
 		{"from", m.From}, {"to", m.To}, {"reply_to", m.ReplyTo}, {"subject", m.Subject}, {"message_id", m.MessageID},
 	} {
 		if err := CheckHeaderValue(f.name, f.v); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	from, err := parseFrom(m.From)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	to, err := parseList("to", m.To, true)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	replyTo, err := parseList("reply_to", m.ReplyTo, false)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if strings.TrimSpace(m.Subject) == "" {
-		return nil, validate.Required("subject")
+		return validate.Required("subject")
 	}
 	if strings.TrimSpace(m.Text) == "" {
-		return nil, validate.Required("text")
+		return validate.Required("text")
 	}
 	msgID, err := messageID(m.MessageID, from.Address)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	extra, err := extraHeaders(m.Headers)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	text, html := m.Text, m.HTML
 	var unsubscribe string
 	if m.Footer != nil {
 		if err := m.Footer.validate(); err != nil {
-			return nil, err
+			return err
 		}
 		text = appendTextFooter(text, m.Footer)
 		if html != "" {
@@ -117,49 +129,48 @@ func Compose(m Message) ([]byte, error) {
 		date = time.Now()
 	}
 
-	var b bytes.Buffer
-	writeHeader(&b, "Date", date.Format(time.RFC1123Z))
-	writeHeader(&b, "From", formatAddr("From", from))
+	writeHeader(b, "Date", date.Format(time.RFC1123Z))
+	writeHeader(b, "From", formatAddr("From", from))
 	if len(replyTo) > 0 {
-		writeHeader(&b, "Reply-To", formatList("Reply-To", replyTo))
+		writeHeader(b, "Reply-To", formatList("Reply-To", replyTo))
 	}
-	writeHeader(&b, "To", formatList("To", to))
-	writeHeader(&b, "Message-ID", msgID)
-	writeHeader(&b, "Subject", encodeUnstructured("Subject", m.Subject))
-	writeHeader(&b, "MIME-Version", "1.0")
+	writeHeader(b, "To", formatList("To", to))
+	writeHeader(b, "Message-ID", msgID)
+	writeHeader(b, "Subject", encodeUnstructured("Subject", m.Subject))
+	writeHeader(b, "MIME-Version", "1.0")
 	if unsubscribe != "" {
 		// RFC 8058 §3.1: one https URI that takes a POST with the body
 		// "List-Unsubscribe=One-Click"; receivers only offer the one-click
 		// button when the message is DKIM-signed covering both fields.
-		writeHeader(&b, "List-Unsubscribe", "<"+unsubscribe+">")
-		writeHeader(&b, "List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
+		writeHeader(b, "List-Unsubscribe", "<"+unsubscribe+">")
+		writeHeader(b, "List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
 	}
 	for _, h := range extra {
-		writeHeader(&b, h[0], h[1])
+		writeHeader(b, h[0], h[1])
 	}
 	if html == "" {
-		writeHeader(&b, "Content-Type", "text/plain; charset=utf-8")
-		writeHeader(&b, "Content-Transfer-Encoding", "quoted-printable")
+		writeHeader(b, "Content-Type", "text/plain; charset=utf-8")
+		writeHeader(b, "Content-Transfer-Encoding", "quoted-printable")
 		b.WriteString("\r\n")
 		b.Write(qp(text))
-		return b.Bytes(), nil
+		return nil
 	}
 	textPart, htmlPart := qp(text), qp(html)
 	boundary := boundaryFor(textPart, htmlPart)
-	writeHeader(&b, "Content-Type", `multipart/alternative; boundary="`+boundary+`"`)
+	writeHeader(b, "Content-Type", `multipart/alternative; boundary="`+boundary+`"`)
 	b.WriteString("\r\n")
 	for _, p := range []struct {
 		ctype string
 		body  []byte
 	}{{"text/plain; charset=utf-8", textPart}, {"text/html; charset=utf-8", htmlPart}} {
 		b.WriteString("--" + boundary + "\r\n")
-		writeHeader(&b, "Content-Type", p.ctype)
-		writeHeader(&b, "Content-Transfer-Encoding", "quoted-printable")
+		writeHeader(b, "Content-Type", p.ctype)
+		writeHeader(b, "Content-Transfer-Encoding", "quoted-printable")
 		b.WriteString("\r\n")
 		b.Write(p.body)
 	}
 	b.WriteString("--" + boundary + "--\r\n")
-	return b.Bytes(), nil
+	return nil
 }
 
 // Envelope returns the SMTP envelope of m: the bare From address and every

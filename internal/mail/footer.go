@@ -17,16 +17,22 @@ type Footer struct {
 	Imprint                                    string
 	PrivacyURL, PreferencesURL, UnsubscribeURL string
 	Lang                                       string
+	// ObjectionNotice prints the notice the existing-customer exemption
+	// needs in every message (§ 7 (3) Nr. 4 UWG): the recipient may object
+	// at any time at no cost beyond basic transmission rates.
+	ObjectionNotice bool
 }
 
 // Langs are the footer languages.
 var Langs = []string{"de", "en"}
 
-type footerLabels struct{ imprint, privacy, preferences, unsubscribe string }
+type footerLabels struct{ imprint, privacy, preferences, unsubscribe, objection string }
 
 var labels = map[string]footerLabels{
-	"de": {"Impressum", "Datenschutzerklärung", "Einstellungen verwalten", "Abmelden"},
-	"en": {"Legal notice", "Privacy notice", "Manage preferences", "Unsubscribe"},
+	"de": {"Impressum", "Datenschutzerklärung", "Einstellungen verwalten", "Abmelden",
+		"Sie können der Verwendung Ihrer E-Mail-Adresse für Werbung jederzeit widersprechen (Abmelden), ohne dass hierfür andere als die Übermittlungskosten nach den Basistarifen entstehen."},
+	"en": {"Legal notice", "Privacy notice", "Manage preferences", "Unsubscribe",
+		"You may object to the use of your e-mail address for advertising at any time (Unsubscribe), at no cost other than the transmission costs at basic rates."},
 }
 
 func (f *Footer) validate() error {
@@ -103,6 +109,9 @@ func appendTextFooter(text string, f *Footer) string {
 	b.WriteString(labels[f.Lang].imprint + ":\n")
 	b.WriteString(strings.TrimSpace(strings.ReplaceAll(f.Imprint, "\r\n", "\n")))
 	b.WriteString("\n")
+	if f.ObjectionNotice {
+		b.WriteString("\n" + labels[f.Lang].objection + "\n")
+	}
 	if links := f.links(); len(links) > 0 {
 		b.WriteString("\n")
 		for _, l := range links {
@@ -127,6 +136,9 @@ func appendHTMLFooter(doc string, f *Footer) string {
 		b.WriteString("\n")
 	}
 	b.WriteString("</p>\n")
+	if f.ObjectionNotice {
+		b.WriteString("<p>" + html.EscapeString(labels[f.Lang].objection) + "</p>\n")
+	}
 	if links := f.links(); len(links) > 0 {
 		b.WriteString("<p>")
 		for i, l := range links {

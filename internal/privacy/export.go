@@ -35,6 +35,9 @@ type Export struct {
 	Values []capture.Value `json:"values"`
 	// Ledger is the consent ledger with its evidence.
 	Ledger []consent.Event `json:"ledger"`
+	// ConsentUses say when each consent was last relied on to send a
+	// message (per purpose and channel).
+	ConsentUses []ConsentUse `json:"consent_uses"`
 	// DOIRequests are the double opt-in requests sent.
 	DOIRequests []DOIRequest `json:"doi_requests"`
 	// Messages are the copies kept in the outbox.
@@ -56,6 +59,14 @@ type Export struct {
 	// one key per part (Service.Exporters): tracking events, lead score
 	// and stage, supplier relations, imports, campaign messages.
 	More map[string]any `json:"more"`
+}
+
+// ConsentUse is the last use of a consent (rules §9 log_consent_usage).
+type ConsentUse struct {
+	Purpose    string    `json:"purpose"`
+	Channel    string    `json:"channel"`
+	LastUsedAt time.Time `json:"last_used_at"`
+	Source     string    `json:"source"`
 }
 
 // DOIRequest is a double opt-in request as exported.
@@ -111,7 +122,7 @@ func (s *Service) AccessExport(ctx context.Context, ws, contactID string) (*Expo
 		return nil, err
 	}
 	x := &Export{SchemaVersion: ExportVersion, GeneratedAt: s.now(), WorkspaceID: ws, ContactID: contactID, Status: "active",
-		Values: []capture.Value{}, DOIRequests: []DOIRequest{}, Messages: []Message{}, Jobs: []JobRef{}, Cases: []Case{}, Remaining: []string{}}
+		Values: []capture.Value{}, ConsentUses: []ConsentUse{}, DOIRequests: []DOIRequest{}, Messages: []Message{}, Jobs: []JobRef{}, Cases: []Case{}, Remaining: []string{}}
 	if !c.Erased {
 		x.Contact = &c
 	}
@@ -135,6 +146,9 @@ func (s *Service) AccessExport(ctx context.Context, ws, contactID string) (*Expo
 		}
 	}
 	if x.Ledger, err = s.Ledger.Events(ctx, ws, contactID, true); err != nil {
+		return nil, err
+	}
+	if err := s.consentUses(ctx, x); err != nil {
 		return nil, err
 	}
 	reqIDs, err := s.doiRequests(ctx, x)
@@ -293,4 +307,22 @@ func (s *Service) suppressionsOf(ctx context.Context, ws, contactID string) ([]S
 // JSON renders the export as an indented JSON document.
 func (x *Export) JSON() ([]byte, error) {
 	return json.MarshalIndent(x, "", "  ")
+}
+
+func (s *Service) consentUses(ctx context.Context, x *Export) error {
+	rows, err := s.DB.R.QueryContext(ctx, `SELECT purpose, channel, last_used_at, source FROM consent_uses WHERE workspace_id = $1 AND contact_id = $2
+		ORDER BY purpose, channel`, x.WorkspaceID, x.ContactID)
+	if err != nil {
+		return fmt.Errorf("consent uses: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var u ConsentUse
+		if err := rows.Scan(&u.Purpose, &u.Channel, &u.LastUsedAt, &u.Source); err != nil {
+			return err
+		}
+		u.LastUsedAt = u.LastUsedAt.UTC()
+		x.ConsentUses = append(x.ConsentUses, u)
+	}
+	return rows.Err()
 }

@@ -19,6 +19,7 @@ var labels = map[string][2]string{
 	"workspace_id": {"Mandant", "Workspace"}, "contact_id": {"Kontakt-ID", "Contact ID"}, "status": {"Status", "Status"},
 	"contact": {"Stammdaten", "Record"}, "values": {"Angaben mit Herkunft und Verlauf", "Values with provenance and history"},
 	"ledger": {"Einwilligungs- und Ereignisprotokoll", "Consent and event ledger"}, "doi_requests": {"Double-Opt-in-Anfragen", "Double opt-in requests"},
+	"consent_uses": {"Nutzung der Einwilligungen", "Use of consents"}, "last_used_at": {"Zuletzt genutzt am", "Last used at"},
 	"messages": {"Nachrichten", "Messages"}, "jobs": {"Hintergrundaufträge", "Background jobs"},
 	"recipients": {"Empfänger (verbundene Systeme)", "Recipients (connected systems)"}, "cases": {"Anträge (Betroffenenrechte)", "Data subject requests"},
 	"suppressions": {"Sperrliste", "Suppression list"}, "erasure": {"Löschung", "Erasure"}, "remaining": {"Was noch gespeichert ist", "What is still kept"},

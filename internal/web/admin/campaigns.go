@@ -116,6 +116,12 @@ func (u *UI) campaignEdit(w http.ResponseWriter, r *http.Request, s *Session) er
 func (d *campaignFormData) fill(c campaign.Campaign) {
 	d.Form = map[string]string{"name": c.Name, "purpose": c.Purpose, "segment_id": c.SegmentID, "lang": c.Lang,
 		"rate_per_second": strconv.Itoa(c.RatePerSecond), "convert_type": c.ConvertType, "convert_name": c.ConvertName}
+	if c.OwnSimilarOffer {
+		d.Form["own_similar_offer"] = "1"
+	}
+	if c.NoticeInMessage {
+		d.Form["notice_in_message"] = "1"
+	}
 	d.Steps = nil
 	for i, st := range c.Steps {
 		sf := stepForm{N: i, DelayDays: strconv.FormatFloat(float64(st.DelaySeconds)/86400, 'f', -1, 64), Subject: st.Subject, Text: st.Text, HTML: st.HTML}
@@ -140,6 +146,7 @@ var stepField = regexp.MustCompile(`^steps\[(\d+)\]\.?([a-z_]*)`)
 func campaignInput(r *http.Request) (campaign.Input, []stepForm, []int, error) {
 	f := func(k string) string { return strings.TrimSpace(r.PostFormValue(k)) }
 	in := campaign.Input{Name: f("name"), Purpose: f("purpose"), SegmentID: f("segment_id"), Lang: f("lang"), ConvertType: f("convert_type"), ConvertName: f("convert_name")}
+	in.OwnSimilarOffer, in.NoticeInMessage = f("own_similar_offer") != "", f("notice_in_message") != ""
 	if v := f("rate_per_second"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
@@ -195,7 +202,7 @@ func campaignErrField(field string, slots []int) string {
 	m := stepField.FindStringSubmatch(field)
 	if m == nil {
 		switch field {
-		case "name", "purpose", "segment_id", "lang", "rate_per_second", "convert_type", "convert_name":
+		case "name", "purpose", "segment_id", "lang", "rate_per_second", "convert_type", "convert_name", "own_similar_offer", "notice_in_message":
 			return field
 		case "steps":
 			return "s0.subject"

@@ -50,6 +50,32 @@ func (a *API) getCampaign(w http.ResponseWriter, r *http.Request, p auth.Princip
 	return nil
 }
 
+// updateCampaign replaces a draft. Once scheduled, the audience was
+// resolved against these settings and steps, so the answer says that only
+// a draft changes and what the campaign is now.
+func (a *API) updateCampaign(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	cur, err := a.Campaigns.Get(r.Context(), p.WorkspaceID, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	var in campaign.Input
+	if err := web.DecodeJSON(r, &in); err != nil {
+		return err
+	}
+	c, err := a.Campaigns.UpdateDraft(r.Context(), p.WorkspaceID, cur.ID, in)
+	if errors.Is(err, campaign.ErrState) {
+		if now, gerr := a.Campaigns.Get(r.Context(), p.WorkspaceID, cur.ID); gerr == nil {
+			cur = now
+		}
+		return web.Errorf(http.StatusConflict, "campaign_state", "only a draft campaign can be changed; this one is "+cur.Status)
+	}
+	if err != nil {
+		return err
+	}
+	web.WriteJSON(w, http.StatusOK, c)
+	return nil
+}
+
 func (a *API) scheduleCampaign(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	if _, err := a.Campaigns.Get(r.Context(), p.WorkspaceID, r.PathValue("id")); err != nil {
 		return err

@@ -243,6 +243,7 @@ func (a *API) Routes() []Route {
 		{"POST", "/api/v1/campaigns", campaignEditors, "Create a draft e-mail campaign (nurture sequence); an unknown merge field is refused naming it", a.createCampaign},
 		{"GET", "/api/v1/campaigns/notification-secret", adminOnly, "The secret the mail provider signs bounce and complaint notifications with, and where to send them", a.campaignNotificationSecret},
 		{"GET", "/api/v1/campaigns/{id}", campaignReaders, "Get a campaign with its steps", a.getCampaign},
+		{"PUT", "/api/v1/campaigns/{id}", campaignEditors, "Replace a draft's settings and steps (drafts only; a scheduled campaign is a 409)", a.updateCampaign},
 		{"POST", "/api/v1/campaigns/{id}/schedule", campaignEditors, "Schedule a draft: the audience is resolved now, the first step is due at starts_at", a.scheduleCampaign},
 		{"POST", "/api/v1/campaigns/{id}/pause", campaignEditors, "Pause sending; queued messages wait", a.pauseCampaign},
 		{"POST", "/api/v1/campaigns/{id}/resume", campaignEditors, "Resume a paused campaign", a.resumeCampaign},

@@ -189,13 +189,16 @@ func runBenchScoring(ctx context.Context, env Env, args []string) error {
 		if err != nil {
 			return err
 		}
+		load := loadavg()
+		cpu0 := cpuTime()
 		st, err := svc.Recompute(ctx, ws)
+		cpu := cpuTime() - cpu0
 		stop()
 		if err != nil {
 			return err
 		}
 		ds = append(ds, st.Duration)
-		fmt.Fprintf(env.Stdout, "recompute %d: %d contacts (%d written), %d events, %d transitions, %d hand-offs in %s (load %s)\n", i+1, st.Contacts, st.Written, st.Events, st.Transitions, st.Handoffs, st.Duration.Round(time.Millisecond), loadavg())
+		fmt.Fprintf(env.Stdout, "recompute %d: %d contacts (%d written), %d events, %d transitions, %d hand-offs in %s, process CPU %s (load at start %s)\n", i+1, st.Contacts, st.Written, st.Events, st.Transitions, st.Handoffs, st.Duration.Round(time.Millisecond), cpu.Round(time.Millisecond), load)
 	}
 	fmt.Fprintf(env.Stdout, "recompute median: %s\n", median(ds).Round(time.Millisecond))
 	return nil
@@ -220,16 +223,18 @@ func runBenchSegments(ctx context.Context, env Env, args []string) error {
 		{"b2b and score >= 20", lead.Filter{And: []lead.Filter{{Field: "audience", Op: "eq", Value: "b2b"}, {Field: "score", Op: "gte", Number: num(20)}}}},
 		{"download within 30 days and not customer", lead.Filter{And: []lead.Filter{{Event: &lead.EventLeaf{Type: "download", WithinDays: 30}, Op: "happened"}, {Not: &lead.Filter{Field: "relationship", Op: "eq", Value: "customer"}}}}},
 	} {
-		var ds []time.Duration
+		var ds, cpus []time.Duration
 		n := 0
+		load := loadavg()
 		for range max(runs, 5) {
-			t0 := time.Now()
+			t0, cpu0 := time.Now(), cpuTime()
 			if n, err = svc.Preview(ctx, ws, c.f); err != nil {
 				return err
 			}
 			ds = append(ds, time.Since(t0))
+			cpus = append(cpus, cpuTime()-cpu0)
 		}
-		fmt.Fprintf(env.Stdout, "preview %-42s count %8d  median %s (load %s)\n", c.name, n, median(ds).Round(time.Millisecond), loadavg())
+		fmt.Fprintf(env.Stdout, "preview %-42s count %8d  median %s, process CPU median %s (load at start %s)\n", c.name, n, median(ds).Round(time.Millisecond), median(cpus).Round(time.Millisecond), load)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	crand "crypto/rand"
 	"encoding/base64"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -39,8 +40,11 @@ func benchLeadRules() lead.Rules {
 // benchLeadSetup generates n contacts (consent.Bulk, as bench audience
 // does) and about perContact events each (track.Store.Record in batches,
 // without the scoring hook, so the recompute is measured alone).
-func benchLeadSetup(ctx context.Context, env Env, name string, args []string) (*store.DB, *lead.Service, string, int, func(), error) {
+func benchLeadSetup(ctx context.Context, env Env, name string, args []string, more func(*flag.FlagSet)) (*store.DB, *lead.Service, string, int, func(), error) {
 	fs := flags(env, "bench "+name, "Generate N contacts and their tracking events in a scratch SQLite database, then measure "+name+".")
+	if more != nil {
+		more(fs)
+	}
 	n := fs.Int("contacts", 100_000, "contacts to generate")
 	per := fs.Int("events", 3, "events per contact on average")
 	runs := fs.Int("runs", 3, "timed runs (the median is reported)")
@@ -177,14 +181,23 @@ func loadavg() string {
 }
 
 func runBenchScoring(ctx context.Context, env Env, args []string) error {
-	db, svc, ws, runs, done, err := benchLeadSetup(ctx, env, "scoring", args)
+	var clearScores bool
+	db, svc, ws, runs, done, err := benchLeadSetup(ctx, env, "scoring", args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&clearScores, "clear", false, "delete the stored scores before each run, so every run writes every contact as a first recompute does")
+	})
 	if err != nil {
 		return err
 	}
 	defer done()
-	_ = db
 	var ds []time.Duration
 	for i := range runs {
+		if clearScores {
+			for _, t := range []string{"lead_contributions", "lead_state", "lead_transitions"} {
+				if _, err := db.W.ExecContext(ctx, `DELETE FROM `+t+` WHERE workspace_id = $1`, ws); err != nil {
+					return err
+				}
+			}
+		}
 		stop, err := startProfile(env.Getenv("FAIRLEAD_BENCH_CPUPROFILE"), fmt.Sprintf("recompute-%d", i+1))
 		if err != nil {
 			return err
@@ -205,7 +218,7 @@ func runBenchScoring(ctx context.Context, env Env, args []string) error {
 }
 
 func runBenchSegments(ctx context.Context, env Env, args []string) error {
-	_, svc, ws, runs, done, err := benchLeadSetup(ctx, env, "segments", args)
+	_, svc, ws, runs, done, err := benchLeadSetup(ctx, env, "segments", args, nil)
 	if err != nil {
 		return err
 	}

@@ -578,7 +578,8 @@ func TestSegmentCountMatchesEachContact(t *testing.T) {
 }
 
 // TestRecomputeInBatchesEqualsIncremental: a recompute over batches of
-// three contacts finds the scores the hook wrote as events arrived
+// three contacts finds the scores the hook wrote as mixed batches of
+// events arrived
 // (nothing to write), and from empty tables writes the same scores and
 // stages again.
 func TestRecomputeInBatchesEqualsIncremental(t *testing.T) {
@@ -590,15 +591,19 @@ func TestRecomputeInBatchesEqualsIncremental(t *testing.T) {
 		defer lead.SetRecomputeBatch(3)()
 		rnd := rand.New(rand.NewPCG(5, 1))
 		var ids []string
+		var evs []track.Event // at least one per contact, so the hook scored every contact
 		for range 20 {
 			cid := f.contact([]string{"b2b", "b2c"}[rnd.IntN(2)], "prospect")
 			ids = append(ids, cid)
-			var evs []track.Event // at least one, so the hook scored every contact
 			for range 1 + rnd.IntN(5) {
 				evs = append(evs, track.Event{ContactID: cid, Type: []string{"page_view", "download"}[rnd.IntN(2)], Name: "whitepaper-2026", At: now.Add(-time.Duration(rnd.IntN(20*24)) * time.Hour)})
 			}
-			f.record(evs...)
 		}
+		// Mixed batches of many contacts, as the events API sends them, each
+		// contact's events split across batches so caps carry over.
+		rnd.Shuffle(len(evs), func(i, j int) { evs[i], evs[j] = evs[j], evs[i] })
+		f.record(evs[:len(evs)/2]...)
+		f.record(evs[len(evs)/2:]...)
 		type snap struct {
 			score float64
 			stage string

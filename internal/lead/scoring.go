@@ -171,7 +171,8 @@ func (s *Service) openProfile(ctx context.Context, q store.Querier, ws, contactI
 
 // OnRecord is the track.Store hook: it scores the recorded events in the
 // transaction that records them, and moves stages (and hands off) as the
-// new scores say.
+// new scores say. The batch's contacts are read, locked and written
+// together, a few statements per batch instead of several per contact.
 func (s *Service) OnRecord(ctx context.Context, q store.Querier, ws string, evs []track.Event) error {
 	sc, err := s.newScorer(ctx, q, ws)
 	if err != nil {
@@ -186,66 +187,259 @@ func (s *Service) OnRecord(ctx context.Context, q store.Querier, ws string, evs 
 		}
 		byContact[cid] = append(byContact[cid], e)
 	}
+	profiles, err := s.profiles(ctx, q, ws, order, sc.needsRecord())
+	if err != nil {
+		return err
+	}
+	// Events of a contact not (or no longer) in the workspace score nothing.
+	order = slices.DeleteFunc(order, func(cid string) bool { _, ok := profiles[cid]; return !ok })
+	if len(order) == 0 {
+		return nil
+	}
+	states, err := s.lockStates(ctx, q, ws, order, sc.version, sc.now)
+	if err != nil {
+		return err
+	}
+	used, err := s.capsUsed(ctx, q, sc, ws, order, byContact)
+	if err != nil {
+		return err
+	}
+	w := &batchWriter{s: s, ws: ws, version: sc.version}
 	for _, cid := range order {
-		if err := s.scoreIncrement(ctx, q, sc, ws, cid, byContact[cid]); err != nil {
+		evs := byContact[cid]
+		slices.SortStableFunc(evs, func(a, b track.Event) int { return a.At.Compare(b.At) })
+		cs := newContactScore()
+		cs.engLog = states[cid].engLog
+		if u := used[cid]; u != nil {
+			cs.capUsed = u
+		}
+		explicit := s.explicitOnce(ctx, ws, cid)
+		for _, e := range evs {
+			sc.applyEvent(cs, e, explicit)
+		}
+		sc.applyFit(cs, profiles[cid], explicit)
+		w.add(cid, states[cid], cs, sc.now, sc.rules)
+	}
+	scores := make([]float64, len(w.rows))
+	for i, r := range w.rows {
+		scores[i] = r.score
+	}
+	// Fit is evaluated anew each time: its old contributions go.
+	if err := inChunks(s.DB.Dialect, order, 1, func(ph string, part []any) error {
+		_, err := q.ExecContext(ctx, `DELETE FROM lead_contributions WHERE workspace_id = $1 AND kind = 'fit' AND contact_id IN `+ph, append([]any{ws}, part...)...)
+		return err
+	}); err != nil {
+		return fmt.Errorf("lead: %w", err)
+	}
+	if err := w.flush(ctx, q); err != nil {
+		return err
+	}
+	for i, cid := range order {
+		st, p := states[cid], profiles[cid]
+		next := nextStage(st.stage, scores[i], p.Relationship, sc.rules.Thresholds)
+		if err := s.afterScore(ctx, q, sc, ws, cid, st, next, scores[i], p, "score", "system"); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (s *Service) scoreIncrement(ctx context.Context, q store.Querier, sc *scorer, ws, cid string, evs []track.Event) error {
-	p, ok, err := s.profile(ctx, q, ws, cid, sc.needsRecord())
-	if err != nil || !ok {
-		return err // events of a contact not (or no longer) in the workspace score nothing
-	}
-	st, err := s.lockState(ctx, q, ws, cid, sc.version, sc.now)
+// inChunks calls fn for parts of ids of the sizes in chunkSizes, with the
+// parenthesized placeholder list of the part after the first k parameters.
+func inChunks(d store.Dialect, ids []string, k int, fn func(ph string, part []any) error) error {
+	return chunked(len(ids), func(off, n int) error {
+		var b strings.Builder
+		placeholders(&b, d, k, n)
+		part := make([]any, n)
+		for i, id := range ids[off : off+n] {
+			part[i] = id
+		}
+		return fn(b.String(), part)
+	})
+}
+
+// profiles reads what the fit and assignment rules test of the contacts,
+// in q; a contact that is not the workspace's is missing from the map.
+func (s *Service) profiles(ctx context.Context, q store.Querier, ws string, ids []string, sealed bool) (map[string]profile, error) {
+	out := make(map[string]profile, len(ids))
+	err := inChunks(s.DB.Dialect, ids, 1, func(ph string, part []any) error {
+		rows, err := q.QueryContext(ctx, `SELECT id, audience, relationship, data_source FROM contacts WHERE workspace_id = $1 AND id IN `+ph, append([]any{ws}, part...)...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var cid string
+			var p profile
+			if err := rows.Scan(&cid, &p.Audience, &p.Relationship, &p.DataSource); err != nil {
+				return err
+			}
+			out[strings.ToLower(cid)] = p
+		}
+		return rows.Err()
+	})
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("lead: read contacts: %w", err)
 	}
-	slices.SortStableFunc(evs, func(a, b track.Event) int { return a.At.Compare(b.At) })
-	cs := newContactScore()
-	cs.engLog = st.engLog
-	// What the capped rules already gave in the periods of these events.
+	if sealed {
+		for cid, p := range out {
+			if err := s.openProfile(ctx, q, ws, cid, &p); err != nil {
+				return nil, err
+			}
+			out[cid] = p
+		}
+	}
+	return out, nil
+}
+
+// lockStates makes sure each contact has a state row and, on PostgreSQL,
+// locks the rows for the transaction (see lockState), in ID order so two
+// batches locking the same contacts wait instead of deadlocking.
+func (s *Service) lockStates(ctx context.Context, q store.Querier, ws string, ids []string, version int, now time.Time) (map[string]stateRow, error) {
+	sorted := slices.Clone(ids)
+	slices.Sort(sorted)
+	err := chunked(len(sorted), func(off, n int) error {
+		var b strings.Builder
+		b.WriteString(`INSERT INTO lead_state (workspace_id, contact_id, stage, score, score_ref_at, fit, eng_log, rule_version) VALUES `)
+		args := make([]any, 0, n*4)
+		for i, cid := range sorted[off : off+n] {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			row(&b, s.DB.Dialect, len(args), `(?, ?, 'visitor', 0, ?, 0, NULL, ?)`)
+			args = append(args, ws, cid, now, version)
+		}
+		b.WriteString(` ON CONFLICT (workspace_id, contact_id) DO NOTHING`)
+		_, err := q.ExecContext(ctx, b.String(), args...)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lead: state: %w", store.MapError(err))
+	}
+	lock := ""
+	if s.DB.Dialect == store.Postgres {
+		lock = " FOR UPDATE"
+	}
+	out := make(map[string]stateRow, len(ids))
+	err = inChunks(s.DB.Dialect, sorted, 1, func(ph string, part []any) error {
+		rows, err := q.QueryContext(ctx, `SELECT contact_id, `+stateCols+` FROM lead_state WHERE workspace_id = $1 AND contact_id IN `+ph+` ORDER BY contact_id`+lock, append([]any{ws}, part...)...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var cid string
+			var r stateRow
+			if err := scanState(prefixScanner{rows, &cid}, &r); err != nil {
+				return err
+			}
+			out[strings.ToLower(cid)] = r
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lead: state: %w", store.MapError(err))
+	}
+	return out, nil
+}
+
+// prefixScanner scans a first column into dst and the rest with the
+// wrapped scanner's caller.
+type prefixScanner struct {
+	rows interface{ Scan(...any) error }
+	dst  *string
+}
+
+func (p prefixScanner) Scan(dst ...any) error { return p.rows.Scan(append([]any{p.dst}, dst...)...) }
+
+// row writes pattern with each "?" a placeholder numbered after the first
+// k ("?" on SQLite, see placeholders).
+func row(b *strings.Builder, d store.Dialect, k int, pattern string) {
+	for _, r := range pattern {
+		if r != '?' {
+			b.WriteRune(r)
+			continue
+		}
+		k++
+		if d == store.SQLite {
+			b.WriteByte('?')
+		} else {
+			fmt.Fprintf(b, "$%d", k)
+		}
+	}
+}
+
+// capsUsed sums what the capped rules already gave the contacts in the
+// cap periods their new events fall in, from one read of the stored
+// contributions since the earliest such period.
+func (s *Service) capsUsed(ctx context.Context, q store.Querier, sc *scorer, ws string, ids []string, byContact map[string][]track.Event) (map[string]map[capKey]float64, error) {
+	periods := map[string]int{} // capped rule -> period days
+	want := map[string]map[capKey]bool{}
+	var from time.Time
 	for _, r := range sc.rules.Engagement {
 		if r.Cap == nil {
 			continue
 		}
-		for _, e := range evs {
-			if !r.matches(e) {
-				continue
+		periods[r.ID] = r.Cap.PeriodDays
+		for _, cid := range ids {
+			for _, e := range byContact[cid] {
+				if !r.matches(e) {
+					continue
+				}
+				k := capKey{r.ID, bucket(e.At, r.Cap.PeriodDays)}
+				if want[cid] == nil {
+					want[cid] = map[capKey]bool{}
+				}
+				want[cid][k] = true
+				if start := bucketStart(k.bucket, r.Cap.PeriodDays); from.IsZero() || start.Before(from) {
+					from = start
+				}
 			}
-			k := capKey{r.ID, bucket(e.At, r.Cap.PeriodDays)}
-			if _, done := cs.capUsed[k]; done {
-				continue
-			}
-			from := bucketStart(k.bucket, r.Cap.PeriodDays)
-			var used float64
-			if err := q.QueryRowContext(ctx, `SELECT COALESCE(SUM(points), 0) FROM lead_contributions WHERE workspace_id = $1 AND contact_id = $2
-				AND rule_id = $3 AND kind = 'engagement' AND occurred_at >= $4 AND occurred_at < $5`,
-				ws, cid, r.ID, from, from.Add(time.Duration(r.Cap.PeriodDays)*24*time.Hour)).Scan(&used); err != nil {
-				return fmt.Errorf("lead: read cap: %w", err)
-			}
-			cs.capUsed[k] = used
 		}
 	}
-	explicit := s.explicitOnce(ctx, ws, cid)
-	for _, e := range evs {
-		sc.applyEvent(cs, e, explicit)
+	out := map[string]map[capKey]float64{}
+	if len(want) == 0 {
+		return out, nil
 	}
-	sc.applyFit(cs, p, explicit)
-	// Fit is evaluated anew each time: its old contributions go.
-	if _, err := q.ExecContext(ctx, `DELETE FROM lead_contributions WHERE workspace_id = $1 AND contact_id = $2 AND kind = 'fit'`, ws, cid); err != nil {
-		return fmt.Errorf("lead: %w", err)
+	var touched []string
+	for cid := range want {
+		touched = append(touched, cid)
+		out[cid] = map[capKey]float64{}
+		for k := range want[cid] {
+			out[cid][k] = 0
+		}
 	}
-	w := &batchWriter{s: s, ws: ws, version: sc.version}
-	w.add(cid, st, cs, sc.now, sc.rules)
-	score := w.rows[0].score
-	next := nextStage(st.stage, score, p.Relationship, sc.rules.Thresholds)
-	if err := w.flush(ctx, q); err != nil {
-		return err
+	slices.Sort(touched)
+	err := inChunks(s.DB.Dialect, touched, 2, func(ph string, part []any) error {
+		rows, err := q.QueryContext(ctx, `SELECT contact_id, rule_id, points, occurred_at FROM lead_contributions WHERE workspace_id = $1
+			AND kind = 'engagement' AND occurred_at >= $2 AND contact_id IN `+ph, append([]any{ws, from}, part...)...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var cid, rule string
+			var points float64
+			var at time.Time
+			if err := rows.Scan(&cid, &rule, &points, &at); err != nil {
+				return err
+			}
+			cid = strings.ToLower(cid)
+			days, ok := periods[rule]
+			if !ok {
+				continue
+			}
+			k := capKey{rule, bucket(at.UTC(), days)}
+			if want[cid][k] {
+				out[cid][k] += points
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lead: read cap: %w", err)
 	}
-	return s.afterScore(ctx, q, sc, ws, cid, st, next, score, p, "score", "system")
+	return out, nil
 }
 
 // explicitOnce asks the engine at most once per contact whether the person

@@ -637,7 +637,10 @@ const segFrom = ` FROM contacts c LEFT JOIN lead_state s ON s.workspace_id = c.w
 func (s *Service) run(ctx context.Context, ws string, c *compiled, after string, limit int, emit func(string) error) error {
 	emitted := 0
 	for {
-		q := &query{now: c.q.now, k: c.q.k, fits: c.q.fits}
+		// No score ranges here: a walk pages through contacts in ID order
+		// anyway, and fit values that appear during a long walk (a rule
+		// change and its recompute) must not drop members from a send.
+		q := &query{now: c.q.now, k: c.q.k}
 		q.arg(ws)
 		var sel string
 		var cols []string

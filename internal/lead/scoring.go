@@ -343,8 +343,8 @@ func (s *Service) lockStates(ctx context.Context, q store.Querier, ws string, id
 	return out, nil
 }
 
-// prefixScanner scans a first column into dst and the rest with the
-// wrapped scanner's caller.
+// prefixScanner puts a row's first column into dst and hands the rest to
+// the caller's Scan, so scanState reads rows that start with the contact.
 type prefixScanner struct {
 	rows interface{ Scan(...any) error }
 	dst  *string

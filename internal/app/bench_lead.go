@@ -4,6 +4,7 @@ import (
 	"context"
 	crand "crypto/rand"
 	"encoding/base64"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -39,8 +40,11 @@ func benchLeadRules() lead.Rules {
 // benchLeadSetup generates n contacts (consent.Bulk, as bench audience
 // does) and about perContact events each (track.Store.Record in batches,
 // without the scoring hook, so the recompute is measured alone).
-func benchLeadSetup(ctx context.Context, env Env, name string, args []string) (*store.DB, *lead.Service, string, int, func(), error) {
+func benchLeadSetup(ctx context.Context, env Env, name string, args []string, more func(*flag.FlagSet)) (*store.DB, *lead.Service, string, int, func(), error) {
 	fs := flags(env, "bench "+name, "Generate N contacts and their tracking events in a scratch SQLite database, then measure "+name+".")
+	if more != nil {
+		more(fs)
+	}
 	n := fs.Int("contacts", 100_000, "contacts to generate")
 	per := fs.Int("events", 3, "events per contact on average")
 	runs := fs.Int("runs", 3, "timed runs (the median is reported)")
@@ -177,32 +181,44 @@ func loadavg() string {
 }
 
 func runBenchScoring(ctx context.Context, env Env, args []string) error {
-	db, svc, ws, runs, done, err := benchLeadSetup(ctx, env, "scoring", args)
+	var clearScores bool
+	db, svc, ws, runs, done, err := benchLeadSetup(ctx, env, "scoring", args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&clearScores, "clear", false, "delete the stored scores before each run, so every run writes every contact as a first recompute does")
+	})
 	if err != nil {
 		return err
 	}
 	defer done()
-	_ = db
 	var ds []time.Duration
 	for i := range runs {
+		if clearScores {
+			for _, t := range []string{"lead_contributions", "lead_state", "lead_transitions"} {
+				if _, err := db.W.ExecContext(ctx, `DELETE FROM `+t+` WHERE workspace_id = $1`, ws); err != nil {
+					return err
+				}
+			}
+		}
 		stop, err := startProfile(env.Getenv("FAIRLEAD_BENCH_CPUPROFILE"), fmt.Sprintf("recompute-%d", i+1))
 		if err != nil {
 			return err
 		}
+		load := loadavg()
+		cpu0 := cpuTime()
 		st, err := svc.Recompute(ctx, ws)
+		cpu := cpuTime() - cpu0
 		stop()
 		if err != nil {
 			return err
 		}
 		ds = append(ds, st.Duration)
-		fmt.Fprintf(env.Stdout, "recompute %d: %d contacts (%d written), %d events, %d transitions, %d hand-offs in %s (load %s)\n", i+1, st.Contacts, st.Written, st.Events, st.Transitions, st.Handoffs, st.Duration.Round(time.Millisecond), loadavg())
+		fmt.Fprintf(env.Stdout, "recompute %d: %d contacts (%d written), %d events, %d transitions, %d hand-offs in %s, process CPU %s (load at start %s)\n", i+1, st.Contacts, st.Written, st.Events, st.Transitions, st.Handoffs, st.Duration.Round(time.Millisecond), cpu.Round(time.Millisecond), load)
 	}
 	fmt.Fprintf(env.Stdout, "recompute median: %s\n", median(ds).Round(time.Millisecond))
 	return nil
 }
 
 func runBenchSegments(ctx context.Context, env Env, args []string) error {
-	_, svc, ws, runs, done, err := benchLeadSetup(ctx, env, "segments", args)
+	_, svc, ws, runs, done, err := benchLeadSetup(ctx, env, "segments", args, nil)
 	if err != nil {
 		return err
 	}
@@ -220,16 +236,18 @@ func runBenchSegments(ctx context.Context, env Env, args []string) error {
 		{"b2b and score >= 20", lead.Filter{And: []lead.Filter{{Field: "audience", Op: "eq", Value: "b2b"}, {Field: "score", Op: "gte", Number: num(20)}}}},
 		{"download within 30 days and not customer", lead.Filter{And: []lead.Filter{{Event: &lead.EventLeaf{Type: "download", WithinDays: 30}, Op: "happened"}, {Not: &lead.Filter{Field: "relationship", Op: "eq", Value: "customer"}}}}},
 	} {
-		var ds []time.Duration
+		var ds, cpus []time.Duration
 		n := 0
+		load := loadavg()
 		for range max(runs, 5) {
-			t0 := time.Now()
+			t0, cpu0 := time.Now(), cpuTime()
 			if n, err = svc.Preview(ctx, ws, c.f); err != nil {
 				return err
 			}
 			ds = append(ds, time.Since(t0))
+			cpus = append(cpus, cpuTime()-cpu0)
 		}
-		fmt.Fprintf(env.Stdout, "preview %-42s count %8d  median %s (load %s)\n", c.name, n, median(ds).Round(time.Millisecond), loadavg())
+		fmt.Fprintf(env.Stdout, "preview %-42s count %8d  median %s, process CPU median %s (load at start %s)\n", c.name, n, median(ds).Round(time.Millisecond), median(cpus).Round(time.Millisecond), load)
 	}
 	return nil
 }

@@ -294,6 +294,17 @@ func isolationCases() map[string]isolationCase {
 			}
 			return err
 		},
+		"Store.Range": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			n := 0
+			err := h.track().Store.Range(ctx, b, ids["contact"], ids["contact"], func(track.Event) error { n++; return nil })
+			if err == nil && n > 0 {
+				return fmt.Errorf("workspace B read %d of A's tracking events", n)
+			}
+			if err == nil {
+				err = store.ErrNotFound
+			}
+			return err
+		},
 		"Store.DeleteContact": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
 			n, err := h.track().Store.DeleteContact(ctx, h.db.W, b, ids["contact"])
 			if err == nil && n > 0 {

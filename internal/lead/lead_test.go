@@ -2,7 +2,10 @@ package lead_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -438,6 +441,205 @@ func TestConcurrentScoring(t *testing.T) {
 		ts, _ := f.svc.Transitions(ctx, f.ws, cid)
 		if len(ts) != 3 {
 			t.Fatalf("%d transitions, want visitor>lead>marketing_qualified>sales_qualified: %+v", len(ts), ts)
+		}
+	})
+}
+
+// TestSegmentCountMatchesEachContact: counts (index ranges for scores, a
+// semi-join for events, lead_state first where unscored contacts cannot
+// match) and the member walk agree with the filter evaluated contact by
+// contact from the scores and the recorded events, including scores that
+// equal the number exactly (fit alone) and contacts never scored.
+func TestSegmentCountMatchesEachContact(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := day("2026-11-12")
+		f := newFixture(t, db, now)
+		r := scoringRules()
+		r.Fit = append(r.Fit, lead.FitRule{ID: "customer", Points: 12, When: []lead.Condition{{Attribute: "relationship", Op: "eq", Value: "customer"}}})
+		f.rules(r)
+		rnd := rand.New(rand.NewPCG(3, 9))
+		type person struct {
+			id, audience, relationship string
+			events                     []track.Event
+		}
+		var people []person
+		for i := range 48 {
+			p := person{audience: []string{"b2b", "b2c"}[rnd.IntN(2)], relationship: []string{"prospect", "customer"}[rnd.IntN(2)]}
+			p.id = f.contact(p.audience, p.relationship)
+			for range rnd.IntN(5) {
+				typ := []string{"page_view", "download"}[rnd.IntN(2)]
+				p.events = append(p.events, track.Event{ContactID: p.id, Type: typ, Name: "whitepaper-2026", At: now.Add(-time.Duration(rnd.IntN(60*24)) * time.Hour)})
+			}
+			if len(p.events) > 0 {
+				f.record(p.events...)
+			}
+			if i == 40 {
+				if _, err := f.svc.Recompute(ctx, f.ws); err != nil {
+					t.Fatal(err)
+				}
+			}
+			people = append(people, p) // the last seven have no state unless they had events
+		}
+		score := map[string]float64{}
+		stage := map[string]string{}
+		for _, p := range people {
+			var err error
+			if score[p.id], err = f.svc.Score(ctx, f.ws, p.id); err != nil {
+				t.Fatal(err)
+			}
+			if stage[p.id], err = f.svc.Stage(ctx, f.ws, p.id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var eval func(p person, fl lead.Filter) bool
+		eval = func(p person, fl lead.Filter) bool {
+			switch {
+			case fl.And != nil:
+				for _, c := range fl.And {
+					if !eval(p, c) {
+						return false
+					}
+				}
+				return true
+			case fl.Or != nil:
+				for _, c := range fl.Or {
+					if eval(p, c) {
+						return true
+					}
+				}
+				return false
+			case fl.Not != nil:
+				return !eval(p, *fl.Not)
+			case fl.Event != nil:
+				since := now.AddDate(0, 0, -fl.Event.WithinDays)
+				seen := false
+				for _, e := range p.events {
+					seen = seen || (e.Type == fl.Event.Type && !e.At.Before(since))
+				}
+				return seen == (fl.Op == "happened")
+			}
+			switch fl.Field {
+			case "audience":
+				return (p.audience == fl.Value) == (fl.Op == "eq")
+			case "relationship":
+				return (p.relationship == fl.Value) == (fl.Op == "eq")
+			case "stage":
+				return slices.Contains(fl.Values, stage[p.id]) || stage[p.id] == fl.Value
+			}
+			s, n := score[p.id], *fl.Number
+			return map[string]bool{"gt": s > n, "gte": s >= n, "lt": s < n, "lte": s <= n}[fl.Op]
+		}
+		num := func(v float64) *float64 { return &v }
+		var filters []lead.Filter
+		for _, op := range []string{"gt", "gte", "lt", "lte"} {
+			for _, n := range []float64{0, 5, 12, 17, 20, 30.5, 1000} {
+				filters = append(filters, lead.Filter{Field: "score", Op: op, Number: num(n)})
+			}
+		}
+		filters = append(filters,
+			lead.Filter{And: []lead.Filter{{Field: "audience", Op: "eq", Value: "b2b"}, {Field: "score", Op: "gte", Number: num(10)}}},
+			lead.Filter{Or: []lead.Filter{{Field: "score", Op: "lt", Number: num(5)}, {Event: &lead.EventLeaf{Type: "download", WithinDays: 20}, Op: "happened"}}},
+			lead.Filter{Not: &lead.Filter{Field: "score", Op: "gt", Number: num(12)}},
+			lead.Filter{And: []lead.Filter{{Event: &lead.EventLeaf{Type: "page_view", WithinDays: 30}, Op: "happened"}, {Field: "relationship", Op: "ne", Value: "customer"}}},
+			lead.Filter{Event: &lead.EventLeaf{Type: "download", WithinDays: 10}, Op: "not_happened"},
+			lead.Filter{And: []lead.Filter{{Field: "stage", Op: "in", Values: []string{"lead", "marketing_qualified"}}, {Field: "score", Op: "lte", Number: num(20)}}},
+			lead.Filter{And: []lead.Filter{{Field: "relationship", Op: "eq", Value: "customer"}, {Not: &lead.Filter{Field: "score", Op: "gte", Number: num(17)}}}},
+		)
+		for i, fl := range filters {
+			want := 0
+			for _, p := range people {
+				if eval(p, fl) {
+					want++
+				}
+			}
+			n, err := f.svc.Count(ctx, f.ws, fl)
+			if err != nil {
+				t.Fatalf("%+v: %v", fl, err)
+			}
+			if n != want {
+				raw, _ := json.Marshal(fl)
+				t.Errorf("count %s = %d, want %d", raw, n, want)
+			}
+			sg, err := f.svc.SaveSegment(ctx, f.ws, "", "user:test", fmt.Sprint("s", i), fl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			walked := 0
+			if err := f.svc.Members(ctx, f.ws, sg.ID, func(string) error { walked++; return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if walked != want {
+				raw, _ := json.Marshal(fl)
+				t.Errorf("members %s = %d, want %d", raw, walked, want)
+			}
+		}
+	})
+}
+
+// TestRecomputeInBatchesEqualsIncremental: a recompute over batches of
+// three contacts finds the scores the hook wrote as mixed batches of
+// events arrived
+// (nothing to write), and from empty tables writes the same scores and
+// stages again.
+func TestRecomputeInBatchesEqualsIncremental(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := day("2026-11-12")
+		f := newFixture(t, db, now)
+		f.rules(scoringRules())
+		defer lead.SetRecomputeBatch(3)()
+		rnd := rand.New(rand.NewPCG(5, 1))
+		var ids []string
+		var evs []track.Event // at least one per contact, so the hook scored every contact
+		for range 20 {
+			cid := f.contact([]string{"b2b", "b2c"}[rnd.IntN(2)], "prospect")
+			ids = append(ids, cid)
+			for range 1 + rnd.IntN(5) {
+				evs = append(evs, track.Event{ContactID: cid, Type: []string{"page_view", "download"}[rnd.IntN(2)], Name: "whitepaper-2026", At: now.Add(-time.Duration(rnd.IntN(20*24)) * time.Hour)})
+			}
+		}
+		// Mixed batches of many contacts, as the events API sends them, each
+		// contact's events split across batches so caps carry over.
+		rnd.Shuffle(len(evs), func(i, j int) { evs[i], evs[j] = evs[j], evs[i] })
+		f.record(evs[:len(evs)/2]...)
+		f.record(evs[len(evs)/2:]...)
+		type snap struct {
+			score float64
+			stage string
+		}
+		take := func() map[string]snap {
+			out := map[string]snap{}
+			for _, cid := range ids {
+				st, err := f.svc.LeadState(ctx, f.ws, cid)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out[cid] = snap{st.Score, st.Stage}
+			}
+			return out
+		}
+		before := take()
+		st, err := f.svc.Recompute(ctx, f.ws)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Contacts != 20 || st.Written != 0 || st.Transitions != 0 {
+			t.Fatalf("recompute after the hook: %+v, want 20 contacts, none written, no transitions", st)
+		}
+		for _, tbl := range []string{"lead_contributions", "lead_state"} {
+			if _, err := db.W.ExecContext(ctx, `DELETE FROM `+tbl+` WHERE workspace_id = $1`, f.ws); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if st, err = f.svc.Recompute(ctx, f.ws); err != nil || st.Written != 20 {
+			t.Fatalf("recompute from empty: %+v %v", st, err)
+		}
+		after := take()
+		for _, cid := range ids {
+			if !near(before[cid].score, after[cid].score) || before[cid].stage != after[cid].stage {
+				t.Errorf("contact %s: incremental %+v, recomputed %+v", cid, before[cid], after[cid])
+			}
 		}
 	})
 }

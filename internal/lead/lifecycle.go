@@ -75,15 +75,46 @@ func (s *Service) recordTransition(ctx context.Context, q store.Querier, ws, cid
 	return nil
 }
 
+// transitionCause names what moved a contact to next: its relationship
+// when that made it a customer, else the scoring cause.
+func transitionCause(cause, next string, p profile) string {
+	if next == StageCustomer && p.Relationship == "customer" {
+		return "relationship"
+	}
+	return cause
+}
+
+// transitionRow is one stage move for insertTransitions.
+type transitionRow struct {
+	cid, from, to, cause string
+}
+
+// insertTransitions records stage moves whose new stage is already in
+// lead_state, with multi-row INSERTs.
+func (s *Service) insertTransitions(ctx context.Context, q store.Querier, ws string, moves []transitionRow, actor string, at time.Time) error {
+	return chunked(len(moves), func(off, n int) error {
+		var b strings.Builder
+		b.WriteString(`INSERT INTO lead_transitions (id, workspace_id, contact_id, from_stage, to_stage, at, cause, actor, reason) VALUES `)
+		args := make([]any, 0, n*9)
+		for i, m := range moves[off : off+n] {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			placeholders(&b, s.DB.Dialect, len(args), 9)
+			args = append(args, id.NewAt(at), ws, m.cid, m.from, m.to, at, m.cause, actor, "")
+		}
+		if _, err := q.ExecContext(ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("lead: record transitions: %w", store.MapError(err))
+		}
+		return nil
+	})
+}
+
 // afterScore moves the stage to next (recording the transition) and hands
 // the lead off when it reached the hand-off stage for the first time.
 func (s *Service) afterScore(ctx context.Context, q store.Querier, sc *scorer, ws, cid string, st stateRow, next string, score float64, p profile, cause, actor string) error {
 	if next != st.stage {
-		c := cause
-		if next == StageCustomer && p.Relationship == "customer" {
-			c = "relationship"
-		}
-		if err := s.recordTransition(ctx, q, ws, cid, st.stage, next, c, actor, "", sc.now); err != nil {
+		if err := s.recordTransition(ctx, q, ws, cid, st.stage, next, transitionCause(cause, next, p), actor, "", sc.now); err != nil {
 			return err
 		}
 	}

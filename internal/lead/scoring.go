@@ -2,6 +2,7 @@ package lead
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math"
 	"slices"
@@ -170,7 +171,8 @@ func (s *Service) openProfile(ctx context.Context, q store.Querier, ws, contactI
 
 // OnRecord is the track.Store hook: it scores the recorded events in the
 // transaction that records them, and moves stages (and hands off) as the
-// new scores say.
+// new scores say. The batch's contacts are read, locked and written
+// together, a few statements per batch instead of several per contact.
 func (s *Service) OnRecord(ctx context.Context, q store.Querier, ws string, evs []track.Event) error {
 	sc, err := s.newScorer(ctx, q, ws)
 	if err != nil {
@@ -185,66 +187,259 @@ func (s *Service) OnRecord(ctx context.Context, q store.Querier, ws string, evs 
 		}
 		byContact[cid] = append(byContact[cid], e)
 	}
+	profiles, err := s.profiles(ctx, q, ws, order, sc.needsRecord())
+	if err != nil {
+		return err
+	}
+	// Events of a contact not (or no longer) in the workspace score nothing.
+	order = slices.DeleteFunc(order, func(cid string) bool { _, ok := profiles[cid]; return !ok })
+	if len(order) == 0 {
+		return nil
+	}
+	states, err := s.lockStates(ctx, q, ws, order, sc.version, sc.now)
+	if err != nil {
+		return err
+	}
+	used, err := s.capsUsed(ctx, q, sc, ws, order, byContact)
+	if err != nil {
+		return err
+	}
+	w := &batchWriter{s: s, ws: ws, version: sc.version}
 	for _, cid := range order {
-		if err := s.scoreIncrement(ctx, q, sc, ws, cid, byContact[cid]); err != nil {
+		evs := byContact[cid]
+		slices.SortStableFunc(evs, func(a, b track.Event) int { return a.At.Compare(b.At) })
+		cs := newContactScore()
+		cs.engLog = states[cid].engLog
+		if u := used[cid]; u != nil {
+			cs.capUsed = u
+		}
+		explicit := s.explicitOnce(ctx, ws, cid)
+		for _, e := range evs {
+			sc.applyEvent(cs, e, explicit)
+		}
+		sc.applyFit(cs, profiles[cid], explicit)
+		w.add(cid, states[cid], cs, sc.now, sc.rules)
+	}
+	scores := make([]float64, len(w.rows))
+	for i, r := range w.rows {
+		scores[i] = r.score
+	}
+	// Fit is evaluated anew each time: its old contributions go.
+	if err := inChunks(s.DB.Dialect, order, 1, func(ph string, part []any) error {
+		_, err := q.ExecContext(ctx, `DELETE FROM lead_contributions WHERE workspace_id = $1 AND kind = 'fit' AND contact_id IN `+ph, append([]any{ws}, part...)...)
+		return err
+	}); err != nil {
+		return fmt.Errorf("lead: %w", err)
+	}
+	if err := w.flush(ctx, q); err != nil {
+		return err
+	}
+	for i, cid := range order {
+		st, p := states[cid], profiles[cid]
+		next := nextStage(st.stage, scores[i], p.Relationship, sc.rules.Thresholds)
+		if err := s.afterScore(ctx, q, sc, ws, cid, st, next, scores[i], p, "score", "system"); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (s *Service) scoreIncrement(ctx context.Context, q store.Querier, sc *scorer, ws, cid string, evs []track.Event) error {
-	p, ok, err := s.profile(ctx, q, ws, cid, sc.needsRecord())
-	if err != nil || !ok {
-		return err // events of a contact not (or no longer) in the workspace score nothing
-	}
-	st, err := s.lockState(ctx, q, ws, cid, sc.version, sc.now)
+// inChunks calls fn for parts of ids of the sizes in chunkSizes, with the
+// parenthesized placeholder list of the part after the first k parameters.
+func inChunks(d store.Dialect, ids []string, k int, fn func(ph string, part []any) error) error {
+	return chunked(len(ids), func(off, n int) error {
+		var b strings.Builder
+		placeholders(&b, d, k, n)
+		part := make([]any, n)
+		for i, id := range ids[off : off+n] {
+			part[i] = id
+		}
+		return fn(b.String(), part)
+	})
+}
+
+// profiles reads what the fit and assignment rules test of the contacts,
+// in q; a contact that is not the workspace's is missing from the map.
+func (s *Service) profiles(ctx context.Context, q store.Querier, ws string, ids []string, sealed bool) (map[string]profile, error) {
+	out := make(map[string]profile, len(ids))
+	err := inChunks(s.DB.Dialect, ids, 1, func(ph string, part []any) error {
+		rows, err := q.QueryContext(ctx, `SELECT id, audience, relationship, data_source FROM contacts WHERE workspace_id = $1 AND id IN `+ph, append([]any{ws}, part...)...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var cid string
+			var p profile
+			if err := rows.Scan(&cid, &p.Audience, &p.Relationship, &p.DataSource); err != nil {
+				return err
+			}
+			out[strings.ToLower(cid)] = p
+		}
+		return rows.Err()
+	})
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("lead: read contacts: %w", err)
 	}
-	slices.SortStableFunc(evs, func(a, b track.Event) int { return a.At.Compare(b.At) })
-	cs := newContactScore()
-	cs.engLog = st.engLog
-	// What the capped rules already gave in the periods of these events.
+	if sealed {
+		for cid, p := range out {
+			if err := s.openProfile(ctx, q, ws, cid, &p); err != nil {
+				return nil, err
+			}
+			out[cid] = p
+		}
+	}
+	return out, nil
+}
+
+// lockStates makes sure each contact has a state row and, on PostgreSQL,
+// locks the rows for the transaction (see lockState), in ID order so two
+// batches locking the same contacts wait instead of deadlocking.
+func (s *Service) lockStates(ctx context.Context, q store.Querier, ws string, ids []string, version int, now time.Time) (map[string]stateRow, error) {
+	sorted := slices.Clone(ids)
+	slices.Sort(sorted)
+	err := chunked(len(sorted), func(off, n int) error {
+		var b strings.Builder
+		b.WriteString(`INSERT INTO lead_state (workspace_id, contact_id, stage, score, score_ref_at, fit, eng_log, rule_version) VALUES `)
+		args := make([]any, 0, n*4)
+		for i, cid := range sorted[off : off+n] {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			row(&b, s.DB.Dialect, len(args), `(?, ?, 'visitor', 0, ?, 0, NULL, ?)`)
+			args = append(args, ws, cid, now, version)
+		}
+		b.WriteString(` ON CONFLICT (workspace_id, contact_id) DO NOTHING`)
+		_, err := q.ExecContext(ctx, b.String(), args...)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lead: state: %w", store.MapError(err))
+	}
+	lock := ""
+	if s.DB.Dialect == store.Postgres {
+		lock = " FOR UPDATE"
+	}
+	out := make(map[string]stateRow, len(ids))
+	err = inChunks(s.DB.Dialect, sorted, 1, func(ph string, part []any) error {
+		rows, err := q.QueryContext(ctx, `SELECT contact_id, `+stateCols+` FROM lead_state WHERE workspace_id = $1 AND contact_id IN `+ph+` ORDER BY contact_id`+lock, append([]any{ws}, part...)...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var cid string
+			var r stateRow
+			if err := scanState(prefixScanner{rows, &cid}, &r); err != nil {
+				return err
+			}
+			out[strings.ToLower(cid)] = r
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lead: state: %w", store.MapError(err))
+	}
+	return out, nil
+}
+
+// prefixScanner puts a row's first column into dst and hands the rest to
+// the caller's Scan, so scanState reads rows that start with the contact.
+type prefixScanner struct {
+	rows interface{ Scan(...any) error }
+	dst  *string
+}
+
+func (p prefixScanner) Scan(dst ...any) error { return p.rows.Scan(append([]any{p.dst}, dst...)...) }
+
+// row writes pattern with each "?" a placeholder numbered after the first
+// k ("?" on SQLite, see placeholders).
+func row(b *strings.Builder, d store.Dialect, k int, pattern string) {
+	for _, r := range pattern {
+		if r != '?' {
+			b.WriteRune(r)
+			continue
+		}
+		k++
+		if d == store.SQLite {
+			b.WriteByte('?')
+		} else {
+			fmt.Fprintf(b, "$%d", k)
+		}
+	}
+}
+
+// capsUsed sums what the capped rules already gave the contacts in the
+// cap periods their new events fall in, from one read of the stored
+// contributions since the earliest such period.
+func (s *Service) capsUsed(ctx context.Context, q store.Querier, sc *scorer, ws string, ids []string, byContact map[string][]track.Event) (map[string]map[capKey]float64, error) {
+	periods := map[string]int{} // capped rule -> period days
+	want := map[string]map[capKey]bool{}
+	var from time.Time
 	for _, r := range sc.rules.Engagement {
 		if r.Cap == nil {
 			continue
 		}
-		for _, e := range evs {
-			if !r.matches(e) {
-				continue
+		periods[r.ID] = r.Cap.PeriodDays
+		for _, cid := range ids {
+			for _, e := range byContact[cid] {
+				if !r.matches(e) {
+					continue
+				}
+				k := capKey{r.ID, bucket(e.At, r.Cap.PeriodDays)}
+				if want[cid] == nil {
+					want[cid] = map[capKey]bool{}
+				}
+				want[cid][k] = true
+				if start := bucketStart(k.bucket, r.Cap.PeriodDays); from.IsZero() || start.Before(from) {
+					from = start
+				}
 			}
-			k := capKey{r.ID, bucket(e.At, r.Cap.PeriodDays)}
-			if _, done := cs.capUsed[k]; done {
-				continue
-			}
-			from := bucketStart(k.bucket, r.Cap.PeriodDays)
-			var used float64
-			if err := q.QueryRowContext(ctx, `SELECT COALESCE(SUM(points), 0) FROM lead_contributions WHERE workspace_id = $1 AND contact_id = $2
-				AND rule_id = $3 AND kind = 'engagement' AND occurred_at >= $4 AND occurred_at < $5`,
-				ws, cid, r.ID, from, from.Add(time.Duration(r.Cap.PeriodDays)*24*time.Hour)).Scan(&used); err != nil {
-				return fmt.Errorf("lead: read cap: %w", err)
-			}
-			cs.capUsed[k] = used
 		}
 	}
-	explicit := s.explicitOnce(ctx, ws, cid)
-	for _, e := range evs {
-		sc.applyEvent(cs, e, explicit)
+	out := map[string]map[capKey]float64{}
+	if len(want) == 0 {
+		return out, nil
 	}
-	sc.applyFit(cs, p, explicit)
-	// Fit is evaluated anew each time: its old contributions go.
-	if _, err := q.ExecContext(ctx, `DELETE FROM lead_contributions WHERE workspace_id = $1 AND contact_id = $2 AND kind = 'fit'`, ws, cid); err != nil {
-		return fmt.Errorf("lead: %w", err)
+	var touched []string
+	for cid := range want {
+		touched = append(touched, cid)
+		out[cid] = map[capKey]float64{}
+		for k := range want[cid] {
+			out[cid][k] = 0
+		}
 	}
-	w := &batchWriter{s: s, ws: ws, version: sc.version}
-	w.add(cid, st, cs, sc.now, sc.rules)
-	score := w.rows[0].score
-	next := nextStage(st.stage, score, p.Relationship, sc.rules.Thresholds)
-	if err := w.flush(ctx, q); err != nil {
-		return err
+	slices.Sort(touched)
+	err := inChunks(s.DB.Dialect, touched, 2, func(ph string, part []any) error {
+		rows, err := q.QueryContext(ctx, `SELECT contact_id, rule_id, points, occurred_at FROM lead_contributions WHERE workspace_id = $1
+			AND kind = 'engagement' AND occurred_at >= $2 AND contact_id IN `+ph, append([]any{ws, from}, part...)...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var cid, rule string
+			var points float64
+			var at time.Time
+			if err := rows.Scan(&cid, &rule, &points, &at); err != nil {
+				return err
+			}
+			cid = strings.ToLower(cid)
+			days, ok := periods[rule]
+			if !ok {
+				continue
+			}
+			k := capKey{rule, bucket(at.UTC(), days)}
+			if want[cid][k] {
+				out[cid][k] += points
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lead: read cap: %w", err)
 	}
-	return s.afterScore(ctx, q, sc, ws, cid, st, next, score, p, "score", "system")
+	return out, nil
 }
 
 // explicitOnce asks the engine at most once per contact whether the person
@@ -275,6 +470,7 @@ type batchWriter struct {
 	s        *Service
 	ws       string
 	version  int
+	setStage bool // the rows carry the stage to write (recompute)
 	at       time.Time
 	rows     []stateUpsert
 	contribs []struct {
@@ -320,9 +516,29 @@ func placeholders(b *strings.Builder, d store.Dialect, k, n int) {
 	b.WriteByte(')')
 }
 
+// chunkSizes are the row counts of the multi-row statements: a batch is
+// cut into the largest of them first, so each table has a few statement
+// texts, each prepared once, however the batches are sized.
+var chunkSizes = []int{rowsPerInsert, 50, 10, 1}
+
+// chunked calls fn with consecutive (offset, count) parts of n rows, each
+// count one of chunkSizes.
+func chunked(n int, fn func(off, n int) error) error {
+	off := 0
+	for _, size := range chunkSizes {
+		for n-off >= size {
+			if err := fn(off, size); err != nil {
+				return err
+			}
+			off += size
+		}
+	}
+	return nil
+}
+
 func (w *batchWriter) flush(ctx context.Context, q store.Querier) error {
-	for start := 0; start < len(w.rows); start += rowsPerInsert {
-		part := w.rows[start:min(start+rowsPerInsert, len(w.rows))]
+	err := chunked(len(w.rows), func(off, n int) error {
+		part := w.rows[off : off+n]
 		var b strings.Builder
 		b.WriteString(`INSERT INTO lead_state (workspace_id, contact_id, stage, score, score_ref_at, fit, eng_log, rule_version) VALUES `)
 		args := make([]any, 0, len(part)*8)
@@ -339,12 +555,19 @@ func (w *batchWriter) flush(ctx context.Context, q store.Querier) error {
 		}
 		b.WriteString(` ON CONFLICT (workspace_id, contact_id) DO UPDATE SET score = excluded.score, score_ref_at = excluded.score_ref_at,
 			fit = excluded.fit, eng_log = excluded.eng_log, rule_version = excluded.rule_version`)
+		if w.setStage {
+			b.WriteString(`, stage = excluded.stage`)
+		}
 		if _, err := q.ExecContext(ctx, b.String(), args...); err != nil {
 			return fmt.Errorf("lead: write scores: %w", store.MapError(err))
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	for start := 0; start < len(w.contribs); start += rowsPerInsert {
-		part := w.contribs[start:min(start+rowsPerInsert, len(w.contribs))]
+	err = chunked(len(w.contribs), func(off, n int) error {
+		part := w.contribs[off : off+n]
 		var b strings.Builder
 		b.WriteString(`INSERT INTO lead_contributions (workspace_id, contact_id, rule_id, kind, event_id, event_type, event_name, points, capped, occurred_at, rule_version) VALUES `)
 		args := make([]any, 0, len(part)*11)
@@ -358,6 +581,10 @@ func (w *batchWriter) flush(ctx context.Context, q store.Querier) error {
 		if _, err := q.ExecContext(ctx, b.String(), args...); err != nil {
 			return fmt.Errorf("lead: write contributions: %w", store.MapError(err))
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	w.rows, w.contribs = w.rows[:0], w.contribs[:0]
 	return nil
@@ -428,17 +655,29 @@ type RecomputeStats struct {
 var recomputeBatch = 2000
 
 type pending struct {
-	cid string
-	p   profile
-	st  stateRow
-	cs  *contactScore
+	cid      string
+	p        profile
+	st       stateRow
+	cs       *contactScore
+	explicit func() bool
+	score    float64
+	next     string
+	changed  bool // contributions or state differ from the stored ones
+}
+
+// prepared is one batch of contacts, read and scored, ready to write.
+type prepared struct {
+	pds    []pending
+	events int
+	err    error
 }
 
 // Recompute scores every contact of the workspace anew with the active
-// rules from all its events, in one pass over track.Store.Each (ordered by
-// contact) merged with the contacts in ID order; memory holds one batch of
-// contacts. Stages move up as the new scores say; a hand-off already made
-// is never made again.
+// rules from all its events. Batches of contacts in ID order are read and
+// scored (their contacts, states, events and stored contributions, one
+// query each) while the previous batch is written: computation runs beside
+// the one writer, and memory holds two batches. Stages move up as the new
+// scores say; a hand-off already made is never made again.
 func (s *Service) Recompute(ctx context.Context, ws string) (RecomputeStats, error) {
 	start := time.Now()
 	st := RecomputeStats{}
@@ -447,200 +686,217 @@ func (s *Service) Recompute(ctx context.Context, ws string) (RecomputeStats, err
 		return st, err
 	}
 	st.RuleVersion = sc.version
-	var page []pending // contacts read ahead, in ID order
-	var done []pending // contacts whose events are all seen
-	after, exhausted := "", false
-	fetch := func() error {
-		if exhausted {
-			return nil
-		}
-		var rows interface {
-			Next() bool
-			Scan(...any) error
-			Close() error
-			Err() error
-		}
-		var err error
-		base := `SELECT c.id, c.audience, c.relationship, c.data_source, s.` + strings.ReplaceAll(stateCols, ", ", ", s.") + `
-			FROM contacts c LEFT JOIN lead_state s ON s.workspace_id = c.workspace_id AND s.contact_id = c.id WHERE c.workspace_id = $1`
-		if after == "" {
-			rows, err = s.DB.R.QueryContext(ctx, base+` ORDER BY c.id LIMIT $2`, ws, recomputeBatch)
-		} else {
-			rows, err = s.DB.R.QueryContext(ctx, base+` AND c.id > $2 ORDER BY c.id LIMIT $3`, ws, after, recomputeBatch)
-		}
-		if err != nil {
-			return fmt.Errorf("lead: read contacts: %w", err)
-		}
-		defer rows.Close()
-		n := 0
-		for rows.Next() {
-			var pd pending
-			var stage *string
-			var fit, engLog *float64
-			var version *int
-			var owner *string
-			var handed *time.Time
-			if err := rows.Scan(&pd.cid, &pd.p.Audience, &pd.p.Relationship, &pd.p.DataSource, &stage, &fit, &engLog, &version, &owner, &handed); err != nil {
-				return err
-			}
-			pd.cid = strings.ToLower(pd.cid)
-			pd.st = stateRow{stage: StageVisitor, engLog: math.Inf(-1)}
-			if stage != nil {
-				pd.st.exists, pd.st.stage = true, *stage
-				if fit != nil {
-					pd.st.fit = *fit
-				}
-				if engLog != nil {
-					pd.st.engLog = *engLog
-				}
-				if version != nil {
-					pd.st.version = *version
-				}
-				if owner != nil {
-					pd.st.owner = *owner
-				}
-				if handed != nil {
-					t := handed.UTC()
-					pd.st.handedOff = &t
-				}
-			}
-			pd.cs = newContactScore()
-			page = append(page, pd)
-			after = pd.cid
-			n++
-		}
-		if n < recomputeBatch {
-			exhausted = true
-		}
-		return rows.Err()
-	}
-	flush := func() error {
-		if len(done) == 0 {
-			return nil
-		}
-		err := s.DB.Tx(ctx, func(tx store.Tx) error {
-			for i := range done {
-				pd := &done[i]
-				explicit := s.explicitOnce(ctx, ws, pd.cid)
-				if sc.needsRecord() {
-					if err := s.openProfile(ctx, tx, ws, pd.cid, &pd.p); err != nil {
-						return err
-					}
-				}
-				sc.applyFit(pd.cs, pd.p, explicit)
-			}
-			// A contact whose contributions and state come out as stored
-			// is not written again: a recompute with unchanged rules (or
-			// rules that touch few contacts) then mostly reads.
-			old, err := s.storedPrints(ctx, tx, ws, done[0].cid, done[len(done)-1].cid)
-			if err != nil {
-				return err
-			}
-			w := &batchWriter{s: s, ws: ws, version: sc.version}
-			var changed []string
-			scores := make([]float64, len(done))
-			for i, pd := range done {
-				scores[i] = pd.cs.fit + valueAt(pd.cs.engLog, sc.now, sc.rules.HalfLifeDays)
-				same := pd.st.exists && pd.st.version == sc.version && pd.st.fit == pd.cs.fit &&
-					(pd.st.engLog == pd.cs.engLog || math.Abs(pd.st.engLog-pd.cs.engLog) < 1e-12) && old[pd.cid] == fingerprint(pd.cs.contribs, sc.version)
-				if same {
-					continue
-				}
-				changed = append(changed, pd.cid)
-				w.add(pd.cid, pd.st, pd.cs, sc.now, sc.rules)
-			}
-			for start := 0; start < len(changed); start += 500 {
-				part := changed[start:min(start+500, len(changed))]
-				args := []any{ws}
-				ph := make([]string, len(part))
-				for i, c := range part {
-					args = append(args, c)
-					ph[i] = fmt.Sprintf("$%d", i+2)
-				}
-				if _, err := tx.ExecContext(ctx, `DELETE FROM lead_contributions WHERE workspace_id = $1 AND contact_id IN (`+strings.Join(ph, ",")+`)`, args...); err != nil {
-					return fmt.Errorf("lead: %w", err)
-				}
-			}
-			st.Written += len(changed)
-			if err := w.flush(ctx, tx); err != nil {
-				return err
-			}
-			for i, pd := range done {
-				next := nextStage(pd.st.stage, scores[i], pd.p.Relationship, sc.rules.Thresholds)
-				moved := next != pd.st.stage
-				handed := pd.st.handedOff != nil
-				if err := s.afterScore(ctx, tx, sc, ws, pd.cid, pd.st, next, scores[i], pd.p, "recompute", "system"); err != nil {
-					return err
-				}
-				if moved {
-					st.Transitions++
-				}
-				if !handed && handoffDue(next, sc.rules.Handoff) {
-					st.Handoffs++
-				}
-			}
-			return nil
-		})
-		st.Contacts += len(done)
-		done = done[:0]
-		return err
-	}
-	// finishUpTo moves the contacts before cid (all of them for "") from the
-	// page to done, flushing full batches.
-	finishUpTo := func(cid string) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan prepared, 1)
+	go func() {
+		defer close(batches)
+		after := ""
 		for {
-			if len(page) == 0 {
-				if exhausted {
-					return nil
-				}
-				if err := fetch(); err != nil {
-					return err
-				}
-				if len(page) == 0 {
-					return nil
-				}
+			b := s.prepareBatch(ctx, sc, ws, after)
+			if len(b.pds) == 0 && b.err == nil {
+				return
 			}
-			if cid != "" && page[0].cid >= cid {
-				return nil
+			select {
+			case batches <- b:
+			case <-ctx.Done():
+				return
 			}
-			done = append(done, page[0])
-			page = page[1:]
-			if len(done) >= recomputeBatch {
-				if err := flush(); err != nil {
-					return err
-				}
+			if b.err != nil || len(b.pds) < recomputeBatch {
+				return
 			}
+			after = b.pds[len(b.pds)-1].cid
+		}
+	}()
+	for b := range batches {
+		if b.err != nil {
+			return st, b.err
+		}
+		st.Events += b.events
+		if err := s.writeBatch(ctx, sc, ws, b.pds, &st); err != nil {
+			return st, err
 		}
 	}
-	explicitFor := map[string]func() bool{}
-	err = s.Events.Each(ctx, ws, func(e track.Event) error {
-		cid := strings.ToLower(e.ContactID)
-		if err := finishUpTo(cid); err != nil {
-			return err
-		}
-		if len(page) == 0 || page[0].cid != cid {
-			return nil // not a contact of the workspace (any more)
-		}
-		st.Events++
-		ex, ok := explicitFor[cid]
-		if !ok {
-			clear(explicitFor)
-			ex = s.explicitOnce(ctx, ws, cid)
-			explicitFor[cid] = ex
-		}
-		sc.applyEvent(page[0].cs, e, ex)
-		return nil
-	})
-	if err != nil {
-		return st, err
-	}
-	if err := finishUpTo(""); err != nil {
-		return st, err
-	}
-	if err := flush(); err != nil {
+	if err := ctx.Err(); err != nil {
 		return st, err
 	}
 	st.Duration = time.Since(start)
 	st.Seconds = math.Round(st.Duration.Seconds()*1000) / 1000
 	return st, nil
+}
+
+// prepareBatch reads and scores the next recomputeBatch contacts after
+// after; nothing of it writes.
+func (s *Service) prepareBatch(ctx context.Context, sc *scorer, ws, after string) prepared {
+	var b prepared
+	base := `SELECT c.id, c.audience, c.relationship, c.data_source, s.` + strings.ReplaceAll(stateCols, ", ", ", s.") + `
+		FROM contacts c LEFT JOIN lead_state s ON s.workspace_id = c.workspace_id AND s.contact_id = c.id WHERE c.workspace_id = $1`
+	var rows *sql.Rows
+	var err error
+	if after == "" {
+		rows, err = s.DB.R.QueryContext(ctx, base+` ORDER BY c.id LIMIT $2`, ws, recomputeBatch)
+	} else {
+		rows, err = s.DB.R.QueryContext(ctx, base+` AND c.id > $2 ORDER BY c.id LIMIT $3`, ws, after, recomputeBatch)
+	}
+	if err != nil {
+		b.err = fmt.Errorf("lead: read contacts: %w", err)
+		return b
+	}
+	for rows.Next() {
+		var pd pending
+		var stage *string
+		var fit, engLog *float64
+		var version *int
+		var owner *string
+		var handed *time.Time
+		if err := rows.Scan(&pd.cid, &pd.p.Audience, &pd.p.Relationship, &pd.p.DataSource, &stage, &fit, &engLog, &version, &owner, &handed); err != nil {
+			rows.Close()
+			b.err = err
+			return b
+		}
+		pd.cid = strings.ToLower(pd.cid)
+		pd.st = stateRow{stage: StageVisitor, engLog: math.Inf(-1)}
+		if stage != nil {
+			pd.st.exists, pd.st.stage = true, *stage
+			if fit != nil {
+				pd.st.fit = *fit
+			}
+			if engLog != nil {
+				pd.st.engLog = *engLog
+			}
+			if version != nil {
+				pd.st.version = *version
+			}
+			if owner != nil {
+				pd.st.owner = *owner
+			}
+			if handed != nil {
+				t := handed.UTC()
+				pd.st.handedOff = &t
+			}
+		}
+		pd.cs = newContactScore()
+		pd.explicit = s.explicitOnce(ctx, ws, pd.cid)
+		b.pds = append(b.pds, pd)
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil || len(b.pds) == 0 {
+		b.err = err
+		return b
+	}
+	first, last := b.pds[0].cid, b.pds[len(b.pds)-1].cid
+	k := 0
+	err = s.Events.Range(ctx, ws, first, last, func(e track.Event) error {
+		cid := strings.ToLower(e.ContactID)
+		for k < len(b.pds) && b.pds[k].cid < cid {
+			k++
+		}
+		if k == len(b.pds) || b.pds[k].cid != cid {
+			return nil // not a contact of the workspace (any more)
+		}
+		b.events++
+		sc.applyEvent(b.pds[k].cs, e, b.pds[k].explicit)
+		return nil
+	})
+	if err != nil {
+		b.err = err
+		return b
+	}
+	for i := range b.pds {
+		pd := &b.pds[i]
+		if sc.needsRecord() {
+			if err := s.openProfile(ctx, s.DB.R, ws, pd.cid, &pd.p); err != nil {
+				b.err = err
+				return b
+			}
+		}
+		sc.applyFit(pd.cs, pd.p, pd.explicit)
+	}
+	// A contact whose contributions and state come out as stored is not
+	// written again: a recompute with unchanged rules (or rules that touch
+	// few contacts) then mostly reads. A contact without a state row has
+	// no stored contributions to compare.
+	var old map[string]string
+	if slices.ContainsFunc(b.pds, func(pd pending) bool { return pd.st.exists }) {
+		if old, err = s.storedPrints(ctx, s.DB.R, ws, first, last); err != nil {
+			b.err = err
+			return b
+		}
+	}
+	for i := range b.pds {
+		pd := &b.pds[i]
+		pd.score = pd.cs.fit + valueAt(pd.cs.engLog, sc.now, sc.rules.HalfLifeDays)
+		pd.next = nextStage(pd.st.stage, pd.score, pd.p.Relationship, sc.rules.Thresholds)
+		same := pd.st.exists && pd.st.version == sc.version && pd.st.fit == pd.cs.fit &&
+			(pd.st.engLog == pd.cs.engLog || math.Abs(pd.st.engLog-pd.cs.engLog) < 1e-12) && old[pd.cid] == fingerprint(pd.cs.contribs, sc.version)
+		pd.changed = !same || pd.next != pd.st.stage
+	}
+	return b
+}
+
+// writeBatch writes one prepared batch in one transaction with statements
+// prepared once (TxCached): the changed contacts' contributions and
+// states, the stage moves as multi-row INSERTs, then the hand-offs, which
+// are rare and go one by one.
+func (s *Service) writeBatch(ctx context.Context, sc *scorer, ws string, pds []pending, st *RecomputeStats) error {
+	var changed []string
+	w := &batchWriter{s: s, ws: ws, version: sc.version, setStage: true}
+	var moves []transitionRow
+	for _, pd := range pds {
+		if !pd.changed {
+			continue
+		}
+		changed = append(changed, pd.cid)
+		row := pd.st
+		row.stage = pd.next
+		w.add(pd.cid, row, pd.cs, sc.now, sc.rules)
+		if pd.next != pd.st.stage {
+			moves = append(moves, transitionRow{cid: pd.cid, from: pd.st.stage, to: pd.next, cause: transitionCause("recompute", pd.next, pd.p)})
+		}
+	}
+	err := s.DB.TxCached(ctx, func(q store.Querier) error {
+		if err := chunked(len(changed), func(off, n int) error {
+			args := make([]any, 0, n+1)
+			args = append(args, ws)
+			for _, c := range changed[off : off+n] {
+				args = append(args, c)
+			}
+			var b strings.Builder
+			b.WriteString(`DELETE FROM lead_contributions WHERE workspace_id = $1 AND contact_id IN `)
+			placeholders(&b, s.DB.Dialect, 1, n)
+			if _, err := q.ExecContext(ctx, b.String(), args...); err != nil {
+				return fmt.Errorf("lead: %w", err)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := w.flush(ctx, q); err != nil {
+			return err
+		}
+		if err := s.insertTransitions(ctx, q, ws, moves, "system", sc.now); err != nil {
+			return err
+		}
+		for _, pd := range pds {
+			if pd.st.handedOff == nil && handoffDue(pd.next, sc.rules.Handoff) {
+				if err := s.handoff(ctx, q, sc, ws, pd.cid, pd.next, pd.score, pd.p, "recompute"); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	st.Contacts += len(pds)
+	st.Written += len(changed)
+	st.Transitions += len(moves)
+	for _, pd := range pds {
+		if pd.st.handedOff == nil && handoffDue(pd.next, sc.rules.Handoff) {
+			st.Handoffs++
+		}
+	}
+	return nil
 }

@@ -269,6 +269,15 @@ type query struct {
 	now  time.Time
 	// liveLeaves are the leaves Go decides, by the index used in the SQL.
 	liveLeaves []Filter
+	// semi compiles event leaves as one semi-join over the events of the
+	// type (a single COUNT); a paged walk keeps the per-contact EXISTS,
+	// which a page of IDs answers without reading all matching events.
+	semi bool
+	// fits are the distinct stored fit values (nil: unknown or too many);
+	// with them a score leaf becomes index ranges on lead_state_score.
+	fits []float64
+	// scored: the rows come from lead_state, every one has a state.
+	scored bool
 }
 
 func (q *query) arg(v any) string {
@@ -294,6 +303,17 @@ func (q *query) sql(f Filter) string {
 		return "(" + strings.Join(parts, op) + ")"
 	case f.Not != nil:
 		return "(NOT " + q.sql(*f.Not) + ")"
+	case f.Event != nil && q.semi:
+		cond := `c.id IN (SELECT e.contact_id FROM track_events e WHERE e.workspace_id = $1 AND e.type = ` + q.arg(f.Event.Type) +
+			` AND e.occurred_at >= ` + q.arg(q.now.AddDate(0, 0, -f.Event.WithinDays))
+		if f.Event.Name != "" {
+			cond += ` AND e.name = ` + q.arg(f.Event.Name)
+		}
+		cond += ")"
+		if f.Op == "not_happened" {
+			return "(NOT " + cond + ")"
+		}
+		return cond
 	case f.Event != nil:
 		cond := `EXISTS (SELECT 1 FROM track_events e WHERE e.workspace_id = c.workspace_id AND e.contact_id = c.id AND e.occurred_at >= ` +
 			q.arg(q.now.AddDate(0, 0, -f.Event.WithinDays)) + ` AND e.type = ` + q.arg(f.Event.Type)
@@ -335,7 +355,11 @@ func (q *query) sql(f Filter) string {
 		default:
 			n += 1e-9
 		}
-		return "(" + fmt.Sprintf(scoreExpr, k) + " " + ops[f.Op] + " " + q.arg(n) + ")"
+		exact := "(" + fmt.Sprintf(scoreExpr, k) + " " + ops[f.Op] + " " + q.arg(n) + ")"
+		if pre := q.scoreRanges(f.Op, n); pre != "" {
+			return "(" + pre + " AND " + exact + ")"
+		}
+		return exact
 	}
 	switch f.Op {
 	case "eq":
@@ -348,6 +372,101 @@ func (q *query) sql(f Filter) string {
 		ph[i] = q.arg(v)
 	}
 	return "(" + col + " IN (" + strings.Join(ph, ",") + "))"
+}
+
+// maxFits bounds the ranges a score leaf is split into; a rule set with
+// more distinct fit sums is compared row by row.
+const maxFits = 32
+
+// scoreRanges is a condition every contact matching "score op n" meets
+// and that an index answers: the score is fit + exp(eng_log - k), so for
+// each stored fit v the engagement needed is a bound on eng_log. The exact
+// comparison still decides; the bounds are widened by a margin so the
+// rounding of ln and exp can only let more rows through, never fewer.
+func (q *query) scoreRanges(op string, n float64) string {
+	if q.fits == nil {
+		return ""
+	}
+	const margin = 1e-9
+	var parts []string
+	for _, v := range q.fits {
+		need := n - v // engagement the contact needs (ge) or must stay below (le)
+		switch op {
+		case "gte", "gt":
+			if need < 0 || (need == 0 && op == "gte") {
+				parts = append(parts, "s.fit = "+q.arg(v))
+				continue
+			}
+			if need == 0 {
+				parts = append(parts, "(s.fit = "+q.arg(v)+" AND s.eng_log IS NOT NULL)")
+				continue
+			}
+			parts = append(parts, "(s.fit = "+q.arg(v)+" AND s.eng_log >= "+q.arg(q.k+math.Log(need)-margin)+")")
+		default: // lt, lte
+			if need < 0 || (need == 0 && op == "lt") {
+				continue // no engagement brings the score back below n
+			}
+			if need == 0 {
+				parts = append(parts, "s.fit = "+q.arg(v)) // no engagement, or so little it rounds to 0
+				continue
+			}
+			parts = append(parts, "(s.fit = "+q.arg(v)+" AND (s.eng_log IS NULL OR s.eng_log < "+q.arg(q.k+math.Log(need)+margin)+"))")
+		}
+	}
+	// A contact never scored has no row: score 0, which the exact
+	// comparison (through COALESCE) decides.
+	if !q.scored {
+		parts = append(parts, "s.contact_id IS NULL")
+	}
+	if len(parts) == 0 {
+		return "(1 = 0)"
+	}
+	return "(" + strings.Join(parts, " OR ") + ")"
+}
+
+// distinctFits reads the stored fit values of the workspace, skipping
+// through lead_state_score; nil when there are more than maxFits.
+func (s *Service) distinctFits(ctx context.Context, ws string) ([]float64, error) {
+	var out []float64
+	var v *float64
+	if err := s.DB.R.QueryRowContext(ctx, `SELECT MIN(fit) FROM lead_state WHERE workspace_id = $1`, ws).Scan(&v); err != nil {
+		return nil, fmt.Errorf("lead: read fits: %w", err)
+	}
+	for v != nil {
+		if len(out) == maxFits {
+			return nil, nil
+		}
+		out = append(out, *v)
+		last := *v
+		v = nil
+		if err := s.DB.R.QueryRowContext(ctx, `SELECT MIN(fit) FROM lead_state WHERE workspace_id = $1 AND fit > $2`, ws, last).Scan(&v); err != nil {
+			return nil, fmt.Errorf("lead: read fits: %w", err)
+		}
+	}
+	if out == nil {
+		out = []float64{}
+	}
+	return out, nil
+}
+
+// usesState says whether a filter reads lead_state.
+func (f Filter) usesState() bool {
+	for _, l := range leaves(f) {
+		if l.Field == "stage" || l.Field == "score" || l.Field == "owner" {
+			return true
+		}
+	}
+	return false
+}
+
+// hasScore says whether a filter has a score leaf.
+func (f Filter) hasScore() bool {
+	for _, l := range leaves(f) {
+		if l.Field == "score" {
+			return true
+		}
+	}
+	return false
 }
 
 // evalLive evaluates f for one contact, with the SQL leaves already
@@ -428,6 +547,11 @@ func (s *Service) compile(ctx context.Context, ws string, f Filter) (*compiled, 
 	}
 	now := s.now()
 	q := &query{now: now, k: math.Ln2 * days(now) / rs.Rules.HalfLifeDays}
+	if f.hasScore() {
+		if q.fits, err = s.distinctFits(ctx, ws); err != nil {
+			return nil, err
+		}
+	}
 	q.arg(ws)
 	c := &compiled{f: f, q: q}
 	c.where = q.sql(f)
@@ -513,6 +637,9 @@ const segFrom = ` FROM contacts c LEFT JOIN lead_state s ON s.workspace_id = c.w
 func (s *Service) run(ctx context.Context, ws string, c *compiled, after string, limit int, emit func(string) error) error {
 	emitted := 0
 	for {
+		// No score ranges here: a walk pages through contacts in ID order
+		// anyway, and fit values that appear during a long walk (a rule
+		// change and its recompute) must not drop members from a send.
 		q := &query{now: c.q.now, k: c.q.k}
 		q.arg(ws)
 		var sel string
@@ -613,12 +740,28 @@ func (s *Service) Count(ctx context.Context, ws string, f Filter) (int, error) {
 		return 0, err
 	}
 	if c.liveCount == 0 && !c.explicit {
-		var n int
-		query := `SELECT COUNT(*)` + segFrom + ` AND ` + c.where
-		if f.onlyState() && !f.matchesUnscored(c.q) {
-			query = `SELECT COUNT(*) FROM lead_state s WHERE s.workspace_id = $1 AND ` + c.where
+		// A filter false for every contact without a lead_state row is
+		// counted from lead_state, so the score ranges and the stage index
+		// lead; one that may hold for them walks the contacts.
+		q := &query{now: c.q.now, k: c.q.k, fits: c.q.fits, semi: true}
+		q.arg(ws)
+		var query string
+		switch {
+		case f.onlyState() && f.unscored() == no:
+			q.scored = true
+			query = `SELECT COUNT(*) FROM lead_state s WHERE s.workspace_id = $1 AND ` + q.sql(f)
+		case f.unscored() == no:
+			// CROSS JOIN keeps lead_state first on SQLite, whose planner
+			// would otherwise walk all contacts of the workspace.
+			q.scored = true
+			query = `SELECT COUNT(*) FROM lead_state s CROSS JOIN contacts c WHERE s.workspace_id = $1 AND c.workspace_id = s.workspace_id AND c.id = s.contact_id AND ` + q.sql(f)
+		case !f.usesState():
+			query = `SELECT COUNT(*) FROM contacts c WHERE c.workspace_id = $1 AND ` + q.sql(f)
+		default:
+			query = `SELECT COUNT(*)` + segFrom + ` AND ` + q.sql(f)
 		}
-		if err := s.DB.R.QueryRowContext(ctx, query, c.q.args...).Scan(&n); err != nil {
+		var n int
+		if err := s.DB.R.QueryRowContext(ctx, query, q.args...).Scan(&n); err != nil {
 			return 0, fmt.Errorf("lead: count segment: %w", err)
 		}
 		return n, nil
@@ -626,6 +769,58 @@ func (s *Service) Count(ctx context.Context, ws string, f Filter) (int, error) {
 	n := 0
 	err = s.run(ctx, ws, c, "", 0, func(string) error { n++; return nil })
 	return n, err
+}
+
+// Three-valued answers of unscored.
+const (
+	no = iota
+	yes
+	unknown
+)
+
+// unscored says what f is for a contact without a lead_state row (visitor,
+// score 0, no owner): no, yes, or unknown where it depends on the contact's
+// attributes or events.
+func (f Filter) unscored() int {
+	switch {
+	case f.And != nil:
+		out := yes
+		for _, c := range f.And {
+			switch c.unscored() {
+			case no:
+				return no
+			case unknown:
+				out = unknown
+			}
+		}
+		return out
+	case f.Or != nil:
+		out := no
+		for _, c := range f.Or {
+			switch c.unscored() {
+			case yes:
+				return yes
+			case unknown:
+				out = unknown
+			}
+		}
+		return out
+	case f.Not != nil:
+		switch f.Not.unscored() {
+		case no:
+			return yes
+		case yes:
+			return no
+		}
+		return unknown
+	}
+	if f.Field == "stage" || f.Field == "score" || f.Field == "owner" {
+		if f.matchesUnscored(nil) {
+			return yes
+		}
+		return no
+	}
+	return unknown
 }
 
 // matchesUnscored evaluates a state-only filter on a contact without a

@@ -171,3 +171,44 @@ func TestEachPagesInOrder(t *testing.T) {
 		}
 	})
 }
+
+// TestRangeReadsOneContactRange: Range returns exactly the events of the
+// contacts from first to last, in contact, time and ID order, and nothing
+// of another workspace.
+func TestRangeReadsOneContactRange(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s := NewStore(db, nil)
+		ws, other := newWorkspace(t, db), newWorkspace(t, db)
+		at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+		contacts := []string{id.New(), id.New(), id.New(), id.New()} // ascending: IDs are time-ordered
+		var evs []Event
+		for i := range 40 {
+			evs = append(evs, Event{ContactID: contacts[i%4], Type: "download", Name: fmt.Sprint("a", i), At: at.Add(time.Duration(i%5) * time.Minute)})
+		}
+		if err := s.Record(ctx, nil, ws, evs); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Record(ctx, nil, other, []Event{{ContactID: contacts[1], Type: "download", Name: "x"}}); err != nil {
+			t.Fatal(err)
+		}
+		var got []Event
+		if err := s.Range(ctx, ws, contacts[1], contacts[2], func(e Event) error { got = append(got, e); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 20 {
+			t.Fatalf("Range saw %d events, want 20", len(got))
+		}
+		for i, e := range got {
+			if e.ContactID != contacts[1] && e.ContactID != contacts[2] {
+				t.Fatalf("event of contact %s outside the range", e.ContactID)
+			}
+			if i > 0 {
+				p := got[i-1]
+				if e.ContactID < p.ContactID || e.ContactID == p.ContactID && (e.At.Before(p.At) || e.At.Equal(p.At) && e.ID < p.ID) {
+					t.Fatalf("out of order: %+v after %+v", e, p)
+				}
+			}
+		}
+	})
+}

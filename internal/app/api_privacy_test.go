@@ -9,6 +9,7 @@ import (
 	"github.com/fairlead/fairlead/internal/auth"
 	"github.com/fairlead/fairlead/internal/capture/token"
 	"github.com/fairlead/fairlead/internal/id"
+	"github.com/fairlead/fairlead/internal/privacy"
 	"github.com/fairlead/fairlead/internal/store/testdb"
 )
 
@@ -126,7 +127,7 @@ func TestPrivacyAPI(t *testing.T) {
 
 			// Retention rules and the dry run.
 			ps := must(h.do("GET", "/api/v1/retention/policies", dpo, nil), 200)
-			if len(ps["policies"].([]any)) != 4 {
+			if len(ps["policies"].([]any)) != len(privacy.Rules) {
 				t.Fatalf("policies: %v", ps)
 			}
 			must(h.do("PATCH", "/api/v1/retention/policies/contract_delete", dpo, map[string]any{"after_days": 365}), 400)

@@ -19,6 +19,7 @@ import (
 	"github.com/fairlead/fairlead/internal/contact"
 	"github.com/fairlead/fairlead/internal/importer"
 	"github.com/fairlead/fairlead/internal/jobs"
+	"github.com/fairlead/fairlead/internal/keyring"
 	"github.com/fairlead/fairlead/internal/lead"
 	"github.com/fairlead/fairlead/internal/mail/outbox"
 	"github.com/fairlead/fairlead/internal/privacy"
@@ -361,6 +362,15 @@ func isolationCases() map[string]isolationCase {
 			c, _, _, _ := h.consent()
 			_, err := c.Keys().Open(ctx, b, ids["contact"], []byte("sealed in workspace A"))
 			return err
+		},
+		"Keyring.SealText": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			c, _, _, _ := h.consent()
+			_, err := c.Keys().SealText(ctx, b, ids["contact"], "x")
+			return err
+		},
+		"Keyring.OpenTextColumn": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			c, _, _, _ := h.consent()
+			return c.Keys().OpenTextColumn(ctx, b, ids["contact"], []map[string]any{{"t": keyring.TextPrefix + "AAAA"}}, "t")
 		},
 		"Keyring.Opener": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
 			c, _, _, _ := h.consent()

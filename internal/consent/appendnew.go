@@ -264,4 +264,3 @@ func (l *Ledger) storeText(ctx context.Context, q store.Querier, ws, text string
 	}
 	return nil
 }
-

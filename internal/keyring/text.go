@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/fairlead/fairlead/internal/store"
 )
 
 // TextPrefix marks a sealed value kept in a text column, the sealed bytes
@@ -61,7 +63,12 @@ func (k *Keyring) OpenTextColumn(ctx context.Context, ws, contactID string, rows
 	if err != nil {
 		return err
 	}
-	op := ops[strings.ToLower(contactID)]
+	op, ok := ops[strings.ToLower(contactID)]
+	if !ok {
+		// No key in this workspace: not its contact (a shredded key is
+		// present, as nil).
+		return store.ErrNotFound
+	}
 	for _, r := range rows {
 		s, _ := r[col].(string)
 		if r[col], err = op.OpenText(s); err != nil {

@@ -110,15 +110,24 @@ func TestLeadsAPI(t *testing.T) {
 			if p := h.page("POST", link, url.Values{"rating": {"4"}, "comment": {"passt"}}); p.Status != 200 {
 				t.Fatalf("feedback: %d %s", p.Status, p.Body)
 			}
+			// Someone outside the segment answers too: not counted for it.
+			outsider := must(h.do("POST", "/api/v1/contacts", mkt, map[string]any{"email": "outsider@example.com", "audience": "b2c", "relationship": "prospect"}), 201).json(t)["id"].(string)
+			olink, err := h.leads().FeedbackURL(h.ws.ID, outsider, "campaign:x:1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p := h.page("POST", olink, url.Values{"rating": {"1"}, "comment": {"zu viel"}}); p.Status != 200 {
+				t.Fatalf("outsider feedback: %d %s", p.Status, p.Body)
+			}
 			if p := h.page("GET", link[:len(link)-2]+"xx", nil); p.Status != 404 {
 				t.Fatalf("forged link: %d", p.Status)
 			}
 			fb := must(h.do("GET", "/api/v1/segments/"+sid+"/feedback", mkt, nil), 200).json(t)
-			if fb["answers"] != float64(1) || fb["average"] != float64(4) || !strings.Contains(string(mustJSON(fb["comments"])), `"text":"passt"`) {
+			if fb["answers"] != float64(1) || fb["average"] != float64(4) || !strings.Contains(string(mustJSON(fb["comments"])), `"text":"passt"`) || strings.Contains(string(mustJSON(fb)), "zu viel") {
 				t.Fatalf("feedback summary %v", fb)
 			}
 			var stored string
-			if err := h.db.R.QueryRow(`SELECT comment FROM lead_feedback WHERE workspace_id = $1`, h.ws.ID).Scan(&stored); err != nil || !strings.HasPrefix(stored, keyring.TextPrefix) {
+			if err := h.db.R.QueryRow(`SELECT comment FROM lead_feedback WHERE workspace_id = $1 AND contact_id = $2`, h.ws.ID, cid).Scan(&stored); err != nil || !strings.HasPrefix(stored, keyring.TextPrefix) {
 				t.Fatalf("feedback comment at rest: %q %v", stored, err)
 			}
 

@@ -356,70 +356,88 @@ type Comment struct {
 }
 
 // SegmentFeedback summarizes the feedback given by the segment's current
-// members.
+// members. Answers are few and members many: it reads the workspace's
+// answers, then asks which of their authors are members now, so a view
+// costs what the answers cost, not a walk of the segment.
 func (s *Service) SegmentFeedback(ctx context.Context, ws, segmentID string) (FeedbackSummary, error) {
 	sg, err := s.Segment(ctx, ws, segmentID)
 	if err != nil {
 		return FeedbackSummary{}, err
 	}
 	out := FeedbackSummary{SegmentID: sg.ID, ByRating: map[string]int{"1": 0, "2": 0, "3": 0, "4": 0, "5": 0}, Comments: []Comment{}}
-	sum := 0
-	var batch []string
-	flushBatch := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		args := []any{ws}
-		ph := make([]string, len(batch))
-		for i, c := range batch {
-			args = append(args, c)
-			ph[i] = fmt.Sprintf("$%d", len(args))
-		}
-		ops, err := s.Contacts.Keys().Openers(ctx, ws, batch)
-		if err != nil {
-			return err
-		}
-		rows, err := s.DB.R.QueryContext(ctx, `SELECT contact_id, rating, comment, ref, created_at FROM lead_feedback WHERE workspace_id = $1 AND contact_id IN (`+strings.Join(ph, ",")+`)`, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var c Comment
-			var cid string
-			if err := rows.Scan(&cid, &c.Rating, &c.Text, &c.Ref, &c.At); err != nil {
-				return err
-			}
-			if c.Text, err = ops[strings.ToLower(cid)].OpenText(c.Text); err != nil {
-				return fmt.Errorf("open feedback comment: %w", err)
-			}
-			out.Answers++
-			sum += c.Rating
-			out.ByRating[fmt.Sprint(c.Rating)]++
-			if c.Text != "" && len(out.Comments) < 100 {
-				c.At = c.At.UTC()
-				out.Comments = append(out.Comments, c)
-			}
-		}
-		batch = batch[:0]
-		return rows.Err()
+	type answer struct {
+		cid string
+		c   Comment
 	}
-	err = s.Members(ctx, ws, sg.ID, func(cid string) error {
-		batch = append(batch, cid)
-		if len(batch) >= 500 {
-			return flushBatch()
-		}
-		return nil
-	})
-	if err == nil {
-		err = flushBatch()
+	rows, err := s.DB.R.QueryContext(ctx, `SELECT contact_id, rating, comment, ref, created_at FROM lead_feedback WHERE workspace_id = $1 ORDER BY created_at DESC, id`, ws)
+	if err != nil {
+		return FeedbackSummary{}, fmt.Errorf("read feedback: %w", err)
 	}
+	var answers []answer
+	var authors []string
+	seen := map[string]bool{}
+	for rows.Next() {
+		var a answer
+		if err := rows.Scan(&a.cid, &a.c.Rating, &a.c.Text, &a.c.Ref, &a.c.At); err != nil {
+			rows.Close()
+			return FeedbackSummary{}, err
+		}
+		a.cid = strings.ToLower(a.cid)
+		if !seen[a.cid] {
+			seen[a.cid] = true
+			authors = append(authors, a.cid)
+		}
+		answers = append(answers, a)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return FeedbackSummary{}, err
+	}
+	if len(answers) == 0 {
+		return out, nil
+	}
+	c, err := s.compile(ctx, ws, sg.Filter)
 	if err != nil {
 		return FeedbackSummary{}, err
+	}
+	member := map[string]bool{}
+	for len(authors) > 0 {
+		n := min(len(authors), 500)
+		c.only = authors[:n]
+		if err := s.run(ctx, ws, c, "", 0, func(cid string) error { member[cid] = true; return nil }); err != nil {
+			return FeedbackSummary{}, err
+		}
+		authors = authors[n:]
+	}
+	var ids []string
+	for cid := range member {
+		ids = append(ids, cid)
+	}
+	ops, err := s.Contacts.Keys().Openers(ctx, ws, ids)
+	if err != nil {
+		return FeedbackSummary{}, err
+	}
+	sum := 0
+	for _, a := range answers {
+		if !member[a.cid] {
+			continue
+		}
+		out.Answers++
+		sum += a.c.Rating
+		out.ByRating[fmt.Sprint(a.c.Rating)]++
+		if a.c.Text == "" || len(out.Comments) >= 100 {
+			continue
+		}
+		if a.c.Text, err = ops[a.cid].OpenText(a.c.Text); err != nil {
+			return FeedbackSummary{}, fmt.Errorf("open feedback comment: %w", err)
+		}
+		if a.c.Text != "" {
+			a.c.At = a.c.At.UTC()
+			out.Comments = append(out.Comments, a.c)
+		}
 	}
 	if out.Answers > 0 {
 		out.Average = round(float64(sum) / float64(out.Answers))
 	}
-	slices.SortFunc(out.Comments, func(a, b Comment) int { return b.At.Compare(a.At) })
 	return out, nil
 }

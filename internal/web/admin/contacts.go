@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"errors"
 	"html/template"
 	"net/http"
@@ -95,17 +96,8 @@ func (u *UI) contacts(w http.ResponseWriter, r *http.Request, s *Session) error 
 		if err != nil {
 			return err
 		}
-		cs, err := u.Contacts.GetMany(ctx, s.WorkspaceID, ids)
-		if err != nil {
+		if d.Rows, d.Next, err = u.contactRowsOf(ctx, s.WorkspaceID, ids); err != nil {
 			return err
-		}
-		for _, cid := range ids {
-			if c, ok := cs[cid]; ok {
-				d.Rows = append(d.Rows, contactRow{c, display(c)})
-			}
-		}
-		if len(ids) == pageSize {
-			d.Next = ids[len(ids)-1]
 		}
 	case q == "":
 		list, err := u.Contacts.List(ctx, s.WorkspaceID, contact.ListParams{After: after, Limit: pageSize})
@@ -453,4 +445,25 @@ func (u *UI) verifyLedger(w http.ResponseWriter, r *http.Request, s *Session) er
 		block = "chain"
 	}
 	return u.render(w, http.StatusOK, "chain", block, p)
+}
+
+// contactRowsOf opens a page of contacts listed by ID (a stage's or a
+// segment's, in ID order) in one read, and names where the next page
+// starts ("" on the last).
+func (u *UI) contactRowsOf(ctx context.Context, ws string, ids []string) ([]contactRow, string, error) {
+	cs, err := u.Contacts.GetMany(ctx, ws, ids)
+	if err != nil {
+		return nil, "", err
+	}
+	var rows []contactRow
+	for _, cid := range ids {
+		if c, ok := cs[cid]; ok {
+			rows = append(rows, contactRow{c, display(c)})
+		}
+	}
+	next := ""
+	if len(ids) == pageSize {
+		next = ids[len(ids)-1]
+	}
+	return rows, next, nil
 }

@@ -37,17 +37,8 @@ func (u *UI) segmentMembers(w http.ResponseWriter, r *http.Request, s *Session) 
 	if err != nil {
 		return err
 	}
-	cs, err := u.Contacts.GetMany(ctx, s.WorkspaceID, ids)
-	if err != nil {
+	if d.Rows, d.Next, err = u.contactRowsOf(ctx, s.WorkspaceID, ids); err != nil {
 		return err
-	}
-	for _, cid := range ids {
-		if c, ok := cs[cid]; ok {
-			d.Rows = append(d.Rows, contactRow{c, display(c)})
-		}
-	}
-	if len(ids) == pageSize {
-		d.Next = ids[len(ids)-1]
 	}
 	p.Data = d
 	return u.render(w, status, "segmentmembers", "", p)

@@ -2,7 +2,6 @@ package importer
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/fairlead/fairlead/internal/store"
 )
@@ -11,18 +10,14 @@ import (
 // changed the contact with their source (Art. 15(1)(g) GDPR: where the data
 // came from) and the duty to inform under Art. 14.
 func ExportContact(ctx context.Context, q store.Querier, ws, contactID string) (any, error) {
-	out := map[string]any{}
-	for _, s := range []struct{ key, query string }{
-		{"provenance", `SELECT import_id, line, action, data_source, source_name, recorded_at FROM contact_provenance
+	out, err := store.RowSections(ctx, q, []store.Section{
+		{Key: "provenance", Query: `SELECT import_id, line, action, data_source, source_name, recorded_at FROM contact_provenance
 			WHERE workspace_id = $1 AND contact_id = $2 ORDER BY recorded_at, import_id`},
-		{"art14_tasks", `SELECT id, import_id, source_name, obtained_at, due_at, status, done_at FROM art14_tasks
+		{Key: "art14_tasks", Query: `SELECT id, import_id, source_name, obtained_at, due_at, status, done_at FROM art14_tasks
 			WHERE workspace_id = $1 AND contact_id = $2 ORDER BY obtained_at, id`},
-	} {
-		rows, err := store.RowMaps(ctx, q, s.query, ws, contactID)
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", s.key, err)
-		}
-		out[s.key] = rows
+	}, ws, contactID)
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

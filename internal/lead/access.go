@@ -2,7 +2,6 @@ package lead
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/fairlead/fairlead/internal/keyring"
 	"github.com/fairlead/fairlead/internal/store"
@@ -19,19 +18,15 @@ func ExportContact(k *keyring.Keyring) func(ctx context.Context, q store.Querier
 }
 
 func exportContact(ctx context.Context, k *keyring.Keyring, q store.Querier, ws, contactID string) (any, error) {
-	out := map[string][]map[string]any{}
-	for _, s := range []struct{ key, query string }{
-		{"state", `SELECT stage, score, score_ref_at, fit, rule_version, owner, handed_off_at FROM lead_state WHERE workspace_id = $1 AND contact_id = $2`},
-		{"contributions", `SELECT rule_id, kind, event_id, event_type, event_name, points, capped, occurred_at, rule_version FROM lead_contributions
+	out, err := store.RowSections(ctx, q, []store.Section{
+		{Key: "state", Query: `SELECT stage, score, score_ref_at, fit, rule_version, owner, handed_off_at FROM lead_state WHERE workspace_id = $1 AND contact_id = $2`},
+		{Key: "contributions", Query: `SELECT rule_id, kind, event_id, event_type, event_name, points, capped, occurred_at, rule_version FROM lead_contributions
 			WHERE workspace_id = $1 AND contact_id = $2 ORDER BY occurred_at, rule_id, event_id`},
-		{"transitions", `SELECT id, from_stage, to_stage, at, cause, actor, reason FROM lead_transitions WHERE workspace_id = $1 AND contact_id = $2 ORDER BY at, id`},
-		{"feedback", `SELECT id, ref, rating, comment, created_at FROM lead_feedback WHERE workspace_id = $1 AND contact_id = $2 ORDER BY created_at, id`},
-	} {
-		rows, err := store.RowMaps(ctx, q, s.query, ws, contactID)
-		if err != nil {
-			return nil, fmt.Errorf("read lead %s: %w", s.key, err)
-		}
-		out[s.key] = rows
+		{Key: "transitions", Query: `SELECT id, from_stage, to_stage, at, cause, actor, reason FROM lead_transitions WHERE workspace_id = $1 AND contact_id = $2 ORDER BY at, id`},
+		{Key: "feedback", Query: `SELECT id, ref, rating, comment, created_at FROM lead_feedback WHERE workspace_id = $1 AND contact_id = $2 ORDER BY created_at, id`},
+	}, ws, contactID)
+	if err != nil {
+		return nil, err
 	}
 	// A manual move's reason and a feedback comment are sealed free text.
 	if err := k.OpenTextColumn(ctx, ws, contactID, out["transitions"], "reason"); err != nil {

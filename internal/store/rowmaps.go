@@ -59,3 +59,20 @@ func normalize(col string, v any) any {
 	}
 	return v
 }
+
+// Section is one named query of RowSections.
+type Section struct{ Key, Query string }
+
+// RowSections runs every section's query with the same arguments and
+// returns its rows (as RowMaps does) under the section's key.
+func RowSections(ctx context.Context, q Querier, secs []Section, args ...any) (map[string][]map[string]any, error) {
+	out := make(map[string][]map[string]any, len(secs))
+	for _, s := range secs {
+		rows, err := RowMaps(ctx, q, s.Query, args...)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", s.Key, err)
+		}
+		out[s.Key] = rows
+	}
+	return out, nil
+}

@@ -2,7 +2,6 @@ package supplier
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/fairlead/fairlead/internal/keyring"
 	"github.com/fairlead/fairlead/internal/store"
@@ -14,21 +13,17 @@ import (
 // are in the ledger (letter_sent).
 func ExportContact(k *keyring.Keyring) func(ctx context.Context, q store.Querier, ws, contactID string) (any, error) {
 	return func(ctx context.Context, q store.Querier, ws, contactID string) (any, error) {
-		out := map[string]any{}
-		for _, s := range []struct{ key, query string }{
-			{"supplier_contacts", `SELECT sc.supplier_id, s.name AS supplier_name, sc.position, sc.created_at FROM supplier_contacts sc
+		out, err := store.RowSections(ctx, q, []store.Section{
+			{Key: "supplier_contacts", Query: `SELECT sc.supplier_id, s.name AS supplier_name, sc.position, sc.created_at FROM supplier_contacts sc
 				JOIN suppliers s ON s.id = sc.supplier_id AND s.workspace_id = sc.workspace_id
 				WHERE sc.workspace_id = $1 AND sc.contact_id = $2 ORDER BY sc.created_at, sc.supplier_id`},
-			{"responses", `SELECT id, supplier_id, channel, reply_channels, summary, received_at, ledger_event, created_at FROM contact_responses
+			{Key: "responses", Query: `SELECT id, supplier_id, channel, reply_channels, summary, received_at, ledger_event, created_at FROM contact_responses
 				WHERE workspace_id = $1 AND contact_id = $2 ORDER BY received_at, id`},
-		} {
-			rows, err := store.RowMaps(ctx, q, s.query, ws, contactID)
-			if err != nil {
-				return nil, fmt.Errorf("read %s: %w", s.key, err)
-			}
-			out[s.key] = rows
+		}, ws, contactID)
+		if err != nil {
+			return nil, err
 		}
-		if err := k.OpenTextColumn(ctx, ws, contactID, out["responses"].([]map[string]any), "summary"); err != nil {
+		if err := k.OpenTextColumn(ctx, ws, contactID, out["responses"], "summary"); err != nil {
 			return nil, err
 		}
 		return out, nil

@@ -88,7 +88,8 @@ func benchLeadStates(ctx context.Context, db *store.DB, ws string, ids []string)
 				if n%10 == 0 {
 					comment = "passt"
 				}
-				args = append(args, id.New(), ids[i], 1+i%5, comment)
+				// i+n%100 spreads the answers over the stages (stageOf).
+				args = append(args, id.New(), ids[min(i+n%100, len(ids)-1)], 1+n%5, comment)
 				fmt.Fprintf(&b, "($%d, $1, $%d, 'campaign:bench:1', $%d, $%d, $2)", len(args)-3, len(args)-2, len(args)-1, len(args))
 			}
 			if _, err := db.W.ExecContext(ctx, b.String(), args...); err != nil {

@@ -521,9 +521,10 @@ type compiled struct {
 	q         *query
 	explicit  bool // members need explicit consent (the filter touches flagged data)
 	liveCount int
-	// only restricts a run to these contacts (nil: all): asking which of a
-	// few known contacts are members reads those few, not the segment.
-	only []string
+	// onlyIn restricts a run to the contacts a subquery selects ("" for
+	// all; $1 is the workspace): asking which of a few known contacts are
+	// members reads those few, not the segment.
+	onlyIn string
 }
 
 func (s *Service) compile(ctx context.Context, ws string, f Filter) (*compiled, error) {
@@ -660,12 +661,8 @@ func (s *Service) run(ctx context.Context, ws string, c *compiled, after string,
 		if after != "" {
 			sel += ` AND c.id > ` + q.arg(after)
 		}
-		if c.only != nil {
-			ph := make([]string, len(c.only))
-			for i, cid := range c.only {
-				ph[i] = q.arg(cid)
-			}
-			sel += ` AND c.id IN (` + strings.Join(ph, ",") + `)`
+		if c.onlyIn != "" {
+			sel += ` AND c.id IN (` + c.onlyIn + `)`
 		}
 		// When the database answers the whole filter, every row it returns
 		// is a member: a page of 50 then reads 50 rows, not segPage.

@@ -374,8 +374,6 @@ func (s *Service) SegmentFeedback(ctx context.Context, ws, segmentID string) (Fe
 		return FeedbackSummary{}, fmt.Errorf("read feedback: %w", err)
 	}
 	var answers []answer
-	var authors []string
-	seen := map[string]bool{}
 	for rows.Next() {
 		var a answer
 		if err := rows.Scan(&a.cid, &a.c.Rating, &a.c.Text, &a.c.Ref, &a.c.At); err != nil {
@@ -383,10 +381,6 @@ func (s *Service) SegmentFeedback(ctx context.Context, ws, segmentID string) (Fe
 			return FeedbackSummary{}, err
 		}
 		a.cid = strings.ToLower(a.cid)
-		if !seen[a.cid] {
-			seen[a.cid] = true
-			authors = append(authors, a.cid)
-		}
 		answers = append(answers, a)
 	}
 	rows.Close()
@@ -401,23 +395,12 @@ func (s *Service) SegmentFeedback(ctx context.Context, ws, segmentID string) (Fe
 		return FeedbackSummary{}, err
 	}
 	member := map[string]bool{}
-	for len(authors) > 0 {
-		n := min(len(authors), 500)
-		c.only = authors[:n]
-		if err := s.run(ctx, ws, c, "", 0, func(cid string) error { member[cid] = true; return nil }); err != nil {
-			return FeedbackSummary{}, err
-		}
-		authors = authors[n:]
-	}
-	var ids []string
-	for cid := range member {
-		ids = append(ids, cid)
-	}
-	ops, err := s.Contacts.Keys().Openers(ctx, ws, ids)
-	if err != nil {
+	c.onlyIn = `SELECT DISTINCT contact_id FROM lead_feedback WHERE workspace_id = $1`
+	if err := s.run(ctx, ws, c, "", 0, func(cid string) error { member[cid] = true; return nil }); err != nil {
 		return FeedbackSummary{}, err
 	}
 	sum := 0
+	var shown []answer
 	for _, a := range answers {
 		if !member[a.cid] {
 			continue
@@ -425,9 +408,20 @@ func (s *Service) SegmentFeedback(ctx context.Context, ws, segmentID string) (Fe
 		out.Answers++
 		sum += a.c.Rating
 		out.ByRating[fmt.Sprint(a.c.Rating)]++
-		if a.c.Text == "" || len(out.Comments) >= 100 {
-			continue
+		if a.c.Text != "" && len(shown) < 100 {
+			shown = append(shown, a)
 		}
+	}
+	// Only the comments shown are opened: one data key each.
+	var ids []string
+	for _, a := range shown {
+		ids = append(ids, a.cid)
+	}
+	ops, err := s.Contacts.Keys().Openers(ctx, ws, ids)
+	if err != nil {
+		return FeedbackSummary{}, err
+	}
+	for _, a := range shown {
 		if a.c.Text, err = ops[a.cid].OpenText(a.c.Text); err != nil {
 			return FeedbackSummary{}, fmt.Errorf("open feedback comment: %w", err)
 		}

@@ -356,82 +356,143 @@ type Comment struct {
 }
 
 // SegmentFeedback summarizes the feedback given by the segment's current
-// members. Answers are few and members many: it reads the workspace's
-// answers, then asks which of their authors are members now, so a view
-// costs what the answers cost, not a walk of the segment.
+// members: the counts and the newest 100 comments, opened.
 func (s *Service) SegmentFeedback(ctx context.Context, ws, segmentID string) (FeedbackSummary, error) {
-	sg, err := s.Segment(ctx, ws, segmentID)
+	fc, err := s.SegmentFeedbackCounts(ctx, ws, segmentID)
 	if err != nil {
 		return FeedbackSummary{}, err
 	}
-	out := FeedbackSummary{SegmentID: sg.ID, ByRating: map[string]int{"1": 0, "2": 0, "3": 0, "4": 0, "5": 0}, Comments: []Comment{}}
-	type answer struct {
-		cid string
-		c   Comment
-	}
-	rows, err := s.DB.R.QueryContext(ctx, `SELECT contact_id, rating, comment, ref, created_at FROM lead_feedback WHERE workspace_id = $1 ORDER BY created_at DESC, id`, ws)
+	cs, err := s.FeedbackComments(ctx, ws, fc.CommentIDs)
 	if err != nil {
-		return FeedbackSummary{}, fmt.Errorf("read feedback: %w", err)
+		return FeedbackSummary{}, err
+	}
+	return FeedbackSummary{SegmentID: fc.SegmentID, Answers: fc.Answers, Average: fc.Average, ByRating: fc.ByRating, Comments: cs}, nil
+}
+
+// FeedbackCounts is a segment's feedback without the comments' texts:
+// counts, the average and the IDs of the newest 100 answers with a
+// comment. It holds no personal data, so a background pass may keep it.
+type FeedbackCounts struct {
+	SegmentID  string         `json:"segment_id"`
+	Answers    int            `json:"answers"`
+	Average    float64        `json:"average"`
+	ByRating   map[string]int `json:"by_rating"`
+	CommentIDs []string       `json:"comment_ids"`
+}
+
+// SegmentFeedbackCounts counts the feedback of the segment's current
+// members. Answers are few and members many: it reads the workspace's
+// answers, then asks which of their authors are members now, so it costs
+// what the answers cost, not a walk of the segment.
+func (s *Service) SegmentFeedbackCounts(ctx context.Context, ws, segmentID string) (FeedbackCounts, error) {
+	sg, err := s.Segment(ctx, ws, segmentID)
+	if err != nil {
+		return FeedbackCounts{}, err
+	}
+	out := FeedbackCounts{SegmentID: sg.ID, ByRating: map[string]int{"1": 0, "2": 0, "3": 0, "4": 0, "5": 0}, CommentIDs: []string{}}
+	type answer struct {
+		id, cid    string
+		rating     int
+		hasComment bool
+	}
+	rows, err := s.DB.R.QueryContext(ctx, `SELECT id, contact_id, rating, comment <> '' FROM lead_feedback WHERE workspace_id = $1 ORDER BY created_at DESC, id`, ws)
+	if err != nil {
+		return FeedbackCounts{}, fmt.Errorf("read feedback: %w", err)
 	}
 	var answers []answer
 	for rows.Next() {
 		var a answer
-		if err := rows.Scan(&a.cid, &a.c.Rating, &a.c.Text, &a.c.Ref, &a.c.At); err != nil {
+		if err := rows.Scan(&a.id, &a.cid, &a.rating, &a.hasComment); err != nil {
 			rows.Close()
-			return FeedbackSummary{}, err
+			return FeedbackCounts{}, err
 		}
 		a.cid = strings.ToLower(a.cid)
 		answers = append(answers, a)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return FeedbackSummary{}, err
+		return FeedbackCounts{}, err
 	}
 	if len(answers) == 0 {
 		return out, nil
 	}
 	c, err := s.compile(ctx, ws, sg.Filter)
 	if err != nil {
-		return FeedbackSummary{}, err
+		return FeedbackCounts{}, err
 	}
 	member := map[string]bool{}
 	c.onlyIn = `SELECT DISTINCT contact_id FROM lead_feedback WHERE workspace_id = $1`
 	if err := s.run(ctx, ws, c, "", 0, func(cid string) error { member[cid] = true; return nil }); err != nil {
-		return FeedbackSummary{}, err
+		return FeedbackCounts{}, err
 	}
 	sum := 0
-	var shown []answer
 	for _, a := range answers {
 		if !member[a.cid] {
 			continue
 		}
 		out.Answers++
-		sum += a.c.Rating
-		out.ByRating[fmt.Sprint(a.c.Rating)]++
-		if a.c.Text != "" && len(shown) < 100 {
-			shown = append(shown, a)
-		}
-	}
-	// Only the comments shown are opened: one data key each.
-	var ids []string
-	for _, a := range shown {
-		ids = append(ids, a.cid)
-	}
-	ops, err := s.Contacts.Keys().Openers(ctx, ws, ids)
-	if err != nil {
-		return FeedbackSummary{}, err
-	}
-	for _, a := range shown {
-		if a.c.Text, err = ops[a.cid].OpenText(a.c.Text); err != nil {
-			return FeedbackSummary{}, fmt.Errorf("open feedback comment: %w", err)
-		}
-		if a.c.Text != "" {
-			a.c.At = a.c.At.UTC()
-			out.Comments = append(out.Comments, a.c)
+		sum += a.rating
+		out.ByRating[fmt.Sprint(a.rating)]++
+		if a.hasComment && len(out.CommentIDs) < 100 {
+			out.CommentIDs = append(out.CommentIDs, strings.ToLower(a.id))
 		}
 	}
 	if out.Answers > 0 {
 		out.Average = round(float64(sum) / float64(out.Answers))
+	}
+	return out, nil
+}
+
+// FeedbackComments reads and opens the comments of the given answers,
+// newest first; an erased author's comment opens to nothing and is left
+// out.
+func (s *Service) FeedbackComments(ctx context.Context, ws string, ids []string) ([]Comment, error) {
+	out := []Comment{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	args := []any{ws}
+	ph := make([]string, 0, len(ids))
+	for _, x := range ids {
+		args = append(args, x)
+		ph = append(ph, fmt.Sprintf("$%d", len(args)))
+	}
+	rows, err := s.DB.R.QueryContext(ctx, `SELECT contact_id, rating, comment, ref, created_at FROM lead_feedback WHERE workspace_id = $1 AND id IN (`+strings.Join(ph, ",")+`) ORDER BY created_at DESC, id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read feedback comments: %w", err)
+	}
+	type raw struct {
+		cid string
+		c   Comment
+	}
+	var rs []raw
+	var cids []string
+	for rows.Next() {
+		var r raw
+		if err := rows.Scan(&r.cid, &r.c.Rating, &r.c.Text, &r.c.Ref, &r.c.At); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		r.cid = strings.ToLower(r.cid)
+		rs = append(rs, r)
+		cids = append(cids, r.cid)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	ops, err := s.Contacts.Keys().Openers(ctx, ws, cids)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rs {
+		if r.c.Text, err = ops[r.cid].OpenText(r.c.Text); err != nil {
+			return nil, fmt.Errorf("open feedback comment: %w", err)
+		}
+		if r.c.Text != "" {
+			r.c.At = r.c.At.UTC()
+			out = append(out, r.c)
+		}
 	}
 	return out, nil
 }

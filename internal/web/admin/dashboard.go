@@ -35,6 +35,10 @@ type Figures struct {
 	Stages       map[string]int `json:"stages,omitempty"` // contacts per lifecycle stage now; nil without lead management
 	FailedJobs   int            `json:"failed_jobs"`
 	DeadWebhooks int            `json:"dead_webhooks"`
+	// Feedback is each saved segment's personalization feedback, counts
+	// and answer IDs only (the comments stay sealed and are opened when
+	// the page is shown); nil without lead management.
+	Feedback map[string]lead.FeedbackCounts `json:"feedback,omitempty"`
 }
 
 // Dashboards computes the dashboard figures of every workspace and keeps
@@ -96,6 +100,18 @@ func (d *Dashboards) Compute(ctx context.Context, ws string) (Figures, error) {
 			return f, err
 		}
 		f.Stages = st
+		sgs, err := d.Leads.Segments(ctx, ws)
+		if err != nil {
+			return f, err
+		}
+		f.Feedback = map[string]lead.FeedbackCounts{}
+		for _, sg := range sgs {
+			fc, err := d.Leads.SegmentFeedbackCounts(ctx, ws, sg.ID)
+			if err != nil {
+				return f, fmt.Errorf("count feedback of segment %s: %w", sg.ID, err)
+			}
+			f.Feedback[sg.ID] = fc
+		}
 	}
 	if d.Jobs != nil {
 		js, err := d.Jobs.List(ctx, ws, jobs.ListParams{State: jobs.StateDead, Limit: 500})

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/fairlead/fairlead/internal/id"
 	"github.com/fairlead/fairlead/internal/lead"
@@ -46,6 +47,8 @@ func (u *UI) segmentMembers(w http.ResponseWriter, r *http.Request, s *Session) 
 
 type feedbackData struct {
 	Segment lead.Segment
+	Ready   bool      // false: the background pass has not counted this segment yet
+	At      time.Time // when it counted
 	F       lead.FeedbackSummary
 	Ratings []ratingRow
 }
@@ -63,13 +66,27 @@ func (u *UI) segmentFeedback(w http.ResponseWriter, r *http.Request, s *Session)
 	if err != nil {
 		return err
 	}
-	f, err := u.Leads.SegmentFeedback(ctx, s.WorkspaceID, sg.ID)
+	// The counts come from the background pass (they read every answer
+	// and ask which authors are members: too slow for a page at scale);
+	// only the comments shown are read and opened now.
+	p := u.newPage(r, s, "leads", "segment_feedback")
+	p.Title = sg.Name
+	d := feedbackData{Segment: sg}
+	fig, _, err := u.Dashboards.Snapshot(ctx, s.WorkspaceID)
 	if err != nil {
 		return err
 	}
-	p := u.newPage(r, s, "leads", "segment_feedback")
-	p.Title = sg.Name
-	d := feedbackData{Segment: sg, F: f}
+	fc, ok := fig.Feedback[sg.ID]
+	if !ok {
+		p.Data = d
+		return u.render(w, http.StatusOK, "segmentfeedback", "", p)
+	}
+	cs, err := u.Leads.FeedbackComments(ctx, s.WorkspaceID, fc.CommentIDs)
+	if err != nil {
+		return err
+	}
+	f := lead.FeedbackSummary{SegmentID: fc.SegmentID, Answers: fc.Answers, Average: fc.Average, ByRating: fc.ByRating, Comments: cs}
+	d.Ready, d.At, d.F = true, fig.At, f
 	for i := 5; i >= 1; i-- {
 		n := f.ByRating[strconv.Itoa(i)]
 		pc := 0

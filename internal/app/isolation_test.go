@@ -205,6 +205,10 @@ func isolationCases() map[string]isolationCase {
 			_, err := h.leads().SegmentFeedback(ctx, b, ids["segment"])
 			return err
 		},
+		"Service.SegmentFeedbackCounts": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
+			_, err := h.leads().SegmentFeedbackCounts(ctx, b, ids["segment"])
+			return err
+		},
 		"Store.User": func(ctx context.Context, h *harness, b string, ids map[string]string) error {
 			_, err := auth.NewStore(h.db, nil).User(ctx, b, ids["user"])
 			return err

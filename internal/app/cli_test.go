@@ -262,3 +262,24 @@ func TestDecideCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestCommandsNameAnUnknownWorkspace checks that every command taking
+// --workspace answers an unknown slug with the slug and the flag, and
+// changes nothing.
+func TestCommandsNameAnUnknownWorkspace(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"FAIRLEAD_DATA_DIR": t.TempDir()}
+	if _, _, err := run(t, env, "contact", "list"); err != nil {
+		t.Fatalf("first command: %v", err)
+	}
+	for _, args := range [][]string{
+		{"contact", "list", "--workspace", "nowhere"},
+		{"scoring", "export", "--workspace", "nowhere"},
+		{"verify", "--workspace", "nowhere"},
+	} {
+		_, _, err := run(t, env, args...)
+		if err == nil || !strings.Contains(err.Error(), `no workspace "nowhere" (--workspace)`) {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+}

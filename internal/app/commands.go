@@ -74,9 +74,9 @@ func runToken(ctx context.Context, env Env, args []string) error {
 	if err := bootstrap(ctx, db, cfg, env.Stderr); err != nil {
 		return err
 	}
-	ws, err := workspace.BySlug(ctx, db.R, *wsSlug)
+	ws, err := cliWorkspace(ctx, db, *wsSlug)
 	if err != nil {
-		return fmt.Errorf("no workspace %q (--workspace)", *wsSlug)
+		return err
 	}
 	t, secret, err := auth.NewStore(db, nil).CreateToken(ctx, ws.ID, *name, *role)
 	if err != nil {
@@ -107,9 +107,9 @@ func runJobs(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer db.Close()
-	ws, err := workspace.BySlug(ctx, db.R, *wsSlug)
+	ws, err := cliWorkspace(ctx, db, *wsSlug)
 	if err != nil {
-		return fmt.Errorf("no workspace %q (--workspace)", *wsSlug)
+		return err
 	}
 	q := jobs.New(db, jobs.Options{Node: "cli"})
 	if sub == "retry" {

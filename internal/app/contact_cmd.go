@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -164,9 +165,9 @@ func runContact(ctx context.Context, env Env, args []string) error {
 	if err := bootstrap(ctx, db, mustLoad(env, fs), env.Stderr); err != nil {
 		return err
 	}
-	ws, err := workspace.BySlug(ctx, db.R, *wsSlug)
+	ws, err := cliWorkspace(ctx, db, *wsSlug)
 	if err != nil {
-		return fmt.Errorf("no workspace %q (--workspace)", *wsSlug)
+		return err
 	}
 	enc := json.NewEncoder(env.Stdout)
 	enc.SetIndent("", "  ")
@@ -219,4 +220,15 @@ func cliError(err error) error {
 		return fmt.Errorf("--%s: %s", strings.ReplaceAll(f, "_", "-"), rest)
 	}
 	return err
+}
+
+// cliWorkspace finds the workspace a command's --workspace names. An
+// unknown slug is named with the flag; any other failure (the database)
+// is reported as what it is, not as a missing workspace.
+func cliWorkspace(ctx context.Context, db *store.DB, slug string) (workspace.Workspace, error) {
+	ws, err := workspace.BySlug(ctx, db.R, slug)
+	if errors.Is(err, store.ErrNotFound) {
+		return ws, fmt.Errorf("no workspace %q (--workspace)", slug)
+	}
+	return ws, err
 }

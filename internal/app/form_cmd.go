@@ -48,10 +48,10 @@ func openCapture(ctx context.Context, env Env, args []string, name, help string,
 		db.Close()
 		return nil, workspace.Workspace{}, nil, nil, err
 	}
-	ws, err := workspace.BySlug(ctx, db.R, *wsSlug)
+	ws, err := cliWorkspace(ctx, db, *wsSlug)
 	if err != nil {
 		db.Close()
-		return nil, workspace.Workspace{}, nil, nil, fmt.Errorf("no workspace %q (--workspace)", *wsSlug)
+		return nil, workspace.Workspace{}, nil, nil, err
 	}
 	return svc, ws, fs.Args(), func() { db.Close() }, nil
 }

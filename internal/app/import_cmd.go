@@ -76,9 +76,9 @@ func runImport(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer db.Close()
-	ws, err := workspace.BySlug(ctx, db.R, *wsSlug)
+	ws, err := cliWorkspace(ctx, db, *wsSlug)
 	if err != nil {
-		return fmt.Errorf("no workspace %q (--workspace)", *wsSlug)
+		return err
 	}
 	svc := &importer.Service{DB: db, Contacts: contacts, Ledger: ledger, Notices: consent.NewNotices(db, nil)}
 	if bar := progress(env.Stderr, size); bar != nil {
@@ -149,9 +149,9 @@ func runExport(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer db.Close()
-	ws, err := workspace.BySlug(ctx, db.R, *wsSlug)
+	ws, err := cliWorkspace(ctx, db, *wsSlug)
 	if err != nil {
-		return fmt.Errorf("no workspace %q (--workspace)", *wsSlug)
+		return err
 	}
 	w := env.Stdout
 	if *out != "" {

@@ -49,9 +49,9 @@ func runLetters(ctx context.Context, env Env, args []string) error {
 	if err := bootstrap(ctx, db, cfg, env.Stderr); err != nil {
 		return err
 	}
-	ws, err := workspace.BySlug(ctx, db.R, *wsSlug)
+	ws, err := cliWorkspace(ctx, db, *wsSlug)
 	if err != nil {
-		return fmt.Errorf("no workspace %q (--workspace)", *wsSlug)
+		return err
 	}
 	svc := supplierService(db, contacts, consent.NewNotices(db, nil), ledger, nil, nil, nil, nil)
 	public := cfg.Public()

@@ -34,10 +34,10 @@ func openPrivacy(ctx context.Context, env Env, fs *flag.FlagSet, slug string) (*
 	if err != nil {
 		return nil, nil, workspace.Workspace{}, err
 	}
-	ws, err := workspace.BySlug(ctx, db.R, slug)
+	ws, err := cliWorkspace(ctx, db, slug)
 	if err != nil {
 		db.Close()
-		return nil, nil, workspace.Workspace{}, fmt.Errorf("no workspace %q (--workspace)", slug)
+		return nil, nil, workspace.Workspace{}, err
 	}
 	contacts, purposes, notices, ledger := consentServices(db, cfg)
 	log := newLogger(cfg, env.Stderr)

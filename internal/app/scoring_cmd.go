@@ -43,9 +43,9 @@ func runScoring(ctx context.Context, env Env, args []string) error {
 	if err := bootstrap(ctx, db, cfg, env.Stderr); err != nil {
 		return err
 	}
-	ws, err := workspace.BySlug(ctx, db.R, *wsSlug)
+	ws, err := cliWorkspace(ctx, db, *wsSlug)
 	if err != nil {
-		return fmt.Errorf("no workspace %q (--workspace)", *wsSlug)
+		return err
 	}
 	purposes := consent.NewPurposes(db, nil)
 	svc := leadService(db, cfg, contacts, audience.New(db, ledger, purposes, nil), webhookService(db, cfg, contacts.Keys(), nil, nil), nil, track.NewStore(db, nil))

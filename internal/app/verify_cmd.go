@@ -7,7 +7,6 @@ import (
 
 	"github.com/fairlead/fairlead/internal/consent"
 	"github.com/fairlead/fairlead/internal/store"
-	"github.com/fairlead/fairlead/internal/workspace"
 )
 
 func runVerify(ctx context.Context, env Env, args []string) error {
@@ -23,9 +22,9 @@ func runVerify(ctx context.Context, env Env, args []string) error {
 	defer db.Close()
 	var only string
 	if *wsSlug != "" {
-		w, err := workspace.BySlug(ctx, db.R, *wsSlug)
+		w, err := cliWorkspace(ctx, db, *wsSlug)
 		if err != nil {
-			return fmt.Errorf("no workspace %q (--workspace)", *wsSlug)
+			return err
 		}
 		only = w.ID
 	}

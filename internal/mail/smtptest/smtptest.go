@@ -74,12 +74,14 @@ type Server struct {
 	sessions int
 	dataSeen int
 	changed  chan struct{}
+	log      testLogger
 }
 
 // Start listens on 127.0.0.1:0 and serves until the test ends.
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
 	s := &Server{opts: opts, changed: make(chan struct{}), t: t}
+	s.log.t = t
 	if len(s.opts.AuthMechanisms) == 0 {
 		s.opts.AuthMechanisms = []string{sasl.Plain}
 	}
@@ -113,7 +115,7 @@ func (s *Server) serve(ln net.Listener) {
 	srv.WriteTimeout = 30 * time.Second
 	srv.MaxMessageBytes = 32 << 20
 	srv.MaxRecipients = 100
-	srv.ErrorLog = testLogger{s.t}
+	srv.ErrorLog = &s.log
 	// Loopback only; the client enforces TLS before AUTH to other hosts.
 	srv.AllowInsecureAuth = true
 	srv.EnableSMTPUTF8 = !s.opts.NoSMTPUTF8
@@ -134,6 +136,7 @@ func (s *Server) Stop() {
 	if s.srv == nil {
 		return
 	}
+	s.log.setQuiet(true)
 	s.srv.Close()
 	// Close may run before Serve has registered the listener.
 	s.ln.Close()
@@ -151,6 +154,7 @@ func (s *Server) Restart(t testing.TB) {
 	if err != nil {
 		t.Fatalf("smtptest: listen again: %v", err)
 	}
+	s.log.setQuiet(false)
 	s.serve(ln)
 }
 
@@ -356,10 +360,39 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-type testLogger struct{ t testing.TB }
+// testLogger writes the server's errors to the test log until Stop. A
+// session can outlive Stop by a moment (go-smtp closes connections without
+// waiting for their handlers, and a handler in DATA then panics on the
+// discarded session); its message would reach a test that has completed,
+// which the testing package does not allow. Logging under the lock that
+// Stop takes makes Stop wait for a message being written.
+type testLogger struct {
+	t     testing.TB
+	mu    sync.Mutex
+	quiet bool
+}
 
-func (l testLogger) Printf(format string, v ...any) { l.t.Logf("smtptest: "+format, v...) }
-func (l testLogger) Println(v ...any)               { l.t.Log(append([]any{"smtptest:"}, v...)...) }
+func (l *testLogger) Printf(format string, v ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.quiet {
+		l.t.Logf("smtptest: "+format, v...)
+	}
+}
+
+func (l *testLogger) Println(v ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.quiet {
+		l.t.Log(append([]any{"smtptest:"}, v...)...)
+	}
+}
+
+func (l *testLogger) setQuiet(q bool) {
+	l.mu.Lock()
+	l.quiet = q
+	l.mu.Unlock()
+}
 
 func selfSigned() (tls.Certificate, *x509.CertPool, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

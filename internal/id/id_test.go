@@ -1,6 +1,7 @@
 package id
 
 import (
+	"encoding/hex"
 	"sort"
 	"testing"
 	"time"
@@ -60,5 +61,33 @@ func TestValid(t *testing.T) {
 		if got := Valid(tc.in); got != tc.want {
 			t.Errorf("Valid(%q) = %v, want %v", tc.in, got, tc.want)
 		}
+	}
+}
+
+func TestAppendTextMatchesHex(t *testing.T) {
+	for i := range 1000 {
+		var b [16]byte
+		for j := range b {
+			b[j] = byte(i*31 + j*j*7 + i>>3)
+		}
+		if i == 0 {
+			b = [16]byte{0: 0xff, 15: 0xff}
+		}
+		h := hex.EncodeToString(b[:])
+		want := h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+		if got := string(AppendText([]byte("x"), b[:])); got != "x"+want {
+			t.Fatalf("%x: got %q, want %q", b, got, want)
+		}
+		if back, ok := Bytes(want); !ok || back != b {
+			t.Fatalf("%q does not read back: %x %v", want, back, ok)
+		}
+	}
+}
+
+func BenchmarkAppendText(b *testing.B) {
+	k := []byte{0x01, 0x93, 0xb1, 0xc2, 0xde, 0xad, 0x70, 0x00, 0x80, 0x00, 0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54}
+	buf := make([]byte, 0, 36)
+	for b.Loop() {
+		buf = AppendText(buf[:0], k)
 	}
 }

@@ -95,6 +95,12 @@ func sqliteDSN(path string, readOnly bool) string {
 	v.Add("_time_format", "sqlite")
 	if readOnly {
 		v.Add("_pragma", "query_only(ON)")
+		// 16 MiB of page cache per reader instead of SQLite's 2 MiB: an
+		// audience of 450,000 contacts reads about 9 MB of permission
+		// blocks, which then stay in the reader between resolutions
+		// instead of coming back from the operating system page by page.
+		// Four readers bound it to 64 MiB.
+		v.Add("_pragma", "cache_size(-16384)")
 	} else {
 		// Deferred transactions that later write fail with SQLITE_BUSY
 		// under concurrency; immediate ones queue on busy_timeout instead.

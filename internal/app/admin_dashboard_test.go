@@ -114,3 +114,52 @@ func (h *harness) refreshDashboard() {
 		h.t.Fatal(err)
 	}
 }
+
+// TestDashboardsShareTheWork: with several serving processes each running
+// the background pass, one that finds figures another stored less than
+// half an interval ago leaves them; older ones it computes again.
+func TestDashboardsShareTheWork(t *testing.T) {
+	t.Parallel()
+	for _, d := range testdb.Backends {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, d)
+			h.contactByEmailCreate("ada@example.com")
+			t0 := time.Now().UTC().Truncate(time.Second)
+			process := func(now time.Time) *admin.Dashboards {
+				return &admin.Dashboards{DB: h.db, Leads: h.leads(), Jobs: h.queue, Webhooks: h.webhooks(), Now: func() time.Time { return now }}
+			}
+			ctx := context.Background()
+			stored := func() admin.Figures {
+				t.Helper()
+				f, ok, err := process(t0).Snapshot(ctx, h.ws.ID)
+				if err != nil || !ok {
+					t.Fatalf("snapshot: %v %v", ok, err)
+				}
+				return f
+			}
+			if err := process(t0).RefreshStale(ctx, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			first := stored()
+			if !first.At.Equal(t0) || first.Stages["visitor"] != 1 {
+				t.Fatalf("first pass: at %v, stages %v", first.At, first.Stages)
+			}
+			h.contactByEmailCreate("bo@example.com")
+			// Another process, 20 s later: the figures are fresh, it leaves them.
+			if err := process(t0.Add(20*time.Second)).RefreshStale(ctx, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			if f := stored(); !f.At.Equal(t0) || f.Stages["visitor"] != 1 {
+				t.Fatalf("fresh figures were counted again: at %v, stages %v", f.At, f.Stages)
+			}
+			// 40 s later they are older than half the interval: counted again.
+			if err := process(t0.Add(40*time.Second)).RefreshStale(ctx, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			if f := stored(); !f.At.Equal(t0.Add(40*time.Second)) || f.Stages["visitor"] != 2 {
+				t.Fatalf("stale figures not refreshed: at %v, stages %v", f.At, f.Stages)
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -194,6 +195,52 @@ func (d *Dashboards) RefreshAll(ctx context.Context, perWorkspace time.Duration)
 	return errors.Join(errs...)
 }
 
+// RefreshStale refreshes the workspaces whose stored figures are older
+// than half of every (or missing), each bounded by every. Every serving
+// process runs the pass: one that finds figures another process stored a
+// moment ago leaves them, so several processes share the counting instead
+// of each repeating it for every workspace. Two passes that start at the
+// same moment may both count a workspace; the later write wins and both
+// are correct.
+func (d *Dashboards) RefreshStale(ctx context.Context, every time.Duration) error {
+	rows, err := d.DB.R.QueryContext(ctx, `SELECT w.id, a.computed_at FROM workspaces w
+		LEFT JOIN admin_dashboard a ON a.workspace_id = w.id ORDER BY w.id`)
+	if err != nil {
+		return fmt.Errorf("dashboard figures: list workspaces: %w", err)
+	}
+	fresh := d.now().Add(-every / 2)
+	var due []string
+	for rows.Next() {
+		var ws string
+		var at sql.NullTime
+		if err := rows.Scan(&ws, &at); err != nil {
+			rows.Close()
+			return fmt.Errorf("dashboard figures: list workspaces: %w", err)
+		}
+		if !at.Valid || !at.Time.After(fresh) {
+			due = append(due, ws)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("dashboard figures: list workspaces: %w", err)
+	}
+	var errs []error
+	for _, ws := range due {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		wctx, cancel := context.WithTimeout(ctx, every)
+		_, err := d.Refresh(wctx, ws)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			d.log().WarnContext(ctx, "dashboard figures not refreshed", "workspace_id", ws, "err", err)
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 func (d *Dashboards) log() *slog.Logger {
 	if d.Log != nil {
 		return d.Log
@@ -204,8 +251,9 @@ func (d *Dashboards) log() *slog.Logger {
 // DashboardEvery is how often Run recomputes the figures.
 const DashboardEvery = time.Minute
 
-// Run refreshes every workspace's figures at once and then every interval
-// until ctx ends. One pass at a time: a pass slower than the interval
+// Run refreshes the workspaces' figures at once and then every interval
+// until ctx ends, leaving those another process has just stored
+// (RefreshStale). One pass at a time: a pass slower than the interval
 // delays the next instead of piling up, and each workspace is bounded by
 // the interval.
 func (d *Dashboards) Run(ctx context.Context, every time.Duration) {
@@ -215,7 +263,7 @@ func (d *Dashboards) Run(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		_ = d.RefreshAll(ctx, every)
+		_ = d.RefreshStale(ctx, every)
 		select {
 		case <-ctx.Done():
 			return

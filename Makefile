@@ -27,7 +27,7 @@ unit: ## the suite only (PostgreSQL half skipped if no server binaries are insta
 	$(GO) test -count=1 ./...
 
 race: ## race detector on the packages with concurrency
-	$(GO) test -race -count=1 $(RACE_PKGS)
+	$(GO) test -race -count=1 -timeout 20m $(RACE_PKGS)
 
 bench: ## Go benchmarks (see docs/benchmarks.md for the fairlead bench subcommands)
 	$(GO) test -run '^$$' -bench . -benchmem ./...

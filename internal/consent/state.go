@@ -217,10 +217,8 @@ func (l *Ledger) refreshFrom(ctx context.Context, q store.Querier, ws, contactID
 	} else {
 		// In ascending slot order: the order in which writers lock slots.
 		slices.SortFunc(chs, func(x, y slotChange) int { return cmp.Compare(x.slot, y.slot) })
-		for _, c := range chs {
-			if err := l.applyGrants(ctx, q, c.slot, []grantChange{c.change}); err != nil {
-				return fmt.Errorf("refresh permissions: %w", err)
-			}
+		if err := l.applyContactGrants(ctx, q, chs); err != nil {
+			return fmt.Errorf("refresh permissions: %w", err)
 		}
 	}
 	var recheck any

@@ -101,8 +101,10 @@ func (s *Service) SubmitTo(ctx context.Context, f Form, v url.Values, lang strin
 		return res, nil
 	}
 	ws := f.WorkspaceID
-	set, err := s.Settings.Effective(ctx, ws)
-	if err != nil {
+	var set Effective
+	if f.settings != nil {
+		set = *f.settings
+	} else if set, err = s.Settings.Effective(ctx, ws); err != nil {
 		return res, err
 	}
 	p := submission{f: f, sub: sub, set: set, source: fmt.Sprintf("form:%s@%d", f.Key, f.Version), now: s.now()}

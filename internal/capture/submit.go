@@ -275,6 +275,11 @@ func (s *Service) writeNew(ctx context.Context, tx store.Querier, p *submission,
 func (s *Service) writeFound(ctx context.Context, tx store.Querier, p *submission, res *Result) error {
 	ws := p.f.WorkspaceID
 	cs := s.Contacts.WithTx(tx)
+	if len(p.events) > 0 {
+		// The consents appended below re-derive the state from the
+		// enriched record: a change that only re-derives it need not.
+		cs.OnChange(s.Ledger.HookBeforeAppend())
+	}
 	c, found, err := s.findOrCreate(ctx, tx, cs, ws, p.f.Definition, p.sub)
 	if err != nil {
 		return err

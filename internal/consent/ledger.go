@@ -495,6 +495,20 @@ func (l *Ledger) advanceHead(ctx context.Context, q store.Querier, ws string, se
 	return nil
 }
 
+// HookBeforeAppend is the contact store's change hook for a transaction
+// that appends events for the changed contact afterwards: a change of a
+// decision-relevant field is still a record_changed event, but a change
+// that would only re-derive the state does nothing, because each append
+// re-derives it from the record as it is then.
+func (l *Ledger) HookBeforeAppend() contact.ChangeHook {
+	return func(ctx context.Context, q store.Querier, ws, contactID string, changes []contact.FieldChange) error {
+		if len(changes) == 0 {
+			return nil
+		}
+		return l.contactChanged(ctx, q, ws, contactID, changes)
+	}
+}
+
 // contactChanged runs in the transaction of a contact write.
 func (l *Ledger) contactChanged(ctx context.Context, q store.Querier, ws, contactID string, changes []contact.FieldChange) error {
 	if len(changes) == 0 {

@@ -190,7 +190,7 @@ type blockWrites struct {
 func (l *Ledger) rewriteBlock(ctx context.Context, q store.Querier, slot int64, cur, next *block, chs []grantChange) error {
 	var w blockWrites
 	w.plan(slot, cur, next, chs)
-	return l.writeBlocks(ctx, q, &w)
+	return l.writeBlocks(ctx, q, &w, nil)
 }
 
 // plan adds to w what applying chs to cur (see rewriteBlock) writes.
@@ -253,8 +253,10 @@ func (w *blockWrites) plan(slot int64, cur, next *block, chs []grantChange) {
 }
 
 // writeBlocks runs w in q: the deletes, then every block in one upsert
-// per hundred blocks.
-func (l *Ledger) writeBlocks(ctx context.Context, q store.Querier, w *blockWrites) error {
+// per hundred blocks. mark (nil: none) are the arguments of a contact's
+// mark (markSQL), which on PostgreSQL goes into the first upsert's
+// statement, and on SQLite follows it.
+func (l *Ledger) writeBlocks(ctx context.Context, q store.Querier, w *blockWrites, mark []any) error {
 	for i := 0; i < len(w.dels); i += 2 {
 		if _, err := q.ExecContext(ctx, `DELETE FROM permission_blocks WHERE slot = $1 AND lo = $2`, w.dels[i], w.dels[i+1]); err != nil {
 			return fmt.Errorf("write permission block: %w", err)
@@ -263,50 +265,66 @@ func (l *Ledger) writeBlocks(ctx context.Context, q store.Querier, w *blockWrite
 	const per = 100
 	for adds := w.puts; len(adds) > 0; {
 		rows := min(per, len(adds)/3)
-		if _, err := q.ExecContext(ctx, `INSERT INTO permission_blocks (slot, lo, entries) VALUES `+store.Values(l.db.Dialect, rows, 3)+
-			` ON CONFLICT (slot, lo) DO UPDATE SET entries = excluded.entries`, adds[:rows*3]...); err != nil {
+		stmt := `INSERT INTO permission_blocks (slot, lo, entries) VALUES ` + store.Values(l.db.Dialect, rows, 3) + ` ON CONFLICT (slot, lo) DO UPDATE SET entries = excluded.entries`
+		args := adds[:rows*3]
+		if mark != nil && l.db.Dialect == store.Postgres {
+			stmt = `WITH mark AS (` + markAt(rows*3) + `) ` + stmt
+			args = append(slices.Clip(args), mark...)
+			mark = nil
+		}
+		if _, err := q.ExecContext(ctx, stmt, args...); err != nil {
 			return fmt.Errorf("write permission block: %w", err)
 		}
 		adds = adds[rows*3:]
 	}
+	if mark != nil {
+		if _, err := q.ExecContext(ctx, markAt(0), mark...); err != nil {
+			return fmt.Errorf("write permission mark: %w", err)
+		}
+	}
 	return nil
 }
 
-// applyContactGrants writes one contact's grant changes (at most one per
-// slot, ascending by slot) in q: on PostgreSQL one statement takes the
-// slots' locks in that order, then one reads the block that holds the
-// contact's key in every slot, with the block after it, and one upsert
-// writes them all back — three statements where a slot at a time took
-// three per slot.
-func (l *Ledger) applyContactGrants(ctx context.Context, q store.Querier, chs []slotChange) error {
-	if len(chs) == 0 {
-		return nil
-	}
-	if len(chs) == 1 {
-		return l.applyGrants(ctx, q, chs[0].slot, []grantChange{chs[0].change})
-	}
+// slotLocks is the PostgreSQL statement that takes the advisory locks of
+// the slots of chs (ascending) in that order, with its parameters
+// numbered from n+1, and their arguments.
+func slotLocks(chs []slotChange, n int) (string, []any) {
 	var sb strings.Builder
-	var zero [keyLen]byte
-	if l.db.Dialect == store.Postgres {
+	args := make([]any, 0, len(chs)+1)
+	args = append(args, grantLock)
+	fmt.Fprintf(&sb, `SELECT pg_advisory_xact_lock($%d, s) FROM (SELECT s FROM (VALUES `, n+1)
+	for i, c := range chs {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		fmt.Fprintf(&sb, "($%d::integer)", n+i+2)
+		args = append(args, c.slot)
+	}
+	sb.WriteString(`) AS v(s) ORDER BY s) AS o`)
+	return sb.String(), args
+}
+
+// applyContactGrants writes one contact's grant changes (at most one per
+// slot, ascending by slot) and its mark in q: on PostgreSQL one statement
+// takes the slots' locks in that order (unless locked: the transaction
+// holds them), then one reads the block that holds the contact's key in
+// every slot, with the block after it, and one upsert writes them all back
+// — three statements where a slot at a time took three per slot.
+func (l *Ledger) applyContactGrants(ctx context.Context, q store.Querier, chs []slotChange, mark []any, locked bool) error {
+	if len(chs) == 0 {
+		return l.writeBlocks(ctx, q, &blockWrites{}, mark)
+	}
+	if l.db.Dialect == store.Postgres && !locked {
 		// The lock statement runs before the read, which thereby sees
 		// every block written by the slots' previous holders (each
 		// statement takes its own snapshot).
-		args := make([]any, 0, len(chs)+1)
-		args = append(args, grantLock)
-		sb.WriteString(`SELECT pg_advisory_xact_lock($1, s) FROM (SELECT s FROM (VALUES `)
-		for i, c := range chs {
-			if i > 0 {
-				sb.WriteByte(',')
-			}
-			fmt.Fprintf(&sb, "($%d::integer)", i+2)
-			args = append(args, c.slot)
-		}
-		sb.WriteString(`) AS v(s) ORDER BY s) AS o`)
-		if _, err := q.ExecContext(ctx, sb.String(), args...); err != nil {
+		stmt, args := slotLocks(chs, 0)
+		if _, err := q.ExecContext(ctx, stmt, args...); err != nil {
 			return fmt.Errorf("lock permission slots: %w", err)
 		}
-		sb.Reset()
 	}
+	var sb strings.Builder
+	var zero [keyLen]byte
 	args := make([]any, 0, 2*len(chs)+1)
 	args = append(args, zero[:])
 	for i, c := range chs {
@@ -356,7 +374,7 @@ func (l *Ledger) applyContactGrants(ctx context.Context, q store.Querier, chs []
 		}
 		w.plan(c.slot, cur, next, []grantChange{c.change})
 	}
-	return l.writeBlocks(ctx, q, &w)
+	return l.writeBlocks(ctx, q, &w, mark)
 }
 
 // firstSet is the key of the first change that sets a grant (nil: none).

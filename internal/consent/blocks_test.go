@@ -438,7 +438,7 @@ func TestContactGrantChangesAcrossSlots(t *testing.T) {
 		var mu sync.Mutex
 		write := func(chs []slotChange) error {
 			err := db.Tx(ctx, func(tx store.Tx) error {
-				if err := f.ledger.applyContactGrants(ctx, tx, chs); err != nil {
+				if err := f.ledger.applyContactGrants(ctx, tx, chs, nil, false); err != nil {
 					return err
 				}
 				// The same changes, a slot at a time, into mirror slots:

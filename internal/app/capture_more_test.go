@@ -168,6 +168,7 @@ func TestSubmissionBadInput(t *testing.T) {
 				{"missing mandatory field", "/p/forms/demo-newsletter", url.Values{"first_name": {"Ada"}, "newsletter_email": {"1"}}, "", 422, `id="e-email"`},
 				{"required consent not ticked", "/p/forms/demo-newsletter", url.Values{"email": {"a@example.com"}}, "", 422, `class="err"`},
 				{"oversized field", "/p/forms/demo-newsletter", url.Values{"email": {"a@example.com"}, "first_name": {strings.Repeat("x", 5000)}, "newsletter_email": {"1"}}, "", 422, `id="e-first_name"`},
+				{"oversized body", "/p/forms/demo-newsletter", url.Values{"email": {"a@example.com"}, "first_name": {strings.Repeat("x", 70000)}, "newsletter_email": {"1"}}, "", 400, "Anfrage"},
 				{"unknown form", "/p/forms/no-such-form", url.Values{"email": {"a@example.com"}}, "", 404, "Seite nicht gefunden"},
 				{"wrong content type", "/p/forms/demo-newsletter", nil, "text/plain", 415, "Anfrage"},
 			}

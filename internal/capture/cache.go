@@ -1,6 +1,8 @@
 package capture
 
 import (
+	"context"
+	"database/sql"
 	"strconv"
 	"sync"
 
@@ -56,4 +58,28 @@ func (c *versionCache) putRender(k string, r Rendered) {
 		c.renders = map[string]Rendered{}
 	}
 	c.renders[k] = r
+}
+
+// readStmts keeps the statements every submission runs on the read pool
+// prepared: modernc.org/sqlite parses a statement anew on every call that
+// is not prepared, which was most of the cost of these one-row reads.
+type readStmts struct {
+	m sync.Map // query → *sql.Stmt
+}
+
+// queryRow runs query on db through its prepared statement (prepared on
+// first use; a failed prepare runs it unprepared).
+func (c *readStmts) queryRow(ctx context.Context, db *sql.DB, query string, args ...any) *sql.Row {
+	if st, ok := c.m.Load(query); ok {
+		return st.(*sql.Stmt).QueryRowContext(ctx, args...)
+	}
+	st, err := db.PrepareContext(ctx, query)
+	if err != nil {
+		return db.QueryRowContext(ctx, query, args...)
+	}
+	if prev, loaded := c.m.LoadOrStore(query, st); loaded {
+		st.Close()
+		st = prev.(*sql.Stmt)
+	}
+	return st.QueryRowContext(ctx, args...)
 }

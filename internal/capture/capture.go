@@ -49,6 +49,7 @@ type Service struct {
 	Now      func() time.Time
 
 	cache       versionCache
+	reads       readStmts
 	submissions groupCommit
 }
 

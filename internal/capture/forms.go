@@ -27,6 +27,10 @@ type Form struct {
 	Definition  form.Definition `json:"definition"`
 	CreatedAt   time.Time       `json:"created_at"`
 	UpdatedAt   time.Time       `json:"updated_at"`
+
+	// settings are the workspace's settings read with the form
+	// (PublicForm), so that a submission does not read them again.
+	settings *Effective
 }
 
 // LintError is a form that the lint refused: every finding at once.
@@ -220,11 +224,29 @@ func (s *Service) PublicForm(ctx context.Context, key string) (Form, error) {
 	if len(key) > 64 {
 		return Form{}, ErrFormNotFound
 	}
-	f, err := s.currentForm(ctx, `form_key = $1`, key)
-	if errors.Is(err, store.ErrNotFound) {
+	// The workspace's settings come in the same read: a submission needs
+	// them, and the decoded ones are kept for as long as the row is the
+	// same (SettingsStore.fromRow).
+	var f Form
+	var js sql.NullString
+	var sealed []byte
+	err := s.reads.queryRow(ctx, s.DB.R, `SELECT f.workspace_id, f.form_key, f.version, f.created_at, f.updated_at, ws.settings, ws.secrets
+		FROM forms f LEFT JOIN workspace_settings ws ON ws.workspace_id = f.workspace_id WHERE f.form_key = $1`, key).
+		Scan(&f.WorkspaceID, &f.Key, &f.Version, &f.CreatedAt, &f.UpdatedAt, &js, &sealed)
+	if errors.Is(err, sql.ErrNoRows) {
 		return Form{}, ErrFormNotFound
 	}
-	return f, err
+	if err != nil {
+		return Form{}, fmt.Errorf("read form: %w", err)
+	}
+	if s.Settings != nil {
+		set, err := s.Settings.fromRow(f.WorkspaceID, js, sealed)
+		if err != nil {
+			return Form{}, err
+		}
+		f.settings = &set
+	}
+	return s.withDefinition(ctx, f, `form_key = $1`, key)
 }
 
 // currentForm reads a form's current version; the definition of a
@@ -240,14 +262,23 @@ func (s *Service) currentForm(ctx context.Context, where string, args ...any) (F
 	if err != nil {
 		return Form{}, fmt.Errorf("read form: %w", err)
 	}
+	return s.withDefinition(ctx, f, where, args...)
+}
+
+// withDefinition fills in the definition of f's version from the cache,
+// or reads and decodes it (where selects the form, as for currentForm).
+func (s *Service) withDefinition(ctx context.Context, f Form, where string, args ...any) (Form, error) {
 	f.CreatedAt, f.UpdatedAt = f.CreatedAt.UTC(), f.UpdatedAt.UTC()
 	if d, ok := s.cache.def(versionKey(f.WorkspaceID, f.Key, f.Version, "")); ok {
 		f.Definition = d
 		return f, nil
 	}
-	if f, err = s.form(ctx, s.DB.R, where, args...); err != nil {
+	set := f.settings
+	f, err := s.form(ctx, s.DB.R, where, args...)
+	if err != nil {
 		return Form{}, err
 	}
+	f.settings = set
 	s.cache.putDef(versionKey(f.WorkspaceID, f.Key, f.Version, ""), f.Definition)
 	return f, nil
 }

@@ -1,13 +1,16 @@
 package capture
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fairlead/fairlead/internal/id"
@@ -78,6 +81,19 @@ type SettingsStore struct {
 	keys     *keyring.Keyring
 	defaults Defaults
 	now      func() time.Time
+
+	// decoded keeps, per workspace, the last settings row read and what
+	// it decoded to (*decodedSettings). The row is still read every time —
+	// another process may have changed it — but the same bytes are not
+	// decoded and their secrets not opened again.
+	decoded sync.Map
+}
+
+type decodedSettings struct {
+	js     string
+	sealed []byte
+	st     Settings
+	sec    Secrets
 }
 
 // NewSettingsStore works on db.
@@ -109,6 +125,22 @@ func (s *SettingsStore) read(ctx context.Context, q store.Querier, ws string) (S
 	if err != nil {
 		return st, sec, fmt.Errorf("read settings: %w", err)
 	}
+	return s.decode(ws, js, sealed)
+}
+
+// decode turns a settings row into settings and secrets, reusing what the
+// same bytes decoded to last time.
+func (s *SettingsStore) decode(ws, js string, sealed []byte) (Settings, Secrets, error) {
+	if c, ok := s.decoded.Load(ws); ok {
+		d := c.(*decodedSettings)
+		if d.js == js && bytes.Equal(d.sealed, sealed) {
+			st := d.st
+			st.Imprint = maps.Clone(d.st.Imprint)
+			return st, d.sec, nil
+		}
+	}
+	var st Settings
+	var sec Secrets
 	if err := json.Unmarshal([]byte(js), &st); err != nil {
 		return st, sec, fmt.Errorf("read settings: %w", err)
 	}
@@ -122,7 +154,24 @@ func (s *SettingsStore) read(ctx context.Context, q store.Querier, ws string) (S
 		}
 	}
 	st.ConfiguredSMTP, st.ConfiguredSMS = sec.SMTPURL != "", sec.SMSURL != ""
+	keep := st
+	keep.Imprint = maps.Clone(st.Imprint)
+	s.decoded.Store(ws, &decodedSettings{js: js, sealed: bytes.Clone(sealed), st: keep, sec: sec})
 	return st, sec, nil
+}
+
+// fromRow is Effective for a settings row the caller has read (js not
+// valid: the workspace has none).
+func (s *SettingsStore) fromRow(ws string, js sql.NullString, sealed []byte) (Effective, error) {
+	var st Settings
+	var sec Secrets
+	if js.Valid {
+		var err error
+		if st, sec, err = s.decode(ws, js.String, sealed); err != nil {
+			return Effective{}, err
+		}
+	}
+	return s.effective(st, sec), nil
 }
 
 // Effective returns what is in force for the workspace.
@@ -131,6 +180,11 @@ func (s *SettingsStore) Effective(ctx context.Context, ws string) (Effective, er
 	if err != nil {
 		return Effective{}, err
 	}
+	return s.effective(st, sec), nil
+}
+
+// effective puts the server's defaults under a workspace's own settings.
+func (s *SettingsStore) effective(st Settings, sec Secrets) Effective {
 	e := Effective{Settings: st, SMTPURL: sec.SMTPURL, SMSURL: sec.SMSURL}
 	if e.PublicURL == "" {
 		e.PublicURL = s.defaults.PublicURL
@@ -154,7 +208,7 @@ func (s *SettingsStore) Effective(ctx context.Context, ws string) (Effective, er
 	if e.SMSCodeMinutes == 0 {
 		e.SMSCodeMinutes = defaultSMSCodeMinutes
 	}
-	return e, nil
+	return e
 }
 
 // SettingsUpdate changes settings; nil fields stay. Secret URLs: nil =

@@ -101,8 +101,10 @@ func (s *Service) SubmitTo(ctx context.Context, f Form, v url.Values, lang strin
 		return res, nil
 	}
 	ws := f.WorkspaceID
-	set, err := s.Settings.Effective(ctx, ws)
-	if err != nil {
+	var set Effective
+	if f.settings != nil {
+		set = *f.settings
+	} else if set, err = s.Settings.Effective(ctx, ws); err != nil {
 		return res, err
 	}
 	p := submission{f: f, sub: sub, set: set, source: fmt.Sprintf("form:%s@%d", f.Key, f.Version), now: s.now()}
@@ -200,7 +202,7 @@ func (s *Service) prepareNew(ctx context.Context, ws string, p *submission) (*co
 			return nil, err
 		}
 		var one int
-		err = s.DB.R.QueryRowContext(ctx, `SELECT 1 FROM contacts WHERE workspace_id = $1 AND email_index = $2`, ws, ix).Scan(&one)
+		err = s.reads.queryRow(ctx, s.DB.R, `SELECT 1 FROM contacts WHERE workspace_id = $1 AND email_index = $2`, ws, ix).Scan(&one)
 		if err == nil {
 			return nil, nil
 		}
@@ -273,6 +275,11 @@ func (s *Service) writeNew(ctx context.Context, tx store.Querier, p *submission,
 func (s *Service) writeFound(ctx context.Context, tx store.Querier, p *submission, res *Result) error {
 	ws := p.f.WorkspaceID
 	cs := s.Contacts.WithTx(tx)
+	if len(p.events) > 0 {
+		// The consents appended below re-derive the state from the
+		// enriched record: a change that only re-derives it need not.
+		cs.OnChange(s.Ledger.HookBeforeAppend())
+	}
 	c, found, err := s.findOrCreate(ctx, tx, cs, ws, p.f.Definition, p.sub)
 	if err != nil {
 		return err

@@ -110,6 +110,13 @@ func (l *Ledger) AppendNew(ctx context.Context, q store.Querier, ws string, c Ne
 		return []Event{}, nil
 	}
 
+	// The state is derived before the chain head is taken: it needs only
+	// the new events, and every moment under the head is one every other
+	// writer of the workspace waits.
+	st, err := l.deriveState(ctx, q, ws, contactID, pts, rs, true, purposes, sl, nil)
+	if err != nil {
+		return nil, err
+	}
 	headSeq, headHash, err := l.lockHead(ctx, q, ws, now)
 	if err != nil {
 		return nil, err
@@ -129,13 +136,26 @@ func (l *Ledger) AppendNew(ctx context.Context, q store.Querier, ws string, c Ne
 	}
 	ins := `INSERT INTO ledger_events (` + rowCols + `) VALUES ` + store.Values(l.db.Dialect, len(rs), cols)
 	last := rs[len(rs)-1]
+	locked := false
 	if l.db.Dialect == store.Postgres {
-		// The events and the head update are one statement: the head stays
-		// locked for one round trip after it was read, not two.
+		// The events, the head update and the locks of the permission
+		// slots the state changes are one statement: the head stays
+		// locked for one round trip after it was read, not two. The
+		// slots are locked after the head, as every append does, and in
+		// ascending order (the grants are written below, by statements
+		// that see what the slots' previous holders committed).
 		n := len(args)
 		args = append(args, ws, last.Seq, last.Hash, now, l.headMAC(ws, last.Seq, last.Hash))
-		if _, err := q.ExecContext(ctx, fmt.Sprintf(`WITH appended AS (%s RETURNING 1)
-			UPDATE ledger_heads SET seq = $%d, hash = $%d, updated_at = $%d, mac = $%d WHERE workspace_id = $%d`, ins, n+2, n+3, n+4, n+5, n+1), args...); err != nil {
+		lock, cond := "", ""
+		if len(st.chs) > 0 {
+			stmt, largs := slotLocks(st.chs, len(args))
+			lock = `, locked AS (SELECT count(*) AS n FROM (` + stmt + `) AS l)`
+			cond = ` AND (SELECT n FROM locked) >= 0`
+			args = append(args, largs...)
+			locked = true
+		}
+		if _, err := q.ExecContext(ctx, fmt.Sprintf(`WITH appended AS (%s RETURNING 1)%s
+			UPDATE ledger_heads SET seq = $%d, hash = $%d, updated_at = $%d, mac = $%d WHERE workspace_id = $%d%s`, ins, lock, n+2, n+3, n+4, n+5, n+1, cond), args...); err != nil {
 			return nil, fmt.Errorf("append event: %w", store.MapError(err))
 		}
 	} else {
@@ -148,10 +168,10 @@ func (l *Ledger) AppendNew(ctx context.Context, q store.Querier, ws string, c Ne
 	}
 
 	// The grants go in after the chain head is taken: on PostgreSQL they
-	// take the slots' locks, and every append takes the head first and the
+	// need the slots' locks, and every append takes the head first and the
 	// slots after it (in ascending order), so no two writers wait on each
 	// other in a circle.
-	if err := l.refreshFrom(ctx, q, ws, contactID, pts, rs, true, purposes, sl, nil); err != nil {
+	if err := l.writeState(ctx, q, st, locked); err != nil {
 		return nil, err
 	}
 	out := make([]Event, 0, len(rs))

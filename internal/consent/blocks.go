@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/fairlead/fairlead/internal/store"
 )
@@ -175,10 +176,25 @@ func (l *Ledger) applyGrants(ctx context.Context, q store.Querier, slot int64, c
 	return nil
 }
 
+// blockWrites are the rows a change of blocks deletes and (re)writes.
+// The deletes run first: a block whose lo moved may leave its old lo to
+// a block split off it.
+type blockWrites struct {
+	dels []any // slot, lo pairs
+	puts []any // slot, lo, entries triples
+}
+
 // rewriteBlock applies chs to cur (nil: the slot has no block yet), whose
 // range ends at next (nil: at the end), splitting a block that overflows
 // and merging one that fell small with next.
 func (l *Ledger) rewriteBlock(ctx context.Context, q store.Querier, slot int64, cur, next *block, chs []grantChange) error {
+	var w blockWrites
+	w.plan(slot, cur, next, chs)
+	return l.writeBlocks(ctx, q, &w, nil)
+}
+
+// plan adds to w what applying chs to cur (see rewriteBlock) writes.
+func (w *blockWrites) plan(slot int64, cur, next *block, chs []grantChange) {
 	var keys, profs, lo []byte
 	if cur != nil {
 		keys, profs, lo = cur.keys, cur.profs, cur.lo
@@ -189,23 +205,22 @@ func (l *Ledger) rewriteBlock(ctx context.Context, q store.Querier, slot int64, 
 	}
 	keys, profs, changed := merge(keys, profs, chs)
 	if !changed {
-		return nil
+		return
 	}
 	if len(profs) == 0 {
-		if _, err := q.ExecContext(ctx, `DELETE FROM permission_blocks WHERE slot = $1 AND lo = $2`, slot, lo); err != nil {
-			return fmt.Errorf("write permission block: %w", err)
-		}
-		return nil
+		w.dels = append(w.dels, slot, lo)
+		return
 	}
 	newLo := lo
 	if newLo == nil || bytes.Compare(keys[:keyLen], newLo) < 0 {
 		newLo = keys[:keyLen]
+		if cur != nil {
+			w.dels = append(w.dels, slot, lo)
+		}
 	}
 	if len(profs) < blockMin && next != nil && len(profs)+next.n() <= blockCap {
 		keys, profs = append(keys, next.keys...), append(profs, next.profs...)
-		if _, err := q.ExecContext(ctx, `DELETE FROM permission_blocks WHERE slot = $1 AND lo = $2`, slot, next.lo); err != nil {
-			return fmt.Errorf("write permission block: %w", err)
-		}
+		w.dels = append(w.dels, slot, next.lo)
 	}
 	// Keys appended past the end of the last block (new contacts: their
 	// IDs grow with time) fill blocks to the brim; anything else splits
@@ -227,36 +242,139 @@ func (l *Ledger) rewriteBlock(ctx context.Context, q store.Querier, slot int64, 
 		}
 	}
 	at := 0
-	var adds []any
 	for i, s := range sizes {
-		entries := encodeBlock(keys[at*keyLen:(at+s)*keyLen], profs[at:at+s])
+		blo := keys[at*keyLen : (at+1)*keyLen]
 		if i == 0 {
-			var err error
-			switch {
-			case cur == nil:
-				_, err = q.ExecContext(ctx, `INSERT INTO permission_blocks (slot, lo, entries) VALUES ($1, $2, $3)`, slot, newLo, entries)
-			case bytes.Equal(newLo, lo):
-				_, err = q.ExecContext(ctx, `UPDATE permission_blocks SET entries = $3 WHERE slot = $1 AND lo = $2`, slot, lo, entries)
-			default:
-				_, err = q.ExecContext(ctx, `UPDATE permission_blocks SET lo = $3, entries = $4 WHERE slot = $1 AND lo = $2`, slot, lo, newLo, entries)
-			}
-			if err != nil {
-				return fmt.Errorf("write permission block: %w", err)
-			}
-		} else {
-			adds = append(adds, slot, keys[at*keyLen:(at+1)*keyLen], entries)
+			blo = newLo
 		}
+		w.puts = append(w.puts, slot, blo, encodeBlock(keys[at*keyLen:(at+s)*keyLen], profs[at:at+s]))
 		at += s
 	}
+}
+
+// writeBlocks runs w in q: the deletes, then every block in one upsert
+// per hundred blocks. mark (nil: none) are the arguments of a contact's
+// mark (markSQL), which on PostgreSQL goes into the first upsert's
+// statement, and on SQLite follows it.
+func (l *Ledger) writeBlocks(ctx context.Context, q store.Querier, w *blockWrites, mark []any) error {
+	for i := 0; i < len(w.dels); i += 2 {
+		if _, err := q.ExecContext(ctx, `DELETE FROM permission_blocks WHERE slot = $1 AND lo = $2`, w.dels[i], w.dels[i+1]); err != nil {
+			return fmt.Errorf("write permission block: %w", err)
+		}
+	}
 	const per = 100
-	for len(adds) > 0 {
+	for adds := w.puts; len(adds) > 0; {
 		rows := min(per, len(adds)/3)
-		if _, err := q.ExecContext(ctx, `INSERT INTO permission_blocks (slot, lo, entries) VALUES `+store.Values(l.db.Dialect, rows, 3), adds[:rows*3]...); err != nil {
+		stmt := `INSERT INTO permission_blocks (slot, lo, entries) VALUES ` + store.Values(l.db.Dialect, rows, 3) + ` ON CONFLICT (slot, lo) DO UPDATE SET entries = excluded.entries`
+		args := adds[:rows*3]
+		if mark != nil && l.db.Dialect == store.Postgres {
+			stmt = `WITH mark AS (` + markAt(rows*3) + `) ` + stmt
+			args = append(slices.Clip(args), mark...)
+			mark = nil
+		}
+		if _, err := q.ExecContext(ctx, stmt, args...); err != nil {
 			return fmt.Errorf("write permission block: %w", err)
 		}
 		adds = adds[rows*3:]
 	}
+	if mark != nil {
+		if _, err := q.ExecContext(ctx, markAt(0), mark...); err != nil {
+			return fmt.Errorf("write permission mark: %w", err)
+		}
+	}
 	return nil
+}
+
+// slotLocks is the PostgreSQL statement that takes the advisory locks of
+// the slots of chs (ascending) in that order, with its parameters
+// numbered from n+1, and their arguments.
+func slotLocks(chs []slotChange, n int) (string, []any) {
+	var sb strings.Builder
+	args := make([]any, 0, len(chs)+1)
+	args = append(args, grantLock)
+	fmt.Fprintf(&sb, `SELECT pg_advisory_xact_lock($%d, s) FROM (SELECT s FROM (VALUES `, n+1)
+	for i, c := range chs {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		fmt.Fprintf(&sb, "($%d::integer)", n+i+2)
+		args = append(args, c.slot)
+	}
+	sb.WriteString(`) AS v(s) ORDER BY s) AS o`)
+	return sb.String(), args
+}
+
+// applyContactGrants writes one contact's grant changes (at most one per
+// slot, ascending by slot) and its mark in q: on PostgreSQL one statement
+// takes the slots' locks in that order (unless locked: the transaction
+// holds them), then one reads the block that holds the contact's key in
+// every slot, with the block after it, and one upsert writes them all back
+// — three statements where a slot at a time took three per slot.
+func (l *Ledger) applyContactGrants(ctx context.Context, q store.Querier, chs []slotChange, mark []any, locked bool) error {
+	if len(chs) == 0 {
+		return l.writeBlocks(ctx, q, &blockWrites{}, mark)
+	}
+	if l.db.Dialect == store.Postgres && !locked {
+		// The lock statement runs before the read, which thereby sees
+		// every block written by the slots' previous holders (each
+		// statement takes its own snapshot).
+		stmt, args := slotLocks(chs, 0)
+		if _, err := q.ExecContext(ctx, stmt, args...); err != nil {
+			return fmt.Errorf("lock permission slots: %w", err)
+		}
+	}
+	var sb strings.Builder
+	var zero [keyLen]byte
+	args := make([]any, 0, 2*len(chs)+1)
+	args = append(args, zero[:])
+	for i, c := range chs {
+		if i > 0 {
+			sb.WriteString(" UNION ALL ")
+		}
+		// As in applyGrants: the block whose range holds the key and the
+		// one after it; when no block starts at or below the key, the
+		// first two.
+		fmt.Fprintf(&sb, `SELECT slot, lo, entries FROM (SELECT slot, lo, entries FROM permission_blocks WHERE slot = $%[1]d AND lo >= coalesce((SELECT lo FROM permission_blocks WHERE slot = $%[1]d AND lo <= $%[2]d ORDER BY lo DESC LIMIT 1), $1) ORDER BY lo LIMIT 2) AS b%[3]d`,
+			len(args)+1, len(args)+2, i)
+		args = append(args, c.slot, c.change.key[:])
+	}
+	rows, err := q.QueryContext(ctx, sb.String(), args...)
+	if err != nil {
+		return fmt.Errorf("read permission blocks: %w", err)
+	}
+	got := map[int64][]block{}
+	for rows.Next() {
+		var slot int64
+		var lo, entries []byte
+		if err := rows.Scan(&slot, &lo, &entries); err != nil {
+			rows.Close()
+			return fmt.Errorf("read permission blocks: %w", err)
+		}
+		b, err := decodeBlock(lo, entries)
+		if err != nil {
+			rows.Close()
+			return err
+		}
+		got[slot] = append(got[slot], b)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read permission blocks: %w", err)
+	}
+	var w blockWrites
+	for _, c := range chs {
+		bs := got[c.slot]
+		slices.SortFunc(bs, func(x, y block) int { return bytes.Compare(x.lo, y.lo) })
+		var cur, next *block
+		if len(bs) > 0 {
+			cur = &bs[0]
+		}
+		if len(bs) > 1 {
+			next = &bs[1]
+		}
+		w.plan(c.slot, cur, next, []grantChange{c.change})
+	}
+	return l.writeBlocks(ctx, q, &w, mark)
 }
 
 // firstSet is the key of the first change that sets a grant (nil: none).

@@ -418,3 +418,110 @@ func dedupe(chs []slotChange) []slotChange {
 	}
 	return out
 }
+
+// TestContactGrantChangesAcrossSlots writes one contact's changes to
+// several slots at a time, as a refresh does (one read and one upsert for
+// all of them): random keys against a model, so that blocks fill, split,
+// shrink, merge and get a new first key; then concurrent writers of
+// distinct keys in overlapping slots, which on PostgreSQL must neither
+// lose a key nor deadlock.
+func TestContactGrantChangesAcrossSlots(t *testing.T) {
+	t.Parallel()
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		f := newBlockFixture(t, db)
+		ctx := context.Background()
+		const nslots, mirror = 4, 100
+		models := make([]blockModel, nslots)
+		for i := range models {
+			models[i] = blockModel{}
+		}
+		var mu sync.Mutex
+		write := func(chs []slotChange) error {
+			err := db.Tx(ctx, func(tx store.Tx) error {
+				if err := f.ledger.applyContactGrants(ctx, tx, chs, nil, false); err != nil {
+					return err
+				}
+				// The same changes, a slot at a time, into mirror slots:
+				// both must come to the same blocks.
+				for _, c := range chs {
+					if err := f.ledger.applyGrants(ctx, tx, c.slot+mirror, []grantChange{c.change}); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, c := range chs {
+				m := models[c.slot-f.slot]
+				if c.change.del {
+					delete(m, c.change.key)
+				} else {
+					m[c.change.key] = c.change.prof
+				}
+			}
+			return nil
+		}
+		step := func(r *rand.Rand, n int, pSet int) []slotChange {
+			var chs []slotChange
+			for s := range int64(nslots) {
+				switch x := r.IntN(10); {
+				case x < pSet:
+					chs = append(chs, slotChange{f.slot + s, set(n, []byte{33, 66, 1}[r.IntN(3)])})
+				case x < 9:
+					chs = append(chs, slotChange{f.slot + s, del(n)})
+				}
+			}
+			return chs
+		}
+		r := rand.New(rand.NewPCG(3, 4))
+		// Mostly sets first (blocks fill and split), then mostly deletes
+		// (blocks shrink and merge), keys anywhere (new first keys).
+		for i := range 900 {
+			pSet := 8
+			if i >= 600 {
+				pSet = 2
+			}
+			if err := write(step(r, r.IntN(500), pSet)); err != nil {
+				t.Fatal(err)
+			}
+			if i%150 == 149 {
+				for s := range int64(nslots) {
+					if got, want := f.layout(f.slot+s, models[s]), f.layout(f.slot+s+mirror, models[s]); !slices.Equal(got, want) {
+						t.Fatalf("step %d, slot %d: blocks of %v keys, a slot at a time %v", i, s, got, want)
+					}
+				}
+			}
+		}
+		const writers = 4
+		var wg sync.WaitGroup
+		errs := make(chan error, writers)
+		for w := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := rand.New(rand.NewPCG(uint64(w), 9))
+				for range 40 {
+					// Writer w owns the keys ≡ w (mod writers).
+					if err := write(step(r, writers*r.IntN(150)+w, 6)); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		for s := range int64(nslots) {
+			if got, want := f.layout(f.slot+s, models[s]), f.layout(f.slot+s+mirror, models[s]); !slices.Equal(got, want) {
+				t.Fatalf("slot %d: blocks of %v keys, a slot at a time %v", s, got, want)
+			}
+		}
+	})
+}

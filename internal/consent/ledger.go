@@ -388,9 +388,12 @@ func (l *Ledger) appendIn(ctx context.Context, q store.Querier, ws, contactID st
 
 	var headSeq int64
 	var headHash []byte
+	var purposes []Purpose
 	if b != nil {
 		headSeq, headHash, err = b.head(ctx, now)
-	} else {
+	} else if purposes, err = l.purposes.catalog(ctx, q, ws); err == nil {
+		// The catalogue is read before the head is taken, which every
+		// other writer of the workspace waits for.
 		headSeq, headHash, err = l.lockHead(ctx, q, ws, now)
 	}
 	if err != nil {
@@ -427,10 +430,6 @@ func (l *Ledger) appendIn(ctx context.Context, q store.Querier, ws, contactID st
 		b.advance(r.Seq, r.Hash, contactID)
 	} else {
 		if err := l.advanceHead(ctx, q, ws, r.Seq, r.Hash, now); err != nil {
-			return Event{}, err
-		}
-		purposes, err := l.purposes.catalog(ctx, q, ws)
-		if err != nil {
 			return Event{}, err
 		}
 		if err := l.refreshFrom(ctx, q, ws, contactID, pts, append(history, r), false, purposes, nil, nil); err != nil {
@@ -493,6 +492,20 @@ func (l *Ledger) advanceHead(ctx context.Context, q store.Querier, ws string, se
 		return fmt.Errorf("advance ledger head: %w", err)
 	}
 	return nil
+}
+
+// HookBeforeAppend is the contact store's change hook for a transaction
+// that appends events for the changed contact afterwards: a change of a
+// decision-relevant field is still a record_changed event, but a change
+// that would only re-derive the state does nothing, because each append
+// re-derives it from the record as it is then.
+func (l *Ledger) HookBeforeAppend() contact.ChangeHook {
+	return func(ctx context.Context, q store.Querier, ws, contactID string, changes []contact.FieldChange) error {
+		if len(changes) == 0 {
+			return nil
+		}
+		return l.contactChanged(ctx, q, ws, contactID, changes)
+	}
 }
 
 // contactChanged runs in the transaction of a contact write.

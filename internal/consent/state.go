@@ -153,6 +153,36 @@ func (l *Ledger) refresh(ctx context.Context, q store.Querier, ws, contactID str
 // same transaction would only return them. fresh: the contact has no
 // state yet either.
 func (l *Ledger) refreshFrom(ctx context.Context, q store.Querier, ws, contactID string, pts contact.Points, rs []*row, fresh bool, purposes []Purpose, sl *slots, b *Bulk) error {
+	w, err := l.deriveState(ctx, q, ws, contactID, pts, rs, fresh, purposes, sl, b)
+	if err != nil {
+		return err
+	}
+	if b != nil {
+		b.pend(w.chs)
+		w.chs = nil
+	}
+	return l.writeState(ctx, q, w, false)
+}
+
+// stateWrite is a contact's re-derived permission state: its grant
+// changes, ascending by slot (the order in which writers lock slots), and
+// the arguments of its mark (markSQL).
+type stateWrite struct {
+	chs  []slotChange
+	mark []any
+}
+
+const markSQL = `INSERT INTO permission_checks (space, contact_id, catalog, recheck_at, granted, profile) VALUES ($%d, $%d, $%d, $%d, $%d, $%d)
+		ON CONFLICT (space, contact_id) DO UPDATE SET catalog = excluded.catalog, recheck_at = excluded.recheck_at, granted = excluded.granted, profile = excluded.profile`
+
+// markAt is markSQL with its parameters numbered from n+1.
+func markAt(n int) string {
+	return fmt.Sprintf(markSQL, n+1, n+2, n+3, n+4, n+5, n+6)
+}
+
+// deriveState works out the contact's permission state and what changed
+// against the one stored, writing nothing.
+func (l *Ledger) deriveState(ctx context.Context, q store.Querier, ws, contactID string, pts contact.Points, rs []*row, fresh bool, purposes []Purpose, sl *slots, b *Bulk) (*stateWrite, error) {
 	var err error
 	if sl == nil {
 		if l.db.Dialect == store.SQLite {
@@ -169,7 +199,7 @@ func (l *Ledger) refreshFrom(ctx context.Context, q store.Querier, ws, contactID
 	}
 	if sl == nil {
 		if sl, err = l.loadSlots(ctx, q, ws, purposes); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	key := l.contactKey(contactID)
@@ -193,7 +223,7 @@ func (l *Ledger) refreshFrom(ctx context.Context, q store.Querier, ws, contactID
 		err = nil
 	}
 	if err != nil {
-		return fmt.Errorf("refresh permissions: %w", err)
+		return nil, fmt.Errorf("refresh permissions: %w", err)
 	}
 	prof := profileOf(pts)
 	ck := blockKey(contactID)
@@ -212,24 +242,24 @@ func (l *Ledger) refreshFrom(ctx context.Context, q store.Querier, ws, contactID
 			chs = append(chs, slotChange{n, grantChange{key: ck, prof: byte(prof)}})
 		}
 	}
-	if b != nil {
-		b.pend(chs)
-	} else {
-		// In ascending slot order: the order in which writers lock slots.
-		slices.SortFunc(chs, func(x, y slotChange) int { return cmp.Compare(x.slot, y.slot) })
-		for _, c := range chs {
-			if err := l.applyGrants(ctx, q, c.slot, []grantChange{c.change}); err != nil {
-				return fmt.Errorf("refresh permissions: %w", err)
-			}
-		}
-	}
+	slices.SortFunc(chs, func(x, y slotChange) int { return cmp.Compare(x.slot, y.slot) })
 	var recheck any
 	if t, ok := recheckAt(rs, now); ok {
 		recheck = t.UnixMicro()
 	}
-	if _, err := q.ExecContext(ctx, `INSERT INTO permission_checks (space, contact_id, catalog, recheck_at, granted, profile) VALUES ($1, $2, $3, $4, $5, $6)
-		ON CONFLICT (space, contact_id) DO UPDATE SET catalog = excluded.catalog, recheck_at = excluded.recheck_at, granted = excluded.granted, profile = excluded.profile`,
-		sl.space, key, customCount(purposes), recheck, formatGranted(want), grantedProfile(want, prof)); err != nil {
+	return &stateWrite{chs: chs, mark: []any{sl.space, key, customCount(purposes), recheck, formatGranted(want), grantedProfile(want, prof)}}, nil
+}
+
+// writeState writes w in q. locked: on PostgreSQL the transaction holds
+// the locks of w's slots already (slotLocks).
+func (l *Ledger) writeState(ctx context.Context, q store.Querier, w *stateWrite, locked bool) error {
+	if len(w.chs) == 0 {
+		if _, err := q.ExecContext(ctx, markAt(0), w.mark...); err != nil {
+			return fmt.Errorf("refresh permissions: %w", err)
+		}
+		return nil
+	}
+	if err := l.applyContactGrants(ctx, q, w.chs, w.mark, locked); err != nil {
 		return fmt.Errorf("refresh permissions: %w", err)
 	}
 	return nil

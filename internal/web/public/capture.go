@@ -80,6 +80,18 @@ func pageLang(r *http.Request, offered []string) string {
 	if l := r.PostFormValue("lang"); slices.Contains(offered, l) {
 		return l
 	}
+	return headerLang(r, offered)
+}
+
+// headerLang is pageLang without the form's lang field: for a request
+// whose body is not read yet (reading it is bounded by the handler).
+func headerLang(r *http.Request, offered []string) string {
+	if len(offered) == 0 {
+		offered = []string{"de", "en"}
+	}
+	if l := r.URL.Query().Get("lang"); slices.Contains(offered, l) {
+		return l
+	}
 	for _, part := range strings.Split(r.Header.Get("Accept-Language"), ",") {
 		tag := strings.ToLower(strings.TrimSpace(strings.SplitN(part, ";", 2)[0]))
 		if len(tag) >= 2 && slices.Contains(offered, tag[:2]) {
@@ -245,7 +257,9 @@ func (c *Capture) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.cors(w, r, f)
-	lang := pageLang(r, f.Definition.Languages)
+	// The body is read only below, bounded: pageLang would read it
+	// unbounded for the lang field.
+	lang := headerLang(r, f.Definition.Languages)
 	ct := r.Header.Get("Content-Type")
 	if !strings.HasPrefix(ct, "application/x-www-form-urlencoded") && !strings.HasPrefix(ct, "multipart/form-data") {
 		if wantsJSON(r) {
@@ -279,6 +293,7 @@ func (c *Capture) submit(w http.ResponseWriter, r *http.Request) {
 		c.page(w, r, http.StatusBadRequest, "gone.html", lang, map[string]any{"BadRequest": true})
 		return
 	}
+	lang = pageLang(r, f.Definition.Languages)
 	res, err := c.Service.SubmitTo(r.Context(), f, r.PostForm, lang, meta(r))
 	var se *capture.SubmitError
 	if errors.As(err, &se) {

@@ -135,6 +135,10 @@ func (s *Service) Deliveries(ctx context.Context, ws, endpointID string, f Deliv
 }
 
 func (s *Service) attachLogs(ctx context.Context, ws string, ds []Delivery) error {
+	return s.attachLogsIn(ctx, s.db.R, ws, ds)
+}
+
+func (s *Service) attachLogsIn(ctx context.Context, q store.Querier, ws string, ds []Delivery) error {
 	if len(ds) == 0 {
 		return nil
 	}
@@ -146,7 +150,7 @@ func (s *Service) attachLogs(ctx context.Context, ws string, ds []Delivery) erro
 		args = append(args, d.ID)
 		ph = append(ph, fmt.Sprintf("$%d", len(args)))
 	}
-	rows, err := s.db.R.QueryContext(ctx, `SELECT delivery_id, started_at, duration_ms, status_code, error FROM webhook_attempts
+	rows, err := q.QueryContext(ctx, `SELECT delivery_id, started_at, duration_ms, status_code, error FROM webhook_attempts
 		WHERE workspace_id = $1 AND delivery_id IN (`+strings.Join(ph, ", ")+`) ORDER BY started_at, id`, args...)
 	if err != nil {
 		return fmt.Errorf("read webhook attempts: %w", err)
@@ -184,7 +188,7 @@ func (s *Service) deliveryIn(ctx context.Context, q store.Querier, ws, deliveryI
 		return Delivery{}, store.MapError(err)
 	}
 	ds := []Delivery{d}
-	if err := s.attachLogs(ctx, d.WorkspaceID, ds); err != nil {
+	if err := s.attachLogsIn(ctx, q, d.WorkspaceID, ds); err != nil {
 		return Delivery{}, err
 	}
 	return ds[0], nil
@@ -201,6 +205,7 @@ func (s *Service) Redeliver(ctx context.Context, ws, deliveryID string) (Deliver
 	if d.State == StatePending {
 		return Delivery{}, ErrDeliveryPending
 	}
+	var queued Delivery
 	err = s.db.Tx(ctx, func(tx store.Tx) error {
 		var disabled sql.NullTime
 		if err := tx.QueryRowContext(ctx, `SELECT disabled_at FROM webhook_endpoints WHERE workspace_id = $1 AND id = $2`,
@@ -218,14 +223,19 @@ func (s *Service) Redeliver(ctx context.Context, ws, deliveryID string) (Deliver
 		if state == StatePending { // queued again by someone else meanwhile
 			return ErrDeliveryPending
 		}
-		_, err := s.queue(ctx, tx, d.WorkspaceID, d.EndpointID, "", d.ID, s.now())
+		if _, err := s.queue(ctx, tx, d.WorkspaceID, d.EndpointID, "", d.ID, s.now()); err != nil {
+			return err
+		}
+		// The answer is the delivery as queued: read after the commit, a
+		// worker may already have sent it again.
+		queued, err = s.deliveryIn(ctx, tx, d.WorkspaceID, d.ID)
 		return err
 	})
 	if err != nil {
 		return Delivery{}, err
 	}
 	s.log.Info("webhook delivery queued again", "delivery_id", d.ID, "endpoint_id", d.EndpointID)
-	return s.Delivery(ctx, d.WorkspaceID, d.ID)
+	return queued, nil
 }
 
 // Recipient is a connected system that received events about a contact,

@@ -15,6 +15,7 @@ import (
 
 	"github.com/fairlead/fairlead/internal/audience"
 	"github.com/fairlead/fairlead/internal/capture"
+	"github.com/fairlead/fairlead/internal/consent"
 	"github.com/fairlead/fairlead/internal/contact"
 	"github.com/fairlead/fairlead/internal/jobs"
 	"github.com/fairlead/fairlead/internal/mail"
@@ -123,6 +124,13 @@ func (s *Service) Run(ctx context.Context, ws, campaignID string) (Pass, error) 
 		steps[i].headers = map[string]string{"Feedback-ID": fmt.Sprintf("%d:%s:campaign", i, c.ID)}
 	}
 	r := &run{s: s, ws: ws, c: c, set: set, steps: steps, lim: newLimiter(c.RatePerSecond), from: s.Capture.FromHeader(set)}
+	if s.Permissions != nil && s.Capture.Purposes != nil {
+		// A purpose that is gone is left to the live decision, which
+		// reports it.
+		if pur, err := s.Capture.Purposes.Get(ctx, ws, c.Purpose); err == nil {
+			r.fromState = pur.Kind == string(policy.PurposeDirectMarketing)
+		}
+	}
 	if err := r.pipeline(ctx, &p); err != nil {
 		if errors.Is(err, ErrSMTPUnavailable) {
 			p.Paused = true
@@ -183,6 +191,9 @@ type run struct {
 	steps []compiled
 	lim   *limiter
 	from  string // the From header of every message
+	// fromState: the purpose is direct marketing, so the stored permission
+	// state answers the recipients it grants (decide).
+	fromState bool
 }
 
 // pipeline overlaps the two halves of a chunk: while one chunk is on the
@@ -326,6 +337,99 @@ type prepared struct {
 	skipped int
 }
 
+// verdict is what a sender needs of the engine's decision on one
+// recipient.
+type verdict struct {
+	allowed bool
+	reason  string // the decisive reason code of a denial
+	// consentUse: allowed on a valid consent, whose use is to be logged
+	// (rules §9 log_consent_usage).
+	consentUse bool
+}
+
+func verdictOf(d policy.Decision) verdict {
+	v := verdict{allowed: d.Allowed, consentUse: d.Allowed && slices.Contains(d.Obligations, policy.ObligationLogConsentUsage)}
+	if !d.Allowed {
+		v.reason = reasonOf(d)
+	}
+	return v
+}
+
+// decide is the engine's verdict on each recipient of a chunk, right
+// before the chunk is claimed, and the chunk's stored grants of the
+// campaign's purpose (bit 0) and of e-mail tracking (bit 1).
+//
+// For a direct-marketing purpose on e-mail the stored permission state
+// answers every recipient it grants: the state holds the engine's own
+// answer without campaign facts, and with a grant that answer can only
+// have been a valid consent (the existing-customer exemption needs
+// own_similar_offer, which the state never assumes). The campaign facts
+// (own_similar_offer, notice_in_message) only enter the engine after the
+// consent step, so the decision with them is the same: allowed on
+// consent_valid, with its use to be logged. Everyone else is decided live
+// by the engine: recipients the state does not grant (a denial needs its
+// reason code, and the exemption may allow a customer), those it cannot
+// vouch for (no mark, a stale catalogue, due for a recheck) and contacts
+// that are gone.
+func (r *run) decide(ctx context.Context, ids []string, pts map[string]contact.Points) (map[string]verdict, map[string]consent.Granted, error) {
+	out := make(map[string]verdict, len(ids))
+	var grants map[string]consent.Granted
+	live := ids
+	if r.s.Permissions != nil {
+		var err error
+		if grants, err = r.s.Permissions.StoredGrants(ctx, r.ws, ids, "email", []string{r.c.Purpose, TrackingPurpose}, r.s.now()); err != nil {
+			return nil, nil, err
+		}
+		if r.fromState {
+			live = make([]string, 0, len(ids)/4)
+			for _, cid := range ids {
+				if _, ok := pts[cid]; ok && grants[cid].Has(0) {
+					out[cid] = verdict{allowed: true, consentUse: true}
+					continue
+				}
+				live = append(live, cid)
+			}
+		}
+	}
+	if len(live) > 0 {
+		ds, err := r.s.Engine.DecideContacts(ctx, r.ws, live, r.c.Purpose, "email", r.c.engine())
+		if err != nil {
+			return nil, nil, err
+		}
+		for cid, d := range ds {
+			out[cid] = verdictOf(d)
+		}
+	}
+	return out, grants, nil
+}
+
+// tracking says which claimed recipients may have opens and clicks
+// tracked: the e-mail tracking purpose has no campaign facts, so the
+// stored state's answer is the engine's for every recipient it vouches
+// for; the rest are decided live.
+func (r *run) tracking(ctx context.Context, claimed []string, grants map[string]consent.Granted) (map[string]bool, error) {
+	out := make(map[string]bool, len(claimed))
+	var live []string
+	for _, cid := range claimed {
+		if g, ok := grants[cid]; ok {
+			out[cid] = g.Has(1)
+		} else {
+			live = append(live, cid)
+		}
+	}
+	if len(live) == 0 {
+		return out, nil
+	}
+	tds, err := r.s.Engine.DecideContacts(ctx, r.ws, live, TrackingPurpose, "email", audience.Campaign{})
+	if err != nil {
+		return nil, err
+	}
+	for cid, d := range tds {
+		out[cid] = d.Allowed
+	}
+	return out, nil
+}
+
 // prepare decides and claims one chunk of one step. The engine is asked
 // for the chunk right before it is sent; a withdrawal stops every message
 // that had not been decided yet. The recipients it skips are settled in
@@ -335,11 +439,15 @@ func (r *run) prepare(ctx context.Context, step int, due []dueMsg) (*prepared, e
 	for i, d := range due {
 		ids[i] = d.contactID
 	}
-	ds, err := r.s.Engine.DecideContacts(ctx, r.ws, ids, r.c.Purpose, "email", r.c.engine())
+	pts, err := r.s.Contacts.PointsFor(ctx, r.ws, ids)
 	if err != nil {
 		return nil, err
 	}
-	suppressed, err := r.s.suppressed(ctx, r.ws, ids)
+	vs, grants, err := r.decide(ctx, ids, pts)
+	if err != nil {
+		return nil, err
+	}
+	suppressed, err := r.s.suppressed(ctx, r.ws, ids, pts)
 	if err != nil {
 		return nil, err
 	}
@@ -353,12 +461,12 @@ func (r *run) prepare(ctx context.Context, step int, due []dueMsg) (*prepared, e
 	var outs []outcome
 	send := make([]string, 0, len(ids))
 	for _, cid := range ids {
-		d, ok := ds[cid]
+		v, ok := vs[cid]
 		switch {
 		case !ok:
 			outs = append(outs, outcome{contactID: cid, status: "skipped", reason: ReasonContactGone})
-		case !d.Allowed:
-			outs = append(outs, outcome{contactID: cid, status: "skipped", reason: reasonOf(d)})
+		case !v.allowed:
+			outs = append(outs, outcome{contactID: cid, status: "skipped", reason: v.reason})
 		case suppressed[cid] != "":
 			outs = append(outs, outcome{contactID: cid, status: "skipped", reason: suppressed[cid]})
 		default:
@@ -380,19 +488,15 @@ func (r *run) prepare(ctx context.Context, step int, due []dueMsg) (*prepared, e
 		return nil, err
 	}
 	for _, cid := range pc.claimed {
-		if slices.Contains(ds[cid].Obligations, policy.ObligationLogConsentUsage) {
+		if vs[cid].consentUse {
 			pc.consent[cid] = true
 		}
 	}
 	pc.tracked = map[string]bool{}
 	if r.s.Track != nil && r.steps[step].step.HTML != "" && len(pc.claimed) > 0 {
 		// Opens and clicks only where the engine allows e-mail tracking.
-		tds, err := r.s.Engine.DecideContacts(ctx, r.ws, pc.claimed, TrackingPurpose, "email", audience.Campaign{})
-		if err != nil {
+		if pc.tracked, err = r.tracking(ctx, pc.claimed, grants); err != nil {
 			return nil, errors.Join(err, r.release(pc))
-		}
-		for cid, d := range tds {
-			pc.tracked[cid] = d.Allowed
 		}
 	}
 	if pc.cts, err = r.s.Contacts.GetMany(ctx, r.ws, pc.claimed); err != nil {
@@ -824,12 +928,8 @@ func (s *Service) holds(ctx context.Context, ws, cid string, c Condition, since 
 
 // suppressed returns, for the contacts whose e-mail address is on the
 // suppression list or has bounced hard or complained, the reason code.
-func (s *Service) suppressed(ctx context.Context, ws string, ids []string) (map[string]string, error) {
+func (s *Service) suppressed(ctx context.Context, ws string, ids []string, pts map[string]contact.Points) (map[string]string, error) {
 	out := map[string]string{}
-	pts, err := s.Contacts.PointsFor(ctx, ws, ids)
-	if err != nil {
-		return nil, err
-	}
 	byIndex := map[string]string{}
 	args := []any{ws}
 	var ph []string

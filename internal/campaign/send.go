@@ -789,42 +789,59 @@ func (r *run) settleIn(ctx context.Context, tx store.Querier, step int, outs []o
 	}
 }
 
-// settleSent marks the sent messages. On PostgreSQL one statement per 300
-// joins them as a VALUES list (a hash join); SQLite's planner would scan
-// the campaign's rows once per value, so there each row gets its own
-// cached statement, which costs a B-tree lookup.
+// settleSent marks the sent messages, one statement per 300. On
+// PostgreSQL the VALUES list is joined directly (a hash join). SQLite's
+// planner would scan the campaign's rows once per value of such a join, so
+// there the list is materialized and CROSS JOINed (which SQLite never
+// reorders) with the primary key, and the update goes by rowid, as the
+// claim does (TestChunkStatementsFindRowsByKey checks the plan).
 func (r *run) settleSent(ctx context.Context, tx store.Querier, step int, sent []outcome) error {
-	if r.s.DB.Dialect != store.Postgres {
-		for _, o := range sent {
-			if _, err := tx.ExecContext(ctx, `UPDATE campaign_messages SET status = 'sent', message_id = $1, tracked = $2, sent_at = $3, reason = ''
-				WHERE workspace_id = $4 AND campaign_id = $5 AND step = $6 AND contact_id = $7`, o.messageID, o.tracked, o.at, r.ws, r.c.ID, step, o.contactID); err != nil {
-				return fmt.Errorf("settle sent campaign message: %w", err)
-			}
-		}
-		return nil
-	}
-	cast := func(typ string) string { return "::" + typ }
+	pg := r.s.DB.Dialect == store.Postgres
 	for len(sent) > 0 {
 		part := sent[:min(len(sent), 300)]
 		sent = sent[len(part):]
-		var b strings.Builder
-		b.WriteString(`WITH v(cid, mid, tracked, at) AS (VALUES `)
-		args := []any{r.ws, r.c.ID, step}
-		for i, o := range part {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			n := len(args)
-			fmt.Fprintf(&b, "($%d%s, $%d, $%d%s, $%d%s)", n+1, cast("uuid"), n+2, n+3, cast("boolean"), n+4, cast("timestamptz"))
+		args := make([]any, 0, 3+4*len(part))
+		args = append(args, r.ws, r.c.ID, step)
+		for _, o := range part {
 			args = append(args, o.contactID, o.messageID, o.tracked, o.at)
 		}
-		b.WriteString(`) UPDATE campaign_messages SET status = 'sent', reason = '', message_id = v.mid, tracked = v.tracked, sent_at = v.at FROM v
-			WHERE campaign_messages.workspace_id = $1 AND campaign_messages.campaign_id = $2 AND campaign_messages.step = $3 AND campaign_messages.contact_id = v.cid`)
-		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+		if _, err := tx.ExecContext(ctx, settleSentSQL(len(part), pg), args...); err != nil {
 			return fmt.Errorf("settle sent campaign messages: %w", err)
 		}
 	}
 	return nil
+}
+
+// settleSentSQL settles n sent messages: $1-$3 workspace, campaign and
+// step, then contact, message ID, tracked and time of each.
+func settleSentSQL(n int, pg bool) string {
+	var b strings.Builder
+	b.Grow(400 + n*40)
+	if pg {
+		b.WriteString(`WITH v(cid, mid, tracked, at) AS (VALUES `)
+	} else {
+		b.WriteString(`WITH v(cid, mid, tracked, at) AS MATERIALIZED (VALUES `)
+	}
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		k := 4 + 4*i
+		if pg {
+			fmt.Fprintf(&b, "($%d::uuid, $%d, $%d::boolean, $%d::timestamptz)", k, k+1, k+2, k+3)
+		} else {
+			fmt.Fprintf(&b, "($%d, $%d, $%d, $%d)", k, k+1, k+2, k+3)
+		}
+	}
+	if pg {
+		b.WriteString(`) UPDATE campaign_messages SET status = 'sent', reason = '', message_id = v.mid, tracked = v.tracked, sent_at = v.at FROM v
+			WHERE campaign_messages.workspace_id = $1 AND campaign_messages.campaign_id = $2 AND campaign_messages.step = $3 AND campaign_messages.contact_id = v.cid`)
+	} else {
+		b.WriteString(`), j AS MATERIALIZED (SELECT m.rowid AS rid, v.mid AS mid, v.tracked AS tracked, v.at AS at FROM v CROSS JOIN campaign_messages AS m
+			WHERE m.workspace_id = $1 AND m.campaign_id = $2 AND m.step = $3 AND m.contact_id = v.cid)
+			UPDATE campaign_messages SET status = 'sent', reason = '', message_id = j.mid, tracked = j.tracked, sent_at = j.at FROM j WHERE campaign_messages.rowid = j.rid`)
+	}
+	return b.String()
 }
 
 // logConsentUse records, for the sent messages that relied on a consent,

@@ -439,9 +439,16 @@ func (r *run) prepare(ctx context.Context, step int, due []dueMsg) (*prepared, e
 	for i, d := range due {
 		ids[i] = d.contactID
 	}
-	pts, err := r.s.Contacts.PointsFor(ctx, r.ws, ids)
+	// The recipients are opened first, in one read with their points: the
+	// decision, the suppression check and the message then all see the
+	// same address.
+	rcp, err := r.s.Contacts.Recipients(ctx, r.ws, ids)
 	if err != nil {
 		return nil, err
+	}
+	pts := make(map[string]contact.Points, len(rcp))
+	for cid, c := range rcp {
+		pts[cid] = c.Points
 	}
 	vs, grants, err := r.decide(ctx, ids, pts)
 	if err != nil {
@@ -499,9 +506,11 @@ func (r *run) prepare(ctx context.Context, step int, due []dueMsg) (*prepared, e
 			return nil, errors.Join(err, r.release(pc))
 		}
 	}
-	if pc.cts, err = r.s.Contacts.GetMany(ctx, r.ws, pc.claimed); err != nil {
-		// Nothing left yet: the claimed rows go back to the queue.
-		return nil, errors.Join(err, r.release(pc))
+	pc.cts = make(map[string]contact.Contact, len(pc.claimed))
+	for _, cid := range pc.claimed {
+		if c, ok := rcp[cid]; ok {
+			pc.cts[cid] = c.Contact
+		}
 	}
 	return pc, nil
 }

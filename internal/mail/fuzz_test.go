@@ -1,8 +1,10 @@
 package mail
 
 import (
+	"bufio"
 	"bytes"
 	"mime"
+	"net/textproto"
 	"net/url"
 	"strings"
 	"testing"
@@ -117,6 +119,24 @@ func FuzzHeaderValue(f *testing.F) {
 			if err != nil || got != s {
 				t.Fatalf("subject %q comes back as %q (%v)", s, got, err)
 			}
+		}
+	})
+}
+
+// The DATA content written in one piece is byte for byte what
+// textproto's DotWriter writes.
+func FuzzDotStuffed(f *testing.F) {
+	for _, s := range []string{"", ".", "a", "a\r\n", ".a\r\n.\r\n..\r\n", "a\nb", "a\r", "a\r\r\nb", "a\r\r\r\n.b\r", "\n\n.", "x\r\n.\r", "\r"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var want bytes.Buffer
+		tw := textproto.NewWriter(bufio.NewWriter(&want))
+		dw := tw.DotWriter()
+		dw.Write(raw)
+		dw.Close()
+		if got := appendDotStuffed([]byte("prefix\r"), raw); !bytes.Equal(got[7:], want.Bytes()) {
+			t.Fatalf("%q: got %q, want %q", raw, got[7:], want.Bytes())
 		}
 	})
 }

@@ -257,6 +257,8 @@ type conn struct {
 	stop     func() bool
 	sent     int
 	lastUsed time.Time
+	// data is the DATA content of the message being sent, reused.
+	data []byte
 }
 
 // arm binds the connection to ctx for one use: its deadline, and its
@@ -441,12 +443,18 @@ func (c *conn) deliverPipelined(env Envelope, raw []byte) error {
 	if first != nil {
 		return first
 	}
-	dw := c.c.Text.DotWriter()
-	if _, err := dw.Write(raw); err != nil {
+	// The message and its final dot in one write: the buffered writer is
+	// empty after the flush above, so it hands a message larger than its
+	// buffer to the connection as it is.
+	c.data = appendDotStuffed(c.data[:0], raw)
+	if _, err := w.Write(c.data); err != nil {
 		return fmt.Errorf("smtp: transfer the message: %w", err)
 	}
-	if err := dw.Close(); err != nil {
+	if err := w.Flush(); err != nil {
 		return fmt.Errorf("smtp: transfer the message: %w", err)
+	}
+	if cap(c.data) > 1<<20 {
+		c.data = nil // an unusually large message is not kept
 	}
 	if _, _, err := c.c.Text.ReadResponse(250); err != nil {
 		return replyError("DATA", -1, err)
@@ -551,4 +559,49 @@ func (a *loginAuth) Next(fromServer []byte, more bool) ([]byte, error) {
 		return []byte(a.pass), nil
 	}
 	return nil, errors.New("smtp: unexpected AUTH LOGIN challenge")
+}
+
+// appendDotStuffed appends raw as DATA content followed by the final dot
+// (RFC 5321 §4.5.2), byte for byte what textproto's DotWriter writes for
+// it, so the caller can hand the whole message to one write: the
+// DotWriter goes through the buffered writer one byte at a time and
+// flushes every 4 KiB.
+func appendDotStuffed(dst, raw []byte) []byte {
+	var tail []byte // the last line, when it has no LF
+	for len(raw) > 0 {
+		// At the beginning of a line.
+		if raw[0] == '.' {
+			dst = append(dst, '.')
+		}
+		i := bytes.IndexByte(raw, '\n')
+		if i < 0 {
+			dst, tail = append(dst, raw...), raw
+			break
+		}
+		dst = append(dst, raw[:i]...)
+		// A CR right before the LF ends the line as it is; the DotWriter
+		// takes every other CR of a run of them as data, so only an odd
+		// run counts.
+		if crRun(raw[:i])%2 == 0 {
+			dst = append(dst, '\r')
+		}
+		dst = append(dst, '\n')
+		raw = raw[i+1:]
+		if len(raw) == 0 {
+			return append(dst, '.', '\r', '\n')
+		}
+	}
+	if crRun(tail)%2 == 1 {
+		return append(dst, '\n', '.', '\r', '\n')
+	}
+	return append(dst, '\r', '\n', '.', '\r', '\n')
+}
+
+// crRun is the number of CRs that end b.
+func crRun(b []byte) int {
+	n := 0
+	for n < len(b) && b[len(b)-1-n] == '\r' {
+		n++
+	}
+	return n
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -245,7 +246,7 @@ func (s *sink) serve(c net.Conn) {
 		cmd := strings.ToUpper(strings.TrimSpace(line))
 		switch {
 		case strings.HasPrefix(cmd, "EHLO"):
-			w.WriteString("250-sink\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n")
+			w.WriteString("250-sink\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n")
 			if !reply("250 PIPELINING") {
 				return
 			}
@@ -263,6 +264,23 @@ func (s *sink) serve(c net.Conn) {
 				}
 			}
 			s.count.Add(1)
+			if !reply("250 ok") {
+				return
+			}
+		case strings.HasPrefix(cmd, "BDAT"):
+			// RFC 3030: exactly the announced octets follow the command.
+			f := strings.Fields(cmd)
+			n, err := strconv.Atoi(f[min(1, len(f)-1)])
+			if err != nil || n < 0 {
+				reply("501 5.5.4 BDAT needs a size")
+				return
+			}
+			if _, err := r.Discard(n); err != nil {
+				return
+			}
+			if len(f) > 2 && f[2] == "LAST" {
+				s.count.Add(1)
+			}
 			if !reply("250 ok") {
 				return
 			}

@@ -25,7 +25,7 @@ import (
 // errors end up in job logs. Reply holds the text for deliberate display.
 type SMTPError struct {
 	// Command is the step the server refused: "MAIL FROM", "RCPT TO",
-	// "DATA", "AUTH", "STARTTLS", "EHLO" or "greeting".
+	// "DATA", "BDAT", "AUTH", "STARTTLS", "EHLO" or "greeting".
 	Command  string
 	Code     int
 	Enhanced string

@@ -385,8 +385,21 @@ func isASCII(s string) bool {
 // writeHeader writes one field folded at spaces so lines stay within 78
 // characters where the value allows (RFC 5322 §2.2.3).
 func writeHeader(b *bytes.Buffer, name, value string) {
+	if fitsOneLine(name, value) {
+		// What fold writes when no word needs a new line, without
+		// splitting the value into words.
+		b.WriteString(name)
+		b.WriteString(": ")
+		b.WriteString(value)
+		b.WriteString("\r\n")
+		return
+	}
 	b.WriteString(fold(name, value))
 }
+
+// fitsOneLine: "name: value" is within 78 characters, so fold would not
+// break it anywhere.
+func fitsOneLine(name, value string) bool { return len(name)+2+len(value) <= 78 }
 
 func fold(name, value string) string {
 	var b strings.Builder
@@ -411,6 +424,9 @@ func fold(name, value string) string {
 // foldsWithin78 reports whether fold keeps every line of the field within
 // 78 characters.
 func foldsWithin78(name, value string) bool {
+	if fitsOneLine(name, value) {
+		return true
+	}
 	for _, l := range strings.Split(fold(name, value), "\r\n") {
 		if len(l) > 78 {
 			return false

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"mime"
+	"mime/quotedprintable"
 	"net/textproto"
 	"net/url"
 	"strings"
@@ -137,6 +138,27 @@ func FuzzDotStuffed(f *testing.F) {
 		dw.Close()
 		if got := appendDotStuffed([]byte("prefix\r"), raw); !bytes.Equal(got[7:], want.Bytes()) {
 			t.Fatalf("%q: got %q, want %q", raw, got[7:], want.Bytes())
+		}
+	})
+}
+
+// The body encoder is byte for byte mime/quotedprintable's Writer over
+// the normalised body.
+func FuzzQP(f *testing.F) {
+	for _, s := range []string{"", "Grüße\n", "a \n\tb\t", strings.Repeat("x", 80) + "=\r\n" + strings.Repeat("ä", 40), "line \r\rend ", strings.Repeat("ab ", 30) + "\n.\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n := strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\r", "\n")
+		if !strings.HasSuffix(n, "\n") {
+			n += "\n"
+		}
+		var want bytes.Buffer
+		w := quotedprintable.NewWriter(&want)
+		w.Write([]byte(n))
+		w.Close()
+		if got := appendQP([]byte("x"), s); !bytes.Equal(got[1:], want.Bytes()) {
+			t.Fatalf("%q: got %q, want %q", s, got[1:], want.Bytes())
 		}
 	})
 }

@@ -457,6 +457,13 @@ func appendQP(dst []byte, s string) []byte {
 	e.dst = dst
 	body := strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\r", "\n")
 	for i := 0; i < len(body); i++ {
+		if b := body[i]; b >= '!' && b <= '~' && b != '=' && e.i < 75 {
+			// The common case of write, inline.
+			e.line[e.i] = b
+			e.i++
+			e.cr = false
+			continue
+		}
 		e.byte(body[i])
 	}
 	if !strings.HasSuffix(body, "\n") {

@@ -216,22 +216,53 @@ func (r *run) pipeline(ctx context.Context, p *Pass) error {
 		defer close(ready)
 		prodErr = r.produce(ctx, chunk, &skipped, ready)
 	}()
+	// A sent chunk is settled while the next one is on the wire. The
+	// hand-over is unbuffered: at most one sent chunk waits for its
+	// settling, and every one is settled before the run returns. Its rows
+	// stay "sending" until then, so no run takes them again.
+	type sentChunk struct {
+		step int
+		outs []outcome
+	}
+	toSettle := make(chan sentChunk)
+	var settleErr error
+	settled := make(chan struct{})
+	go func() {
+		defer close(settled)
+		for x := range toSettle {
+			if settleErr != nil {
+				continue // stopping; the rows are given up as delivery_unknown later
+			}
+			// The rows are settled even when ctx ended: they were claimed.
+			if err := r.settle(context.WithoutCancel(ctx), x.step, x.outs); err != nil {
+				settleErr = err
+				stop()
+			}
+		}
+	}()
 	var sendErr error
 	for pc := range ready {
-		if sendErr != nil {
+		if sendErr != nil || ctx.Err() != nil {
 			// Stopping: what was claimed but not sent goes back.
 			if err := r.release(pc); err != nil && sendErr == nil {
 				sendErr = err
 			}
 			continue
 		}
-		if err := r.deliver(ctx, pc, p); err != nil {
-			sendErr = err
+		outs, unavailable := r.deliver(ctx, pc, p)
+		toSettle <- sentChunk{pc.step, outs}
+		if unavailable {
+			sendErr = ErrSMTPUnavailable
 			stop()
 		}
 	}
+	close(toSettle)
+	<-settled
 	<-done
 	p.Skipped += skipped
+	if settleErr != nil {
+		return settleErr
+	}
 	if sendErr != nil {
 		return sendErr
 	}
@@ -526,8 +557,9 @@ func (r *run) release(pc *prepared) error {
 }
 
 // deliver sends a prepared chunk through the workers at the campaign's
-// rate and settles it.
-func (r *run) deliver(ctx context.Context, pc *prepared, p *Pass) error {
+// rate and returns the outcomes to settle; unavailable: the SMTP server
+// did not take a message (it goes back to the queue).
+func (r *run) deliver(ctx context.Context, pc *prepared, p *Pass) (outs []outcome, unavailable bool) {
 	claimed := pc.claimed
 	results := make([]outcome, len(claimed))
 	var wg sync.WaitGroup
@@ -553,7 +585,7 @@ func (r *run) deliver(ctx context.Context, pc *prepared, p *Pass) error {
 	}
 	close(work)
 	wg.Wait()
-	unavailable := false
+	unavailable = false
 	for i, o := range results {
 		if o.status == "" { // not started: ctx ended
 			results[i] = outcome{contactID: claimed[i], status: "queued"}
@@ -570,14 +602,7 @@ func (r *run) deliver(ctx context.Context, pc *prepared, p *Pass) error {
 			unavailable = true
 		}
 	}
-	// The rows are settled even when ctx ended: they were claimed.
-	if err := r.settle(context.WithoutCancel(ctx), pc.step, results); err != nil {
-		return err
-	}
-	if unavailable {
-		return ErrSMTPUnavailable
-	}
-	return nil
+	return results, unavailable
 }
 
 func (s *Service) workers() int {

@@ -2,6 +2,7 @@ package app
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -228,7 +230,8 @@ func (s *sink) serve(c net.Conn) {
 	// Replies are flushed only once the client's pipelined commands are
 	// all read, as a pipelining server does (RFC 2920 §3.2).
 	reply := func(line string) bool {
-		w.WriteString(line + "\r\n")
+		w.WriteString(line)
+		w.WriteString("\r\n")
 		if r.Buffered() > 0 {
 			return true
 		}
@@ -238,18 +241,21 @@ func (s *sink) serve(c net.Conn) {
 		return
 	}
 	for {
-		line, err := r.ReadString('\n')
+		// Command lines are short: they stay in the reader's buffer
+		// until the next read.
+		line, err := r.ReadSlice('\n')
 		if err != nil {
 			return
 		}
-		cmd := strings.ToUpper(strings.TrimSpace(line))
+		cmd := bytes.TrimSpace(line)
+		verb := cmd[:min(4, len(cmd))]
 		switch {
-		case strings.HasPrefix(cmd, "EHLO"):
-			w.WriteString("250-sink\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n")
+		case bytes.EqualFold(verb, []byte("EHLO")):
+			w.WriteString("250-sink\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n")
 			if !reply("250 PIPELINING") {
 				return
 			}
-		case strings.HasPrefix(cmd, "DATA"):
+		case bytes.EqualFold(verb, []byte("DATA")):
 			if !reply("354 go ahead") {
 				return
 			}
@@ -266,7 +272,30 @@ func (s *sink) serve(c net.Conn) {
 			if !reply("250 ok") {
 				return
 			}
-		case strings.HasPrefix(cmd, "QUIT"):
+		case bytes.EqualFold(verb, []byte("BDAT")):
+			// RFC 3030: exactly the announced octets follow the command.
+			f := bytes.Fields(cmd)
+			n := -1
+			if len(f) > 1 {
+				if v, err := strconv.Atoi(string(f[1])); err == nil {
+					n = v
+				}
+			}
+			if n < 0 {
+				reply("501 5.5.4 BDAT needs a size")
+				return
+			}
+			last := len(f) > 2 && bytes.EqualFold(f[2], []byte("LAST"))
+			if _, err := r.Discard(n); err != nil {
+				return
+			}
+			if last {
+				s.count.Add(1)
+			}
+			if !reply("250 ok") {
+				return
+			}
+		case bytes.EqualFold(verb, []byte("QUIT")):
 			reply("221 bye")
 			return
 		default:

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/fairlead/fairlead/internal/config"
@@ -61,6 +62,16 @@ func benchConfig(env Env, fs *flag.FlagSet, name string, dir *string, reuse bool
 	key := make([]byte, 32)
 	crand.Read(key)
 	cfg.MasterKey = base64.StdEncoding.EncodeToString(key)
+	if cfg.DataDir != "" && *dir != "" {
+		// A kept directory keeps its master key beside the data, or
+		// --reuse could not open the contacts it generated.
+		kf := filepath.Join(*dir, "bench-master-key")
+		if b, err := os.ReadFile(kf); err == nil {
+			cfg.MasterKey = strings.TrimSpace(string(b))
+		} else if err := os.WriteFile(kf, []byte(cfg.MasterKey+"\n"), 0o600); err != nil {
+			return cfg, cleanup, err
+		}
+	}
 	return cfg, cleanup, nil
 }
 

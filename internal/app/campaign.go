@@ -34,6 +34,6 @@ func campaignService(db *store.DB, cfg config.Config, resolver *audience.Resolve
 		log.Error("DKIM signing is off", "err", err)
 	}
 	events := track.NewStore(db, nil)
-	return &campaign.Service{DB: db, Engine: resolver, Contacts: contacts, Capture: capt, Privacy: priv, Jobs: q, Signer: signer, Log: log,
+	return &campaign.Service{DB: db, Engine: resolver, Permissions: capt.Ledger, Contacts: contacts, Capture: capt, Privacy: priv, Jobs: q, Signer: signer, Log: log,
 		Track: events, Events: events}
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/fairlead/fairlead/internal/audience"
 	"github.com/fairlead/fairlead/internal/capture"
+	"github.com/fairlead/fairlead/internal/consent"
 	"github.com/fairlead/fairlead/internal/contact"
 	"github.com/fairlead/fairlead/internal/id"
 	"github.com/fairlead/fairlead/internal/jobs"
@@ -55,6 +56,12 @@ type Events interface {
 type Engine interface {
 	Resolve(ctx context.Context, ws string, q audience.Query, emit func(contactID string) error) (int, error)
 	DecideContacts(ctx context.Context, ws string, ids []string, purposeKey, channel string, c audience.Campaign) (map[string]policy.Decision, error)
+}
+
+// Permissions is what a campaign reads of the stored permission state
+// (consent.Ledger).
+type Permissions interface {
+	StoredGrants(ctx context.Context, ws string, ids []string, channel string, purposeKeys []string, asOf time.Time) (map[string]consent.Granted, error)
 }
 
 // Stages are the lifecycle stages a condition may name.
@@ -196,6 +203,11 @@ type Service struct {
 	Track *track.Store
 	// Signer signs outgoing messages with DKIM when set.
 	Signer *DKIMSigner
+	// Permissions reads the stored permission state; with it, the
+	// recipients whose state grants the campaign's purpose are decided from
+	// one read of their marks per chunk, the others live. Without it every
+	// recipient is decided live.
+	Permissions Permissions
 	// Workers is how many messages are in flight at once (default 8).
 	Workers int
 	// PauseFor is how long a campaign waits after an SMTP outage before it

@@ -107,7 +107,7 @@ func newFixture(t *testing.T, db *store.DB, opts smtptest.Options) *fixture {
 	priv := &privacy.Service{DB: db, Contacts: contacts, Ledger: ledger, Capture: capt, Jobs: q, Now: clk.Now}
 	lead := &fakeLead{stages: map[string]string{}}
 	evs := &eventLog{evs: map[string]time.Time{}}
-	svc := &Service{DB: db, Engine: resolver, Contacts: contacts, Capture: capt, Privacy: priv, Jobs: q, Conditions: lead, Events: evs, Now: clk.Now, Workers: 4}
+	svc := &Service{DB: db, Engine: resolver, Permissions: ledger, Contacts: contacts, Capture: capt, Privacy: priv, Jobs: q, Conditions: lead, Events: evs, Now: clk.Now, Workers: 4}
 	svc.Register(q)
 	n, _, err := notices.Create(ctx, ws.ID, "token:test", consent.NewNotice{Kind: "consent_text", Language: "de", Title: "Newsletter", Body: "Ja, ich möchte den Newsletter per E-Mail erhalten. Widerruf jederzeit."})
 	if err != nil {

@@ -63,6 +63,13 @@ func TestChunkStatementsFindRowsByKey(t *testing.T) {
 		if got := plan(claimSQL(200, false), claimArgs...); !strings.Contains(got, byKey) {
 			t.Fatalf("the claim does not look rows up by primary key: %s", got)
 		}
+		settleArgs := []any{f.ws, camp.ID, 0}
+		for _, x := range ids[:200] {
+			settleArgs = append(settleArgs, x, "<"+x+"@example.org>", true, time.Now())
+		}
+		if got := plan(settleSentSQL(200, false), settleArgs...); !strings.Contains(got, byKey) || strings.Contains(got, "SCAN campaign_messages") {
+			t.Fatalf("settling does not look rows up by primary key: %s", got)
+		}
 		if got := plan(dueSQL+"1000", f.ws, camp.ID, time.Now()); strings.Contains(got, "TEMP B-TREE") || !strings.Contains(got, "campaign_messages_due") {
 			t.Fatalf("the due messages are sorted instead of read in index order: %s", got)
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/fairlead/fairlead/internal/audience"
 	"github.com/fairlead/fairlead/internal/capture"
+	"github.com/fairlead/fairlead/internal/consent"
 	"github.com/fairlead/fairlead/internal/contact"
 	"github.com/fairlead/fairlead/internal/jobs"
 	"github.com/fairlead/fairlead/internal/mail"
@@ -123,6 +124,13 @@ func (s *Service) Run(ctx context.Context, ws, campaignID string) (Pass, error) 
 		steps[i].headers = map[string]string{"Feedback-ID": fmt.Sprintf("%d:%s:campaign", i, c.ID)}
 	}
 	r := &run{s: s, ws: ws, c: c, set: set, steps: steps, lim: newLimiter(c.RatePerSecond), from: s.Capture.FromHeader(set)}
+	if s.Permissions != nil && s.Capture.Purposes != nil {
+		// A purpose that is gone is left to the live decision, which
+		// reports it.
+		if pur, err := s.Capture.Purposes.Get(ctx, ws, c.Purpose); err == nil {
+			r.fromState = pur.Kind == string(policy.PurposeDirectMarketing)
+		}
+	}
 	if err := r.pipeline(ctx, &p); err != nil {
 		if errors.Is(err, ErrSMTPUnavailable) {
 			p.Paused = true
@@ -183,6 +191,9 @@ type run struct {
 	steps []compiled
 	lim   *limiter
 	from  string // the From header of every message
+	// fromState: the purpose is direct marketing, so the stored permission
+	// state answers the recipients it grants (decide).
+	fromState bool
 }
 
 // pipeline overlaps the two halves of a chunk: while one chunk is on the
@@ -205,22 +216,53 @@ func (r *run) pipeline(ctx context.Context, p *Pass) error {
 		defer close(ready)
 		prodErr = r.produce(ctx, chunk, &skipped, ready)
 	}()
+	// A sent chunk is settled while the next one is on the wire. The
+	// hand-over is unbuffered: at most one sent chunk waits for its
+	// settling, and every one is settled before the run returns. Its rows
+	// stay "sending" until then, so no run takes them again.
+	type sentChunk struct {
+		step int
+		outs []outcome
+	}
+	toSettle := make(chan sentChunk)
+	var settleErr error
+	settled := make(chan struct{})
+	go func() {
+		defer close(settled)
+		for x := range toSettle {
+			if settleErr != nil {
+				continue // stopping; the rows are given up as delivery_unknown later
+			}
+			// The rows are settled even when ctx ended: they were claimed.
+			if err := r.settle(context.WithoutCancel(ctx), x.step, x.outs); err != nil {
+				settleErr = err
+				stop()
+			}
+		}
+	}()
 	var sendErr error
 	for pc := range ready {
-		if sendErr != nil {
+		if sendErr != nil || ctx.Err() != nil {
 			// Stopping: what was claimed but not sent goes back.
 			if err := r.release(pc); err != nil && sendErr == nil {
 				sendErr = err
 			}
 			continue
 		}
-		if err := r.deliver(ctx, pc, p); err != nil {
-			sendErr = err
+		outs, unavailable := r.deliver(ctx, pc, p)
+		toSettle <- sentChunk{pc.step, outs}
+		if unavailable {
+			sendErr = ErrSMTPUnavailable
 			stop()
 		}
 	}
+	close(toSettle)
+	<-settled
 	<-done
 	p.Skipped += skipped
+	if settleErr != nil {
+		return settleErr
+	}
 	if sendErr != nil {
 		return sendErr
 	}
@@ -326,6 +368,99 @@ type prepared struct {
 	skipped int
 }
 
+// verdict is what a sender needs of the engine's decision on one
+// recipient.
+type verdict struct {
+	allowed bool
+	reason  string // the decisive reason code of a denial
+	// consentUse: allowed on a valid consent, whose use is to be logged
+	// (rules §9 log_consent_usage).
+	consentUse bool
+}
+
+func verdictOf(d policy.Decision) verdict {
+	v := verdict{allowed: d.Allowed, consentUse: d.Allowed && slices.Contains(d.Obligations, policy.ObligationLogConsentUsage)}
+	if !d.Allowed {
+		v.reason = reasonOf(d)
+	}
+	return v
+}
+
+// decide is the engine's verdict on each recipient of a chunk, right
+// before the chunk is claimed, and the chunk's stored grants of the
+// campaign's purpose (bit 0) and of e-mail tracking (bit 1).
+//
+// For a direct-marketing purpose on e-mail the stored permission state
+// answers every recipient it grants: the state holds the engine's own
+// answer without campaign facts, and with a grant that answer can only
+// have been a valid consent (the existing-customer exemption needs
+// own_similar_offer, which the state never assumes). The campaign facts
+// (own_similar_offer, notice_in_message) only enter the engine after the
+// consent step, so the decision with them is the same: allowed on
+// consent_valid, with its use to be logged. Everyone else is decided live
+// by the engine: recipients the state does not grant (a denial needs its
+// reason code, and the exemption may allow a customer), those it cannot
+// vouch for (no mark, a stale catalogue, due for a recheck) and contacts
+// that are gone.
+func (r *run) decide(ctx context.Context, ids []string, pts map[string]contact.Points) (map[string]verdict, map[string]consent.Granted, error) {
+	out := make(map[string]verdict, len(ids))
+	var grants map[string]consent.Granted
+	live := ids
+	if r.s.Permissions != nil {
+		var err error
+		if grants, err = r.s.Permissions.StoredGrants(ctx, r.ws, ids, "email", []string{r.c.Purpose, TrackingPurpose}, r.s.now()); err != nil {
+			return nil, nil, err
+		}
+		if r.fromState {
+			live = make([]string, 0, len(ids)/4)
+			for _, cid := range ids {
+				if _, ok := pts[cid]; ok && grants[cid].Has(0) {
+					out[cid] = verdict{allowed: true, consentUse: true}
+					continue
+				}
+				live = append(live, cid)
+			}
+		}
+	}
+	if len(live) > 0 {
+		ds, err := r.s.Engine.DecideContacts(ctx, r.ws, live, r.c.Purpose, "email", r.c.engine())
+		if err != nil {
+			return nil, nil, err
+		}
+		for cid, d := range ds {
+			out[cid] = verdictOf(d)
+		}
+	}
+	return out, grants, nil
+}
+
+// tracking says which claimed recipients may have opens and clicks
+// tracked: the e-mail tracking purpose has no campaign facts, so the
+// stored state's answer is the engine's for every recipient it vouches
+// for; the rest are decided live.
+func (r *run) tracking(ctx context.Context, claimed []string, grants map[string]consent.Granted) (map[string]bool, error) {
+	out := make(map[string]bool, len(claimed))
+	var live []string
+	for _, cid := range claimed {
+		if g, ok := grants[cid]; ok {
+			out[cid] = g.Has(1)
+		} else {
+			live = append(live, cid)
+		}
+	}
+	if len(live) == 0 {
+		return out, nil
+	}
+	tds, err := r.s.Engine.DecideContacts(ctx, r.ws, live, TrackingPurpose, "email", audience.Campaign{})
+	if err != nil {
+		return nil, err
+	}
+	for cid, d := range tds {
+		out[cid] = d.Allowed
+	}
+	return out, nil
+}
+
 // prepare decides and claims one chunk of one step. The engine is asked
 // for the chunk right before it is sent; a withdrawal stops every message
 // that had not been decided yet. The recipients it skips are settled in
@@ -335,11 +470,22 @@ func (r *run) prepare(ctx context.Context, step int, due []dueMsg) (*prepared, e
 	for i, d := range due {
 		ids[i] = d.contactID
 	}
-	ds, err := r.s.Engine.DecideContacts(ctx, r.ws, ids, r.c.Purpose, "email", r.c.engine())
+	// The recipients are opened first, in one read with their points: the
+	// decision, the suppression check and the message then all see the
+	// same address.
+	rcp, err := r.s.Contacts.Recipients(ctx, r.ws, ids)
 	if err != nil {
 		return nil, err
 	}
-	suppressed, err := r.s.suppressed(ctx, r.ws, ids)
+	pts := make(map[string]contact.Points, len(rcp))
+	for cid, c := range rcp {
+		pts[cid] = c.Points
+	}
+	vs, grants, err := r.decide(ctx, ids, pts)
+	if err != nil {
+		return nil, err
+	}
+	suppressed, err := r.s.suppressed(ctx, r.ws, ids, pts)
 	if err != nil {
 		return nil, err
 	}
@@ -353,12 +499,12 @@ func (r *run) prepare(ctx context.Context, step int, due []dueMsg) (*prepared, e
 	var outs []outcome
 	send := make([]string, 0, len(ids))
 	for _, cid := range ids {
-		d, ok := ds[cid]
+		v, ok := vs[cid]
 		switch {
 		case !ok:
 			outs = append(outs, outcome{contactID: cid, status: "skipped", reason: ReasonContactGone})
-		case !d.Allowed:
-			outs = append(outs, outcome{contactID: cid, status: "skipped", reason: reasonOf(d)})
+		case !v.allowed:
+			outs = append(outs, outcome{contactID: cid, status: "skipped", reason: v.reason})
 		case suppressed[cid] != "":
 			outs = append(outs, outcome{contactID: cid, status: "skipped", reason: suppressed[cid]})
 		default:
@@ -380,24 +526,22 @@ func (r *run) prepare(ctx context.Context, step int, due []dueMsg) (*prepared, e
 		return nil, err
 	}
 	for _, cid := range pc.claimed {
-		if slices.Contains(ds[cid].Obligations, policy.ObligationLogConsentUsage) {
+		if vs[cid].consentUse {
 			pc.consent[cid] = true
 		}
 	}
 	pc.tracked = map[string]bool{}
 	if r.s.Track != nil && r.steps[step].step.HTML != "" && len(pc.claimed) > 0 {
 		// Opens and clicks only where the engine allows e-mail tracking.
-		tds, err := r.s.Engine.DecideContacts(ctx, r.ws, pc.claimed, TrackingPurpose, "email", audience.Campaign{})
-		if err != nil {
+		if pc.tracked, err = r.tracking(ctx, pc.claimed, grants); err != nil {
 			return nil, errors.Join(err, r.release(pc))
 		}
-		for cid, d := range tds {
-			pc.tracked[cid] = d.Allowed
-		}
 	}
-	if pc.cts, err = r.s.Contacts.GetMany(ctx, r.ws, pc.claimed); err != nil {
-		// Nothing left yet: the claimed rows go back to the queue.
-		return nil, errors.Join(err, r.release(pc))
+	pc.cts = make(map[string]contact.Contact, len(pc.claimed))
+	for _, cid := range pc.claimed {
+		if c, ok := rcp[cid]; ok {
+			pc.cts[cid] = c.Contact
+		}
 	}
 	return pc, nil
 }
@@ -413,8 +557,9 @@ func (r *run) release(pc *prepared) error {
 }
 
 // deliver sends a prepared chunk through the workers at the campaign's
-// rate and settles it.
-func (r *run) deliver(ctx context.Context, pc *prepared, p *Pass) error {
+// rate and returns the outcomes to settle; unavailable: the SMTP server
+// did not take a message (it goes back to the queue).
+func (r *run) deliver(ctx context.Context, pc *prepared, p *Pass) (outs []outcome, unavailable bool) {
 	claimed := pc.claimed
 	results := make([]outcome, len(claimed))
 	var wg sync.WaitGroup
@@ -440,7 +585,7 @@ func (r *run) deliver(ctx context.Context, pc *prepared, p *Pass) error {
 	}
 	close(work)
 	wg.Wait()
-	unavailable := false
+	unavailable = false
 	for i, o := range results {
 		if o.status == "" { // not started: ctx ended
 			results[i] = outcome{contactID: claimed[i], status: "queued"}
@@ -457,14 +602,7 @@ func (r *run) deliver(ctx context.Context, pc *prepared, p *Pass) error {
 			unavailable = true
 		}
 	}
-	// The rows are settled even when ctx ended: they were claimed.
-	if err := r.settle(context.WithoutCancel(ctx), pc.step, results); err != nil {
-		return err
-	}
-	if unavailable {
-		return ErrSMTPUnavailable
-	}
-	return nil
+	return results, unavailable
 }
 
 func (s *Service) workers() int {
@@ -685,42 +823,59 @@ func (r *run) settleIn(ctx context.Context, tx store.Querier, step int, outs []o
 	}
 }
 
-// settleSent marks the sent messages. On PostgreSQL one statement per 300
-// joins them as a VALUES list (a hash join); SQLite's planner would scan
-// the campaign's rows once per value, so there each row gets its own
-// cached statement, which costs a B-tree lookup.
+// settleSent marks the sent messages, one statement per 300. On
+// PostgreSQL the VALUES list is joined directly (a hash join). SQLite's
+// planner would scan the campaign's rows once per value of such a join, so
+// there the list is materialized and CROSS JOINed (which SQLite never
+// reorders) with the primary key, and the update goes by rowid, as the
+// claim does (TestChunkStatementsFindRowsByKey checks the plan).
 func (r *run) settleSent(ctx context.Context, tx store.Querier, step int, sent []outcome) error {
-	if r.s.DB.Dialect != store.Postgres {
-		for _, o := range sent {
-			if _, err := tx.ExecContext(ctx, `UPDATE campaign_messages SET status = 'sent', message_id = $1, tracked = $2, sent_at = $3, reason = ''
-				WHERE workspace_id = $4 AND campaign_id = $5 AND step = $6 AND contact_id = $7`, o.messageID, o.tracked, o.at, r.ws, r.c.ID, step, o.contactID); err != nil {
-				return fmt.Errorf("settle sent campaign message: %w", err)
-			}
-		}
-		return nil
-	}
-	cast := func(typ string) string { return "::" + typ }
+	pg := r.s.DB.Dialect == store.Postgres
 	for len(sent) > 0 {
 		part := sent[:min(len(sent), 300)]
 		sent = sent[len(part):]
-		var b strings.Builder
-		b.WriteString(`WITH v(cid, mid, tracked, at) AS (VALUES `)
-		args := []any{r.ws, r.c.ID, step}
-		for i, o := range part {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			n := len(args)
-			fmt.Fprintf(&b, "($%d%s, $%d, $%d%s, $%d%s)", n+1, cast("uuid"), n+2, n+3, cast("boolean"), n+4, cast("timestamptz"))
+		args := make([]any, 0, 3+4*len(part))
+		args = append(args, r.ws, r.c.ID, step)
+		for _, o := range part {
 			args = append(args, o.contactID, o.messageID, o.tracked, o.at)
 		}
-		b.WriteString(`) UPDATE campaign_messages SET status = 'sent', reason = '', message_id = v.mid, tracked = v.tracked, sent_at = v.at FROM v
-			WHERE campaign_messages.workspace_id = $1 AND campaign_messages.campaign_id = $2 AND campaign_messages.step = $3 AND campaign_messages.contact_id = v.cid`)
-		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+		if _, err := tx.ExecContext(ctx, settleSentSQL(len(part), pg), args...); err != nil {
 			return fmt.Errorf("settle sent campaign messages: %w", err)
 		}
 	}
 	return nil
+}
+
+// settleSentSQL settles n sent messages: $1-$3 workspace, campaign and
+// step, then contact, message ID, tracked and time of each.
+func settleSentSQL(n int, pg bool) string {
+	var b strings.Builder
+	b.Grow(400 + n*40)
+	if pg {
+		b.WriteString(`WITH v(cid, mid, tracked, at) AS (VALUES `)
+	} else {
+		b.WriteString(`WITH v(cid, mid, tracked, at) AS MATERIALIZED (VALUES `)
+	}
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		k := 4 + 4*i
+		if pg {
+			fmt.Fprintf(&b, "($%d::uuid, $%d, $%d::boolean, $%d::timestamptz)", k, k+1, k+2, k+3)
+		} else {
+			fmt.Fprintf(&b, "($%d, $%d, $%d, $%d)", k, k+1, k+2, k+3)
+		}
+	}
+	if pg {
+		b.WriteString(`) UPDATE campaign_messages SET status = 'sent', reason = '', message_id = v.mid, tracked = v.tracked, sent_at = v.at FROM v
+			WHERE campaign_messages.workspace_id = $1 AND campaign_messages.campaign_id = $2 AND campaign_messages.step = $3 AND campaign_messages.contact_id = v.cid`)
+	} else {
+		b.WriteString(`), j AS MATERIALIZED (SELECT m.rowid AS rid, v.mid AS mid, v.tracked AS tracked, v.at AS at FROM v CROSS JOIN campaign_messages AS m
+			WHERE m.workspace_id = $1 AND m.campaign_id = $2 AND m.step = $3 AND m.contact_id = v.cid)
+			UPDATE campaign_messages SET status = 'sent', reason = '', message_id = j.mid, tracked = j.tracked, sent_at = j.at FROM j WHERE campaign_messages.rowid = j.rid`)
+	}
+	return b.String()
 }
 
 // logConsentUse records, for the sent messages that relied on a consent,
@@ -824,12 +979,8 @@ func (s *Service) holds(ctx context.Context, ws, cid string, c Condition, since 
 
 // suppressed returns, for the contacts whose e-mail address is on the
 // suppression list or has bounced hard or complained, the reason code.
-func (s *Service) suppressed(ctx context.Context, ws string, ids []string) (map[string]string, error) {
+func (s *Service) suppressed(ctx context.Context, ws string, ids []string, pts map[string]contact.Points) (map[string]string, error) {
 	out := map[string]string{}
-	pts, err := s.Contacts.PointsFor(ctx, ws, ids)
-	if err != nil {
-		return nil, err
-	}
 	byIndex := map[string]string{}
 	args := []any{ws}
 	var ph []string

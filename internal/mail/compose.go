@@ -12,10 +12,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"mime/quotedprintable"
 	"net/mail"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -152,10 +152,20 @@ func ComposeTo(b *bytes.Buffer, m Message) error {
 		writeHeader(b, "Content-Type", "text/plain; charset=utf-8")
 		writeHeader(b, "Content-Transfer-Encoding", "quoted-printable")
 		b.WriteString("\r\n")
-		b.Write(qp(text))
+		sc := scratch.Get().(*[]byte)
+		*sc = appendQP((*sc)[:0], text)
+		b.Write(*sc)
+		scratch.Put(sc)
 		return nil
 	}
-	textPart, htmlPart := qp(text), qp(html)
+	// The encoded parts go to a pooled buffer: their hash names the
+	// boundary, which the header before them carries.
+	sc := scratch.Get().(*[]byte)
+	defer scratch.Put(sc)
+	*sc = appendQP((*sc)[:0], text)
+	n := len(*sc)
+	*sc = appendQP(*sc, html)
+	textPart, htmlPart := (*sc)[:n], (*sc)[n:]
 	boundary := boundaryFor(textPart, htmlPart)
 	writeHeader(b, "Content-Type", `multipart/alternative; boundary="`+boundary+`"`)
 	b.WriteString("\r\n")
@@ -385,8 +395,21 @@ func isASCII(s string) bool {
 // writeHeader writes one field folded at spaces so lines stay within 78
 // characters where the value allows (RFC 5322 §2.2.3).
 func writeHeader(b *bytes.Buffer, name, value string) {
+	if fitsOneLine(name, value) {
+		// What fold writes when no word needs a new line, without
+		// splitting the value into words.
+		b.WriteString(name)
+		b.WriteString(": ")
+		b.WriteString(value)
+		b.WriteString("\r\n")
+		return
+	}
 	b.WriteString(fold(name, value))
 }
+
+// fitsOneLine: "name: value" is within 78 characters, so fold would not
+// break it anywhere.
+func fitsOneLine(name, value string) bool { return len(name)+2+len(value) <= 78 }
 
 func fold(name, value string) string {
 	var b strings.Builder
@@ -411,6 +434,9 @@ func fold(name, value string) string {
 // foldsWithin78 reports whether fold keeps every line of the field within
 // 78 characters.
 func foldsWithin78(name, value string) bool {
+	if fitsOneLine(name, value) {
+		return true
+	}
 	for _, l := range strings.Split(fold(name, value), "\r\n") {
 		if len(l) > 78 {
 			return false
@@ -419,18 +445,101 @@ func foldsWithin78(name, value string) bool {
 	return true
 }
 
-// qp encodes a body as quoted-printable with CRLF line ends, ending in CRLF.
-func qp(s string) []byte {
-	s = strings.ReplaceAll(s, "\r\n", "\n")
-	s = strings.ReplaceAll(s, "\r", "\n")
-	if !strings.HasSuffix(s, "\n") {
-		s += "\n"
+// scratch holds the encoded bodies of a message being composed.
+var scratch = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+
+// appendQP appends s encoded as quoted-printable with CRLF line ends,
+// ending in CRLF, to dst: byte for byte what mime/quotedprintable's
+// Writer makes of the body (FuzzQP compares them), without its per-call
+// buffers, for the two bodies of every campaign message.
+func appendQP(dst []byte, s string) []byte {
+	var e qpEncoder
+	e.dst = dst
+	body := strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\r", "\n")
+	for i := 0; i < len(body); i++ {
+		if b := body[i]; b >= '!' && b <= '~' && b != '=' && e.i < 75 {
+			// The common case of write, inline.
+			e.line[e.i] = b
+			e.i++
+			e.cr = false
+			continue
+		}
+		e.byte(body[i])
 	}
-	var b bytes.Buffer
-	w := quotedprintable.NewWriter(&b)
-	w.Write([]byte(s))
-	w.Close()
-	return b.Bytes()
+	if !strings.HasSuffix(body, "\n") {
+		e.byte('\n')
+	}
+	e.checkLastByte()
+	return append(e.dst, e.line[:e.i]...)
+}
+
+// qpEncoder is quotedprintable.Writer (Binary false) appending to dst.
+type qpEncoder struct {
+	dst  []byte
+	line [78]byte
+	i    int
+	cr   bool
+}
+
+func (e *qpEncoder) byte(b byte) {
+	if b >= '!' && b <= '~' && b != '=' || b == ' ' || b == '\t' || b == '\n' || b == '\r' {
+		e.write(b)
+		return
+	}
+	e.encode(b)
+}
+
+func (e *qpEncoder) write(b byte) {
+	if b == '\n' || b == '\r' {
+		if e.cr && b == '\n' {
+			e.cr = false
+			return
+		}
+		if b == '\r' {
+			e.cr = true
+		}
+		e.checkLastByte()
+		e.crlf()
+		return
+	}
+	if e.i == 75 {
+		e.softBreak()
+	}
+	e.line[e.i] = b
+	e.i++
+	e.cr = false
+}
+
+func (e *qpEncoder) encode(b byte) {
+	if 75-e.i < 3 {
+		e.softBreak()
+	}
+	const upperhex = "0123456789ABCDEF"
+	e.line[e.i], e.line[e.i+1], e.line[e.i+2] = '=', upperhex[b>>4], upperhex[b&0x0f]
+	e.i += 3
+}
+
+func (e *qpEncoder) checkLastByte() {
+	if e.i == 0 {
+		return
+	}
+	if b := e.line[e.i-1]; b == ' ' || b == '\t' {
+		e.i--
+		e.encode(b)
+	}
+}
+
+func (e *qpEncoder) softBreak() {
+	e.line[e.i] = '='
+	e.i++
+	e.crlf()
+}
+
+func (e *qpEncoder) crlf() {
+	e.line[e.i], e.line[e.i+1] = '\r', '\n'
+	e.i += 2
+	e.dst = append(e.dst, e.line[:e.i]...)
+	e.i = 0
 }
 
 // boundaryFor derives the multipart boundary from the encoded parts: the

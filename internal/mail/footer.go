@@ -151,8 +151,19 @@ func appendHTMLFooter(doc string, f *Footer) string {
 	}
 	b.WriteString("</footer>\n")
 	footer := b.String()
-	if i := strings.LastIndex(strings.ToLower(doc), "</body>"); i >= 0 {
+	if i := lastIndexFold(doc, "</body>"); i >= 0 {
 		return doc[:i] + footer + doc[i:]
 	}
 	return strings.TrimRight(doc, "\r\n") + "\n" + footer
+}
+
+// lastIndexFold is strings.LastIndex(strings.ToLower(s), lower) for an
+// ASCII lower, without lowering a copy of the whole document.
+func lastIndexFold(s, lower string) int {
+	for i := len(s) - len(lower); i >= 0; i-- {
+		if s[i] == '<' && strings.EqualFold(s[i:i+len(lower)], lower) {
+			return i
+		}
+	}
+	return -1
 }

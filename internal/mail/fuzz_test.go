@@ -1,8 +1,11 @@
 package mail
 
 import (
+	"bufio"
 	"bytes"
 	"mime"
+	"mime/quotedprintable"
+	"net/textproto"
 	"net/url"
 	"strings"
 	"testing"
@@ -117,6 +120,45 @@ func FuzzHeaderValue(f *testing.F) {
 			if err != nil || got != s {
 				t.Fatalf("subject %q comes back as %q (%v)", s, got, err)
 			}
+		}
+	})
+}
+
+// The DATA content written in one piece is byte for byte what
+// textproto's DotWriter writes.
+func FuzzDotStuffed(f *testing.F) {
+	for _, s := range []string{"", ".", "a", "a\r\n", ".a\r\n.\r\n..\r\n", "a\nb", "a\r", "a\r\r\nb", "a\r\r\r\n.b\r", "\n\n.", "x\r\n.\r", "\r"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var want bytes.Buffer
+		tw := textproto.NewWriter(bufio.NewWriter(&want))
+		dw := tw.DotWriter()
+		dw.Write(raw)
+		dw.Close()
+		if got := appendDotStuffed([]byte("prefix\r"), raw); !bytes.Equal(got[7:], want.Bytes()) {
+			t.Fatalf("%q: got %q, want %q", raw, got[7:], want.Bytes())
+		}
+	})
+}
+
+// The body encoder is byte for byte mime/quotedprintable's Writer over
+// the normalised body.
+func FuzzQP(f *testing.F) {
+	for _, s := range []string{"", "Grüße\n", "a \n\tb\t", strings.Repeat("x", 80) + "=\r\n" + strings.Repeat("ä", 40), "line \r\rend ", strings.Repeat("ab ", 30) + "\n.\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n := strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\r", "\n")
+		if !strings.HasSuffix(n, "\n") {
+			n += "\n"
+		}
+		var want bytes.Buffer
+		w := quotedprintable.NewWriter(&want)
+		w.Write([]byte(n))
+		w.Close()
+		if got := appendQP([]byte("x"), s); !bytes.Equal(got[1:], want.Bytes()) {
+			t.Fatalf("%q: got %q, want %q", s, got[1:], want.Bytes())
 		}
 	})
 }

@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"io"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -16,20 +18,27 @@ import (
 type scriptServer struct {
 	ln         net.Listener
 	pipelining bool
+	chunking   bool   // offers CHUNKING (RFC 3030) too
 	reject     string // RCPT TO answered 550
 
 	mu     sync.Mutex
 	ahead  []string // commands that arrived before the previous reply
 	bodies int
+	chunks []string // the messages received by BDAT
 }
 
 func startScript(t *testing.T, pipelining bool, reject string) *scriptServer {
+	t.Helper()
+	return start(t, &scriptServer{pipelining: pipelining, reject: reject})
+}
+
+func start(t *testing.T, s *scriptServer) *scriptServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &scriptServer{ln: ln, pipelining: pipelining, reject: reject}
+	s.ln = ln
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -47,6 +56,7 @@ func (s *scriptServer) serve(c net.Conn) {
 	defer c.Close()
 	r, w := bufio.NewReader(c), bufio.NewWriter(c)
 	say := func(l string) { w.WriteString(l + "\r\n"); w.Flush() }
+	valid := 0 // accepted recipients of the transaction
 	say("220 script ESMTP")
 	for {
 		line, err := r.ReadString('\n')
@@ -61,7 +71,9 @@ func (s *scriptServer) serve(c net.Conn) {
 		}
 		switch {
 		case strings.HasPrefix(cmd, "EHLO"):
-			if s.pipelining {
+			if s.chunking {
+				w.WriteString("250-script\r\n250-8BITMIME\r\n250-CHUNKING\r\n250 PIPELINING\r\n")
+			} else if s.pipelining {
 				w.WriteString("250-script\r\n250-8BITMIME\r\n250 PIPELINING\r\n")
 			} else {
 				w.WriteString("250-script\r\n250 8BITMIME\r\n")
@@ -69,6 +81,32 @@ func (s *scriptServer) serve(c net.Conn) {
 			w.Flush()
 		case strings.HasPrefix(cmd, "RCPT") && s.reject != "" && strings.Contains(cmd, strings.ToUpper(s.reject)):
 			say("550 5.1.1 no such user")
+		case strings.HasPrefix(cmd, "RCPT"):
+			valid++
+			say("250 ok")
+		case strings.HasPrefix(cmd, "MAIL"):
+			valid = 0
+			say("250 ok")
+		case strings.HasPrefix(cmd, "BDAT"):
+			f := strings.Fields(cmd)
+			n, err := strconv.Atoi(f[1])
+			if err != nil || len(f) != 3 || f[2] != "LAST" {
+				say("501 5.5.4 syntax")
+				return
+			}
+			body := make([]byte, n)
+			if _, err := io.ReadFull(r, body); err != nil {
+				return
+			}
+			if valid == 0 {
+				say("554 5.5.1 no valid recipients")
+				continue
+			}
+			s.mu.Lock()
+			s.bodies++
+			s.chunks = append(s.chunks, string(body))
+			s.mu.Unlock()
+			say("250 2.0.0 queued")
 		case strings.HasPrefix(cmd, "DATA"):
 			say("354 go ahead")
 			for {
@@ -146,5 +184,50 @@ func TestSMTPPipelining(t *testing.T) {
 		if bodies != 4 {
 			t.Fatalf("pipelining %v: %d messages delivered, want 4 (none for the refused one)", pipelining, bodies)
 		}
+	}
+}
+
+// With CHUNKING and PIPELINING offered, a message to one recipient leaves
+// as MAIL FROM, RCPT TO and one BDAT LAST chunk in one write, and arrives
+// byte for byte; a refused recipient is the message's error and nothing is
+// delivered; a message to several recipients still goes by DATA, which a
+// refused one stops for all.
+func TestSMTPChunking(t *testing.T) {
+	t.Parallel()
+	s := start(t, &scriptServer{pipelining: true, chunking: true, reject: "gone@example.com"})
+	snd := s.sender(t)
+	env, raw := composeFor(t, "ada@example.com")
+	for range 3 {
+		if err := snd.Send(context.Background(), env, raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.mu.Lock()
+	ahead, chunks := strings.Join(s.ahead, " "), append([]string(nil), s.chunks...)
+	s.mu.Unlock()
+	if len(chunks) != 3 || chunks[0] != string(raw) {
+		t.Fatalf("%d chunks, the first %d bytes (sent %d)", len(chunks), len(chunks[0]), len(raw))
+	}
+	if !strings.Contains(ahead, "MAIL") || !strings.Contains(ahead, "RCPT") {
+		t.Fatalf("commands were not pipelined: %q", ahead)
+	}
+	genv, graw := composeFor(t, "gone@example.com")
+	err := snd.Send(context.Background(), genv, graw)
+	var se *SMTPError
+	if !errors.As(err, &se) || se.Command != "RCPT TO" || se.Code != 550 || se.Recipient != 0 || !Permanent(err) {
+		t.Fatalf("refused recipient gave %v", err)
+	}
+	env2, raw2 := composeFor(t, "ada@example.com, gone@example.com")
+	if err := snd.Send(context.Background(), env2, raw2); !errors.As(err, &se) || se.Command != "RCPT TO" || se.Recipient != 1 {
+		t.Fatalf("refused second recipient gave %v", err)
+	}
+	if err := snd.Send(context.Background(), env, raw); err != nil {
+		t.Fatalf("after the refusals: %v", err)
+	}
+	s.mu.Lock()
+	bodies, n := s.bodies, len(s.chunks)
+	s.mu.Unlock()
+	if bodies != 4 || n != 4 {
+		t.Fatalf("%d messages delivered, %d by BDAT, want 4 and 4 (none for the refused ones)", bodies, n)
 	}
 }

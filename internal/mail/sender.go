@@ -25,7 +25,7 @@ import (
 // errors end up in job logs. Reply holds the text for deliberate display.
 type SMTPError struct {
 	// Command is the step the server refused: "MAIL FROM", "RCPT TO",
-	// "DATA", "AUTH", "STARTTLS", "EHLO" or "greeting".
+	// "DATA", "BDAT", "AUTH", "STARTTLS", "EHLO" or "greeting".
 	Command  string
 	Code     int
 	Enhanced string
@@ -257,6 +257,8 @@ type conn struct {
 	stop     func() bool
 	sent     int
 	lastUsed time.Time
+	// data is the DATA content of the message being sent, reused.
+	data []byte
 }
 
 // arm binds the connection to ctx for one use: its deadline, and its
@@ -364,6 +366,9 @@ func (c *conn) deliver(env Envelope, raw []byte) error {
 		}
 	}
 	if ok, _ := c.c.Extension("PIPELINING"); ok {
+		if ok, _ := c.c.Extension("CHUNKING"); ok && len(env.To) == 1 && canonical(raw) {
+			return c.deliverChunked(env, raw)
+		}
 		return c.deliverPipelined(env, raw)
 	}
 	if err := c.c.Mail(env.From); err != nil {
@@ -441,17 +446,89 @@ func (c *conn) deliverPipelined(env Envelope, raw []byte) error {
 	if first != nil {
 		return first
 	}
-	dw := c.c.Text.DotWriter()
-	if _, err := dw.Write(raw); err != nil {
+	// The message and its final dot in one write: the buffered writer is
+	// empty after the flush above, so it hands a message larger than its
+	// buffer to the connection as it is.
+	c.data = appendDotStuffed(c.data[:0], raw)
+	if _, err := w.Write(c.data); err != nil {
 		return fmt.Errorf("smtp: transfer the message: %w", err)
 	}
-	if err := dw.Close(); err != nil {
+	if err := w.Flush(); err != nil {
 		return fmt.Errorf("smtp: transfer the message: %w", err)
+	}
+	if cap(c.data) > 1<<20 {
+		c.data = nil // an unusually large message is not kept
 	}
 	if _, _, err := c.c.Text.ReadResponse(250); err != nil {
 		return replyError("DATA", -1, err)
 	}
 	return nil
+}
+
+// deliverChunked sends MAIL FROM, RCPT TO and the whole message as one
+// BDAT chunk (RFC 3030 CHUNKING, pipelined by RFC 2920) in one write, then
+// reads the three replies: one write and one read per message, where DATA
+// needs two of each (the content may only follow the 354). It is used for
+// one recipient only: with several, a refused one would not stop the
+// chunk from being delivered to the others, where DATA is abandoned before
+// its final dot. BDAT carries the bytes as they are, so the message must
+// already end its lines in CRLF (Compose's output does).
+func (c *conn) deliverChunked(env Envelope, raw []byte) error {
+	w := c.c.Text.W
+	b := c.data[:0]
+	b = append(b, "MAIL FROM:<"...)
+	b = append(b, env.From...)
+	b = append(b, '>')
+	if ok, _ := c.c.Extension("8BITMIME"); ok {
+		b = append(b, " BODY=8BITMIME"...)
+	}
+	if ok, _ := c.c.Extension("SMTPUTF8"); ok && needsUTF8(env, raw) {
+		b = append(b, " SMTPUTF8"...)
+	}
+	b = append(b, "\r\nRCPT TO:<"...)
+	b = append(b, env.To[0]...)
+	b = append(b, ">\r\nBDAT "...)
+	b = strconv.AppendInt(b, int64(len(raw)), 10)
+	b = append(b, " LAST\r\n"...)
+	b = append(b, raw...)
+	c.data = b
+	if cap(c.data) > 1<<20 {
+		c.data = nil // an unusually large message is not kept
+	}
+	// The buffered writer is empty between messages, so it hands all of
+	// this to the connection in one write.
+	if _, err := w.Write(b); err != nil {
+		return mailError(err)
+	}
+	if err := w.Flush(); err != nil {
+		return mailError(err)
+	}
+	if _, _, err := c.c.Text.ReadResponse(250); err != nil {
+		return mailError(err)
+	}
+	_, _, rerr := c.c.Text.ReadResponse(25)
+	if _, _, err := c.c.Text.ReadResponse(250); err != nil {
+		if rerr != nil {
+			return replyError("RCPT TO", 0, rerr)
+		}
+		return replyError("BDAT", -1, err)
+	}
+	if rerr != nil {
+		// The server took the chunk although it refused the only
+		// recipient: nothing can have been delivered, but the session
+		// is in no state to trust.
+		return replyError("RCPT TO", 0, rerr)
+	}
+	return nil
+}
+
+// canonical reports whether every line of raw ends in CRLF and no CR
+// stands alone, as a BDAT chunk must be sent.
+func canonical(raw []byte) bool {
+	if len(raw) < 2 || raw[len(raw)-2] != '\r' || raw[len(raw)-1] != '\n' {
+		return false
+	}
+	return bytes.Count(raw, []byte{'\n'}) == bytes.Count(raw, []byte("\r\n")) && bytes.Count(raw, []byte{'\r'}) == bytes.Count(raw, []byte("\r\n"))
 }
 
 // needsUTF8 reports whether the envelope or the header section holds
@@ -551,4 +628,49 @@ func (a *loginAuth) Next(fromServer []byte, more bool) ([]byte, error) {
 		return []byte(a.pass), nil
 	}
 	return nil, errors.New("smtp: unexpected AUTH LOGIN challenge")
+}
+
+// appendDotStuffed appends raw as DATA content followed by the final dot
+// (RFC 5321 §4.5.2), byte for byte what textproto's DotWriter writes for
+// it, so the caller can hand the whole message to one write: the
+// DotWriter goes through the buffered writer one byte at a time and
+// flushes every 4 KiB.
+func appendDotStuffed(dst, raw []byte) []byte {
+	var tail []byte // the last line, when it has no LF
+	for len(raw) > 0 {
+		// At the beginning of a line.
+		if raw[0] == '.' {
+			dst = append(dst, '.')
+		}
+		i := bytes.IndexByte(raw, '\n')
+		if i < 0 {
+			dst, tail = append(dst, raw...), raw
+			break
+		}
+		dst = append(dst, raw[:i]...)
+		// A CR right before the LF ends the line as it is; the DotWriter
+		// takes every other CR of a run of them as data, so only an odd
+		// run counts.
+		if crRun(raw[:i])%2 == 0 {
+			dst = append(dst, '\r')
+		}
+		dst = append(dst, '\n')
+		raw = raw[i+1:]
+		if len(raw) == 0 {
+			return append(dst, '.', '\r', '\n')
+		}
+	}
+	if crRun(tail)%2 == 1 {
+		return append(dst, '\n', '.', '\r', '\n')
+	}
+	return append(dst, '\r', '\n', '.', '\r', '\n')
+}
+
+// crRun is the number of CRs that end b.
+func crRun(b []byte) int {
+	n := 0
+	for n < len(b) && b[len(b)-1-n] == '\r' {
+		n++
+	}
+	return n
 }

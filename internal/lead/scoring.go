@@ -289,36 +289,44 @@ func (s *Service) profiles(ctx context.Context, q store.Querier, ws string, ids 
 	return out, nil
 }
 
-// lockStates makes sure each contact has a state row and, on PostgreSQL,
-// locks the rows for the transaction (see lockState), in ID order so two
-// batches locking the same contacts wait instead of deadlocking.
+// lockStates reads the contacts' states. On PostgreSQL it first makes sure
+// each contact has a state row and locks the rows for the transaction (see
+// lockState), in ID order so two batches locking the same contacts wait
+// instead of deadlocking. SQLite has one writer at a time, so a missing row
+// is just a new visitor that the batch's upsert inserts: one statement per
+// batch fewer.
 func (s *Service) lockStates(ctx context.Context, q store.Querier, ws string, ids []string, version int, now time.Time) (map[string]stateRow, error) {
 	sorted := slices.Clone(ids)
 	slices.Sort(sorted)
-	err := chunked(len(sorted), func(off, n int) error {
-		var b strings.Builder
-		b.WriteString(`INSERT INTO lead_state (workspace_id, contact_id, stage, score, score_ref_at, fit, eng_log, rule_version) VALUES `)
-		args := make([]any, 0, n*4)
-		for i, cid := range sorted[off : off+n] {
-			if i > 0 {
-				b.WriteByte(',')
+	if s.DB.Dialect == store.Postgres {
+		err := chunked(len(sorted), func(off, n int) error {
+			var b strings.Builder
+			b.WriteString(`INSERT INTO lead_state (workspace_id, contact_id, stage, score, score_ref_at, fit, eng_log, rule_version) VALUES `)
+			args := make([]any, 0, n*4)
+			for i, cid := range sorted[off : off+n] {
+				if i > 0 {
+					b.WriteByte(',')
+				}
+				row(&b, s.DB.Dialect, len(args), `(?, ?, 'visitor', 0, ?, 0, NULL, ?)`)
+				args = append(args, ws, cid, now, version)
 			}
-			row(&b, s.DB.Dialect, len(args), `(?, ?, 'visitor', 0, ?, 0, NULL, ?)`)
-			args = append(args, ws, cid, now, version)
+			b.WriteString(` ON CONFLICT (workspace_id, contact_id) DO NOTHING`)
+			_, err := q.ExecContext(ctx, b.String(), args...)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("lead: state: %w", store.MapError(err))
 		}
-		b.WriteString(` ON CONFLICT (workspace_id, contact_id) DO NOTHING`)
-		_, err := q.ExecContext(ctx, b.String(), args...)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("lead: state: %w", store.MapError(err))
 	}
 	lock := ""
 	if s.DB.Dialect == store.Postgres {
 		lock = " FOR UPDATE"
 	}
 	out := make(map[string]stateRow, len(ids))
-	err = inChunks(s.DB.Dialect, sorted, 1, func(ph string, part []any) error {
+	for _, cid := range sorted {
+		out[cid] = stateRow{stage: StageVisitor, engLog: math.Inf(-1)}
+	}
+	err := inChunks(s.DB.Dialect, sorted, 1, func(ph string, part []any) error {
 		rows, err := q.QueryContext(ctx, `SELECT contact_id, contributions, `+stateCols+` FROM lead_state WHERE workspace_id = $1 AND contact_id IN `+ph+` ORDER BY contact_id`+lock, append([]any{ws}, part...)...)
 		if err != nil {
 			return err

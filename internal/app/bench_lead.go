@@ -192,7 +192,7 @@ func runBenchScoring(ctx context.Context, env Env, args []string) error {
 	var ds []time.Duration
 	for i := range runs {
 		if clearScores {
-			for _, t := range []string{"lead_contributions", "lead_state", "lead_transitions"} {
+			for _, t := range []string{"lead_state", "lead_transitions"} {
 				if _, err := db.W.ExecContext(ctx, `DELETE FROM `+t+` WHERE workspace_id = $1`, ws); err != nil {
 					return err
 				}

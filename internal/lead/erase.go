@@ -9,14 +9,14 @@ import (
 )
 
 // EraseContact removes what lead management holds about an erased contact,
-// in the erasure's transaction: the score state and every contribution
-// (behaviour) are deleted. Lifecycle transitions and feedback ratings are
+// in the erasure's transaction: the score state with every contribution
+// (behaviour) packed in it is deleted. Lifecycle transitions and feedback ratings are
 // kept for the funnel and the per-segment answers but unlinked: each row
 // gets a fresh random contact ID, and the free texts (a manual move's
 // reason, a feedback comment) that could name the person are blanked.
 func EraseContact(ctx context.Context, q store.Querier, ws, contactID string) (map[string]int, error) {
 	out := map[string]int{}
-	for _, t := range []string{"lead_state", "lead_contributions"} {
+	for _, t := range []string{"lead_state"} {
 		res, err := q.ExecContext(ctx, `DELETE FROM `+t+` WHERE workspace_id = $1 AND contact_id = $2`, ws, contactID)
 		if err != nil {
 			return nil, fmt.Errorf("erase %s: %w", t, err)

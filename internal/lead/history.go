@@ -2,10 +2,14 @@ package lead
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fairlead/fairlead/internal/store"
 )
 
 // Contribution is one entry of a contact's score history, explained.
@@ -115,19 +119,15 @@ func (s *Service) ScoreHistory(ctx context.Context, ws, contactID, lang string, 
 	for _, r := range rs.Rules.Engagement {
 		labels[r.ID] = r.Label
 	}
-	rows, err := s.DB.R.QueryContext(ctx, `SELECT rule_id, kind, event_id, event_type, event_name, points, capped, occurred_at, rule_version
-		FROM lead_contributions WHERE workspace_id = $1 AND contact_id = $2 ORDER BY occurred_at DESC LIMIT $3`, ws, st.ContactID, limit)
+	cs, err := s.storedContribs(ctx, s.DB.R, ws, st.ContactID)
 	if err != nil {
 		return History{}, err
 	}
-	defer rows.Close()
+	slices.SortStableFunc(cs, func(a, b contribution) int { return b.at.Compare(a.at) })
 	h := History{State: st, HalfLifeDays: rs.Rules.HalfLifeDays, Contributions: []Contribution{}}
-	for rows.Next() {
-		var c Contribution
-		if err := rows.Scan(&c.RuleID, &c.Kind, &c.EventID, &c.EventType, &c.EventName, &c.Points, &c.Capped, &c.At, &c.RuleVersion); err != nil {
-			return History{}, err
-		}
-		c.At = c.At.UTC()
+	for _, x := range cs[:min(limit, len(cs))] {
+		c := Contribution{RuleID: x.ruleID, Kind: x.kind, EventID: x.eventID, EventType: x.eventType, EventName: x.eventName,
+			Points: x.points, Capped: x.capped, At: x.at, RuleVersion: x.version}
 		c.Now = c.Points
 		if c.Kind == "engagement" {
 			c.Now = round(decayed(c.Points, c.At, st.ScoreAt, rs.Rules.HalfLifeDays))
@@ -135,5 +135,20 @@ func (s *Service) ScoreHistory(ctx context.Context, ws, contactID, lang string, 
 		c.Text = explain(c, labels[c.RuleID], lang)
 		h.Contributions = append(h.Contributions, c)
 	}
-	return h, rows.Err()
+	return h, nil
+}
+
+// storedContribs reads a contact's packed contributions, in canonical
+// order; a contact never scored has none.
+func (s *Service) storedContribs(ctx context.Context, q store.Querier, ws, contactID string) ([]contribution, error) {
+	var pack string
+	var at time.Time
+	err := q.QueryRowContext(ctx, `SELECT contributions, score_ref_at FROM lead_state WHERE workspace_id = $1 AND contact_id = $2`, ws, contactID).Scan(&pack, &at)
+	if errors.Is(store.MapError(err), store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lead: read contributions: %w", err)
+	}
+	return unpackContribs(pack, at.UTC())
 }

@@ -334,7 +334,13 @@ func (q *query) sql(f Filter) string {
 	case "audience", "relationship", "data_source":
 		col = "c." + f.Field
 	case "stage":
+		// Counted from lead_state alone, every row has its stage, and the
+		// bare column lets the stage index answer; through COALESCE the
+		// count read every row of the workspace (306 ms at 1,000,000).
 		col = "COALESCE(s.stage, 'visitor')"
+		if q.scored {
+			col = "s.stage"
+		}
 	case "owner":
 		switch f.Op {
 		case "present":

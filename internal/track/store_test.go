@@ -212,3 +212,27 @@ func TestRangeReadsOneContactRange(t *testing.T) {
 		}
 	})
 }
+
+// TestParseStored: the digit-by-digit reading of the stored timestamp
+// text gives what time.Parse gives, for every length of the fraction, and
+// hands anything else to time.Parse.
+func TestParseStored(t *testing.T) {
+	for _, s := range []string{
+		"2026-11-02 09:30:15+00:00", "2026-11-02 09:30:15.1+00:00", "2026-11-02 09:30:15.123456+00:00",
+		"2026-11-02 09:30:15.123456789+00:00", "2024-02-29 23:59:59.05+00:00", "2026-11-02 10:30:15.5+01:00",
+	} {
+		want, err := time.Parse(storedLayout, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := parseStored(s)
+		if err != nil || !got.Equal(want) || got.Location() != time.UTC {
+			t.Errorf("parseStored(%q) = %v, %v; want %v", s, got, err, want.UTC())
+		}
+	}
+	for _, s := range []string{"2026-11-02 09:30:15.+00:00", "2026-13-02 09:30:15+00:00", "2026-11-02T09:30:15Z", "junk"} {
+		if _, err := parseStored(s); err == nil {
+			t.Errorf("parseStored(%q) gave no error", s)
+		}
+	}
+}

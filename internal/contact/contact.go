@@ -449,23 +449,10 @@ func (s *Store) GetMany(ctx context.Context, ws string, ids []string) (map[strin
 				return nil, store.MapError(err)
 			}
 			c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
-			o, ok := openers[c.ID]
-			if !ok || o == nil {
-				c.Erased = true
-				out[c.ID] = c
-				continue
-			}
-			pt, err := o.Open(sealed)
-			if err != nil {
+			if err := openPersonal(&c, openers[c.ID], sealed); err != nil {
 				rows.Close()
-				return nil, fmt.Errorf("contact %s: %w", c.ID, err)
+				return nil, err
 			}
-			var p personal
-			if err := json.Unmarshal(pt, &p); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("contact %s: %w", c.ID, err)
-			}
-			c.FirstName, c.LastName, c.Organization, c.Email, c.Phone, c.Address = p.FirstName, p.LastName, p.Organization, p.Email, p.Phone, p.Address
 			out[c.ID] = c
 		}
 		rows.Close()
@@ -474,6 +461,25 @@ func (s *Store) GetMany(ctx context.Context, ws string, ids []string) (map[strin
 		}
 	}
 	return out, nil
+}
+
+// openPersonal fills c's personal fields from its sealed record; a contact
+// without an opener (its data key destroyed by erasure) is marked erased.
+func openPersonal(c *Contact, o *keyring.Opener, sealed []byte) error {
+	if o == nil {
+		c.Erased = true
+		return nil
+	}
+	pt, err := o.Open(sealed)
+	if err != nil {
+		return fmt.Errorf("contact %s: %w", c.ID, err)
+	}
+	var p personal
+	if err := json.Unmarshal(pt, &p); err != nil {
+		return fmt.Errorf("contact %s: %w", c.ID, err)
+	}
+	c.FirstName, c.LastName, c.Organization, c.Email, c.Phone, c.Address = p.FirstName, p.LastName, p.Organization, p.Email, p.Phone, p.Address
+	return nil
 }
 
 // Update is the input of Update: nil fields stay as they are; an empty

@@ -3,7 +3,6 @@ package contact
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -67,23 +66,10 @@ func (s *Store) Recipients(ctx context.Context, ws string, ids []string) (map[st
 			}
 			c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
 			c.Points = Points{ID: c.ID, Audience: c.Audience, Relationship: c.Relationship, DataSource: c.DataSource, EmailIndex: e.String, PhoneIndex: p.String}
-			o, ok := openers[c.ID]
-			if !ok || o == nil {
-				c.Erased = true
-				out[c.ID] = c
-				continue
-			}
-			pt, err := o.Open(sealed)
-			if err != nil {
+			if err := openPersonal(&c.Contact, openers[c.ID], sealed); err != nil {
 				rows.Close()
-				return nil, fmt.Errorf("contact %s: %w", c.ID, err)
+				return nil, err
 			}
-			var pers personal
-			if err := json.Unmarshal(pt, &pers); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("contact %s: %w", c.ID, err)
-			}
-			c.FirstName, c.LastName, c.Organization, c.Email, c.Phone, c.Address = pers.FirstName, pers.LastName, pers.Organization, pers.Email, pers.Phone, pers.Address
 			out[c.ID] = c
 		}
 		rows.Close()

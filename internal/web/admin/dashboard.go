@@ -179,6 +179,12 @@ func (d *Dashboards) RefreshAll(ctx context.Context, perWorkspace time.Duration)
 	if err != nil {
 		return err
 	}
+	return d.refreshEach(ctx, wss, perWorkspace)
+}
+
+// refreshEach refreshes the given workspaces, each bounded by
+// perWorkspace; one that fails is logged and the others still refreshed.
+func (d *Dashboards) refreshEach(ctx context.Context, wss []string, perWorkspace time.Duration) error {
 	var errs []error
 	for _, ws := range wss {
 		if ctx.Err() != nil {
@@ -225,20 +231,7 @@ func (d *Dashboards) RefreshStale(ctx context.Context, every time.Duration) erro
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("dashboard figures: list workspaces: %w", err)
 	}
-	var errs []error
-	for _, ws := range due {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		wctx, cancel := context.WithTimeout(ctx, every)
-		_, err := d.Refresh(wctx, ws)
-		cancel()
-		if err != nil && ctx.Err() == nil {
-			d.log().WarnContext(ctx, "dashboard figures not refreshed", "workspace_id", ws, "err", err)
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
+	return d.refreshEach(ctx, due, every)
 }
 
 func (d *Dashboards) log() *slog.Logger {

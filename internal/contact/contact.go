@@ -410,55 +410,13 @@ func (s *Store) Get(ctx context.Context, ws, contactID string) (Contact, error) 
 // of messages at once). Unknown IDs are missing from the map; erased
 // contacts come back with Erased set.
 func (s *Store) GetMany(ctx context.Context, ws string, ids []string) (map[string]Contact, error) {
-	out := make(map[string]Contact, len(ids))
-	if !id.Valid(ws) {
-		return out, nil
+	rs, err := s.Recipients(ctx, ws, ids)
+	if err != nil {
+		return nil, err
 	}
-	var valid []string
-	for _, x := range ids {
-		if id.Valid(x) {
-			valid = append(valid, strings.ToLower(x))
-		}
-	}
-	for len(valid) > 0 {
-		n := min(len(valid), chunk)
-		part := valid[:n]
-		valid = valid[n:]
-		openers, err := s.keys.Openers(ctx, ws, part)
-		if err != nil {
-			return nil, err
-		}
-		args := []any{ws}
-		var ph strings.Builder
-		for i, x := range part {
-			if i > 0 {
-				ph.WriteByte(',')
-			}
-			args = append(args, x)
-			fmt.Fprintf(&ph, "$%d", len(args))
-		}
-		rows, err := s.r.QueryContext(ctx, `SELECT `+cols+` FROM contacts WHERE workspace_id = $1 AND id IN (`+ph.String()+`)`, args...)
-		if err != nil {
-			return nil, fmt.Errorf("read contacts: %w", err)
-		}
-		for rows.Next() {
-			var c Contact
-			var sealed []byte
-			if err := rows.Scan(&c.ID, &c.WorkspaceID, &c.Audience, &c.Relationship, &c.DataSource, &sealed, &c.CreatedAt, &c.UpdatedAt); err != nil {
-				rows.Close()
-				return nil, store.MapError(err)
-			}
-			c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
-			if err := openPersonal(&c, openers[c.ID], sealed); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			out[c.ID] = c
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
+	out := make(map[string]Contact, len(rs))
+	for k, r := range rs {
+		out[k] = r.Contact
 	}
 	return out, nil
 }

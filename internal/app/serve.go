@@ -144,6 +144,7 @@ func newInstanceOpts(db *store.DB, cfg config.Config, log *slog.Logger, qo jobs.
 	a.Track = trackService(db, a.Contacts.Keys())
 	a.Audience = audience.New(db, a.Ledger, a.Purposes, nil)
 	a.Track.Decider = a.Audience
+	a.Track.Grants = a.Ledger
 	a.Analytics = &track.Analytics{DB: db}
 	a.Capture = captureService(db, cfg, a.Contacts, a.Purposes, a.Notices, a.Ledger, a.Audience, queue, log)
 	a.Capture.Register(queue)

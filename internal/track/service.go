@@ -35,6 +35,11 @@ type Decider interface {
 	DecideContacts(ctx context.Context, ws string, ids []string, purposeKey, channel string, c audience.Campaign) (map[string]policy.Decision, error)
 }
 
+// Grants reads the stored permission state (consent.Ledger implements it).
+type Grants interface {
+	StoredGrants(ctx context.Context, ws string, ids []string, channel string, purposeKeys []string, asOf time.Time) (map[string]consent.Granted, error)
+}
+
 // Incoming is one event as it arrives, before the engine chose its branch.
 type Incoming struct {
 	// ContactID is the contact the event is about, "" when unknown. It comes
@@ -72,8 +77,12 @@ type Service struct {
 	Store      *Store
 	Pseudonyms *Pseudonyms
 	Decider    Decider
-	Signer     Signer
-	Now        func() time.Time
+	// Grants, when set, answers identification for the contacts whose
+	// stored permission state grants the tracking purpose, without reading
+	// their ledger; the others are decided live by Decider.
+	Grants Grants
+	Signer Signer
+	Now    func() time.Time
 }
 
 func (s *Service) now() time.Time {
@@ -151,13 +160,27 @@ func (b *batch) decide(ctx context.Context, k decisionKey) (policy.Decision, err
 
 // prefetch decides identification for every contact of the batch with one
 // ledger read per purpose, and fails on the first unknown contact.
+//
+// Contacts whose stored permission state grants the purpose on the channel
+// need no ledger read: the state holds the engine's answer with no
+// processing facts, and for an analytics purpose in identified mode a
+// grant can only be a valid consent with no objection, erasure or
+// restriction in the way — the same answer with or without device access,
+// which only adds a denial without consent. The state is rewritten in the
+// transaction of every ledger append, so a withdrawal committed before the
+// read is seen. Everyone the state does not grant or cannot vouch for (no
+// mark, stale catalogue, due for a recheck) is decided live; a denial is
+// not taken from the state, so an unknown contact is still refused.
 func (b *batch) prefetch(ctx context.Context, in []Incoming) error {
 	type group struct {
 		purpose, channel string
 		device           bool
 	}
+	type pc struct{ purpose, channel string }
 	groups := map[group][]string{}
+	asked := map[pc][]string{}
 	seen := map[decisionKey]bool{}
+	seenContact := map[pc]map[string]bool{}
 	for _, e := range in {
 		if e.ContactID == "" || e.GPC {
 			continue
@@ -168,14 +191,49 @@ func (b *batch) prefetch(ctx context.Context, in []Incoming) error {
 			seen[k] = true
 			g := group{idp, ch, e.DeviceAccess}
 			groups[g] = append(groups[g], e.ContactID)
+			p := pc{idp, ch}
+			if seenContact[p] == nil {
+				seenContact[p] = map[string]bool{}
+			}
+			if !seenContact[p][e.ContactID] {
+				seenContact[p][e.ContactID] = true
+				asked[p] = append(asked[p], e.ContactID)
+			}
+		}
+	}
+	granted := map[pc]map[string]consent.Granted{}
+	if b.s.Grants != nil {
+		for p, ids := range asked {
+			gs, err := b.s.Grants.StoredGrants(ctx, b.ws, ids, p.channel, []string{p.purpose}, b.asOf)
+			if err != nil {
+				return err
+			}
+			granted[p] = gs
 		}
 	}
 	for g, ids := range groups {
-		ds, err := b.s.Decider.DecideContacts(ctx, b.ws, ids, g.purpose, g.channel, audience.Campaign{DeviceAccess: g.device, AnalyticsMode: string(policy.AnalyticsIdentified)})
+		gs := granted[pc{g.purpose, g.channel}]
+		live := ids
+		if len(gs) > 0 {
+			live = make([]string, 0, len(ids))
+			for _, cid := range ids {
+				// The state's keys are lower case; an ID spelt otherwise
+				// goes the live way, as before.
+				if gs[cid].Has(0) {
+					b.cache[decisionKey{contact: cid, purpose: g.purpose, channel: g.channel, mode: policy.AnalyticsIdentified, device: g.device}] = policy.Decision{Allowed: true}
+					continue
+				}
+				live = append(live, cid)
+			}
+		}
+		if len(live) == 0 {
+			continue
+		}
+		ds, err := b.s.Decider.DecideContacts(ctx, b.ws, live, g.purpose, g.channel, audience.Campaign{DeviceAccess: g.device, AnalyticsMode: string(policy.AnalyticsIdentified)})
 		if err != nil {
 			return err
 		}
-		for _, cid := range ids {
+		for _, cid := range live {
 			d, ok := ds[cid]
 			if !ok {
 				for i, e := range in {

@@ -7,13 +7,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/fairlead/fairlead/internal/audit"
 	"github.com/fairlead/fairlead/internal/auth"
 	"github.com/fairlead/fairlead/internal/web"
+	"github.com/fairlead/fairlead/internal/web/api/bodyfields"
 )
 
 // personalReads are the reads that disclose personal data or bulk lists of
@@ -52,34 +52,6 @@ func auditAction(rt Route) string {
 		return audit.ActionCreate
 	}
 	return personalReads[rt.Pattern()]
-}
-
-// bodyFields are the names of the top-level fields of a JSON body (never
-// their values); for an array, the names of its objects' fields.
-func bodyFields(b []byte) []string {
-	var obj map[string]json.RawMessage
-	var names []string
-	seen := map[string]bool{}
-	add := func(m map[string]json.RawMessage) {
-		for k := range m {
-			if !seen[k] {
-				seen[k] = true
-				names = append(names, k)
-			}
-		}
-	}
-	if json.Unmarshal(b, &obj) == nil {
-		add(obj)
-	} else {
-		var arr []map[string]json.RawMessage
-		if json.Unmarshal(b, &arr) == nil {
-			for _, m := range arr {
-				add(m)
-			}
-		}
-	}
-	slices.Sort(names)
-	return names
 }
 
 // overrides reports whether a decide body changes policy for its facts
@@ -178,7 +150,7 @@ func (a *API) audited(rt Route, w http.ResponseWriter, r *http.Request, p auth.P
 		status = http.StatusOK
 	}
 	e := audit.Entry{WorkspaceID: p.WorkspaceID, ActorType: actorType, ActorID: actorID, RequestID: web.RequestID(r.Context()),
-		Action: action, Route: rt.Pattern(), ResourceID: res, Fields: bodyFields(body), Status: status, At: a.Now()}
+		Action: action, Route: rt.Pattern(), ResourceID: res, Fields: bodyfields.Names(body), Status: status, At: a.Now()}
 	if err := a.Audit.Record(r.Context(), nil, e); err != nil && !errors.Is(err, r.Context().Err()) {
 		a.Log.ErrorContext(r.Context(), "audit trail write failed", slog.String("request_id", e.RequestID), slog.String("route", e.Route), slog.Any("err", err))
 	}

@@ -83,12 +83,12 @@ func (c *Coalescer) run(ws string, q *queue) {
 		for _, p := range batch {
 			all = append(all, p.in...)
 		}
-		branches, _, err := c.s.ingest(ctx, ws, all)
+		branches, _, err := c.s.ingest(ctx, ws, all, nil)
 		if err != nil && len(batch) > 1 {
 			// One caller's event (an erased contact) spoils the batch:
 			// write each alone, so only that caller gets the error.
 			for _, p := range batch {
-				br, _, err := c.s.ingest(ctx, ws, p.in)
+				br, _, err := c.s.ingest(ctx, ws, p.in, nil)
 				p.done <- result{br, err}
 			}
 			cancel()

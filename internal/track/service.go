@@ -277,7 +277,15 @@ type pseudoRow struct {
 // An objection (GPC, or the engine's processing_objection) deletes the
 // pseudonymous history the signal leads to. A bad event stores nothing.
 func (s *Service) Ingest(ctx context.Context, ws string, in []Incoming) (Outcome, error) {
-	_, out, err := s.ingest(ctx, ws, in)
+	_, out, err := s.ingest(ctx, ws, in, nil)
+	return out, err
+}
+
+// IngestWith is Ingest that also runs also, when not nil, in the batch's
+// transaction after the events are stored (the caller's audit entry):
+// its error rolls the batch back.
+func (s *Service) IngestWith(ctx context.Context, ws string, in []Incoming, also func(context.Context, store.Querier) error) (Outcome, error) {
+	_, out, err := s.ingest(ctx, ws, in, also)
 	return out, err
 }
 
@@ -308,7 +316,7 @@ func check(ws string, in []Incoming) error {
 	return nil
 }
 
-func (s *Service) ingest(ctx context.Context, ws string, in []Incoming) ([]Branch, Outcome, error) {
+func (s *Service) ingest(ctx context.Context, ws string, in []Incoming, also func(context.Context, store.Querier) error) ([]Branch, Outcome, error) {
 	var out Outcome
 	if err := check(ws, in); err != nil {
 		return nil, out, err
@@ -418,6 +426,9 @@ func (s *Service) ingest(ctx context.Context, ws string, in []Incoming) ([]Branc
 				return err
 			}
 			out.Forgotten += n
+		}
+		if also != nil {
+			return also(ctx, tx)
 		}
 		return nil
 	})

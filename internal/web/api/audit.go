@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/fairlead/fairlead/internal/audit"
 	"github.com/fairlead/fairlead/internal/auth"
+	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/web"
 	"github.com/fairlead/fairlead/internal/web/api/bodyfields"
 )
@@ -110,9 +112,43 @@ type errReader struct{ err error }
 
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
+// inTx lets a handler write the request's audit entry in its own
+// transaction, as the answer it is about to give (200): the trail and the
+// change then commit together, and the request costs no write of its own
+// for the entry. Not for a handler that names what it created only in its
+// Location header: the entry would miss the resource.
+type inTx struct {
+	a       *API
+	entry   audit.Entry
+	written bool
+}
+
+type inTxKey struct{}
+
+// auditInTx is what a handler passes to run in its transaction; nil when
+// the request is not audited. The entry counts as written only when the
+// request then answers 200: any other answer means the transaction did not
+// commit, and the middleware writes the entry itself.
+func auditInTx(r *http.Request) func(ctx context.Context, q store.Querier) error {
+	t, _ := r.Context().Value(inTxKey{}).(*inTx)
+	if t == nil {
+		return nil
+	}
+	return func(ctx context.Context, q store.Querier) error {
+		e := t.entry
+		e.Status, e.At = http.StatusOK, t.a.Now()
+		if err := t.a.Audit.Record(ctx, q, e); err != nil {
+			return err
+		}
+		t.written = true
+		return nil
+	}
+}
+
 // audited runs the handler and records it in the trail. The entry is
-// written after the answer, outside the handler's transaction: a failing
-// audit write is logged as an error, it does not undo the change.
+// written after the answer, outside the handler's transaction (a failing
+// audit write is logged as an error, it does not undo the change), unless
+// the handler wrote it in its transaction (auditInTx).
 func (a *API) audited(rt Route, w http.ResponseWriter, r *http.Request, p auth.Principal, run func(http.ResponseWriter, *http.Request)) {
 	action := auditAction(rt)
 	var body []byte
@@ -132,8 +168,6 @@ func (a *API) audited(rt Route, w http.ResponseWriter, r *http.Request, p auth.P
 		run(w, r)
 		return
 	}
-	rec := &recorder{ResponseWriter: w}
-	run(rec, r)
 	actorType, actorID := "token", p.TokenID
 	if p.UserID != "" {
 		actorType, actorID = "user", p.UserID
@@ -142,15 +176,23 @@ func (a *API) audited(rt Route, w http.ResponseWriter, r *http.Request, p auth.P
 	if res == "" {
 		res = r.PathValue("key")
 	}
-	if loc := w.Header().Get("Location"); res == "" && action == audit.ActionCreate && loc != "" {
-		res = loc[strings.LastIndex(loc, "/")+1:]
-	}
+	e := audit.Entry{WorkspaceID: p.WorkspaceID, ActorType: actorType, ActorID: actorID, RequestID: web.RequestID(r.Context()),
+		Action: action, Route: rt.Pattern(), ResourceID: res, Fields: bodyfields.Names(body)}
+	rec := &recorder{ResponseWriter: w}
+	tx := &inTx{a: a, entry: e}
+	r = r.WithContext(context.WithValue(r.Context(), inTxKey{}, tx))
+	run(rec, r)
 	status := rec.status
 	if status == 0 {
 		status = http.StatusOK
 	}
-	e := audit.Entry{WorkspaceID: p.WorkspaceID, ActorType: actorType, ActorID: actorID, RequestID: web.RequestID(r.Context()),
-		Action: action, Route: rt.Pattern(), ResourceID: res, Fields: bodyfields.Names(body), Status: status, At: a.Now()}
+	if tx.written && status == http.StatusOK {
+		return
+	}
+	if loc := w.Header().Get("Location"); e.ResourceID == "" && action == audit.ActionCreate && loc != "" {
+		e.ResourceID = loc[strings.LastIndex(loc, "/")+1:]
+	}
+	e.Status, e.At = status, a.Now()
 	if err := a.Audit.Record(r.Context(), nil, e); err != nil && !errors.Is(err, r.Context().Err()) {
 		a.Log.ErrorContext(r.Context(), "audit trail write failed", slog.String("request_id", e.RequestID), slog.String("route", e.Route), slog.Any("err", err))
 	}

@@ -76,7 +76,7 @@ func (a *API) ingestEvents(w http.ResponseWriter, r *http.Request, p auth.Princi
 	} else {
 		in = []track.Incoming{b.apiEvent.incoming()}
 	}
-	out, err := a.Track.Ingest(r.Context(), p.WorkspaceID, in)
+	out, err := a.Track.IngestWith(r.Context(), p.WorkspaceID, in, auditInTx(r))
 	if err != nil {
 		return err
 	}

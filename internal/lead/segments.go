@@ -303,20 +303,16 @@ func (q *query) sql(f Filter) string {
 		return "(" + strings.Join(parts, op) + ")"
 	case f.Not != nil:
 		return "(NOT " + q.sql(*f.Not) + ")"
-	case f.Event != nil && q.semi:
-		cond := `c.id IN (SELECT e.contact_id FROM track_events e WHERE e.workspace_id = $1 AND e.type = ` + q.arg(f.Event.Type) +
-			` AND e.occurred_at >= ` + q.arg(q.now.AddDate(0, 0, -f.Event.WithinDays))
-		if f.Event.Name != "" {
-			cond += ` AND e.name = ` + q.arg(f.Event.Name)
-		}
-		cond += ")"
-		if f.Op == "not_happened" {
-			return "(NOT " + cond + ")"
-		}
-		return cond
 	case f.Event != nil:
-		cond := `EXISTS (SELECT 1 FROM track_events e WHERE e.workspace_id = c.workspace_id AND e.contact_id = c.id AND e.occurred_at >= ` +
-			q.arg(q.now.AddDate(0, 0, -f.Event.WithinDays)) + ` AND e.type = ` + q.arg(f.Event.Type)
+		since := q.now.AddDate(0, 0, -f.Event.WithinDays)
+		var cond string
+		if q.semi {
+			cond = `c.id IN (SELECT e.contact_id FROM track_events e WHERE e.workspace_id = $1 AND e.type = ` + q.arg(f.Event.Type) +
+				` AND e.occurred_at >= ` + q.arg(since)
+		} else {
+			cond = `EXISTS (SELECT 1 FROM track_events e WHERE e.workspace_id = c.workspace_id AND e.contact_id = c.id AND e.occurred_at >= ` +
+				q.arg(since) + ` AND e.type = ` + q.arg(f.Event.Type)
+		}
 		if f.Event.Name != "" {
 			cond += ` AND e.name = ` + q.arg(f.Event.Name)
 		}

@@ -24,19 +24,7 @@ func TestContributionsCarriedOver(t *testing.T) {
 		f := newFixture(t, db, now)
 		f.rules(scoringRules())
 		cid := f.contact("b2b", "prospect")
-		ms, err := store.Migrations(db.Dialect)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sqlOf := func(v int) string {
-			for _, m := range ms {
-				if m.Version == v {
-					return m.SQL
-				}
-			}
-			t.Fatalf("no migration %d", v)
-			return ""
-		}
+		sqlOf := func(v int) string { return testdb.MigrationSQL(t, db, v) }
 		exec := func(q string, args ...any) {
 			t.Helper()
 			if _, err := db.W.ExecContext(ctx, q, args...); err != nil {

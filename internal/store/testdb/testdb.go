@@ -111,3 +111,21 @@ func stopServer() {
 		srv.stop()
 	}
 }
+
+// MigrationSQL is the text of migration version v for db's dialect, for
+// tests that build an older schema step by step and fill it before the
+// migration under test runs.
+func MigrationSQL(t testing.TB, db *store.DB, v int) string {
+	t.Helper()
+	ms, err := store.Migrations(db.Dialect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if m.Version == v {
+			return m.SQL
+		}
+	}
+	t.Fatalf("no migration %d", v)
+	return ""
+}

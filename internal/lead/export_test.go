@@ -1,5 +1,7 @@
 package lead
 
+import "time"
+
 // SetRecomputeBatch makes Recompute write n contacts per transaction, so
 // a test crosses batch boundaries with few contacts; the returned func
 // restores the size.
@@ -7,4 +9,12 @@ func SetRecomputeBatch(n int) func() {
 	old := recomputeBatch
 	recomputeBatch = n
 	return func() { recomputeBatch = old }
+}
+
+// SetRecomputeHold makes a recompute transaction take further batches for
+// d (0: one batch per transaction); the returned func restores it.
+func SetRecomputeHold(d time.Duration) func() {
+	old := recomputeHold
+	recomputeHold = d
+	return func() { recomputeHold = old }
 }

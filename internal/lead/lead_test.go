@@ -565,8 +565,21 @@ func TestSegmentCountMatchesEachContact(t *testing.T) {
 // three contacts finds the scores the hook wrote as mixed batches of
 // events arrived
 // (nothing to write), and from empty tables writes the same scores and
-// stages again.
+// stages again, with each batch in a transaction of its own and with all
+// batches in one.
 func TestRecomputeInBatchesEqualsIncremental(t *testing.T) {
+	for _, c := range []struct {
+		hold    time.Duration
+		reindex bool
+	}{{0, false}, {time.Hour, false}} {
+		t.Run(fmt.Sprintf("hold=%s,reindex=%v", c.hold, c.reindex), func(t *testing.T) {
+			defer lead.SetRecomputeHold(c.hold)()
+			testRecomputeInBatches(t, c.reindex)
+		})
+	}
+}
+
+func testRecomputeInBatches(t *testing.T, reindex bool) {
 	testdb.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		now := day("2026-11-12")

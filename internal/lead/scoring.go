@@ -524,11 +524,43 @@ type RecomputeStats struct {
 	Seconds     float64       `json:"seconds"`
 }
 
-// recomputeBatch contacts are written per transaction. Each commit writes
-// the pages its inserts touched, and the score index's inserts touch pages
-// all over it: in the benchmark 5,000 per commit took a quarter less commit
-// CPU than 2,000, while the write lock is held for a fraction of a second.
+// recomputeBatch contacts are read and scored at a time; the writer puts
+// batches into one transaction for up to recomputeHold.
 var recomputeBatch = 5000
+
+// recomputeHold is how long a recompute transaction takes further batches.
+// Other writers wait for the lock meanwhile (in this process for the one
+// write connection, in another on SQLite's busy_timeout of 10 s), so it
+// stays well under any of their time limits; a transaction holds it for
+// this plus the writing of one batch.
+var recomputeHold = time.Second
+
+// recomputeCache is the SQLite page cache of the write connection during a
+// recompute (KiB): a transaction of a second dirties pages all over the
+// score index, some 70 MB at 1,000,000 contacts, and with SQLite's default
+// of 2 MB they would be written out and read back within the transaction.
+const recomputeCache = 128 << 10
+
+// growWriteCache raises the write connection's page cache to
+// recomputeCache for the recompute; restore sets it back. The pool has
+// that one connection, so the pragma reaches the connection the
+// recompute's transactions use.
+func (s *Service) growWriteCache(ctx context.Context) (restore func(), err error) {
+	var prev int
+	if err := s.DB.W.QueryRowContext(ctx, `PRAGMA cache_size`).Scan(&prev); err != nil {
+		return nil, fmt.Errorf("lead: page cache: %w", err)
+	}
+	// Negative sizes are KiB, positive ones pages.
+	if prev < 0 && -prev >= recomputeCache {
+		return func() {}, nil
+	}
+	if _, err := s.DB.W.ExecContext(ctx, fmt.Sprintf(`PRAGMA cache_size = -%d`, recomputeCache)); err != nil {
+		return nil, fmt.Errorf("lead: page cache: %w", err)
+	}
+	return func() {
+		_, _ = s.DB.W.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf(`PRAGMA cache_size = %d`, prev))
+	}, nil
+}
 
 type pending struct {
 	cid      string
@@ -585,14 +617,52 @@ func (s *Service) Recompute(ctx context.Context, ws string) (RecomputeStats, err
 			after = b.pds[len(b.pds)-1].cid
 		}
 	}()
+	if s.DB.Dialect == store.SQLite {
+		restore, err := s.growWriteCache(ctx)
+		if err != nil {
+			return st, err
+		}
+		defer restore()
+	}
 	for b := range batches {
 		if b.err != nil {
 			return st, b.err
 		}
-		st.Events += b.events
-		if err := s.writeBatch(ctx, sc, ws, b.pds, &st); err != nil {
+		// Batches go into one transaction until it has held the write lock
+		// for recomputeHold: each commit writes every page its rows touched,
+		// and a batch's score index entries land on pages all over the
+		// index, so a transaction of several batches writes most of those
+		// pages once instead of once per batch.
+		var tx RecomputeStats
+		err := s.DB.TxCached(ctx, func(q store.Querier) error {
+			t0 := time.Now()
+			tx = RecomputeStats{}
+			for {
+				tx.Events += b.events
+				if err := s.writeBatch(ctx, q, sc, ws, b.pds, &tx); err != nil {
+					return err
+				}
+				if time.Since(t0) >= recomputeHold {
+					return nil
+				}
+				next, ok := <-batches
+				if !ok {
+					return nil
+				}
+				if next.err != nil {
+					return next.err
+				}
+				b = next
+			}
+		})
+		if err != nil {
 			return st, err
 		}
+		st.Contacts += tx.Contacts
+		st.Written += tx.Written
+		st.Events += tx.Events
+		st.Transitions += tx.Transitions
+		st.Handoffs += tx.Handoffs
 	}
 	if err := ctx.Err(); err != nil {
 		return st, err
@@ -710,11 +780,11 @@ func (s *Service) prepareBatch(ctx context.Context, sc *scorer, ws, after string
 	return b
 }
 
-// writeBatch writes one prepared batch in one transaction with statements
+// writeBatch writes one prepared batch in q, a transaction with statements
 // prepared once (TxCached): the changed contacts' states with their packed
 // contributions, the stage moves as multi-row INSERTs, then the hand-offs, which
 // are rare and go one by one.
-func (s *Service) writeBatch(ctx context.Context, sc *scorer, ws string, pds []pending, st *RecomputeStats) error {
+func (s *Service) writeBatch(ctx context.Context, q store.Querier, sc *scorer, ws string, pds []pending, st *RecomputeStats) error {
 	var changed []string
 	w := &batchWriter{s: s, ws: ws, version: sc.version, setStage: true}
 	var moves []transitionRow
@@ -730,24 +800,18 @@ func (s *Service) writeBatch(ctx context.Context, sc *scorer, ws string, pds []p
 			moves = append(moves, transitionRow{cid: pd.cid, from: pd.st.stage, to: pd.next, cause: transitionCause("recompute", pd.next, pd.p)})
 		}
 	}
-	err := s.DB.TxCached(ctx, func(q store.Querier) error {
-		if err := w.flush(ctx, q); err != nil {
-			return err
-		}
-		if err := s.insertTransitions(ctx, q, ws, moves, "system", sc.now); err != nil {
-			return err
-		}
-		for _, pd := range pds {
-			if pd.st.handedOff == nil && handoffDue(pd.next, sc.rules.Handoff) {
-				if err := s.handoff(ctx, q, sc, ws, pd.cid, pd.next, pd.score, pd.p, "recompute"); err != nil {
-					return err
-				}
+	if err := w.flush(ctx, q); err != nil {
+		return err
+	}
+	if err := s.insertTransitions(ctx, q, ws, moves, "system", sc.now); err != nil {
+		return err
+	}
+	for _, pd := range pds {
+		if pd.st.handedOff == nil && handoffDue(pd.next, sc.rules.Handoff) {
+			if err := s.handoff(ctx, q, sc, ws, pd.cid, pd.next, pd.score, pd.p, "recompute"); err != nil {
+				return err
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		return err
 	}
 	st.Contacts += len(pds)
 	st.Written += len(changed)

@@ -18,3 +18,11 @@ func SetRecomputeHold(d time.Duration) func() {
 	recomputeHold = d
 	return func() { recomputeHold = old }
 }
+
+// SetReindexMin sets how many rows a recompute must expect to write before
+// it rebuilds the score index (0: always, when most rows change).
+func SetReindexMin(n int) func() {
+	old := reindexMin
+	reindexMin = n
+	return func() { reindexMin = old }
+}

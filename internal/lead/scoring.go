@@ -624,9 +624,32 @@ func (s *Service) Recompute(ctx context.Context, ws string) (RecomputeStats, err
 		}
 		defer restore()
 	}
+	// The indexes dropped for this recompute (reindex.go) are made again at
+	// its end, or, when it fails half-way, on the way out.
+	var reindex []string
+	first := true
+	defer func() {
+		if reindex != nil {
+			_ = s.DB.TxCached(context.WithoutCancel(ctx), func(q store.Querier) error { return createIndexes(ctx, q, reindex) })
+		}
+	}()
 	for b := range batches {
 		if b.err != nil {
 			return st, b.err
+		}
+		drop := false
+		if first {
+			first = false
+			ok, err := s.shouldReindex(ctx, ws, b.pds)
+			if err != nil {
+				return st, err
+			}
+			if ok {
+				if reindex, err = s.stateIndexes(ctx, s.DB.R); err != nil {
+					return st, err
+				}
+				drop = len(reindex) > 0
+			}
 		}
 		// Batches go into one transaction until it has held the write lock
 		// for recomputeHold: each commit writes every page its rows touched,
@@ -637,6 +660,11 @@ func (s *Service) Recompute(ctx context.Context, ws string) (RecomputeStats, err
 		err := s.DB.TxCached(ctx, func(q store.Querier) error {
 			t0 := time.Now()
 			tx = RecomputeStats{}
+			if drop {
+				if err := dropIndexes(ctx, q, reindex); err != nil {
+					return err
+				}
+			}
 			for {
 				tx.Events += b.events
 				if err := s.writeBatch(ctx, q, sc, ws, b.pds, &tx); err != nil {
@@ -666,6 +694,12 @@ func (s *Service) Recompute(ctx context.Context, ws string) (RecomputeStats, err
 	}
 	if err := ctx.Err(); err != nil {
 		return st, err
+	}
+	if reindex != nil {
+		if err := s.DB.TxCached(ctx, func(q store.Querier) error { return createIndexes(ctx, q, reindex) }); err != nil {
+			return st, err
+		}
+		reindex = nil
 	}
 	st.Duration = time.Since(start)
 	st.Seconds = math.Round(st.Duration.Seconds()*1000) / 1000

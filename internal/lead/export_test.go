@@ -2,13 +2,13 @@ package lead
 
 import "time"
 
-// SetRecomputeBatch makes Recompute write n contacts per transaction, so
-// a test crosses batch boundaries with few contacts; the returned func
-// restores the size.
+// SetRecomputeBatch makes Recompute read n contacts per batch and split
+// the events read of any batch of two or more, so a test crosses batch
+// and half boundaries with few contacts; the returned func restores both.
 func SetRecomputeBatch(n int) func() {
-	old := recomputeBatch
-	recomputeBatch = n
-	return func() { recomputeBatch = old }
+	old, oldHalf := recomputeBatch, minHalf
+	recomputeBatch, minHalf = n, 1
+	return func() { recomputeBatch, minHalf = old, oldHalf }
 }
 
 // SetRecomputeHold makes a recompute transaction take further batches for

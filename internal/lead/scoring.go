@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fairlead/fairlead/internal/store"
@@ -770,23 +771,26 @@ func (s *Service) prepareBatch(ctx context.Context, sc *scorer, ws, after string
 		b.err = err
 		return b
 	}
-	first, last := b.pds[0].cid, b.pds[len(b.pds)-1].cid
-	k := 0
-	err = s.Events.Range(ctx, ws, first, last, func(e track.Event) error {
-		cid := strings.ToLower(e.ContactID)
-		for k < len(b.pds) && b.pds[k].cid < cid {
-			k++
+	// The events are most of the reading: the batch's two halves read and
+	// score theirs on two read connections at once, so the reader keeps
+	// up with the writer on a second core.
+	halves := [][]pending{b.pds}
+	if len(b.pds) >= 2*minHalf {
+		halves = [][]pending{b.pds[:len(b.pds)/2], b.pds[len(b.pds)/2:]}
+	}
+	counts := make([]int, len(halves))
+	errs := make([]error, len(halves))
+	var wg sync.WaitGroup
+	for i, part := range halves {
+		wg.Go(func() { counts[i], errs[i] = s.scoreEvents(ctx, sc, ws, part) })
+	}
+	wg.Wait()
+	for i := range halves {
+		if errs[i] != nil {
+			b.err = errs[i]
+			return b
 		}
-		if k == len(b.pds) || b.pds[k].cid != cid {
-			return nil // not a contact of the workspace (any more)
-		}
-		b.events++
-		sc.applyEvent(b.pds[k].cs, e, b.pds[k].explicit)
-		return nil
-	})
-	if err != nil {
-		b.err = err
-		return b
+		b.events += counts[i]
 	}
 	for i := range b.pds {
 		pd := &b.pds[i]
@@ -812,6 +816,28 @@ func (s *Service) prepareBatch(ctx context.Context, sc *scorer, ws, after string
 		pd.changed = !same || pd.next != pd.st.stage
 	}
 	return b
+}
+
+// minHalf is the fewest contacts worth a read of their own.
+var minHalf = 500
+
+// scoreEvents reads the events of the contacts of pds (in ID order) and
+// applies them; it returns how many it read.
+func (s *Service) scoreEvents(ctx context.Context, sc *scorer, ws string, pds []pending) (int, error) {
+	k, n := 0, 0
+	err := s.Events.Range(ctx, ws, pds[0].cid, pds[len(pds)-1].cid, func(e track.Event) error {
+		cid := strings.ToLower(e.ContactID)
+		for k < len(pds) && pds[k].cid < cid {
+			k++
+		}
+		if k == len(pds) || pds[k].cid != cid {
+			return nil // not a contact of the workspace (any more)
+		}
+		n++
+		sc.applyEvent(pds[k].cs, e, pds[k].explicit)
+		return nil
+	})
+	return n, err
 }
 
 // writeBatch writes one prepared batch in q, a transaction with statements

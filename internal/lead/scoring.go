@@ -47,8 +47,11 @@ type contactScore struct {
 	capUsed  map[capKey]float64
 }
 
+// newContactScore starts a contact with nothing; capUsed is made at the
+// first capped rule that gives points, so a recompute does not make a map
+// for each of a million contacts, most of which never need one.
 func newContactScore() *contactScore {
-	return &contactScore{engLog: math.Inf(-1), capUsed: map[capKey]float64{}}
+	return &contactScore{engLog: math.Inf(-1)}
 }
 
 // bucket numbers the cap periods: fixed windows of period_days counted from
@@ -92,6 +95,9 @@ func (sc *scorer) applyEvent(cs *contactScore, e track.Event, explicit func() bo
 			}
 			if p > left {
 				p, capped = left, true
+			}
+			if cs.capUsed == nil {
+				cs.capUsed = map[capKey]float64{}
 			}
 			cs.capUsed[k] += p
 		}

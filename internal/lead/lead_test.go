@@ -620,6 +620,16 @@ func testRecomputeInBatches(t *testing.T, reindex bool) {
 			}
 			return out
 		}
+		cache := func() int {
+			var n int
+			if db.Dialect == store.SQLite {
+				if err := db.W.QueryRowContext(ctx, `PRAGMA cache_size`).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return n
+		}
+		cache0 := cache()
 		before := take()
 		st, err := f.svc.Recompute(ctx, f.ws)
 		if err != nil {
@@ -637,6 +647,9 @@ func testRecomputeInBatches(t *testing.T, reindex bool) {
 			t.Fatalf("recompute from empty: %+v %v", st, err)
 		}
 		after := take()
+		if got := cache(); got != cache0 {
+			t.Errorf("write connection's page cache after the recompute: %d, before %d", got, cache0)
+		}
 		for _, cid := range ids {
 			if !near(before[cid].score, after[cid].score) || before[cid].stage != after[cid].stage {
 				t.Errorf("contact %s: incremental %+v, recomputed %+v", cid, before[cid], after[cid])

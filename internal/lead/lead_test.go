@@ -656,6 +656,19 @@ func testRecomputeInBatches(t *testing.T, reindex bool) {
 			}
 		}
 		if db.Dialect == store.SQLite {
+			// The recompute binds its time as text; it must be the text the
+			// driver stores for a time.Time.
+			var want string
+			if err := db.R.QueryRowContext(ctx, `SELECT $1`, now).Scan(&want); err != nil {
+				t.Fatal(err)
+			}
+			for _, q := range []string{`SELECT DISTINCT CAST(score_ref_at AS TEXT) FROM lead_state WHERE workspace_id = $1`,
+				`SELECT DISTINCT CAST(at AS TEXT) FROM lead_transitions WHERE workspace_id = $1 AND cause = 'recompute'`} {
+				got, err := store.Strings(ctx, db.R, q, f.ws)
+				if err != nil || len(got) != 1 || got[0] != want {
+					t.Errorf("%s: %q %v, want [%q]", q, got, err, want)
+				}
+			}
 			var got string
 			if err := db.R.QueryRowContext(ctx, `SELECT sql FROM sqlite_master WHERE name = 'lead_state_score'`).Scan(&got); err != nil {
 				t.Fatalf("score index after the recompute (reindex %v): %v", reindex, err)

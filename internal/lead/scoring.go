@@ -485,7 +485,19 @@ func chunked(n int, fn func(off, n int) error) error {
 	return nil
 }
 
+// stamp is t as a statement argument. On SQLite it is the text the driver
+// would store for t (UTC, _time_format=sqlite), formatted once: the driver
+// formats a time.Time anew for every row of a multi-row statement, and
+// every row of a batch carries the same time.
+func stamp(d store.Dialect, t time.Time) any {
+	if d == store.SQLite {
+		return t.UTC().Format(sqliteTime)
+	}
+	return t
+}
+
 func (w *batchWriter) flush(ctx context.Context, q store.Querier) error {
+	at := stamp(w.s.DB.Dialect, w.at)
 	err := chunked(len(w.rows), func(off, n int) error {
 		part := w.rows[off : off+n]
 		var b strings.Builder
@@ -500,7 +512,7 @@ func (w *batchWriter) flush(ctx context.Context, q store.Querier) error {
 			if !math.IsInf(r.engLog, -1) {
 				engLog = r.engLog
 			}
-			args = append(args, w.ws, r.cid, r.stage, r.score, w.at, r.fit, engLog, w.version, r.pack)
+			args = append(args, w.ws, r.cid, r.stage, r.score, at, r.fit, engLog, w.version, r.pack)
 		}
 		b.WriteString(` ON CONFLICT (workspace_id, contact_id) DO UPDATE SET score = excluded.score, score_ref_at = excluded.score_ref_at,
 			fit = excluded.fit, eng_log = excluded.eng_log, rule_version = excluded.rule_version, contributions = excluded.contributions`)

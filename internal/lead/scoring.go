@@ -689,17 +689,27 @@ func (s *Service) Recompute(ctx context.Context, ws string) (RecomputeStats, err
 				if err := s.writeBatch(ctx, q, sc, ws, b.pds, &tx); err != nil {
 					return err
 				}
-				if time.Since(t0) >= recomputeHold {
+				// The wait for the reader's next batch counts to the hold,
+				// and ends it: the lock is never held for a reader that
+				// could itself be waiting for the write connection.
+				left := recomputeHold - time.Since(t0)
+				if left <= 0 {
 					return nil
 				}
-				next, ok := <-batches
-				if !ok {
+				timer := time.NewTimer(left)
+				select {
+				case next, ok := <-batches:
+					timer.Stop()
+					if !ok {
+						return nil
+					}
+					if next.err != nil {
+						return next.err
+					}
+					b = next
+				case <-timer.C:
 					return nil
 				}
-				if next.err != nil {
-					return next.err
-				}
-				b = next
 			}
 		})
 		if err != nil {

@@ -83,6 +83,9 @@ func (s *Service) shouldReindex(ctx context.Context, ws string, first []pending)
 	if expect < reindexMin {
 		return false, nil
 	}
+	// Deliberately over all workspaces: the index is shared, and what
+	// matters is how much of it this recompute rewrites. Only the number
+	// leaves the query.
 	if err := s.DB.R.QueryRowContext(ctx, `SELECT count(*) FROM lead_state`).Scan(&states); err != nil {
 		return false, fmt.Errorf("lead: count states: %w", err)
 	}

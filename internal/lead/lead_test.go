@@ -565,8 +565,25 @@ func TestSegmentCountMatchesEachContact(t *testing.T) {
 // three contacts finds the scores the hook wrote as mixed batches of
 // events arrived
 // (nothing to write), and from empty tables writes the same scores and
-// stages again.
+// stages again, with each batch in a transaction of its own, with all
+// batches in one, and with the score index dropped and built again (on
+// SQLite; it must come back as the schema had it).
 func TestRecomputeInBatchesEqualsIncremental(t *testing.T) {
+	for _, c := range []struct {
+		hold    time.Duration
+		reindex bool
+	}{{0, false}, {time.Hour, false}, {0, true}} {
+		t.Run(fmt.Sprintf("hold=%s,reindex=%v", c.hold, c.reindex), func(t *testing.T) {
+			defer lead.SetRecomputeHold(c.hold)()
+			if c.reindex {
+				defer lead.SetReindexMin(0)()
+			}
+			testRecomputeInBatches(t, c.reindex)
+		})
+	}
+}
+
+func testRecomputeInBatches(t *testing.T, reindex bool) {
 	testdb.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		now := day("2026-11-12")
@@ -603,6 +620,16 @@ func TestRecomputeInBatchesEqualsIncremental(t *testing.T) {
 			}
 			return out
 		}
+		cache := func() int {
+			var n int
+			if db.Dialect == store.SQLite {
+				if err := db.W.QueryRowContext(ctx, `PRAGMA cache_size`).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return n
+		}
+		cache0 := cache()
 		before := take()
 		st, err := f.svc.Recompute(ctx, f.ws)
 		if err != nil {
@@ -620,9 +647,45 @@ func TestRecomputeInBatchesEqualsIncremental(t *testing.T) {
 			t.Fatalf("recompute from empty: %+v %v", st, err)
 		}
 		after := take()
+		if got := cache(); got != cache0 {
+			t.Errorf("write connection's page cache after the recompute: %d, before %d", got, cache0)
+		}
 		for _, cid := range ids {
 			if !near(before[cid].score, after[cid].score) || before[cid].stage != after[cid].stage {
 				t.Errorf("contact %s: incremental %+v, recomputed %+v", cid, before[cid], after[cid])
+			}
+		}
+		if db.Dialect == store.SQLite {
+			// The recompute binds its time as text; it must be the text the
+			// driver stores for a time.Time.
+			var want string
+			if err := db.R.QueryRowContext(ctx, `SELECT $1`, now).Scan(&want); err != nil {
+				t.Fatal(err)
+			}
+			for _, q := range []string{`SELECT DISTINCT CAST(score_ref_at AS TEXT) FROM lead_state WHERE workspace_id = $1`,
+				`SELECT DISTINCT CAST(at AS TEXT) FROM lead_transitions WHERE workspace_id = $1 AND cause = 'recompute'`} {
+				got, err := store.Strings(ctx, db.R, q, f.ws)
+				if err != nil || len(got) != 1 || got[0] != want {
+					t.Errorf("%s: %q %v, want [%q]", q, got, err, want)
+				}
+			}
+			var got string
+			if err := db.R.QueryRowContext(ctx, `SELECT sql FROM sqlite_master WHERE name = 'lead_state_score'`).Scan(&got); err != nil {
+				t.Fatalf("score index after the recompute (reindex %v): %v", reindex, err)
+			}
+			if want := "CREATE INDEX lead_state_score ON lead_state (workspace_id, fit, eng_log)"; got != want {
+				t.Errorf("score index after the recompute: %q, want %q", got, want)
+			}
+			if reindex {
+				// The planner answers a score range from the index again.
+				var plan, detail string
+				var a, b int
+				if err := db.R.QueryRowContext(ctx, `EXPLAIN QUERY PLAN SELECT count(*) FROM lead_state WHERE workspace_id = $1 AND fit = 0 AND eng_log > 1`, f.ws).Scan(&a, &b, &plan, &detail); err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(detail, "lead_state_score") {
+					t.Errorf("plan after the rebuild: %s", detail)
+				}
 			}
 		}
 	})

@@ -92,6 +92,7 @@ type transitionRow struct {
 // insertTransitions records stage moves whose new stage is already in
 // lead_state, with multi-row INSERTs.
 func (s *Service) insertTransitions(ctx context.Context, q store.Querier, ws string, moves []transitionRow, actor string, at time.Time) error {
+	atArg := stamp(s.DB.Dialect, at)
 	return chunked(len(moves), func(off, n int) error {
 		var b strings.Builder
 		b.WriteString(`INSERT INTO lead_transitions (id, workspace_id, contact_id, from_stage, to_stage, at, cause, actor, reason) VALUES `)
@@ -101,7 +102,7 @@ func (s *Service) insertTransitions(ctx context.Context, q store.Querier, ws str
 				b.WriteByte(',')
 			}
 			placeholders(&b, s.DB.Dialect, len(args), 9)
-			args = append(args, id.NewAt(at), ws, m.cid, m.from, m.to, at, m.cause, actor, "")
+			args = append(args, id.NewAt(at), ws, m.cid, m.from, m.to, atArg, m.cause, actor, "")
 		}
 		if _, err := q.ExecContext(ctx, b.String(), args...); err != nil {
 			return fmt.Errorf("lead: record transitions: %w", store.MapError(err))

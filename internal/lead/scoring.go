@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fairlead/fairlead/internal/store"
@@ -46,8 +47,11 @@ type contactScore struct {
 	capUsed  map[capKey]float64
 }
 
+// newContactScore starts a contact with nothing; capUsed is made at the
+// first capped rule that gives points, so a recompute does not make a map
+// for each of a million contacts, most of which never need one.
 func newContactScore() *contactScore {
-	return &contactScore{engLog: math.Inf(-1), capUsed: map[capKey]float64{}}
+	return &contactScore{engLog: math.Inf(-1)}
 }
 
 // bucket numbers the cap periods: fixed windows of period_days counted from
@@ -91,6 +95,9 @@ func (sc *scorer) applyEvent(cs *contactScore, e track.Event, explicit func() bo
 			}
 			if p > left {
 				p, capped = left, true
+			}
+			if cs.capUsed == nil {
+				cs.capUsed = map[capKey]float64{}
 			}
 			cs.capUsed[k] += p
 		}
@@ -478,7 +485,19 @@ func chunked(n int, fn func(off, n int) error) error {
 	return nil
 }
 
+// stamp is t as a statement argument. On SQLite it is the text the driver
+// would store for t (UTC, _time_format=sqlite), formatted once: the driver
+// formats a time.Time anew for every row of a multi-row statement, and
+// every row of a batch carries the same time.
+func stamp(d store.Dialect, t time.Time) any {
+	if d == store.SQLite {
+		return t.UTC().Format(sqliteTime)
+	}
+	return t
+}
+
 func (w *batchWriter) flush(ctx context.Context, q store.Querier) error {
+	at := stamp(w.s.DB.Dialect, w.at)
 	err := chunked(len(w.rows), func(off, n int) error {
 		part := w.rows[off : off+n]
 		var b strings.Builder
@@ -493,7 +512,7 @@ func (w *batchWriter) flush(ctx context.Context, q store.Querier) error {
 			if !math.IsInf(r.engLog, -1) {
 				engLog = r.engLog
 			}
-			args = append(args, w.ws, r.cid, r.stage, r.score, w.at, r.fit, engLog, w.version, r.pack)
+			args = append(args, w.ws, r.cid, r.stage, r.score, at, r.fit, engLog, w.version, r.pack)
 		}
 		b.WriteString(` ON CONFLICT (workspace_id, contact_id) DO UPDATE SET score = excluded.score, score_ref_at = excluded.score_ref_at,
 			fit = excluded.fit, eng_log = excluded.eng_log, rule_version = excluded.rule_version, contributions = excluded.contributions`)
@@ -524,11 +543,43 @@ type RecomputeStats struct {
 	Seconds     float64       `json:"seconds"`
 }
 
-// recomputeBatch contacts are written per transaction. Each commit writes
-// the pages its inserts touched, and the score index's inserts touch pages
-// all over it: in the benchmark 5,000 per commit took a quarter less commit
-// CPU than 2,000, while the write lock is held for a fraction of a second.
+// recomputeBatch contacts are read and scored at a time; the writer puts
+// batches into one transaction for up to recomputeHold.
 var recomputeBatch = 5000
+
+// recomputeHold is how long a recompute transaction takes further batches.
+// Other writers wait for the lock meanwhile (in this process for the one
+// write connection, in another on SQLite's busy_timeout of 10 s), so it
+// stays well under any of their time limits; a transaction holds it for
+// this plus the writing of one batch.
+var recomputeHold = time.Second
+
+// recomputeCache is the SQLite page cache of the write connection during a
+// recompute (KiB): a transaction of a second dirties pages all over the
+// score index, some 70 MB at 1,000,000 contacts, and with SQLite's default
+// of 2 MB they would be written out and read back within the transaction.
+const recomputeCache = 128 << 10
+
+// growWriteCache raises the write connection's page cache to
+// recomputeCache for the recompute; restore sets it back. The pool has
+// that one connection, so the pragma reaches the connection the
+// recompute's transactions use.
+func (s *Service) growWriteCache(ctx context.Context) (restore func(), err error) {
+	var prev int
+	if err := s.DB.W.QueryRowContext(ctx, `PRAGMA cache_size`).Scan(&prev); err != nil {
+		return nil, fmt.Errorf("lead: page cache: %w", err)
+	}
+	// Negative sizes are KiB, positive ones pages.
+	if prev < 0 && -prev >= recomputeCache {
+		return func() {}, nil
+	}
+	if _, err := s.DB.W.ExecContext(ctx, fmt.Sprintf(`PRAGMA cache_size = -%d`, recomputeCache)); err != nil {
+		return nil, fmt.Errorf("lead: page cache: %w", err)
+	}
+	return func() {
+		_, _ = s.DB.W.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf(`PRAGMA cache_size = %d`, prev))
+	}, nil
+}
 
 type pending struct {
 	cid      string
@@ -585,17 +636,99 @@ func (s *Service) Recompute(ctx context.Context, ws string) (RecomputeStats, err
 			after = b.pds[len(b.pds)-1].cid
 		}
 	}()
+	if s.DB.Dialect == store.SQLite {
+		restore, err := s.growWriteCache(ctx)
+		if err != nil {
+			return st, err
+		}
+		defer restore()
+	}
+	// The indexes dropped for this recompute (reindex.go) are made again at
+	// its end, or, when it fails half-way, on the way out.
+	var reindex []string
+	first := true
+	defer func() {
+		if reindex != nil {
+			_ = s.DB.TxCached(context.WithoutCancel(ctx), func(q store.Querier) error { return createIndexes(ctx, q, reindex) })
+		}
+	}()
 	for b := range batches {
 		if b.err != nil {
 			return st, b.err
 		}
-		st.Events += b.events
-		if err := s.writeBatch(ctx, sc, ws, b.pds, &st); err != nil {
+		drop := false
+		if first {
+			first = false
+			ok, err := s.shouldReindex(ctx, ws, b.pds)
+			if err != nil {
+				return st, err
+			}
+			if ok {
+				if reindex, err = s.stateIndexes(ctx, s.DB.R); err != nil {
+					return st, err
+				}
+				drop = len(reindex) > 0
+			}
+		}
+		// Batches go into one transaction until it has held the write lock
+		// for recomputeHold: each commit writes every page its rows touched,
+		// and a batch's score index entries land on pages all over the
+		// index, so a transaction of several batches writes most of those
+		// pages once instead of once per batch.
+		var tx RecomputeStats
+		err := s.DB.TxCached(ctx, func(q store.Querier) error {
+			t0 := time.Now()
+			tx = RecomputeStats{}
+			if drop {
+				if err := dropIndexes(ctx, q, reindex); err != nil {
+					return err
+				}
+			}
+			for {
+				tx.Events += b.events
+				if err := s.writeBatch(ctx, q, sc, ws, b.pds, &tx); err != nil {
+					return err
+				}
+				// The wait for the reader's next batch counts to the hold,
+				// and ends it: the lock is never held for a reader that
+				// could itself be waiting for the write connection.
+				left := recomputeHold - time.Since(t0)
+				if left <= 0 {
+					return nil
+				}
+				timer := time.NewTimer(left)
+				select {
+				case next, ok := <-batches:
+					timer.Stop()
+					if !ok {
+						return nil
+					}
+					if next.err != nil {
+						return next.err
+					}
+					b = next
+				case <-timer.C:
+					return nil
+				}
+			}
+		})
+		if err != nil {
 			return st, err
 		}
+		st.Contacts += tx.Contacts
+		st.Written += tx.Written
+		st.Events += tx.Events
+		st.Transitions += tx.Transitions
+		st.Handoffs += tx.Handoffs
 	}
 	if err := ctx.Err(); err != nil {
 		return st, err
+	}
+	if reindex != nil {
+		if err := s.DB.TxCached(ctx, func(q store.Querier) error { return createIndexes(ctx, q, reindex) }); err != nil {
+			return st, err
+		}
+		reindex = nil
 	}
 	st.Duration = time.Since(start)
 	st.Seconds = math.Round(st.Duration.Seconds()*1000) / 1000
@@ -666,23 +799,26 @@ func (s *Service) prepareBatch(ctx context.Context, sc *scorer, ws, after string
 		b.err = err
 		return b
 	}
-	first, last := b.pds[0].cid, b.pds[len(b.pds)-1].cid
-	k := 0
-	err = s.Events.Range(ctx, ws, first, last, func(e track.Event) error {
-		cid := strings.ToLower(e.ContactID)
-		for k < len(b.pds) && b.pds[k].cid < cid {
-			k++
+	// The events are most of the reading: the batch's two halves read and
+	// score theirs on two read connections at once, so the reader keeps
+	// up with the writer on a second core.
+	halves := [][]pending{b.pds}
+	if len(b.pds) >= 2*minHalf {
+		halves = [][]pending{b.pds[:len(b.pds)/2], b.pds[len(b.pds)/2:]}
+	}
+	counts := make([]int, len(halves))
+	errs := make([]error, len(halves))
+	var wg sync.WaitGroup
+	for i, part := range halves {
+		wg.Go(func() { counts[i], errs[i] = s.scoreEvents(ctx, sc, ws, part) })
+	}
+	wg.Wait()
+	for i := range halves {
+		if errs[i] != nil {
+			b.err = errs[i]
+			return b
 		}
-		if k == len(b.pds) || b.pds[k].cid != cid {
-			return nil // not a contact of the workspace (any more)
-		}
-		b.events++
-		sc.applyEvent(b.pds[k].cs, e, b.pds[k].explicit)
-		return nil
-	})
-	if err != nil {
-		b.err = err
-		return b
+		b.events += counts[i]
 	}
 	for i := range b.pds {
 		pd := &b.pds[i]
@@ -710,11 +846,33 @@ func (s *Service) prepareBatch(ctx context.Context, sc *scorer, ws, after string
 	return b
 }
 
-// writeBatch writes one prepared batch in one transaction with statements
+// minHalf is the fewest contacts worth a read of their own.
+var minHalf = 500
+
+// scoreEvents reads the events of the contacts of pds (in ID order) and
+// applies them; it returns how many it read.
+func (s *Service) scoreEvents(ctx context.Context, sc *scorer, ws string, pds []pending) (int, error) {
+	k, n := 0, 0
+	err := s.Events.Range(ctx, ws, pds[0].cid, pds[len(pds)-1].cid, func(e track.Event) error {
+		cid := strings.ToLower(e.ContactID)
+		for k < len(pds) && pds[k].cid < cid {
+			k++
+		}
+		if k == len(pds) || pds[k].cid != cid {
+			return nil // not a contact of the workspace (any more)
+		}
+		n++
+		sc.applyEvent(pds[k].cs, e, pds[k].explicit)
+		return nil
+	})
+	return n, err
+}
+
+// writeBatch writes one prepared batch in q, a transaction with statements
 // prepared once (TxCached): the changed contacts' states with their packed
 // contributions, the stage moves as multi-row INSERTs, then the hand-offs, which
 // are rare and go one by one.
-func (s *Service) writeBatch(ctx context.Context, sc *scorer, ws string, pds []pending, st *RecomputeStats) error {
+func (s *Service) writeBatch(ctx context.Context, q store.Querier, sc *scorer, ws string, pds []pending, st *RecomputeStats) error {
 	var changed []string
 	w := &batchWriter{s: s, ws: ws, version: sc.version, setStage: true}
 	var moves []transitionRow
@@ -730,24 +888,18 @@ func (s *Service) writeBatch(ctx context.Context, sc *scorer, ws string, pds []p
 			moves = append(moves, transitionRow{cid: pd.cid, from: pd.st.stage, to: pd.next, cause: transitionCause("recompute", pd.next, pd.p)})
 		}
 	}
-	err := s.DB.TxCached(ctx, func(q store.Querier) error {
-		if err := w.flush(ctx, q); err != nil {
-			return err
-		}
-		if err := s.insertTransitions(ctx, q, ws, moves, "system", sc.now); err != nil {
-			return err
-		}
-		for _, pd := range pds {
-			if pd.st.handedOff == nil && handoffDue(pd.next, sc.rules.Handoff) {
-				if err := s.handoff(ctx, q, sc, ws, pd.cid, pd.next, pd.score, pd.p, "recompute"); err != nil {
-					return err
-				}
+	if err := w.flush(ctx, q); err != nil {
+		return err
+	}
+	if err := s.insertTransitions(ctx, q, ws, moves, "system", sc.now); err != nil {
+		return err
+	}
+	for _, pd := range pds {
+		if pd.st.handedOff == nil && handoffDue(pd.next, sc.rules.Handoff) {
+			if err := s.handoff(ctx, q, sc, ws, pd.cid, pd.next, pd.score, pd.p, "recompute"); err != nil {
+				return err
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		return err
 	}
 	st.Contacts += len(pds)
 	st.Written += len(changed)

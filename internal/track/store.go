@@ -256,8 +256,8 @@ func (s *Store) Each(ctx context.Context, ws string, fn func(Event) error) error
 }
 
 // Range calls fn for every identified event of the contacts from first to
-// last (IDs, both included), ordered by contact, time and ID, from one
-// query: a recompute reads a batch of contacts' events at once, walking
+// last (IDs, both included), ordered by contact and time (ties by ID on
+// PostgreSQL, in the order recorded on SQLite), from one query: a recompute reads a batch of contacts' events at once, walking
 // the contact index in order instead of a page per keyset condition. The
 // events carry what scoring reads (ID, contact, type, name, time); Ref
 // and Props stay empty, which spares a recompute reading and decoding
@@ -268,12 +268,16 @@ func (s *Store) Range(ctx context.Context, ws, first, last string, fn func(Event
 	if !id.Valid(ws) {
 		return store.ErrNotFound
 	}
-	at := "occurred_at"
+	// On SQLite ties go by rowid, the order recorded, which ends every
+	// entry of track_events_contact, so the index gives the whole order;
+	// ordering by id made SQLite sort each run of equal times apart, half
+	// of its work for this query.
+	at, tie := "occurred_at", "id"
 	if s.db.Dialect == store.SQLite {
-		at = "CAST(occurred_at AS TEXT)"
+		at, tie = "CAST(occurred_at AS TEXT)", "rowid"
 	}
 	rows, err := s.db.R.QueryContext(ctx, `SELECT id, contact_id, type, name, `+at+` FROM track_events WHERE workspace_id = $1
-		AND contact_id >= $2 AND contact_id <= $3 ORDER BY contact_id, occurred_at, id`, ws, first, last)
+		AND contact_id >= $2 AND contact_id <= $3 ORDER BY contact_id, occurred_at, `+tie, ws, first, last)
 	if err != nil {
 		return fmt.Errorf("track: read events: %w", err)
 	}

@@ -1,0 +1,113 @@
+package lead
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/fairlead/fairlead/internal/store"
+)
+
+// A recompute that rewrites most of lead_state fills its score index once
+// at the end instead of row by row (SQLite only). A state row's entry in
+// lead_state_score sits at its score, so a batch of contacts in ID order
+// puts its entries on pages all over that index: at 100,000 contacts it
+// was a third of the CPU of a full recompute, while building the index
+// from the finished table is one sorted pass. lead_state_stage stays: its
+// entries of a batch in ID order append at one place per stage, cheaper
+// than sorting them afresh. The price: from the recompute's first
+// transaction to its last the score index is missing, for every workspace
+// of the database, and a preview with a score leaf reads the table instead
+// (the same counts, slower).
+
+// reindexed are the indexes a large recompute drops and builds again.
+var reindexed = []string{"lead_state_score"}
+
+// reindexMin is the fewest rows a recompute must be expected to write
+// before it drops the indexes; below it, maintaining them row by row is
+// cheaper than rebuilding them.
+var reindexMin = 50_000
+
+// stateIndexes returns the CREATE statements of the reindexed indexes as
+// the schema holds them (whatever migration made them last); a unique
+// index is never dropped, so no constraint is off meanwhile.
+func (s *Service) stateIndexes(ctx context.Context, q store.Querier) ([]string, error) {
+	var out []string
+	for _, name := range reindexed {
+		var stmt string
+		err := q.QueryRowContext(ctx, `SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'lead_state' AND name = $1 AND sql IS NOT NULL`, name).Scan(&stmt)
+		if store.MapError(err) == store.ErrNotFound {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("lead: state indexes: %w", err)
+		}
+		if strings.HasPrefix(strings.ToUpper(strings.TrimSpace(stmt)), "CREATE INDEX ") {
+			out = append(out, stmt)
+		}
+	}
+	return out, nil
+}
+
+// indexName is the name in "CREATE INDEX name ON ...".
+func indexName(create string) string {
+	f := strings.Fields(create)
+	if len(f) < 3 {
+		return ""
+	}
+	return f[2]
+}
+
+// shouldReindex says whether this recompute rewrites enough of lead_state
+// to fill its indexes afterwards: judged from the first batch's share of
+// changed contacts over the workspace's contacts, against all rows of the
+// table (the indexes hold every workspace).
+func (s *Service) shouldReindex(ctx context.Context, ws string, first []pending) (bool, error) {
+	if s.DB.Dialect != store.SQLite || len(first) == 0 {
+		return false, nil
+	}
+	changed := 0
+	for _, pd := range first {
+		if pd.changed {
+			changed++
+		}
+	}
+	if 2*changed < len(first) {
+		return false, nil
+	}
+	var contacts, states int
+	if err := s.DB.R.QueryRowContext(ctx, `SELECT count(*) FROM contacts WHERE workspace_id = $1`, ws).Scan(&contacts); err != nil {
+		return false, fmt.Errorf("lead: count contacts: %w", err)
+	}
+	expect := contacts * changed / len(first)
+	if expect < reindexMin {
+		return false, nil
+	}
+	// Deliberately over all workspaces: the index is shared, and what
+	// matters is how much of it this recompute rewrites. Only the number
+	// leaves the query.
+	if err := s.DB.R.QueryRowContext(ctx, `SELECT count(*) FROM lead_state`).Scan(&states); err != nil {
+		return false, fmt.Errorf("lead: count states: %w", err)
+	}
+	return 2*expect >= states, nil
+}
+
+// dropIndexes drops the indexes in q; createIndexes makes them again.
+func dropIndexes(ctx context.Context, q store.Querier, creates []string) error {
+	for _, c := range creates {
+		if _, err := q.ExecContext(ctx, `DROP INDEX IF EXISTS `+indexName(c)); err != nil {
+			return fmt.Errorf("lead: drop index %s: %w", indexName(c), err)
+		}
+	}
+	return nil
+}
+
+func createIndexes(ctx context.Context, q store.Querier, creates []string) error {
+	for _, c := range creates {
+		stmt := strings.Replace(c, "CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1)
+		if _, err := q.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("lead: create index %s: %w", indexName(c), err)
+		}
+	}
+	return nil
+}

@@ -278,6 +278,12 @@ type query struct {
 	fits []float64
 	// scored: the rows come from lead_state, every one has a state.
 	scored bool
+	// byContact names the per-contact events index in the EXISTS form, on
+	// SQLite only: there the planner preferred track_events_type, which
+	// covers the query but is ordered by type and time, so each contact's
+	// EXISTS read the events of the type since the time until one was
+	// that contact's — all of them for a contact without one.
+	byContact bool
 }
 
 func (q *query) arg(v any) string {
@@ -310,7 +316,11 @@ func (q *query) sql(f Filter) string {
 			cond = `c.id IN (SELECT e.contact_id FROM track_events e WHERE e.workspace_id = $1 AND e.type = ` + q.arg(f.Event.Type) +
 				` AND e.occurred_at >= ` + q.arg(since)
 		} else {
-			cond = `EXISTS (SELECT 1 FROM track_events e WHERE e.workspace_id = c.workspace_id AND e.contact_id = c.id AND e.occurred_at >= ` +
+			idx := ""
+			if q.byContact {
+				idx = " INDEXED BY track_events_contact"
+			}
+			cond = `EXISTS (SELECT 1 FROM track_events e` + idx + ` WHERE e.workspace_id = c.workspace_id AND e.contact_id = c.id AND e.occurred_at >= ` +
 				q.arg(since) + ` AND e.type = ` + q.arg(f.Event.Type)
 		}
 		if f.Event.Name != "" {
@@ -646,7 +656,7 @@ func (s *Service) run(ctx context.Context, ws string, c *compiled, after string,
 		// No score ranges here: a walk pages through contacts in ID order
 		// anyway, and fit values that appear during a long walk (a rule
 		// change and its recompute) must not drop members from a send.
-		q := &query{now: c.q.now, k: c.q.k}
+		q := &query{now: c.q.now, k: c.q.k, byContact: s.DB.Dialect == store.SQLite}
 		q.arg(ws)
 		var sel string
 		var cols []string

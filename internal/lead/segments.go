@@ -399,30 +399,10 @@ func (q *query) scoreRanges(op string, n float64) string {
 	if q.fits == nil {
 		return ""
 	}
-	const margin = 1e-9
 	var parts []string
 	for _, v := range q.fits {
-		need := n - v // engagement the contact needs (ge) or must stay below (le)
-		switch op {
-		case "gte", "gt":
-			if need < 0 || (need == 0 && op == "gte") {
-				parts = append(parts, "s.fit = "+q.arg(v))
-				continue
-			}
-			if need == 0 {
-				parts = append(parts, "(s.fit = "+q.arg(v)+" AND s.eng_log IS NOT NULL)")
-				continue
-			}
-			parts = append(parts, "(s.fit = "+q.arg(v)+" AND s.eng_log >= "+q.arg(q.k+math.Log(need)-margin)+")")
-		default: // lt, lte
-			if need < 0 || (need == 0 && op == "lt") {
-				continue // no engagement brings the score back below n
-			}
-			if need == 0 {
-				parts = append(parts, "s.fit = "+q.arg(v)) // no engagement, or so little it rounds to 0
-				continue
-			}
-			parts = append(parts, "(s.fit = "+q.arg(v)+" AND (s.eng_log IS NULL OR s.eng_log < "+q.arg(q.k+math.Log(need)+margin)+"))")
+		if p := q.scoreRange(op, n, v); p != "" {
+			parts = append(parts, p)
 		}
 	}
 	// A contact never scored has no row: score 0, which the exact
@@ -434,6 +414,31 @@ func (q *query) scoreRanges(op string, n float64) string {
 		return "(1 = 0)"
 	}
 	return "(" + strings.Join(parts, " OR ") + ")"
+}
+
+// scoreRange is the condition on the scored contacts with fit v, "" when
+// none of them can match.
+func (q *query) scoreRange(op string, n, v float64) string {
+	const margin = 1e-9
+	need := n - v // engagement the contact needs (ge) or must stay below (le)
+	switch op {
+	case "gte", "gt":
+		if need < 0 || (need == 0 && op == "gte") {
+			return "s.fit = " + q.arg(v)
+		}
+		if need == 0 {
+			return "(s.fit = " + q.arg(v) + " AND s.eng_log IS NOT NULL)"
+		}
+		return "(s.fit = " + q.arg(v) + " AND s.eng_log >= " + q.arg(q.k+math.Log(need)-margin) + ")"
+	default: // lt, lte
+		if need < 0 || (need == 0 && op == "lt") {
+			return "" // no engagement brings the score back below n
+		}
+		if need == 0 {
+			return "s.fit = " + q.arg(v) // no engagement, or so little it rounds to 0
+		}
+		return "(s.fit = " + q.arg(v) + " AND (s.eng_log IS NULL OR s.eng_log < " + q.arg(q.k+math.Log(need)+margin) + "))"
+	}
 }
 
 // distinctFits reads the stored fit values of the workspace, skipping
@@ -757,6 +762,9 @@ func (s *Service) Count(ctx context.Context, ws string, f Filter) (int, error) {
 	c, err := s.compile(ctx, ws, f)
 	if err != nil {
 		return 0, err
+	}
+	if c.liveCount == 0 && !c.explicit && s.DB.Dialect == store.SQLite {
+		return s.countSets(ctx, ws, c)
 	}
 	if c.liveCount == 0 && !c.explicit {
 		// A filter false for every contact without a lead_state row is

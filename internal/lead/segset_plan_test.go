@@ -55,6 +55,8 @@ func TestSegmentSetPlans(t *testing.T) {
 			{Filter{Field: "stage", Op: "eq", Value: "lead"}, "COVERING INDEX lead_state_stage (workspace_id=? AND stage=?)"},
 			{Filter{Field: "relationship", Op: "ne", Value: "customer"}, "COVERING INDEX contacts_lead_sets (workspace_id=? AND audience=? AND relationship=? AND data_source=?)"},
 			{Filter{Event: &EventLeaf{Type: "download", WithinDays: 30}, Op: "happened"}, "COVERING INDEX track_events_type (workspace_id=? AND type=? AND occurred_at>?)"},
+			{Filter{Field: "owner", Op: "absent"}, "COVERING INDEX lead_state_owner (workspace_id=? AND owner>?)"},
+			{Filter{Field: "owner", Op: "eq", Value: "01a23314-2a84-71b8-88cf-f175d54988bf"}, "COVERING INDEX lead_state_owner (workspace_id=? AND owner=?)"},
 		} {
 			c, err := s.compile(ctx, w.ID, tc.f)
 			if err != nil {
@@ -66,7 +68,11 @@ func TestSegmentSetPlans(t *testing.T) {
 			if len(l.parts) == 0 {
 				t.Fatalf("%+v: no parts", tc.f)
 			}
-			for _, p := range l.parts {
+			parts := l.parts
+			if l.whole != nil {
+				parts = append(parts, *l.whole)
+			}
+			for _, p := range parts {
 				if got := plan(`SELECT group_concat(`+p.col+`, ',')`+p.from, p.args...); !strings.Contains(got, tc.want) {
 					t.Errorf("%+v: plan %s, want %s", tc.f, got, tc.want)
 				}

@@ -3,6 +3,7 @@ package lead
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -390,7 +391,11 @@ func (e *setEval) probe(f Filter, ids []string) (idSet, error) {
 	}
 	q := &query{now: e.q.now, k: e.q.k, byContact: true}
 	q.arg(e.ws)
-	list := q.arg(`["` + strings.Join(ids, `","`) + `"]`)
+	raw, err := json.Marshal(ids)
+	if err != nil {
+		return idSet{}, err
+	}
+	list := q.arg(string(raw))
 	where := q.sql(f)
 	// CROSS JOIN: the list drives, each of its contacts found by key; the
 	// state only when the conditions read it.

@@ -278,6 +278,12 @@ type query struct {
 	fits []float64
 	// scored: the rows come from lead_state, every one has a state.
 	scored bool
+	// byContact names the per-contact events index in the EXISTS form, on
+	// SQLite only: there the planner preferred track_events_type, which
+	// covers the query but is ordered by type and time, so each contact's
+	// EXISTS read the events of the type since the time until one was
+	// that contact's — all of them for a contact without one.
+	byContact bool
 }
 
 func (q *query) arg(v any) string {
@@ -310,7 +316,11 @@ func (q *query) sql(f Filter) string {
 			cond = `c.id IN (SELECT e.contact_id FROM track_events e WHERE e.workspace_id = $1 AND e.type = ` + q.arg(f.Event.Type) +
 				` AND e.occurred_at >= ` + q.arg(since)
 		} else {
-			cond = `EXISTS (SELECT 1 FROM track_events e WHERE e.workspace_id = c.workspace_id AND e.contact_id = c.id AND e.occurred_at >= ` +
+			idx := ""
+			if q.byContact {
+				idx = " INDEXED BY track_events_contact"
+			}
+			cond = `EXISTS (SELECT 1 FROM track_events e` + idx + ` WHERE e.workspace_id = c.workspace_id AND e.contact_id = c.id AND e.occurred_at >= ` +
 				q.arg(since) + ` AND e.type = ` + q.arg(f.Event.Type)
 		}
 		if f.Event.Name != "" {
@@ -389,30 +399,10 @@ func (q *query) scoreRanges(op string, n float64) string {
 	if q.fits == nil {
 		return ""
 	}
-	const margin = 1e-9
 	var parts []string
 	for _, v := range q.fits {
-		need := n - v // engagement the contact needs (ge) or must stay below (le)
-		switch op {
-		case "gte", "gt":
-			if need < 0 || (need == 0 && op == "gte") {
-				parts = append(parts, "s.fit = "+q.arg(v))
-				continue
-			}
-			if need == 0 {
-				parts = append(parts, "(s.fit = "+q.arg(v)+" AND s.eng_log IS NOT NULL)")
-				continue
-			}
-			parts = append(parts, "(s.fit = "+q.arg(v)+" AND s.eng_log >= "+q.arg(q.k+math.Log(need)-margin)+")")
-		default: // lt, lte
-			if need < 0 || (need == 0 && op == "lt") {
-				continue // no engagement brings the score back below n
-			}
-			if need == 0 {
-				parts = append(parts, "s.fit = "+q.arg(v)) // no engagement, or so little it rounds to 0
-				continue
-			}
-			parts = append(parts, "(s.fit = "+q.arg(v)+" AND (s.eng_log IS NULL OR s.eng_log < "+q.arg(q.k+math.Log(need)+margin)+"))")
+		if p := q.scoreRange(op, n, v); p != "" {
+			parts = append(parts, p)
 		}
 	}
 	// A contact never scored has no row: score 0, which the exact
@@ -424,6 +414,31 @@ func (q *query) scoreRanges(op string, n float64) string {
 		return "(1 = 0)"
 	}
 	return "(" + strings.Join(parts, " OR ") + ")"
+}
+
+// scoreRange is the condition on the scored contacts with fit v, "" when
+// none of them can match.
+func (q *query) scoreRange(op string, n, v float64) string {
+	const margin = 1e-9
+	need := n - v // engagement the contact needs (ge) or must stay below (le)
+	switch op {
+	case "gte", "gt":
+		if need < 0 || (need == 0 && op == "gte") {
+			return "s.fit = " + q.arg(v)
+		}
+		if need == 0 {
+			return "(s.fit = " + q.arg(v) + " AND s.eng_log IS NOT NULL)"
+		}
+		return "(s.fit = " + q.arg(v) + " AND s.eng_log >= " + q.arg(q.k+math.Log(need)-margin) + ")"
+	default: // lt, lte
+		if need < 0 || (need == 0 && op == "lt") {
+			return "" // no engagement brings the score back below n
+		}
+		if need == 0 {
+			return "s.fit = " + q.arg(v) // no engagement, or so little it rounds to 0
+		}
+		return "(s.fit = " + q.arg(v) + " AND (s.eng_log IS NULL OR s.eng_log < " + q.arg(q.k+math.Log(need)+margin) + "))"
+	}
 }
 
 // distinctFits reads the stored fit values of the workspace, skipping
@@ -646,7 +661,7 @@ func (s *Service) run(ctx context.Context, ws string, c *compiled, after string,
 		// No score ranges here: a walk pages through contacts in ID order
 		// anyway, and fit values that appear during a long walk (a rule
 		// change and its recompute) must not drop members from a send.
-		q := &query{now: c.q.now, k: c.q.k}
+		q := &query{now: c.q.now, k: c.q.k, byContact: s.DB.Dialect == store.SQLite}
 		q.arg(ws)
 		var sel string
 		var cols []string
@@ -747,6 +762,9 @@ func (s *Service) Count(ctx context.Context, ws string, f Filter) (int, error) {
 	c, err := s.compile(ctx, ws, f)
 	if err != nil {
 		return 0, err
+	}
+	if c.liveCount == 0 && !c.explicit && s.DB.Dialect == store.SQLite {
+		return s.countSets(ctx, ws, c)
 	}
 	if c.liveCount == 0 && !c.explicit {
 		// A filter false for every contact without a lead_state row is

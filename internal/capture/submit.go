@@ -115,10 +115,10 @@ func (s *Service) SubmitTo(ctx context.Context, f Form, v url.Values, lang strin
 	s.Ledger.Warm(ctx, ws, p.events)
 	// The work runs under the context commitSubmission gives it: in a
 	// batch, this request's cancellation must not reach the others.
-	work := func(ctx context.Context, tx store.Querier) error {
+	work := func(ctx context.Context, tx store.Querier, b *consent.Batch) error {
 		res.ContactID, res.EmailRequest, res.SMSRequest, res.Ignored = "", "", "", false
 		if p.prep != nil {
-			return s.writeNew(ctx, tx, &p, &res)
+			return s.writeNew(ctx, tx, b, &p, &res)
 		}
 		return s.writeFound(ctx, tx, &p, &res)
 	}
@@ -238,9 +238,10 @@ func newContactInput(d form.Definition, v map[string]string) contact.Input {
 		Relationship: "prospect", DataSource: "self_provided", Email: v["email"], Phone: v["phone"], Address: address(v)}
 }
 
-// writeNew writes a new contact's submission: a handful of INSERTs, no
-// reads but the chain head and the purpose count.
-func (s *Service) writeNew(ctx context.Context, tx store.Querier, p *submission, res *Result) error {
+// writeNew writes a new contact's submission: a handful of INSERTs and
+// the purpose count (once per batch); its ledger events, chain head and
+// permission state are written by the batch's flush.
+func (s *Service) writeNew(ctx context.Context, tx store.Querier, b *consent.Batch, p *submission, res *Result) error {
 	ws := p.f.WorkspaceID
 	cs := s.Contacts.WithTx(tx)
 	// The ledger writes the new contact's first permission state below.
@@ -263,7 +264,7 @@ func (s *Service) writeNew(ctx context.Context, tx store.Querier, p *submission,
 	if err := s.requests(ctx, tx, ws, cid, p, res, true); err != nil {
 		return err
 	}
-	if _, err := s.Ledger.AppendNew(ctx, tx, ws, consent.NewContact{Points: p.prep.Points(), Sealer: p.prep.Key.Sealer}, p.events, consent.Actor{}); err != nil {
+	if err := b.AppendNew(ctx, tx, ws, consent.NewContact{Points: p.prep.Points(), Sealer: p.prep.Key.Sealer}, p.events, consent.Actor{}); err != nil {
 		return fmt.Errorf("consents: %w", err)
 	}
 	return nil

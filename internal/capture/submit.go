@@ -202,7 +202,7 @@ func (s *Service) prepareNew(ctx context.Context, ws string, p *submission) (*co
 			return nil, err
 		}
 		var one int
-		err = s.reads.queryRow(ctx, s.DB.R, `SELECT 1 FROM contacts WHERE workspace_id = $1 AND email_index = $2`, ws, ix).Scan(&one)
+		err = s.reads.queryRow(ctx, s.DB, `SELECT 1 FROM contacts WHERE workspace_id = $1 AND email_index = $2`, ws, ix).Scan(&one)
 		if err == nil {
 			return nil, nil
 		}

@@ -242,6 +242,29 @@ func newContactInput(d form.Definition, v map[string]string) contact.Input {
 // the purpose count (once per batch); its ledger events, chain head and
 // permission state are written by the batch's flush.
 func (s *Service) writeNew(ctx context.Context, tx store.Querier, b *consent.Batch, p *submission, res *Result) error {
+	if s.DB.Dialect != store.Postgres {
+		return s.insertNew(ctx, tx, b, p, res)
+	}
+	// On PostgreSQL the INSERTs go out as one statement; the contact's
+	// unique address is then refused by the statement that carries it.
+	c := &combinedInserts{q: tx}
+	err := s.insertNew(ctx, c, b, p, res)
+	if err == nil {
+		err = c.Flush(ctx)
+	}
+	if cerr := c.Err(); cerr != nil {
+		err = store.MapError(cerr)
+	}
+	if errors.Is(err, store.ErrConflict) {
+		// Nothing else a new contact's sign-up inserts can conflict: the
+		// address was taken meanwhile. (If it was not, the enrichment's
+		// own writes report the conflict.)
+		return errRaced
+	}
+	return err
+}
+
+func (s *Service) insertNew(ctx context.Context, tx store.Querier, b *consent.Batch, p *submission, res *Result) error {
 	ws := p.f.WorkspaceID
 	cs := s.Contacts.WithTx(tx)
 	// The ledger writes the new contact's first permission state below.

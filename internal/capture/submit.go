@@ -113,6 +113,13 @@ func (s *Service) SubmitTo(ctx context.Context, f Form, v url.Values, lang strin
 		return res, err
 	}
 	s.Ledger.Warm(ctx, ws, p.events)
+	if p.prep != nil {
+		// The ledger's checks and the new contact's state need no lock:
+		// done here, they leave the batch's serialized part.
+		if p.ledger, err = s.Ledger.PrepareNew(ctx, ws, p.newContact(), p.events, consent.Actor{}); err != nil {
+			return res, fmt.Errorf("consents: %w", err)
+		}
+	}
 	// The work runs under the context commitSubmission gives it: in a
 	// batch, this request's cancellation must not reach the others.
 	work := func(ctx context.Context, tx store.Querier, b *consent.Batch) error {
@@ -126,7 +133,7 @@ func (s *Service) SubmitTo(ctx context.Context, f Form, v url.Values, lang strin
 	if errors.Is(err, errRaced) {
 		// Another submission of the same address committed between the
 		// lookup and the insert: this one enriches that contact.
-		p.prep = nil
+		p.prep, p.ledger = nil, nil
 		err = s.commitSubmission(ctx, work)
 	}
 	if err != nil {
@@ -159,6 +166,13 @@ type submission struct {
 	// address, with its values sealed (rows of contact_values).
 	prep   *contact.Prepared
 	values []any
+	// ledger are prep's events as the ledger prepared them (nil: the
+	// writer prepares them).
+	ledger *consent.PreparedNew
+}
+
+func (p *submission) newContact() consent.NewContact {
+	return consent.NewContact{Points: p.prep.Points(), Sealer: p.prep.Key.Sealer}
 }
 
 // consents builds the consent events of the ticked boxes and the double
@@ -287,7 +301,7 @@ func (s *Service) insertNew(ctx context.Context, tx store.Querier, b *consent.Ba
 	if err := s.requests(ctx, tx, ws, cid, p, res, true); err != nil {
 		return err
 	}
-	if err := b.AppendNew(ctx, tx, ws, consent.NewContact{Points: p.prep.Points(), Sealer: p.prep.Key.Sealer}, p.events, consent.Actor{}); err != nil {
+	if err := b.AppendPrepared(ctx, tx, p.ledger, ws, p.newContact(), p.events, consent.Actor{}); err != nil {
 		return fmt.Errorf("consents: %w", err)
 	}
 	return nil

@@ -62,7 +62,11 @@ type newAppend struct {
 // prepareNew does everything of AppendNew that needs no chain head: the
 // checks, the sealing of personal evidence, the evidence texts and the
 // derivation of the state.
-func (l *Ledger) prepareNew(ctx context.Context, q store.Querier, ws string, c NewContact, in []NewEvent, actor Actor, purposes []Purpose) (*newAppend, error) {
+//
+// q is the writing transaction, or — for PrepareNew, with sl the committed
+// slots — the read pool: then nothing is written (the texts are stored by
+// the transaction, storeTexts).
+func (l *Ledger) prepareNew(ctx context.Context, q store.Querier, ws string, c NewContact, in []NewEvent, actor Actor, purposes []Purpose, sl *slots) (*newAppend, error) {
 	pts := c.Points
 	pts.ID = strings.ToLower(pts.ID)
 	contactID := pts.ID
@@ -104,18 +108,14 @@ func (l *Ledger) prepareNew(ctx context.Context, q store.Querier, ws string, c N
 		a.texts[i], a.personals[i] = textShown, personal
 	}
 
-	sl := l.knownSlots(ws, purposes)
 	var err error
 	if sl == nil {
-		if sl, err = l.loadSlots(ctx, q, ws, purposes); err != nil {
-			return nil, err
+		if sl = l.knownSlots(ws, purposes); sl == nil {
+			if sl, err = l.loadSlots(ctx, q, ws, purposes); err != nil {
+				return nil, err
+			}
 		}
-	}
-	for i, t := range a.texts {
-		if t == "" || slices.Contains(a.texts[:i], t) {
-			continue
-		}
-		if err := l.storeText(ctx, q, ws, t); err != nil {
+		if err := l.storeTexts(ctx, q, a); err != nil {
 			return nil, err
 		}
 	}
@@ -126,6 +126,19 @@ func (l *Ledger) prepareNew(ctx context.Context, q store.Querier, ws string, c N
 		return nil, err
 	}
 	return a, nil
+}
+
+// storeTexts stores the exact texts shown of a's events.
+func (l *Ledger) storeTexts(ctx context.Context, q store.Querier, a *newAppend) error {
+	for i, t := range a.texts {
+		if t == "" || slices.Contains(a.texts[:i], t) {
+			continue
+		}
+		if err := l.storeText(ctx, q, a.ws, t); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Warm reads, outside any transaction, what AppendNew keeps in memory
@@ -163,12 +176,17 @@ func (l *Ledger) Warm(ctx context.Context, ws string, in []NewEvent) {
 			}
 		}
 	}
-	if c, ok := l.slotCache.Load(ws); ok && c.(*slots).space != 0 {
+	_, known := l.purposes.catalogs.Load(ws)
+	if c, ok := l.slotCache.Load(ws); known && ok && c.(*slots).space != 0 {
 		return
 	}
 	// The catalogue as committed: a purpose added since only means its
-	// slots are made in the transaction.
+	// slots are made in the transaction. Kept, it lets PrepareNew work
+	// before the transaction (the transaction compares its count).
 	if purposes, err := l.purposes.list(ctx, l.db.R, ws); err == nil {
+		if !known && len(purposes) >= len(DefaultCatalog()) {
+			l.purposes.catalogs.Store(ws, catalog{n: len(purposes), list: purposes})
+		}
 		l.committedSlots(ctx, ws, purposes)
 	}
 }

@@ -43,22 +43,94 @@ func (b *Batch) AppendNew(ctx context.Context, q store.Querier, ws string, c New
 		return store.ErrNotFound
 	}
 	ws = strings.ToLower(ws)
-	purposes, ok := b.catalogs[ws]
-	if !ok {
-		var err error
-		if purposes, err = b.l.purposes.catalog(ctx, q, ws); err != nil {
-			return err
-		}
-		if b.catalogs == nil {
-			b.catalogs = map[string][]Purpose{}
-		}
-		b.catalogs[ws] = purposes
+	purposes, err := b.catalog(ctx, q, ws)
+	if err != nil {
+		return err
 	}
-	a, err := b.l.prepareNew(ctx, q, ws, c, in, actor, purposes)
+	a, err := b.l.prepareNew(ctx, q, ws, c, in, actor, purposes, nil)
 	if err != nil {
 		return err
 	}
 	b.items = append(b.items, a)
+	return nil
+}
+
+// catalog is the workspace's catalogue as this transaction sees it, read
+// once per batch.
+func (b *Batch) catalog(ctx context.Context, q store.Querier, ws string) ([]Purpose, error) {
+	if purposes, ok := b.catalogs[ws]; ok {
+		return purposes, nil
+	}
+	purposes, err := b.l.purposes.catalog(ctx, q, ws)
+	if err != nil {
+		return nil, err
+	}
+	if b.catalogs == nil {
+		b.catalogs = map[string][]Purpose{}
+	}
+	b.catalogs[ws] = purposes
+	return purposes, nil
+}
+
+// PreparedNew is a new contact's first events checked, sealed and with
+// the contact's state derived before the transaction (PrepareNew).
+type PreparedNew struct {
+	a        *newAppend
+	purposes []Purpose
+}
+
+// PrepareNew does, before the transaction, what AppendNew does first:
+// every check, the sealing and the derivation of the state, from the
+// catalogue and permission slots known committed and the notices Warm
+// kept (reading the read pool for any other notice). All of it is pure
+// work a group commit would otherwise do in its serialized part. It
+// returns nil, and no error, when the workspace's catalogue or slots are
+// not known yet: AppendPrepared then does it all in the transaction. An
+// error is the one AppendNew would return.
+func (l *Ledger) PrepareNew(ctx context.Context, ws string, c NewContact, in []NewEvent, actor Actor) (*PreparedNew, error) {
+	if !id.Valid(ws) || !id.Valid(c.Points.ID) {
+		return nil, store.ErrNotFound
+	}
+	ws = strings.ToLower(ws)
+	cached, ok := l.purposes.catalogs.Load(ws)
+	if !ok || c.Sealer == nil {
+		// Without its sealer the contact's new key would be read, and it
+		// is not committed yet.
+		return nil, nil
+	}
+	purposes := cached.(catalog).list
+	sl := l.knownSlots(ws, purposes)
+	if sl == nil {
+		return nil, nil
+	}
+	a, err := l.prepareNew(ctx, l.db.R, ws, c, in, actor, purposes, sl)
+	if err != nil {
+		return nil, err
+	}
+	return &PreparedNew{a: a, purposes: purposes}, nil
+}
+
+// AppendPrepared is AppendNew for events PrepareNew prepared (p, nil:
+// none): when the catalogue in q is the one they were prepared with,
+// only their texts are stored now; otherwise AppendNew does everything.
+// p may be appended again in a later transaction (a batch that failed to
+// commit is run again piece by piece).
+func (b *Batch) AppendPrepared(ctx context.Context, q store.Querier, p *PreparedNew, ws string, c NewContact, in []NewEvent, actor Actor) error {
+	if p == nil || !strings.EqualFold(ws, p.a.ws) || !strings.EqualFold(c.Points.ID, p.a.contactID) {
+		return b.AppendNew(ctx, q, ws, c, in, actor)
+	}
+	purposes, err := b.catalog(ctx, q, p.a.ws)
+	if err != nil {
+		return err
+	}
+	// Purposes are only ever added: the same count is the same catalogue.
+	if len(purposes) != len(p.purposes) {
+		return b.AppendNew(ctx, q, ws, c, in, actor)
+	}
+	if err := b.l.storeTexts(ctx, q, p.a); err != nil {
+		return err
+	}
+	b.items = append(b.items, p.a)
 	return nil
 }
 

@@ -39,6 +39,29 @@ func TestBatchAppendNew(t *testing.T) {
 		l.Warm(ctx, g.ws, events(g))
 
 		const n = 40
+		// Every third piece is prepared before the transaction (not the
+		// refused ones: PrepareNew refuses them itself, see below).
+		preps := make([]contact.Prepared, n)
+		pre := make([]*PreparedNew, n)
+		for i := range n {
+			fx := f
+			if i%2 == 1 {
+				fx = g
+			}
+			var err error
+			if preps[i], err = f.contacts.Prepare(fx.ws, contact.Input{Email: fmt.Sprintf("b%d@example.com", i), Audience: "b2c", Relationship: "prospect"}, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			if i%3 != 0 || i%7 == 3 {
+				continue
+			}
+			if pre[i], err = l.PrepareNew(ctx, fx.ws, NewContact{Points: preps[i].Points(), Sealer: preps[i].Key.Sealer}, events(fx), Actor{}); err != nil || pre[i] == nil {
+				t.Fatalf("prepare %d before the transaction: %v, %v", i, pre[i], err)
+			}
+		}
+		if _, err := l.PrepareNew(ctx, f.ws, NewContact{Points: preps[3].Points(), Sealer: preps[3].Key.Sealer}, events(f)[1:], Actor{}); err == nil {
+			t.Fatal("PrepareNew took a confirmation without its request")
+		}
 		boom := errors.New("boom")
 		var kept, dropped []string
 		keptIn := map[string]int{}
@@ -50,10 +73,7 @@ func TestBatchAppendNew(t *testing.T) {
 				if i%2 == 1 {
 					fx = g
 				}
-				prep, err := f.contacts.Prepare(fx.ws, contact.Input{Email: fmt.Sprintf("b%d@example.com", i), Audience: "b2c", Relationship: "prospect"}, time.Now())
-				if err != nil {
-					return err
-				}
+				prep := preps[i]
 				evs := events(fx)
 				if i%7 == 3 {
 					// A confirmation without its request: refused by the
@@ -61,13 +81,13 @@ func TestBatchAppendNew(t *testing.T) {
 					evs = evs[1:]
 				}
 				mark := b.Len()
-				err = store.Savepoint(ctx, q, "piece", func() error {
+				err := store.Savepoint(ctx, q, "piece", func() error {
 					cs := f.contacts.WithTx(q)
 					cs.OnChange(nil)
 					if err := cs.InsertPrepared(ctx, []contact.Prepared{prep}); err != nil {
 						return err
 					}
-					if err := b.AppendNew(ctx, q, fx.ws, NewContact{Points: prep.Points(), Sealer: prep.Key.Sealer}, evs, Actor{}); err != nil {
+					if err := b.AppendPrepared(ctx, q, pre[i], fx.ws, NewContact{Points: prep.Points(), Sealer: prep.Key.Sealer}, evs, Actor{}); err != nil {
 						return err
 					}
 					if i%7 == 5 {

@@ -99,6 +99,9 @@ func TestSubmissionStatements(t *testing.T) {
 			}
 			wg.Wait()
 			h.db.SetTrace(nil)
+			// The statements were traced by the server's goroutines.
+			mu.Lock()
+			defer mu.Unlock()
 			pieceMax, flushMax := 6, 6
 			if d == store.Postgres {
 				pieceMax, flushMax = 2, 4

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fairlead/fairlead/internal/consent"
 	"github.com/fairlead/fairlead/internal/id"
 	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/store/testdb"
@@ -39,7 +40,7 @@ func TestGroupCommitFailuresStayAlone(t *testing.T) {
 				defer wg.Done()
 				callerCtx, cancel := context.WithCancel(ctx)
 				defer cancel()
-				errs[i] = g.do(callerCtx, db, func(ctx context.Context, q store.Querier) error {
+				errs[i] = g.do(callerCtx, db, nil, func(ctx context.Context, q store.Querier, _ *consent.Batch) error {
 					if i%10 == 5 {
 						// The caller goes away while its work runs: the work
 						// runs on (a statement interrupted on SQLite would
@@ -109,11 +110,11 @@ func TestGroupCommitCancelledCaller(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		ran := false
-		err := g.do(ctx, db, func(context.Context, store.Querier) error { ran = true; return nil })
+		err := g.do(ctx, db, nil, func(context.Context, store.Querier, *consent.Batch) error { ran = true; return nil })
 		if !errors.Is(err, context.Canceled) || ran {
 			t.Fatalf("cancelled caller: err %v, ran %v", err, ran)
 		}
-		if err := g.do(context.Background(), db, func(context.Context, store.Querier) error { return nil }); err != nil {
+		if err := g.do(context.Background(), db, nil, func(context.Context, store.Querier, *consent.Batch) error { return nil }); err != nil {
 			t.Fatal(err)
 		}
 	})

@@ -230,7 +230,7 @@ func (s *Service) PublicForm(ctx context.Context, key string) (Form, error) {
 	var f Form
 	var js sql.NullString
 	var sealed []byte
-	err := s.reads.queryRow(ctx, s.DB.R, `SELECT f.workspace_id, f.form_key, f.version, f.created_at, f.updated_at, ws.settings, ws.secrets
+	err := s.reads.queryRow(ctx, s.DB, `SELECT f.workspace_id, f.form_key, f.version, f.created_at, f.updated_at, ws.settings, ws.secrets
 		FROM forms f LEFT JOIN workspace_settings ws ON ws.workspace_id = f.workspace_id WHERE f.form_key = $1`, key).
 		Scan(&f.WorkspaceID, &f.Key, &f.Version, &f.CreatedAt, &f.UpdatedAt, &js, &sealed)
 	if errors.Is(err, sql.ErrNoRows) {

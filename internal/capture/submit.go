@@ -113,12 +113,19 @@ func (s *Service) SubmitTo(ctx context.Context, f Form, v url.Values, lang strin
 		return res, err
 	}
 	s.Ledger.Warm(ctx, ws, p.events)
+	if p.prep != nil {
+		// The ledger's checks and the new contact's state need no lock:
+		// done here, they leave the batch's serialized part.
+		if p.ledger, err = s.Ledger.PrepareNew(ctx, ws, p.newContact(), p.events, consent.Actor{}); err != nil {
+			return res, fmt.Errorf("consents: %w", err)
+		}
+	}
 	// The work runs under the context commitSubmission gives it: in a
 	// batch, this request's cancellation must not reach the others.
-	work := func(ctx context.Context, tx store.Querier) error {
+	work := func(ctx context.Context, tx store.Querier, b *consent.Batch) error {
 		res.ContactID, res.EmailRequest, res.SMSRequest, res.Ignored = "", "", "", false
 		if p.prep != nil {
-			return s.writeNew(ctx, tx, &p, &res)
+			return s.writeNew(ctx, tx, b, &p, &res)
 		}
 		return s.writeFound(ctx, tx, &p, &res)
 	}
@@ -126,7 +133,7 @@ func (s *Service) SubmitTo(ctx context.Context, f Form, v url.Values, lang strin
 	if errors.Is(err, errRaced) {
 		// Another submission of the same address committed between the
 		// lookup and the insert: this one enriches that contact.
-		p.prep = nil
+		p.prep, p.ledger = nil, nil
 		err = s.commitSubmission(ctx, work)
 	}
 	if err != nil {
@@ -159,6 +166,13 @@ type submission struct {
 	// address, with its values sealed (rows of contact_values).
 	prep   *contact.Prepared
 	values []any
+	// ledger are prep's events as the ledger prepared them (nil: the
+	// writer prepares them).
+	ledger *consent.PreparedNew
+}
+
+func (p *submission) newContact() consent.NewContact {
+	return consent.NewContact{Points: p.prep.Points(), Sealer: p.prep.Key.Sealer}
 }
 
 // consents builds the consent events of the ticked boxes and the double
@@ -202,7 +216,7 @@ func (s *Service) prepareNew(ctx context.Context, ws string, p *submission) (*co
 			return nil, err
 		}
 		var one int
-		err = s.reads.queryRow(ctx, s.DB.R, `SELECT 1 FROM contacts WHERE workspace_id = $1 AND email_index = $2`, ws, ix).Scan(&one)
+		err = s.reads.queryRow(ctx, s.DB, `SELECT 1 FROM contacts WHERE workspace_id = $1 AND email_index = $2`, ws, ix).Scan(&one)
 		if err == nil {
 			return nil, nil
 		}
@@ -238,9 +252,33 @@ func newContactInput(d form.Definition, v map[string]string) contact.Input {
 		Relationship: "prospect", DataSource: "self_provided", Email: v["email"], Phone: v["phone"], Address: address(v)}
 }
 
-// writeNew writes a new contact's submission: a handful of INSERTs, no
-// reads but the chain head and the purpose count.
-func (s *Service) writeNew(ctx context.Context, tx store.Querier, p *submission, res *Result) error {
+// writeNew writes a new contact's submission: a handful of INSERTs and
+// the purpose count (once per batch); its ledger events, chain head and
+// permission state are written by the batch's flush.
+func (s *Service) writeNew(ctx context.Context, tx store.Querier, b *consent.Batch, p *submission, res *Result) error {
+	if s.DB.Dialect != store.Postgres {
+		return s.insertNew(ctx, tx, b, p, res)
+	}
+	// On PostgreSQL the INSERTs go out as one statement; the contact's
+	// unique address is then refused by the statement that carries it.
+	c := &combinedInserts{q: tx}
+	err := s.insertNew(ctx, c, b, p, res)
+	if err == nil {
+		err = c.Flush(ctx)
+	}
+	if cerr := c.Err(); cerr != nil {
+		err = store.MapError(cerr)
+	}
+	if errors.Is(err, store.ErrConflict) {
+		// Nothing else a new contact's sign-up inserts can conflict: the
+		// address was taken meanwhile. (If it was not, the enrichment's
+		// own writes report the conflict.)
+		return errRaced
+	}
+	return err
+}
+
+func (s *Service) insertNew(ctx context.Context, tx store.Querier, b *consent.Batch, p *submission, res *Result) error {
 	ws := p.f.WorkspaceID
 	cs := s.Contacts.WithTx(tx)
 	// The ledger writes the new contact's first permission state below.
@@ -263,7 +301,7 @@ func (s *Service) writeNew(ctx context.Context, tx store.Querier, p *submission,
 	if err := s.requests(ctx, tx, ws, cid, p, res, true); err != nil {
 		return err
 	}
-	if _, err := s.Ledger.AppendNew(ctx, tx, ws, consent.NewContact{Points: p.prep.Points(), Sealer: p.prep.Key.Sealer}, p.events, consent.Actor{}); err != nil {
+	if err := b.AppendPrepared(ctx, tx, p.ledger, ws, p.newContact(), p.events, consent.Actor{}); err != nil {
 		return fmt.Errorf("consents: %w", err)
 	}
 	return nil

@@ -38,23 +38,42 @@ type NewContact struct {
 // events or state is a mistake the unique keys refuse. Call Warm before
 // the transaction.
 func (l *Ledger) AppendNew(ctx context.Context, q store.Querier, ws string, c NewContact, in []NewEvent, actor Actor) ([]Event, error) {
-	if !id.Valid(ws) || !id.Valid(c.Points.ID) {
-		return nil, store.ErrNotFound
+	b := l.NewBatch()
+	if err := b.AppendNew(ctx, q, ws, c, in, actor); err != nil {
+		return nil, err
 	}
-	ws = strings.ToLower(ws)
+	if err := b.Flush(ctx, q); err != nil {
+		return nil, err
+	}
+	return b.items[0].out, nil
+}
+
+// newAppend is a new contact's first events, checked, sealed and with the
+// contact's state derived from them, waiting for their place in the chain.
+type newAppend struct {
+	ws, contactID string
+	rs            []*row
+	texts         []string
+	personals     []*PersonalEvidence
+	st            *stateWrite
+	out           []Event
+}
+
+// prepareNew does everything of AppendNew that needs no chain head: the
+// checks, the sealing of personal evidence, the evidence texts and the
+// derivation of the state.
+//
+// q is the writing transaction, or — for PrepareNew, with sl the committed
+// slots — the read pool: then nothing is written (the texts are stored by
+// the transaction, storeTexts).
+func (l *Ledger) prepareNew(ctx context.Context, q store.Querier, ws string, c NewContact, in []NewEvent, actor Actor, purposes []Purpose, sl *slots) (*newAppend, error) {
 	pts := c.Points
 	pts.ID = strings.ToLower(pts.ID)
 	contactID := pts.ID
-	purposes, err := l.purposes.catalog(ctx, q, ws)
-	if err != nil {
-		return nil, err
-	}
 	lk := l.lookups(ws, purposes, in)
 	now := l.now().UTC().Truncate(time.Microsecond)
 
-	rs := make([]*row, 0, len(in))
-	texts := make([]string, len(in))
-	personals := make([]*PersonalEvidence, len(in))
+	a := &newAppend{ws: ws, contactID: contactID, rs: make([]*row, 0, len(in)), texts: make([]string, len(in)), personals: make([]*PersonalEvidence, len(in))}
 	for i, ev := range in {
 		if ev.Kind == KindRecordChanged {
 			return nil, errRecordChanged()
@@ -77,126 +96,49 @@ func (l *Ledger) AppendNew(ctx context.Context, q store.Querier, ws string, c Ne
 				return nil, err
 			}
 		}
-		if err := checkTransition(rs, pts, r); err != nil {
+		if err := checkTransition(a.rs, pts, r); err != nil {
 			return nil, err
 		}
 		r.ID, r.WorkspaceID, r.ContactID = id.New(), ws, contactID
 		// The order among the new events is all the derivation needs of
-		// seq; the chain's numbers are given under the head below.
+		// seq; the chain's numbers are given under the head.
 		r.Seq = int64(i + 1)
 		r.RecordedAt = now
-		rs = append(rs, r)
-		texts[i], personals[i] = textShown, personal
+		a.rs = append(a.rs, r)
+		a.texts[i], a.personals[i] = textShown, personal
 	}
 
-	sl := l.knownSlots(ws, purposes)
+	var err error
 	if sl == nil {
-		if sl, err = l.loadSlots(ctx, q, ws, purposes); err != nil {
-			return nil, err
-		}
-	}
-	for i, t := range texts {
-		if t == "" || slices.Contains(texts[:i], t) {
-			continue
-		}
-		if err := l.storeText(ctx, q, ws, t); err != nil {
-			return nil, err
-		}
-	}
-	if len(rs) == 0 {
-		if err := l.refreshFrom(ctx, q, ws, contactID, pts, rs, true, purposes, sl, nil); err != nil {
-			return nil, err
-		}
-		return []Event{}, nil
-	}
-
-	// The state is derived before the chain head is taken: it needs only
-	// the new events, and every moment under the head is one every other
-	// writer of the workspace waits.
-	st, err := l.deriveState(ctx, q, ws, contactID, pts, rs, true, purposes, sl, nil)
-	if err != nil {
-		return nil, err
-	}
-	headSeq, headHash, err := l.lockHead(ctx, q, ws, now)
-	if err != nil {
-		return nil, err
-	}
-	const cols = 15
-	args := make([]any, 0, cols*len(rs))
-	prev := headHash
-	for _, r := range rs {
-		r.Seq += headSeq
-		r.Hash = chainHash(prev, r)
-		prev = r.Hash
-		var sealed any
-		if r.Sealed != nil {
-			sealed = r.Sealed
-		}
-		args = append(args, r.ID, r.WorkspaceID, r.ContactID, r.Seq, r.Kind, r.Purpose, r.Channels, r.LawfulBasis, r.ContactPoint, r.Details, r.Ev, sealed, r.OccurredAt, r.RecordedAt, r.Hash)
-	}
-	ins := `INSERT INTO ledger_events (` + rowCols + `) VALUES ` + store.Values(l.db.Dialect, len(rs), cols)
-	last := rs[len(rs)-1]
-	locked := false
-	if l.db.Dialect == store.Postgres {
-		// The events, the head update and the locks of the permission
-		// slots the state changes are one statement: the head stays
-		// locked for one round trip after it was read, not two. The
-		// slots are locked after the head, as every append does, and in
-		// ascending order (the grants are written below, by statements
-		// that see what the slots' previous holders committed).
-		n := len(args)
-		args = append(args, ws, last.Seq, last.Hash, now, l.headMAC(ws, last.Seq, last.Hash))
-		lock, cond := "", ""
-		if len(st.chs) > 0 {
-			stmt, largs := slotLocks(st.chs, len(args))
-			lock = `, locked AS (SELECT count(*) AS n FROM (` + stmt + `) AS l)`
-			cond = ` AND (SELECT n FROM locked) >= 0`
-			args = append(args, largs...)
-			locked = true
-		}
-		if _, err := q.ExecContext(ctx, fmt.Sprintf(`WITH appended AS (%s RETURNING 1)%s
-			UPDATE ledger_heads SET seq = $%d, hash = $%d, updated_at = $%d, mac = $%d WHERE workspace_id = $%d%s`, ins, lock, n+2, n+3, n+4, n+5, n+1, cond), args...); err != nil {
-			return nil, fmt.Errorf("append event: %w", store.MapError(err))
-		}
-	} else {
-		if _, err := q.ExecContext(ctx, ins, args...); err != nil {
-			return nil, fmt.Errorf("append event: %w", store.MapError(err))
-		}
-		if err := l.advanceHead(ctx, q, ws, last.Seq, last.Hash, now); err != nil {
-			return nil, err
-		}
-	}
-
-	// The grants go in after the chain head is taken: on PostgreSQL they
-	// need the slots' locks, and every append takes the head first and the
-	// slots after it (in ascending order), so no two writers wait on each
-	// other in a circle.
-	if err := l.writeState(ctx, q, st, locked); err != nil {
-		return nil, err
-	}
-	out := make([]Event, 0, len(rs))
-	for i, r := range rs {
-		if r.Kind == KindErasureExecuted {
-			if err := l.keys.WithTx(q).Shred(ctx, q, ws, contactID); err != nil {
-				return nil, fmt.Errorf("erase contact: %w", err)
-			}
-		}
-		ev, err := r.event()
-		if err != nil {
-			return nil, err
-		}
-		ev.Evidence.TextShown = texts[i]
-		if personals[i] != nil {
-			ev.Evidence.Personal, ev.Evidence.PersonalState = personals[i], "present"
-		}
-		if l.onAppend != nil {
-			if err := l.onAppend(ctx, q, ws, contactID, ev); err != nil {
+		if sl = l.knownSlots(ws, purposes); sl == nil {
+			if sl, err = l.loadSlots(ctx, q, ws, purposes); err != nil {
 				return nil, err
 			}
 		}
-		out = append(out, ev)
+		if err := l.storeTexts(ctx, q, a); err != nil {
+			return nil, err
+		}
 	}
-	return out, nil
+	// The state is derived before the chain head is taken: it needs only
+	// the new events, and every moment under the head is one every other
+	// writer of the workspace waits.
+	if a.st, err = l.deriveState(ctx, q, ws, contactID, pts, a.rs, true, purposes, sl, nil); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// storeTexts stores the exact texts shown of a's events.
+func (l *Ledger) storeTexts(ctx context.Context, q store.Querier, a *newAppend) error {
+	for i, t := range a.texts {
+		if t == "" || slices.Contains(a.texts[:i], t) {
+			continue
+		}
+		if err := l.storeText(ctx, q, a.ws, t); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Warm reads, outside any transaction, what AppendNew keeps in memory
@@ -234,12 +176,17 @@ func (l *Ledger) Warm(ctx context.Context, ws string, in []NewEvent) {
 			}
 		}
 	}
-	if c, ok := l.slotCache.Load(ws); ok && c.(*slots).space != 0 {
+	_, known := l.purposes.catalogs.Load(ws)
+	if c, ok := l.slotCache.Load(ws); known && ok && c.(*slots).space != 0 {
 		return
 	}
 	// The catalogue as committed: a purpose added since only means its
-	// slots are made in the transaction.
+	// slots are made in the transaction. Kept, it lets PrepareNew work
+	// before the transaction (the transaction compares its count).
 	if purposes, err := l.purposes.list(ctx, l.db.R, ws); err == nil {
+		if !known && len(purposes) >= len(DefaultCatalog()) {
+			l.purposes.catalogs.Store(ws, catalog{n: len(purposes), list: purposes})
+		}
 		l.committedSlots(ctx, ws, purposes)
 	}
 }

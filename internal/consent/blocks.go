@@ -253,9 +253,9 @@ func (w *blockWrites) plan(slot int64, cur, next *block, chs []grantChange) {
 }
 
 // writeBlocks runs w in q: the deletes, then every block in one upsert
-// per hundred blocks. mark (nil: none) are the arguments of a contact's
-// mark (markSQL), which on PostgreSQL goes into the first upsert's
-// statement, and on SQLite follows it.
+// per hundred blocks. mark (nil: none) are the arguments of contacts'
+// marks (markSQL, six per contact), which on PostgreSQL go into the first
+// upsert's statement, and on SQLite follow it.
 func (l *Ledger) writeBlocks(ctx context.Context, q store.Querier, w *blockWrites, mark []any) error {
 	for i := 0; i < len(w.dels); i += 2 {
 		if _, err := q.ExecContext(ctx, `DELETE FROM permission_blocks WHERE slot = $1 AND lo = $2`, w.dels[i], w.dels[i+1]); err != nil {
@@ -268,7 +268,7 @@ func (l *Ledger) writeBlocks(ctx context.Context, q store.Querier, w *blockWrite
 		stmt := `INSERT INTO permission_blocks (slot, lo, entries) VALUES ` + store.Values(l.db.Dialect, rows, 3) + ` ON CONFLICT (slot, lo) DO UPDATE SET entries = excluded.entries`
 		args := adds[:rows*3]
 		if mark != nil && l.db.Dialect == store.Postgres {
-			stmt = `WITH mark AS (` + markAt(rows*3) + `) ` + stmt
+			stmt = `WITH mark AS (` + marksAt(l.db.Dialect, rows*3, len(mark)/markCols) + `) ` + stmt
 			args = append(slices.Clip(args), mark...)
 			mark = nil
 		}
@@ -278,7 +278,7 @@ func (l *Ledger) writeBlocks(ctx context.Context, q store.Querier, w *blockWrite
 		adds = adds[rows*3:]
 	}
 	if mark != nil {
-		if _, err := q.ExecContext(ctx, markAt(0), mark...); err != nil {
+		if _, err := q.ExecContext(ctx, marksAt(l.db.Dialect, 0, len(mark)/markCols), mark...); err != nil {
 			return fmt.Errorf("write permission mark: %w", err)
 		}
 	}
@@ -323,6 +323,30 @@ func (l *Ledger) applyContactGrants(ctx context.Context, q store.Querier, chs []
 			return fmt.Errorf("lock permission slots: %w", err)
 		}
 	}
+	got, err := l.readContactBlocks(ctx, q, chs)
+	if err != nil {
+		return err
+	}
+	var w blockWrites
+	for _, c := range chs {
+		bs := got[c.slot]
+		var cur, next *block
+		if len(bs) > 0 {
+			cur = &bs[0]
+		}
+		if len(bs) > 1 {
+			next = &bs[1]
+		}
+		w.plan(c.slot, cur, next, []grantChange{c.change})
+	}
+	return l.writeBlocks(ctx, q, &w, mark)
+}
+
+// readContactBlocks reads, in one statement, for each change of chs (one
+// per slot) the block whose range holds its key and the block after it —
+// when no block starts at or below the key, the slot's first two — each
+// slot's ascending by lo.
+func (l *Ledger) readContactBlocks(ctx context.Context, q store.Querier, chs []slotChange) (map[int64][]block, error) {
 	var sb strings.Builder
 	var zero [keyLen]byte
 	args := make([]any, 0, 2*len(chs)+1)
@@ -340,7 +364,7 @@ func (l *Ledger) applyContactGrants(ctx context.Context, q store.Querier, chs []
 	}
 	rows, err := q.QueryContext(ctx, sb.String(), args...)
 	if err != nil {
-		return fmt.Errorf("read permission blocks: %w", err)
+		return nil, fmt.Errorf("read permission blocks: %w", err)
 	}
 	got := map[int64][]block{}
 	for rows.Next() {
@@ -348,33 +372,23 @@ func (l *Ledger) applyContactGrants(ctx context.Context, q store.Querier, chs []
 		var lo, entries []byte
 		if err := rows.Scan(&slot, &lo, &entries); err != nil {
 			rows.Close()
-			return fmt.Errorf("read permission blocks: %w", err)
+			return nil, fmt.Errorf("read permission blocks: %w", err)
 		}
 		b, err := decodeBlock(lo, entries)
 		if err != nil {
 			rows.Close()
-			return err
+			return nil, err
 		}
 		got[slot] = append(got[slot], b)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read permission blocks: %w", err)
+		return nil, fmt.Errorf("read permission blocks: %w", err)
 	}
-	var w blockWrites
-	for _, c := range chs {
-		bs := got[c.slot]
+	for _, bs := range got {
 		slices.SortFunc(bs, func(x, y block) int { return bytes.Compare(x.lo, y.lo) })
-		var cur, next *block
-		if len(bs) > 0 {
-			cur = &bs[0]
-		}
-		if len(bs) > 1 {
-			next = &bs[1]
-		}
-		w.plan(c.slot, cur, next, []grantChange{c.change})
 	}
-	return l.writeBlocks(ctx, q, &w, mark)
+	return got, nil
 }
 
 // firstSet is the key of the first change that sets a grant (nil: none).

@@ -180,6 +180,31 @@ func markAt(n int) string {
 	return fmt.Sprintf(markSQL, n+1, n+2, n+3, n+4, n+5, n+6)
 }
 
+// markCols are the arguments of one mark.
+const markCols = 6
+
+// marksAt is markSQL for rows marks (of distinct contacts), with its
+// parameters numbered from n+1.
+func marksAt(d store.Dialect, n, rows int) string {
+	if rows == 1 {
+		return markAt(n)
+	}
+	vals := store.Values(d, rows, markCols)
+	if d == store.Postgres && n > 0 {
+		var b strings.Builder
+		for i := range rows {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			j := n + i*markCols
+			fmt.Fprintf(&b, "($%d,$%d,$%d,$%d,$%d,$%d)", j+1, j+2, j+3, j+4, j+5, j+6)
+		}
+		vals = b.String()
+	}
+	return `INSERT INTO permission_checks (space, contact_id, catalog, recheck_at, granted, profile) VALUES ` + vals +
+		` ON CONFLICT (space, contact_id) DO UPDATE SET catalog = excluded.catalog, recheck_at = excluded.recheck_at, granted = excluded.granted, profile = excluded.profile`
+}
+
 // deriveState works out the contact's permission state and what changed
 // against the one stored, writing nothing.
 func (l *Ledger) deriveState(ctx context.Context, q store.Querier, ws, contactID string, pts contact.Points, rs []*row, fresh bool, purposes []Purpose, sl *slots, b *Bulk) (*stateWrite, error) {

@@ -1,0 +1,130 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fairlead/fairlead/internal/id"
+	"github.com/fairlead/fairlead/internal/store"
+	"github.com/fairlead/fairlead/internal/store/testdb"
+)
+
+// TestTxGroupedCommitsTogetherAndFailsAlone holds the writer with one
+// call while others queue, so the queued ones go out as one transaction;
+// among them one fails by its own error after writing and one on a
+// unique constraint (on PostgreSQL that aborts the transaction until the
+// savepoint is rolled back). Exactly the others' rows must be there.
+func TestTxGroupedCommitsTogetherAndFailsAlone(t *testing.T) {
+	t.Parallel()
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+		insert := `INSERT INTO workspaces (id, slug, name, created_at) VALUES ($1, $2, $3, $4)`
+		var mu sync.Mutex
+		var sizes []int
+		store.OnGroupWritten(db, func(n int) { mu.Lock(); sizes = append(sizes, n); mu.Unlock() })
+
+		const queued = 12
+		release, started := make(chan struct{}), make(chan struct{})
+		first := make(chan error, 1)
+		go func() {
+			first <- db.TxGrouped(ctx, func(q store.Querier) error {
+				close(started)
+				<-release
+				_, err := q.ExecContext(ctx, insert, id.New(), "grouped-first", "Grouped", now)
+				return err
+			})
+		}()
+		<-started // the first call leads alone
+		boom := errors.New("boom")
+		errs := make([]error, queued)
+		var wg sync.WaitGroup
+		for i := range queued {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = db.TxGrouped(ctx, func(q store.Querier) error {
+					slug := fmt.Sprintf("grouped-%d", i)
+					if i == 7 {
+						slug = "grouped-first" // taken by the first call's row
+					}
+					if _, err := q.ExecContext(ctx, insert, id.New(), slug, "Grouped", now); err != nil {
+						return store.MapError(err)
+					}
+					if i == 3 {
+						return boom
+					}
+					return nil
+				})
+			}()
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for store.GroupQueued(db) < queued {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d calls queued, want %d", store.GroupQueued(db), queued)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		close(release)
+		wg.Wait()
+		if err := <-first; err != nil {
+			t.Fatalf("first call: %v", err)
+		}
+		for i, err := range errs {
+			switch i {
+			case 3:
+				if !errors.Is(err, boom) {
+					t.Errorf("call 3: %v, want its own error", err)
+				}
+			case 7:
+				if !errors.Is(err, store.ErrConflict) {
+					t.Errorf("call 7: %v, want ErrConflict", err)
+				}
+			default:
+				if err != nil {
+					t.Errorf("call %d: %v", i, err)
+				}
+			}
+		}
+		mu.Lock()
+		got := slices.Clone(sizes)
+		mu.Unlock()
+		if !slices.Equal(got, []int{1, queued}) {
+			t.Errorf("batches written %v, want [1 %d]: the queued calls in one transaction", got, queued)
+		}
+		rows, err := db.R.QueryContext(ctx, `SELECT slug FROM workspaces WHERE slug LIKE 'grouped-%' ORDER BY slug`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var slugs []string
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			slugs = append(slugs, s)
+		}
+		want := []string{"grouped-0", "grouped-1", "grouped-10", "grouped-11", "grouped-2", "grouped-4", "grouped-5", "grouped-6", "grouped-8", "grouped-9", "grouped-first"}
+		if !slices.Equal(slugs, want) {
+			t.Errorf("stored %v, want %v", slugs, want)
+		}
+		// Alone, a call is a plain transaction.
+		if err := db.TxGrouped(ctx, func(q store.Querier) error {
+			_, err := q.ExecContext(ctx, insert, id.New(), "grouped-alone", "Grouped", now)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if sizes[len(sizes)-1] != 1 {
+			t.Errorf("a call on an idle writer went out in a batch of %d", sizes[len(sizes)-1])
+		}
+	})
+}

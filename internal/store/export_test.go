@@ -13,14 +13,10 @@ func CachedStmts(db *DB) int {
 // OnGroupWritten has fn told the size of every batch TxGrouped writes
 // (tests).
 func OnGroupWritten(db *DB, fn func(n int)) {
-	db.group.mu.Lock()
-	defer db.group.mu.Unlock()
 	db.group.ran = fn
 }
 
 // GroupQueued is how many TxGrouped calls wait (tests).
 func GroupQueued(db *DB) int {
-	db.group.mu.Lock()
-	defer db.group.mu.Unlock()
-	return len(db.group.queue)
+	return db.group.Waiting()
 }

@@ -3,22 +3,11 @@ package store
 import (
 	"context"
 	"fmt"
-	"sync"
 )
 
-// maxGroup bounds the writes one grouped transaction takes: enough to
-// spread a commit over every client of a busy endpoint, few enough that
-// the first of them does not wait long for the last.
-const maxGroup = 64
-
-// txGroup queues the calls of TxGrouped. One caller at a time leads: it
-// writes the queued calls in one transaction, then hands the lead to the
-// first call that queued meanwhile, so nobody waits for more than the
-// batch in front of it and no goroutine outlives its caller.
+// txGroup is the queue of TxGrouped calls.
 type txGroup struct {
-	mu      sync.Mutex
-	queue   []*groupCall
-	leading bool
+	Batcher[*groupCall]
 	// ran, when set (tests), is told the size of every batch written.
 	ran func(n int)
 }
@@ -27,8 +16,6 @@ type groupCall struct {
 	ctx context.Context
 	fn  func(q Querier) error
 	err error
-	// wake gets true when the call is to lead, false when it is done.
-	wake chan bool
 }
 
 // TxGrouped is TxCached for writes that many clients make at once: the
@@ -41,51 +28,19 @@ type groupCall struct {
 // fn runs with ctx's values but without its cancellation: a client that
 // goes away while its write is in a shared transaction must not break the
 // connection the others' writes are on. A call that comes when the writer
-// is idle runs alone, as TxCached, with no wait added.
+// is idle runs alone, as TxCached, with no wait added. If the shared
+// transaction fails as a whole, each call is run again in a transaction of
+// its own: fn may run twice and must set its results anew each time.
 func (db *DB) TxGrouped(ctx context.Context, fn func(q Querier) error) error {
-	g := &db.group
-	c := &groupCall{ctx: context.WithoutCancel(ctx), fn: fn, wake: make(chan bool, 1)}
-	g.mu.Lock()
-	g.queue = append(g.queue, c)
-	if g.leading {
-		g.mu.Unlock()
-		if !<-c.wake {
-			return c.err
-		}
-	} else {
-		g.leading = true
-		g.mu.Unlock()
-	}
-	// Leading: c is the head of the queue.
-	g.mu.Lock()
-	n := min(len(g.queue), maxGroup)
-	batch := make([]*groupCall, n)
-	copy(batch, g.queue)
-	g.queue = append(g.queue[:0], g.queue[n:]...)
-	ran := g.ran
-	g.mu.Unlock()
-
-	db.writeGroup(batch)
-	if ran != nil {
-		ran(len(batch))
-	}
-
-	g.mu.Lock()
-	if len(g.queue) > 0 {
-		next := g.queue[0]
-		g.mu.Unlock()
-		next.wake <- true
-	} else {
-		g.leading = false
-		g.mu.Unlock()
-	}
-	for _, o := range batch[1:] {
-		o.wake <- false
-	}
+	c := &groupCall{ctx: context.WithoutCancel(ctx), fn: fn}
+	db.group.Do(c, db.writeGroup)
 	return c.err
 }
 
 func (db *DB) writeGroup(batch []*groupCall) {
+	if db.group.ran != nil {
+		defer db.group.ran(len(batch))
+	}
 	if len(batch) == 1 {
 		c := batch[0]
 		c.err = db.TxCached(c.ctx, c.fn)
@@ -111,10 +66,11 @@ func (db *DB) writeGroup(batch []*groupCall) {
 		return nil
 	})
 	if err != nil {
+		// The shared transaction failed as a whole (its commit, or a
+		// savepoint in doubt): each call again alone, so that one bad
+		// call cannot sink the others.
 		for _, c := range batch {
-			if c.err == nil {
-				c.err = err
-			}
+			c.err = db.TxCached(c.ctx, c.fn)
 		}
 	}
 }

@@ -128,3 +128,59 @@ func TestTxGroupedCommitsTogetherAndFailsAlone(t *testing.T) {
 		}
 	})
 }
+
+// TestTxGroupedCommitFailsAlone: a call whose write breaks a deferred
+// constraint fails only at the commit, taking the shared transaction with
+// it; each call is then run alone, so only that one fails.
+func TestTxGroupedCommitFailsAlone(t *testing.T) {
+	t.Parallel()
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		for _, q := range []string{
+			`CREATE TABLE grouped_parent (id INTEGER PRIMARY KEY)`,
+			`CREATE TABLE grouped_child (parent INTEGER REFERENCES grouped_parent (id) DEFERRABLE INITIALLY DEFERRED)`,
+		} {
+			if _, err := db.W.ExecContext(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		release, started, held := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+		go func() {
+			held <- db.TxGrouped(ctx, func(store.Querier) error { close(started); <-release; return nil })
+		}()
+		<-started
+		errs := make([]error, 4)
+		var wg sync.WaitGroup
+		for i := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = db.TxGrouped(ctx, func(q store.Querier) error {
+					if i == 2 {
+						_, err := q.ExecContext(ctx, `INSERT INTO grouped_child (parent) VALUES (99)`)
+						return err
+					}
+					_, err := q.ExecContext(ctx, `INSERT INTO grouped_parent (id) VALUES ($1)`, i+1)
+					return err
+				})
+			}()
+		}
+		for store.GroupQueued(db) < 4 {
+			time.Sleep(time.Millisecond)
+		}
+		close(release)
+		wg.Wait()
+		if err := <-held; err != nil {
+			t.Fatal(err)
+		}
+		for i, err := range errs {
+			if (err != nil) != (i == 2) {
+				t.Errorf("call %d: %v", i, err)
+			}
+		}
+		var n int
+		if err := db.R.QueryRowContext(ctx, `SELECT count(*) FROM grouped_parent`).Scan(&n); err != nil || n != 3 {
+			t.Errorf("%d parents stored (%v), want the 3 good calls'", n, err)
+		}
+	})
+}

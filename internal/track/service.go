@@ -421,6 +421,7 @@ func (s *Service) ingest(ctx context.Context, ws string, in []Incoming, also fun
 		if err := addCounts(ctx, tx, ws, counts); err != nil {
 			return err
 		}
+		out.Forgotten = 0 // a grouped write may run twice
 		for _, ps := range forgetting {
 			n, err := forget(ctx, tx, ws, ps)
 			if err != nil {

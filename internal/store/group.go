@@ -31,7 +31,15 @@ type groupCall struct {
 // is idle runs alone, as TxCached, with no wait added. If the shared
 // transaction fails as a whole, each call is run again in a transaction of
 // its own: fn may run twice and must set its results anew each time.
+//
+// On PostgreSQL it is TxCached: there concurrent transactions run side by
+// side on the pool's connections and the server groups their WAL flushes
+// itself, where a shared transaction would run every call's statements
+// one after the other on one connection.
 func (db *DB) TxGrouped(ctx context.Context, fn func(q Querier) error) error {
+	if db.Dialect != SQLite {
+		return db.TxCached(ctx, fn)
+	}
 	c := &groupCall{ctx: context.WithoutCancel(ctx), fn: fn}
 	db.group.Do(c, db.writeGroup)
 	return c.err

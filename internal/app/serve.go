@@ -135,7 +135,7 @@ func newInstanceOpts(db *store.DB, cfg config.Config, log *slog.Logger, qo jobs.
 	qo.Concurrency, qo.Logger = cfg.Workers, log
 	queue := jobs.New(db, qo)
 	registerJobs(queue)
-	srv := web.NewServer(web.Options{Logger: log, MaxBodyBytes: cfg.MaxBodyBytes, Ready: db.Ping})
+	srv := web.NewServer(web.Options{Logger: log, MaxBodyBytes: cfg.MaxBodyBytes, Ready: db.Ping, TrustedProxies: cfg.TrustedProxies})
 	registerMetrics(srv, db, queue)
 	a := &api.API{DB: db, Auth: auth.NewStore(db, nil), Jobs: queue, Log: log}
 	a.Contacts, a.Purposes, a.Notices, a.Ledger = consentServices(db, cfg)

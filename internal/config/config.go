@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -52,6 +53,10 @@ type Config struct {
 	// WebhookAllowPrivate lets webhook endpoints use private, loopback and
 	// link-local addresses (and plain http to loopback).
 	WebhookAllowPrivate bool
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client: its address goes into consent evidence, rate limits and
+	// pseudonyms, so without them every visitor behind a proxy is the proxy.
+	TrustedProxies []netip.Prefix
 	// DKIMKeyFile, DKIMSelector and DKIMDomain sign campaign messages with
 	// DKIM when all three are set.
 	DKIMKeyFile, DKIMSelector, DKIMDomain string
@@ -224,6 +229,15 @@ var Options = []Option{
 			c.WebhookMaxAttempts = n
 			return nil
 		}},
+	{Env: "FAIRLEAD_TRUSTED_PROXIES", Flag: "trusted-proxies", Default: "", Usage: "comma-separated addresses or CIDR ranges of reverse proxies in front of fairlead; from these, the client address is taken from X-Forwarded-For (empty: the peer's address, the header is ignored)",
+		set: func(c *Config, v string) error {
+			ps, err := ParseProxies(v)
+			if err != nil {
+				return err
+			}
+			c.TrustedProxies = ps
+			return nil
+		}},
 	{Env: "FAIRLEAD_WEBHOOK_ALLOW_PRIVATE", Flag: "webhook-allow-private", Default: "false", Usage: "let webhook endpoints use private, loopback, link-local and CGNAT addresses, and http:// to loopback (local receivers, tests); off protects the internal network (SSRF)",
 		set: func(c *Config, v string) error {
 			b, err := strconv.ParseBool(v)
@@ -359,6 +373,12 @@ func (c Config) value(env string) string {
 		return strconv.Itoa(c.FormRateLimit)
 	case "FAIRLEAD_WEBHOOK_MAX_ATTEMPTS":
 		return strconv.Itoa(c.WebhookMaxAttempts)
+	case "FAIRLEAD_TRUSTED_PROXIES":
+		ps := make([]string, len(c.TrustedProxies))
+		for i, p := range c.TrustedProxies {
+			ps[i] = p.String()
+		}
+		return strings.Join(ps, ",")
 	case "FAIRLEAD_WEBHOOK_ALLOW_PRIVATE":
 		return strconv.FormatBool(c.WebhookAllowPrivate)
 	case "FAIRLEAD_DKIM_KEY_FILE":
@@ -407,4 +427,26 @@ func (c Config) Backend() string {
 		return "postgres"
 	}
 	return "sqlite"
+}
+
+// ParseProxies reads a comma-separated list of IP addresses and CIDR
+// ranges; an address stands for itself alone.
+func ParseProxies(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an IP address nor a CIDR range (like 10.0.0.0/8 or 2001:db8::/32)", f)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }

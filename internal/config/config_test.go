@@ -94,3 +94,21 @@ func TestREADMEListsEveryOption(t *testing.T) {
 		}
 	}
 }
+
+func TestParseProxies(t *testing.T) {
+	t.Parallel()
+	ps, err := ParseProxies(" 10.0.0.0/8, 192.0.2.1 ,2001:db8::/32,")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range ps {
+		got = append(got, p.String())
+	}
+	if want := "10.0.0.0/8 192.0.2.1/32 2001:db8::/32"; strings.Join(got, " ") != want {
+		t.Errorf("parsed %v, want %s", got, want)
+	}
+	if _, err := ParseProxies("10.0.0.0/8,proxy.internal"); err == nil || !strings.Contains(err.Error(), `"proxy.internal"`) {
+		t.Errorf("a host name: %v, want an error naming it", err)
+	}
+}

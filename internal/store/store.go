@@ -57,6 +57,7 @@ type DB struct {
 	pgPool *pgxpool.Pool
 	path   string     // SQLite file, for backups
 	stmts  *stmtCache // SQLite: statements prepared on W (TxCached)
+	group  txGroup    // TxGrouped
 }
 
 // Options say where the database is.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"runtime/debug"
 	"strconv"
@@ -82,6 +83,11 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		la := &logAttrs{}
 		ctx := context.WithValue(context.WithValue(r.Context(), keyRequestID, rid), keyLogAttrs, la)
 		r = r.WithContext(ctx)
+		if a, ok := clientAddr(r, s.proxies); ok {
+			// Everything downstream (consent evidence, rate limits, login
+			// throttling, pseudonyms) reads the client from RemoteAddr.
+			r.RemoteAddr = netip.AddrPortFrom(a, 0).String()
+		}
 
 		h := w.Header()
 		h.Set("X-Request-ID", rid)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"syscall"
@@ -26,6 +27,7 @@ type Server struct {
 	srv      *http.Server
 	patterns []string
 	tasks    []func(context.Context)
+	proxies  []netip.Prefix
 }
 
 // Options configure a Server.
@@ -34,6 +36,9 @@ type Options struct {
 	MaxBodyBytes int64
 	// Ready reports whether the instance can serve (database reachable).
 	Ready func(context.Context) error
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
+	// believed (ClientAddr).
+	TrustedProxies []netip.Prefix
 }
 
 // NewServer makes a server with /healthz, /readyz and /metrics mounted.
@@ -44,7 +49,7 @@ func NewServer(o Options) *Server {
 	if o.MaxBodyBytes == 0 {
 		o.MaxBodyBytes = 1 << 20
 	}
-	s := &Server{mux: http.NewServeMux(), log: o.Logger, maxBody: o.MaxBodyBytes, metrics: newMetrics(), ready: o.Ready}
+	s := &Server{mux: http.NewServeMux(), log: o.Logger, maxBody: o.MaxBodyBytes, metrics: newMetrics(), ready: o.Ready, proxies: o.TrustedProxies}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -55,26 +55,15 @@ func (a *API) ingestEvents(w http.ResponseWriter, r *http.Request, p auth.Princi
 	if err != nil {
 		return err
 	}
-	// One decode for both shapes: the batch's "events" beside the fields
-	// of a single event.
-	var b struct {
-		Events *[]apiEvent `json:"events"`
-		apiEvent
-	}
-	if err := web.Unmarshal(body, &b); err != nil {
-		return err
-	}
-	var in []track.Incoming
-	if b.Events != nil {
-		if b.Type != "" || b.ContactID != "" {
-			return validate.Invalid("events", "send either one event or {\"events\": [...]}, not both")
+	evs, ok := decodeEventsFast(body)
+	if !ok {
+		if evs, err = decodeEvents(body); err != nil {
+			return err
 		}
-		in = make([]track.Incoming, len(*b.Events))
-		for i, e := range *b.Events {
-			in[i] = e.incoming()
-		}
-	} else {
-		in = []track.Incoming{b.apiEvent.incoming()}
+	}
+	in := make([]track.Incoming, len(evs))
+	for i, e := range evs {
+		in[i] = e.incoming()
 	}
 	out, err := a.Track.IngestWith(r.Context(), p.WorkspaceID, in, auditInTx(r))
 	if err != nil {
@@ -82,6 +71,25 @@ func (a *API) ingestEvents(w http.ResponseWriter, r *http.Request, p auth.Princi
 	}
 	web.WriteJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// decodeEvents reads both shapes with encoding/json: one decode for the
+// batch's "events" beside the fields of a single event.
+func decodeEvents(body []byte) ([]apiEvent, error) {
+	var b struct {
+		Events *[]apiEvent `json:"events"`
+		apiEvent
+	}
+	if err := web.Unmarshal(body, &b); err != nil {
+		return nil, err
+	}
+	if b.Events == nil {
+		return []apiEvent{b.apiEvent}, nil
+	}
+	if b.Type != "" || b.ContactID != "" {
+		return nil, validate.Invalid("events", "send either one event or {\"events\": [...]}, not both")
+	}
+	return *b.Events, nil
 }
 
 func (a *API) createVisitorToken(w http.ResponseWriter, r *http.Request, p auth.Principal) error {

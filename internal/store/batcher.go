@@ -1,0 +1,79 @@
+package store
+
+import "sync"
+
+// Batcher lets concurrent callers have their work done in batches, by one
+// of them at a time: a group commit without a background goroutine. The
+// first caller to find nobody leading leads: it takes the waiting work (up
+// to Max, its own first), runs it, and hands the lead to the first caller
+// that queued meanwhile, so nobody waits for more than the batch in front
+// of it and no goroutine outlives its caller. The zero value is ready;
+// Max 0 means 64.
+type Batcher[T any] struct {
+	Max int
+
+	mu      sync.Mutex
+	queue   []*batched[T]
+	leading bool
+}
+
+type batched[T any] struct {
+	v T
+	// wake gets true when the caller is to lead, false when its work is done.
+	wake chan bool
+}
+
+// Do queues v and returns once run has been called with a batch holding
+// it. run is called by one caller at a time and must record each item's
+// outcome in the item itself.
+func (b *Batcher[T]) Do(v T, run func(batch []T)) {
+	c := &batched[T]{v: v, wake: make(chan bool, 1)}
+	b.mu.Lock()
+	b.queue = append(b.queue, c)
+	if b.leading {
+		b.mu.Unlock()
+		if !<-c.wake {
+			return
+		}
+	} else {
+		b.leading = true
+		b.mu.Unlock()
+	}
+	// Leading: c heads the queue.
+	max := b.Max
+	if max <= 0 {
+		max = 64
+	}
+	b.mu.Lock()
+	n := min(len(b.queue), max)
+	items := make([]*batched[T], n)
+	copy(items, b.queue)
+	b.queue = append(b.queue[:0], b.queue[n:]...)
+	b.mu.Unlock()
+
+	vs := make([]T, n)
+	for i, it := range items {
+		vs[i] = it.v
+	}
+	run(vs)
+
+	b.mu.Lock()
+	if len(b.queue) > 0 {
+		next := b.queue[0]
+		b.mu.Unlock()
+		next.wake <- true
+	} else {
+		b.leading = false
+		b.mu.Unlock()
+	}
+	for _, it := range items[1:] {
+		it.wake <- false
+	}
+}
+
+// Waiting is how many callers wait for a batch (tests).
+func (b *Batcher[T]) Waiting() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.queue)
+}

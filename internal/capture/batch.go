@@ -3,17 +3,11 @@ package capture
 import (
 	"context"
 	"fmt"
-	"sync"
 	"sync/atomic"
 
 	"github.com/fairlead/fairlead/internal/consent"
 	"github.com/fairlead/fairlead/internal/store"
 )
-
-// maxBatch is the most submissions committed in one transaction: enough
-// to spread the commit and the ledger head over many, small enough that
-// the first of them does not wait long for the last.
-const maxBatch = 64
 
 // submissionWork is a submission's writes in the transaction q. Ledger
 // events of contacts it creates go through b (consent.Batch), which writes
@@ -30,12 +24,11 @@ func (s *Service) commitSubmission(ctx context.Context, fn submissionWork) error
 	return s.submissions.do(ctx, s.DB, s.Ledger, fn)
 }
 
-// groupCommit gathers concurrent submissions into one transaction. All
-// submissions of a workspace serialize on its ledger chain head anyway;
-// taking it once per batch instead of once per submission is what lets
-// them through. There is no background goroutine: the first caller to
-// find no batch running leads, runs the waiting work in batches until its
-// own is done, and hands the lead to the next waiting caller.
+// groupCommit gathers concurrent submissions into one transaction
+// (store.Batcher: up to 64, no background goroutine, the lead handed to
+// the next waiting caller). All submissions of a workspace serialize on
+// its ledger chain head anyway; taking it once per batch instead of once
+// per submission is what lets them through.
 //
 // Every caller is acknowledged only after its batch has committed, and
 // each piece of work runs in a savepoint of its own, so a failing one
@@ -43,19 +36,15 @@ func (s *Service) commitSubmission(ctx context.Context, fn submissionWork) error
 // batch is run again, one transaction each, so that one bad submission
 // cannot sink the others.
 type groupCommit struct {
-	mu      sync.Mutex
-	queue   []*pendingWork
-	leading bool
+	store.Batcher[*pendingWork]
 	// batches counts the transactions run, for tests.
 	batches atomic.Int64
 }
 
 type pendingWork struct {
-	ctx  context.Context
-	fn   submissionWork
-	err  error
-	lead bool
-	done chan struct{}
+	ctx context.Context
+	fn  submissionWork
+	err error
 }
 
 // do runs fn in a write transaction shared with other callers and returns
@@ -69,49 +58,11 @@ func (g *groupCommit) do(ctx context.Context, db *store.DB, l *consent.Ledger, f
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	p := &pendingWork{ctx: ctx, fn: fn, done: make(chan struct{})}
-	g.mu.Lock()
-	g.queue = append(g.queue, p)
-	if g.leading {
-		g.mu.Unlock()
-		<-p.done
-		if !p.lead {
-			return p.err
-		}
-	} else {
-		g.leading = true
-		g.mu.Unlock()
-	}
-	// This caller leads: it is the first in the queue.
-	for {
-		g.mu.Lock()
-		n := min(len(g.queue), maxBatch)
-		batch := append([]*pendingWork(nil), g.queue[:n]...)
-		g.queue = append(g.queue[:0], g.queue[n:]...)
-		g.mu.Unlock()
+	p := &pendingWork{ctx: ctx, fn: fn}
+	g.Do(p, func(batch []*pendingWork) {
 		g.batches.Add(1)
 		runBatch(db, l, batch)
-		own := false
-		for _, b := range batch {
-			if b == p {
-				own = true
-			} else {
-				close(b.done)
-			}
-		}
-		if own {
-			break
-		}
-	}
-	g.mu.Lock()
-	if len(g.queue) > 0 {
-		next := g.queue[0]
-		next.lead = true
-		close(next.done)
-	} else {
-		g.leading = false
-	}
-	g.mu.Unlock()
+	})
 	return p.err
 }
 

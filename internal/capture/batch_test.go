@@ -94,11 +94,9 @@ func TestGroupCommitFailuresStayAlone(t *testing.T) {
 		if b := g.batches.Load(); b >= n {
 			t.Errorf("%d transactions for %d pieces of work: nothing was grouped", b, n)
 		}
-		g.mu.Lock()
-		if g.leading || len(g.queue) != 0 {
-			t.Errorf("after all work: leading=%v, %d queued", g.leading, len(g.queue))
+		if !g.Idle() {
+			t.Errorf("after all work: somebody leads or waits (%d waiting)", g.Waiting())
 		}
-		g.mu.Unlock()
 	})
 }
 

@@ -77,3 +77,10 @@ func (b *Batcher[T]) Waiting() int {
 	defer b.mu.Unlock()
 	return len(b.queue)
 }
+
+// Idle says nobody leads and nobody waits (tests).
+func (b *Batcher[T]) Idle() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return !b.leading && len(b.queue) == 0
+}

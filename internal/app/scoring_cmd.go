@@ -94,6 +94,9 @@ func runScoring(ctx context.Context, env Env, args []string) error {
 			return nil
 		}
 	}
+	// The server, if one runs, writes in another process: no index
+	// build that holds the write lock longer than its busy_timeout.
+	svc.KeepIndexes = true
 	st, err := svc.Recompute(ctx, ws.ID)
 	if err != nil {
 		return err

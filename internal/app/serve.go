@@ -17,6 +17,7 @@ import (
 	"github.com/fairlead/fairlead/internal/id"
 	"github.com/fairlead/fairlead/internal/importer"
 	"github.com/fairlead/fairlead/internal/jobs"
+	"github.com/fairlead/fairlead/internal/lead"
 	"github.com/fairlead/fairlead/internal/privacy"
 	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/track"
@@ -53,6 +54,11 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	}
 	defer db.Close()
 	if err := bootstrap(ctx, db, cfg, env.Stdout); err != nil {
+		return err
+	}
+	// A large recompute drops the score index until its end; a process
+	// killed meanwhile left it missing.
+	if err := lead.RepairIndexes(ctx, db); err != nil {
 		return err
 	}
 

@@ -26,3 +26,6 @@ func SetReindexMin(n int) func() {
 	reindexMin = n
 	return func() { reindexMin = old }
 }
+
+// ReindexedDef is the kept definition of a reindexed index (tests).
+func ReindexedDef(name string) string { return reindexedDefs[name] }

@@ -35,6 +35,11 @@ type Service struct {
 	// PublicURL is the base of the links put into messages.
 	PublicURL string
 	Now       func() time.Time
+	// KeepIndexes keeps a large recompute from dropping the score index
+	// and building it at its end: for a recompute from the command line,
+	// whose build would hold SQLite's write lock for seconds against a
+	// server in another process (whose writers wait only busy_timeout).
+	KeepIndexes bool
 }
 
 func (s *Service) now() time.Time {

@@ -690,3 +690,43 @@ func testRecomputeInBatches(t *testing.T, reindex bool) {
 		}
 	})
 }
+
+// TestRepairIndexesAfterAKilledRecompute: a process killed between a large
+// recompute's drop of the score index and its build leaves the index
+// missing; the next start (RepairIndexes) or recompute makes it again as
+// the migrations define it, and the definition kept for that is the
+// schema's.
+func TestRepairIndexesAfterAKilledRecompute(t *testing.T) {
+	t.Parallel()
+	db := testdb.Open(t, store.SQLite)
+	ctx := context.Background()
+	schema := func() string {
+		var sql string
+		if err := db.R.QueryRowContext(ctx, `SELECT coalesce(max(sql), '') FROM sqlite_master WHERE type = 'index' AND name = 'lead_state_score'`).Scan(&sql); err != nil {
+			t.Fatal(err)
+		}
+		return sql
+	}
+	want := schema()
+	if want != lead.ReindexedDef("lead_state_score") {
+		t.Fatalf("kept definition %q, schema %q", lead.ReindexedDef("lead_state_score"), want)
+	}
+	for _, repair := range []func() error{
+		func() error { return lead.RepairIndexes(ctx, db) },
+		func() error {
+			f := newFixture(t, db, day("2026-11-12"))
+			_, err := f.svc.Recompute(ctx, f.ws)
+			return err
+		},
+	} {
+		if _, err := db.W.ExecContext(ctx, `DROP INDEX lead_state_score`); err != nil {
+			t.Fatal(err)
+		}
+		if err := repair(); err != nil {
+			t.Fatal(err)
+		}
+		if got := schema(); got != want {
+			t.Fatalf("after the repair: %q, want %q", got, want)
+		}
+	}
+}

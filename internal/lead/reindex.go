@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"github.com/fairlead/fairlead/internal/store"
 )
@@ -22,6 +23,41 @@ import (
 
 // reindexed are the indexes a large recompute drops and builds again.
 var reindexed = []string{"lead_state_score"}
+
+// reindexedDefs are those indexes as the migrations make them: a recompute
+// whose process was killed between the drop and the build leaves its index
+// missing, and RepairIndexes makes it from these (TestReindexedDefsAreTheSchema
+// keeps them equal to the schema).
+var reindexedDefs = map[string]string{
+	"lead_state_score": `CREATE INDEX lead_state_score ON lead_state (workspace_id, fit, eng_log)`,
+}
+
+// RepairIndexes makes the indexes a recompute drops when they are missing
+// and no recompute of this process has them dropped: after a process was
+// killed in the middle of a large recompute. Start-up calls it, and every
+// recompute before it starts.
+func RepairIndexes(ctx context.Context, db *store.DB) error {
+	if db.Dialect != store.SQLite || reindexing.Load() > 0 {
+		return nil
+	}
+	for _, name := range reindexed {
+		var n int
+		if err := db.R.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = $1`, name).Scan(&n); err != nil {
+			return fmt.Errorf("lead: look for index %s: %w", name, err)
+		}
+		if n > 0 {
+			continue
+		}
+		if err := db.TxCached(ctx, func(q store.Querier) error { return createIndexes(ctx, q, []string{reindexedDefs[name]}) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// reindexing counts this process's recomputes that have dropped the
+// indexes: RepairIndexes must not make them again under their feet.
+var reindexing atomic.Int32
 
 // reindexMin is the fewest rows a recompute must be expected to write
 // before it drops the indexes; below it, maintaining them row by row is
@@ -63,7 +99,7 @@ func indexName(create string) string {
 // changed contacts over the workspace's contacts, against all rows of the
 // table (the indexes hold every workspace).
 func (s *Service) shouldReindex(ctx context.Context, ws string, first []pending) (bool, error) {
-	if s.DB.Dialect != store.SQLite || len(first) == 0 {
+	if s.DB.Dialect != store.SQLite || s.KeepIndexes || len(first) == 0 {
 		return false, nil
 	}
 	changed := 0

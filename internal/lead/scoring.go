@@ -609,6 +609,9 @@ type prepared struct {
 func (s *Service) Recompute(ctx context.Context, ws string) (RecomputeStats, error) {
 	start := time.Now()
 	st := RecomputeStats{}
+	if err := RepairIndexes(ctx, s.DB); err != nil {
+		return st, err
+	}
 	sc, err := s.newScorer(ctx, s.DB.R, ws)
 	if err != nil {
 		return st, err
@@ -667,7 +670,10 @@ func (s *Service) Recompute(ctx context.Context, ws string) (RecomputeStats, err
 				if reindex, err = s.stateIndexes(ctx, s.DB.R); err != nil {
 					return st, err
 				}
-				drop = len(reindex) > 0
+				if drop = len(reindex) > 0; drop {
+					reindexing.Add(1)
+					defer reindexing.Add(-1)
+				}
 			}
 		}
 		// Batches go into one transaction until it has held the write lock

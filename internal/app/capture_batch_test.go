@@ -229,31 +229,7 @@ func TestCaptureBatchFailsAlone(t *testing.T) {
 // permissionRows are the permission blocks and marks as stored.
 func permissionRows(t *testing.T, db *store.DB) []string {
 	t.Helper()
-	var out []string
-	for _, query := range []string{
+	return testdb.Rows(t, db,
 		`SELECT slot, lo, entries FROM permission_blocks ORDER BY slot, lo`,
-		`SELECT space, contact_id, catalog, coalesce(recheck_at, 0), coalesce(granted, ''), profile FROM permission_checks ORDER BY space, contact_id`,
-	} {
-		rows, err := db.R.QueryContext(context.Background(), query)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cols, _ := rows.Columns()
-		for rows.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, fmt.Sprintf("%x", vals))
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return out
+		`SELECT space, contact_id, catalog, coalesce(recheck_at, 0), coalesce(granted, ''), profile FROM permission_checks ORDER BY space, contact_id`)
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -443,13 +442,9 @@ func TestSegmentCountMatchesEachContact(t *testing.T) {
 		r.Fit = append(r.Fit, lead.FitRule{ID: "customer", Points: 12, When: []lead.Condition{{Attribute: "relationship", Op: "eq", Value: "customer"}}})
 		f.rules(r)
 		rnd := rand.New(rand.NewPCG(3, 9))
-		type person struct {
-			id, audience, relationship string
-			events                     []track.Event
-		}
-		var people []person
+		var people []member
 		for i := range 48 {
-			p := person{audience: []string{"b2b", "b2c"}[rnd.IntN(2)], relationship: []string{"prospect", "customer"}[rnd.IntN(2)]}
+			p := member{audience: []string{"b2b", "b2c"}[rnd.IntN(2)], relationship: []string{"prospect", "customer"}[rnd.IntN(2)]}
 			p.id = f.contact(p.audience, p.relationship)
 			for range rnd.IntN(5) {
 				typ := []string{"page_view", "download"}[rnd.IntN(2)]
@@ -465,55 +460,7 @@ func TestSegmentCountMatchesEachContact(t *testing.T) {
 			}
 			people = append(people, p) // the last seven have no state unless they had events
 		}
-		score := map[string]float64{}
-		stage := map[string]string{}
-		for _, p := range people {
-			var err error
-			if score[p.id], err = f.svc.Score(ctx, f.ws, p.id); err != nil {
-				t.Fatal(err)
-			}
-			if stage[p.id], err = f.svc.Stage(ctx, f.ws, p.id); err != nil {
-				t.Fatal(err)
-			}
-		}
-		var eval func(p person, fl lead.Filter) bool
-		eval = func(p person, fl lead.Filter) bool {
-			switch {
-			case fl.And != nil:
-				for _, c := range fl.And {
-					if !eval(p, c) {
-						return false
-					}
-				}
-				return true
-			case fl.Or != nil:
-				for _, c := range fl.Or {
-					if eval(p, c) {
-						return true
-					}
-				}
-				return false
-			case fl.Not != nil:
-				return !eval(p, *fl.Not)
-			case fl.Event != nil:
-				since := now.AddDate(0, 0, -fl.Event.WithinDays)
-				seen := false
-				for _, e := range p.events {
-					seen = seen || (e.Type == fl.Event.Type && !e.At.Before(since))
-				}
-				return seen == (fl.Op == "happened")
-			}
-			switch fl.Field {
-			case "audience":
-				return (p.audience == fl.Value) == (fl.Op == "eq")
-			case "relationship":
-				return (p.relationship == fl.Value) == (fl.Op == "eq")
-			case "stage":
-				return slices.Contains(fl.Values, stage[p.id]) || stage[p.id] == fl.Value
-			}
-			s, n := score[p.id], *fl.Number
-			return map[string]bool{"gt": s > n, "gte": s >= n, "lt": s < n, "lte": s <= n}[fl.Op]
-		}
+		f.readLeads(people)
 		num := func(v float64) *float64 { return &v }
 		var filters []lead.Filter
 		for _, op := range []string{"gt", "gte", "lt", "lte"} {
@@ -533,7 +480,7 @@ func TestSegmentCountMatchesEachContact(t *testing.T) {
 		for i, fl := range filters {
 			want := 0
 			for _, p := range people {
-				if eval(p, fl) {
+				if p.holds(fl, now) {
 					want++
 				}
 			}

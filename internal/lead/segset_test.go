@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"math/rand/v2"
-	"slices"
 	"testing"
 	"time"
 
@@ -32,14 +31,9 @@ func TestSegmentCountEqualsEachContactRandomTrees(t *testing.T) {
 		r.Fit = append(r.Fit, lead.FitRule{ID: "customer", Points: 12, When: []lead.Condition{{Attribute: "relationship", Op: "eq", Value: "customer"}}})
 		f.rules(r)
 		rnd := rand.New(rand.NewPCG(11, 5))
-		type person struct {
-			id                              string
-			audience, relationship, dataSrc string
-			events                          []track.Event
-		}
-		var people []person
+		var people []member
 		for i := range 90 {
-			p := person{audience: contact.Audiences[rnd.IntN(2)], relationship: contact.Relationships[rnd.IntN(3)], dataSrc: contact.DataSources[rnd.IntN(2)]}
+			p := member{audience: contact.Audiences[rnd.IntN(2)], relationship: contact.Relationships[rnd.IntN(3)], dataSrc: contact.DataSources[rnd.IntN(2)]}
 			c, err := f.contacts.Create(ctx, f.ws, contact.Input{Audience: p.audience, Relationship: p.relationship, DataSource: p.dataSrc, Email: id.New()[24:] + "@example.com"})
 			if err != nil {
 				t.Fatal(err)
@@ -59,68 +53,7 @@ func TestSegmentCountEqualsEachContactRandomTrees(t *testing.T) {
 			}
 			people = append(people, p) // the last ones have no state unless they had events
 		}
-		score := map[string]float64{}
-		stage := map[string]string{}
-		for _, p := range people {
-			var err error
-			if score[p.id], err = f.svc.Score(ctx, f.ws, p.id); err != nil {
-				t.Fatal(err)
-			}
-			if stage[p.id], err = f.svc.Stage(ctx, f.ws, p.id); err != nil {
-				t.Fatal(err)
-			}
-		}
-		enum := func(v string, fl lead.Filter) bool {
-			switch fl.Op {
-			case "eq":
-				return v == fl.Value
-			case "ne":
-				return v != fl.Value
-			}
-			return slices.Contains(fl.Values, v)
-		}
-		var eval func(p person, fl lead.Filter) bool
-		eval = func(p person, fl lead.Filter) bool {
-			switch {
-			case fl.And != nil:
-				for _, c := range fl.And {
-					if !eval(p, c) {
-						return false
-					}
-				}
-				return true
-			case fl.Or != nil:
-				for _, c := range fl.Or {
-					if eval(p, c) {
-						return true
-					}
-				}
-				return false
-			case fl.Not != nil:
-				return !eval(p, *fl.Not)
-			case fl.Event != nil:
-				since := now.AddDate(0, 0, -fl.Event.WithinDays)
-				seen := false
-				for _, e := range p.events {
-					seen = seen || (e.Type == fl.Event.Type && (fl.Event.Name == "" || e.Name == fl.Event.Name) && !e.At.Before(since))
-				}
-				return seen == (fl.Op == "happened")
-			}
-			switch fl.Field {
-			case "audience":
-				return enum(p.audience, fl)
-			case "relationship":
-				return enum(p.relationship, fl)
-			case "data_source":
-				return enum(p.dataSrc, fl)
-			case "stage":
-				return enum(stage[p.id], fl)
-			case "owner":
-				return fl.Op == "absent" // no one reaches the hand-off threshold here
-			}
-			s, n := score[p.id], *fl.Number
-			return map[string]bool{"gt": s > n, "gte": s >= n, "lt": s < n, "lte": s <= n}[fl.Op]
-		}
+		f.readLeads(people)
 		num := func(v float64) *float64 { return &v }
 		pick := func(xs []string) string { return xs[rnd.IntN(len(xs))] }
 		some := func(xs []string) []string {
@@ -203,7 +136,7 @@ func TestSegmentCountEqualsEachContactRandomTrees(t *testing.T) {
 			for _, fl := range filters {
 				want := 0
 				for _, p := range people {
-					if eval(p, fl) {
+					if p.holds(fl, now) {
 						want++
 					}
 				}

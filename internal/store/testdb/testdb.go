@@ -129,3 +129,33 @@ func MigrationSQL(t testing.TB, db *store.DB, v int) string {
 	t.Fatalf("no migration %d", v)
 	return ""
 }
+
+// Rows are the rows the queries return, each as one line of its values in
+// hex, in query order: tests compare what two ways of writing left stored.
+func Rows(t testing.TB, db *store.DB, queries ...string) []string {
+	t.Helper()
+	var out []string
+	for _, query := range queries {
+		rows, err := db.R.QueryContext(context.Background(), query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, fmt.Sprintf("%x", vals))
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}

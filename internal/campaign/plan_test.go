@@ -36,24 +36,7 @@ func TestChunkStatementsFindRowsByKey(t *testing.T) {
 		if _, err := db.W.ExecContext(ctx, `ANALYZE`); err != nil {
 			t.Fatal(err)
 		}
-		plan := func(q string, args ...any) string {
-			t.Helper()
-			rows, err := db.R.QueryContext(ctx, `EXPLAIN QUERY PLAN `+q, args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rows.Close()
-			var plan []string
-			for rows.Next() {
-				var a, b, c int
-				var detail string
-				if err := rows.Scan(&a, &b, &c, &detail); err != nil {
-					t.Fatal(err)
-				}
-				plan = append(plan, detail)
-			}
-			return strings.Join(plan, " | ")
-		}
+		plan := func(q string, args ...any) string { t.Helper(); return testdb.QueryPlan(t, db, q, args...) }
 		// A long list: with a few values the planner would choose well anyway.
 		claimArgs := []any{time.Now(), f.ws, camp.ID, 0}
 		for _, x := range ids[:200] {

@@ -625,11 +625,7 @@ func testRecomputeInBatches(t *testing.T, reindex bool) {
 			}
 			if reindex {
 				// The planner answers a score range from the index again.
-				var plan, detail string
-				var a, b int
-				if err := db.R.QueryRowContext(ctx, `EXPLAIN QUERY PLAN SELECT count(*) FROM lead_state WHERE workspace_id = $1 AND fit = 0 AND eng_log > 1`, f.ws).Scan(&a, &b, &plan, &detail); err != nil {
-					t.Fatal(err)
-				}
+				detail := testdb.QueryPlan(t, db, `SELECT count(*) FROM lead_state WHERE workspace_id = $1 AND fit = 0 AND eng_log > 1`, f.ws)
 				if !strings.Contains(detail, "lead_state_score") {
 					t.Errorf("plan after the rebuild: %s", detail)
 				}

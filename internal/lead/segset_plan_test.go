@@ -27,24 +27,7 @@ func TestSegmentSetPlans(t *testing.T) {
 			t.Fatal(err)
 		}
 		s := &Service{DB: db}
-		plan := func(q string, args ...any) string {
-			t.Helper()
-			rows, err := db.R.QueryContext(ctx, `EXPLAIN QUERY PLAN `+q, args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rows.Close()
-			var out []string
-			for rows.Next() {
-				var a, b, c int
-				var detail string
-				if err := rows.Scan(&a, &b, &c, &detail); err != nil {
-					t.Fatal(err)
-				}
-				out = append(out, detail)
-			}
-			return strings.Join(out, " | ")
-		}
+		plan := func(q string, args ...any) string { t.Helper(); return testdb.QueryPlan(t, db, q, args...) }
 		num := func(v float64) *float64 { return &v }
 		for _, tc := range []struct {
 			f    Filter

@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -158,4 +159,29 @@ func Rows(t testing.TB, db *store.DB, queries ...string) []string {
 		}
 	}
 	return out
+}
+
+// QueryPlan is SQLite's EXPLAIN QUERY PLAN of q with args, its steps
+// joined by " | ": tests check that a query reads the index it was built
+// for.
+func QueryPlan(t testing.TB, db *store.DB, q string, args ...any) string {
+	t.Helper()
+	rows, err := db.R.QueryContext(context.Background(), `EXPLAIN QUERY PLAN `+q, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var steps []string
+	for rows.Next() {
+		var a, b, c int
+		var detail string
+		if err := rows.Scan(&a, &b, &c, &detail); err != nil {
+			t.Fatal(err)
+		}
+		steps = append(steps, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(steps, " | ")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -52,20 +53,27 @@ func (l *Ledger) StoredGrants(ctx context.Context, ws string, ids []string, chan
 	b.WriteString(`SELECT contact_id, granted, recheck_at, catalog < (SELECT count(*) FROM purposes WHERE workspace_id = $2 AND built_in = $3)
 		FROM permission_checks WHERE space = $1 AND contact_id IN (`)
 	for _, cid := range ids {
-		if !id.Valid(cid) {
-			continue
+		if id.Valid(cid) {
+			args = append(args, l.contactKey(strings.ToLower(cid)))
 		}
-		if len(args) > 3 {
-			b.WriteByte(',')
-		}
-		args = append(args, l.contactKey(strings.ToLower(cid)))
-		fmt.Fprintf(&b, "$%d", len(args))
 	}
 	if len(args) == 3 {
 		return out, nil
 	}
+	// The list is padded with its last key to a power of two, so a few
+	// texts serve every call and each is parsed once (store.QueryRead).
+	for n := len(args) - 3; n < 1024 && n&(n-1) != 0; n++ {
+		args = append(args, args[len(args)-1])
+	}
+	for i := 4; i <= len(args); i++ {
+		if i > 4 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('$')
+		b.WriteString(strconv.Itoa(i))
+	}
 	b.WriteByte(')')
-	rows, err := l.db.R.QueryContext(ctx, b.String(), args...)
+	rows, err := l.db.QueryRead(ctx, b.String(), args...)
 	if err != nil {
 		return nil, fmt.Errorf("read permission marks: %w", err)
 	}

@@ -20,3 +20,14 @@ func OnGroupWritten(db *DB, fn func(n int)) {
 func GroupQueued(db *DB) int {
 	return db.group.Waiting()
 }
+
+// ReadStmts is how many statements db keeps prepared on the read pool
+// (tests).
+func ReadStmts(db *DB) int {
+	if db.reads == nil {
+		return 0
+	}
+	db.reads.mu.Lock()
+	defer db.reads.mu.Unlock()
+	return len(db.reads.stmts)
+}

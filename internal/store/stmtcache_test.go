@@ -79,3 +79,42 @@ func TestTxCachedReusesStatementsAndKeepsTransactions(t *testing.T) {
 		}
 	})
 }
+
+// TestQueryReadPreparesOnce: a repeated read text is prepared once on
+// SQLite's read pool and answers with the rows of the moment.
+func TestQueryReadPreparesOnce(t *testing.T) {
+	t.Parallel()
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		count := func() int {
+			rows, err := db.QueryRead(ctx, `SELECT count(*) FROM workspaces WHERE slug LIKE $1`, "read-%")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			var n int
+			for rows.Next() {
+				if err := rows.Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return n
+		}
+		before := store.ReadStmts(db)
+		for i := range 3 {
+			if got := count(); got != i {
+				t.Fatalf("read %d: %d rows, want %d", i, got, i)
+			}
+			if _, err := db.W.ExecContext(ctx, `INSERT INTO workspaces (id, slug, name, created_at) VALUES ($1, $2, 'R', $3)`, id.New(), fmt.Sprintf("read-%d", i), time.Now().UTC()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := before + 1
+		if db.Dialect != store.SQLite {
+			want = 0 // pgx keeps its own statement cache per connection
+		}
+		if got := store.ReadStmts(db); got != want {
+			t.Errorf("%d statements prepared on the read pool, want %d", got, want)
+		}
+	})
+}

@@ -58,6 +58,7 @@ type DB struct {
 	path   string     // SQLite file, for backups
 	stmts  *stmtCache // SQLite: statements prepared on W (TxCached)
 	group  txGroup    // TxGrouped
+	reads  *readCache // SQLite: statements prepared on R (QueryRead)
 }
 
 // Options say where the database is.
@@ -140,7 +141,7 @@ func openSQLite(ctx context.Context, dir string) (*DB, error) {
 	// query past the second opened a connection (and ran the pragmas) anew.
 	r.SetMaxIdleConns(4)
 	r.SetConnMaxIdleTime(5 * time.Minute)
-	return &DB{Dialect: SQLite, W: w, R: r, path: path, stmts: newStmtCache()}, nil
+	return &DB{Dialect: SQLite, W: w, R: r, path: path, stmts: newStmtCache(), reads: &readCache{stmts: map[string]*sql.Stmt{}}}, nil
 }
 
 func openPostgres(ctx context.Context, o Options) (*DB, error) {
@@ -190,6 +191,9 @@ func (db *DB) Close() error {
 	var errs []error
 	if db.stmts != nil {
 		db.stmts.close()
+	}
+	if db.reads != nil {
+		db.reads.close()
 	}
 	if db.R != nil && db.R != db.W {
 		errs = append(errs, db.R.Close())

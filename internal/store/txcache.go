@@ -172,3 +172,53 @@ func (t tracedQuerier) QueryRowContext(ctx context.Context, query string, args .
 	t.trace(query)
 	return t.q.QueryRowContext(ctx, query, args...)
 }
+
+// readCache keeps statements prepared on SQLite's read pool: a hot read
+// whose text repeats (IN lists padded to a few lengths) is parsed once per
+// reader instead of on every call.
+type readCache struct {
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt
+}
+
+// QueryRead runs a read on the read pool, on SQLite as a statement
+// prepared once (up to maxCachedStmts texts; past that, unprepared). Use
+// it for texts built from a few fixed pieces, never from data.
+func (db *DB) QueryRead(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if db.reads == nil {
+		return db.R.QueryContext(ctx, query, args...)
+	}
+	c := db.reads
+	c.mu.Lock()
+	s, ok := c.stmts[query]
+	c.mu.Unlock()
+	if !ok {
+		c.mu.Lock()
+		full := len(c.stmts) >= maxCachedStmts
+		c.mu.Unlock()
+		if full {
+			return db.R.QueryContext(ctx, query, args...)
+		}
+		p, err := db.R.PrepareContext(ctx, query)
+		if err != nil {
+			return nil, err
+		}
+		c.mu.Lock()
+		if s = c.stmts[query]; s == nil {
+			c.stmts[query], s = p, p
+		} else {
+			p.Close()
+		}
+		c.mu.Unlock()
+	}
+	return s.QueryContext(ctx, args...)
+}
+
+func (c *readCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for q, s := range c.stmts {
+		s.Close()
+		delete(c.stmts, q)
+	}
+}

@@ -52,7 +52,12 @@ func packContribs(cs []contribution) string {
 	if len(cs) == 0 {
 		return ""
 	}
-	b := make([]byte, 0, len(cs)*96)
+	return string(appendPacked(make([]byte, 0, len(cs)*96), cs))
+}
+
+// appendPacked appends the packed text of cs to b: a recompute packs a
+// whole batch into one buffer and makes one string of it.
+func appendPacked(b []byte, cs []contribution) []byte {
 	for i, c := range cs {
 		if i > 0 {
 			b = append(b, '\n')
@@ -84,7 +89,7 @@ func packContribs(cs []contribution) string {
 		}
 		b = strconv.AppendInt(b, int64(c.version), 10)
 	}
-	return string(b)
+	return b
 }
 
 func appendEscaped(b []byte, s string) []byte {

@@ -44,12 +44,41 @@ type contactScore struct {
 	fit      float64
 	engLog   float64
 	contribs []contribution
-	capUsed  map[capKey]float64
+	capUsed  capsGiven
 }
 
-// newContactScore starts a contact with nothing; capUsed is made at the
-// first capped rule that gives points, so a recompute does not make a map
-// for each of a million contacts, most of which never need one.
+// capsGiven is what capped rules gave a contact per rule and cap period.
+// A contact has a few such periods, so a list searched in order is cheaper
+// than a map, which a recompute would make for most of a million contacts.
+type capsGiven []capUse
+
+type capUse struct {
+	key  capKey
+	used float64
+}
+
+func (c capsGiven) get(k capKey) float64 {
+	for _, u := range c {
+		if u.key == k {
+			return u.used
+		}
+	}
+	return 0
+}
+
+func (c *capsGiven) add(k capKey, p float64) {
+	for i := range *c {
+		if (*c)[i].key == k {
+			(*c)[i].used += p
+			return
+		}
+	}
+	*c = append(*c, capUse{k, p})
+}
+
+// newContactScore starts a contact with nothing; capUsed and contribs
+// are allocated at their first entry, so a contact without events costs
+// only the fit's.
 func newContactScore() *contactScore {
 	return &contactScore{engLog: math.Inf(-1)}
 }
@@ -89,19 +118,21 @@ func (sc *scorer) applyEvent(cs *contactScore, e track.Event, explicit func() bo
 		capped := false
 		if r.Cap != nil {
 			k := capKey{r.ID, bucket(e.At, r.Cap.PeriodDays)}
-			left := r.Cap.Points - cs.capUsed[k]
+			left := r.Cap.Points - cs.capUsed.get(k)
 			if left <= 1e-9 {
 				continue
 			}
 			if p > left {
 				p, capped = left, true
 			}
-			if cs.capUsed == nil {
-				cs.capUsed = map[capKey]float64{}
-			}
-			cs.capUsed[k] += p
+			cs.capUsed.add(k, p)
 		}
 		cs.engLog = logAdd(cs.engLog, logAt(p, e.At, sc.rules.HalfLifeDays))
+		if cs.contribs == nil {
+			// Room for a few events and the fit in one allocation, not
+			// the three or four of growing from one.
+			cs.contribs = make([]contribution, 0, 6)
+		}
 		cs.contribs = append(cs.contribs, contribution{ruleID: r.ID, kind: "engagement", eventID: e.ID, eventType: e.Type, eventName: e.Name, points: p, capped: capped, at: e.At, version: sc.version})
 	}
 }
@@ -383,15 +414,15 @@ func row(b *strings.Builder, d store.Dialect, k int, pattern string) {
 
 // capsUsed sums what the capped rules already gave a contact per cap
 // period, from its stored engagement.
-func capsUsed(sc *scorer, stored []contribution) map[capKey]float64 {
-	out := map[capKey]float64{}
+func capsUsed(sc *scorer, stored []contribution) capsGiven {
+	var out capsGiven
 	for _, r := range sc.rules.Engagement {
 		if r.Cap == nil {
 			continue
 		}
 		for _, c := range stored {
 			if c.ruleID == r.ID {
-				out[capKey{r.ID, bucket(c.at, r.Cap.PeriodDays)}] += c.points
+				out.add(capKey{r.ID, bucket(c.at, r.Cap.PeriodDays)}, c.points)
 			}
 		}
 	}

@@ -93,6 +93,9 @@ type transitionRow struct {
 // lead_state, with multi-row INSERTs.
 func (s *Service) insertTransitions(ctx context.Context, q store.Querier, ws string, moves []transitionRow, actor string, at time.Time) error {
 	atArg := stamp(s.DB.Dialect, at)
+	if s.DB.Dialect == store.SQLite {
+		return insertTransitionsSQLite(ctx, q, ws, moves, actor, at, atArg)
+	}
 	return chunked(len(moves), func(off, n int) error {
 		var b strings.Builder
 		b.WriteString(`INSERT INTO lead_transitions (id, workspace_id, contact_id, from_stage, to_stage, at, cause, actor, reason) VALUES `)
@@ -104,6 +107,34 @@ func (s *Service) insertTransitions(ctx context.Context, q store.Querier, ws str
 			placeholders(&b, s.DB.Dialect, len(args), 9)
 			args = append(args, id.NewAt(at), ws, m.cid, m.from, m.to, atArg, m.cause, actor, "")
 		}
+		if _, err := q.ExecContext(ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("lead: record transitions: %w", store.MapError(err))
+		}
+		return nil
+	})
+}
+
+// insertTransitionsSQLite binds what every row of a batch shares
+// (workspace, time, actor) once per statement, in a one-row subquery the
+// rows' VALUES are joined with: a first recompute writes some 900,000 stage
+// moves at 1,000,000 contacts, and each bound parameter costs the driver a
+// conversion and SQLite a bind, so five per row instead of nine.
+func insertTransitionsSQLite(ctx context.Context, q store.Querier, ws string, moves []transitionRow, actor string, at time.Time, atArg any) error {
+	return chunked(len(moves), func(off, n int) error {
+		var b strings.Builder
+		b.WriteString(`INSERT INTO lead_transitions (id, workspace_id, contact_id, from_stage, to_stage, at, cause, actor, reason)
+			SELECT v.column1, c.ws, v.column2, v.column3, v.column4, c.at, v.column5, c.actor, ''
+			FROM (SELECT ? AS ws, ? AS at, ? AS actor) c, (VALUES `)
+		args := make([]any, 0, 3+n*5)
+		args = append(args, ws, atArg, actor)
+		for i, m := range moves[off : off+n] {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(`(?,?,?,?,?)`)
+			args = append(args, id.NewAt(at), m.cid, m.from, m.to, m.cause)
+		}
+		b.WriteString(`) v`)
 		if _, err := q.ExecContext(ctx, b.String(), args...); err != nil {
 			return fmt.Errorf("lead: record transitions: %w", store.MapError(err))
 		}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fairlead/fairlead/internal/auth"
 	"github.com/fairlead/fairlead/internal/id"
 	"github.com/fairlead/fairlead/internal/lead"
 	"github.com/fairlead/fairlead/internal/store"
@@ -93,6 +94,127 @@ func TestContributionsCarriedOver(t *testing.T) {
 		}
 		if h, err := f.svc.ScoreHistory(ctx, f.ws, cid, "de", 0); err != nil || len(h.Contributions) != 1 || h.Contributions[0].Kind != "fit" {
 			t.Fatalf("history after the recompute: %+v %v", h.Contributions, err)
+		}
+	})
+}
+
+// TestTransitionsCarriedOver runs migration 0027 over stage moves in 0014's
+// table: every row must read back through the history, the funnel and the
+// access export as it was stored, two moves at the same time in id order;
+// erasure must still unlink them, and new moves must still be written.
+func TestTransitionsCarriedOver(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := day("2026-11-12")
+		f := newFixture(t, db, now)
+		f.rules(scoringRules())
+		cid, other := f.contact("b2b", "prospect"), f.contact("b2c", "prospect")
+		exec := func(q string, args ...any) {
+			t.Helper()
+			if _, err := db.W.ExecContext(ctx, q, args...); err != nil {
+				t.Fatalf("%.60s: %v", q, err)
+			}
+		}
+		// A manual move's reason is sealed: the move is made through the
+		// service, and its row carried into 0014's table.
+		at1 := time.Date(2026, 11, 2, 9, 30, 15, 123456000, time.UTC)
+		at2 := time.Date(2026, 11, 10, 17, 0, 0, 0, time.UTC)
+		f.now = at2
+		if _, err := f.svc.Move(ctx, f.ws, cid, auth.RoleAdmin, "user:test", lead.StageSalesQualified, "called back"); err != nil {
+			t.Fatal(err)
+		}
+		var second, sealed string
+		if err := db.R.QueryRowContext(ctx, `SELECT id, reason FROM lead_transitions WHERE workspace_id = $1 AND contact_id = $2`, f.ws, cid).Scan(&second, &sealed); err != nil {
+			t.Fatal(err)
+		}
+		exec(`DROP TABLE lead_transitions`)
+		for _, stmt := range strings.Split(testdb.MigrationSQL(t, db, 14), ";") {
+			for _, head := range []string{"CREATE TABLE lead_transitions (", "CREATE INDEX lead_transitions_"} {
+				if i := strings.Index(stmt, head); i >= 0 {
+					exec(stmt[i:])
+				}
+			}
+		}
+		// An id before the manual move's at the same time: the key orders
+		// the two by id.
+		first := second[:9] + "0000" + second[13:]
+		moves := []struct {
+			id, cid, from, to string
+			at                time.Time
+			cause, reason     string
+		}{
+			{id.NewAt(at1), cid, "visitor", "lead", at1, "event", ""},
+			{second, cid, "marketing_qualified", "sales_qualified", at2, "manual", sealed},
+			{first, cid, "lead", "marketing_qualified", at2, "recompute", ""},
+			{id.NewAt(at1), other, "visitor", "lead", at1, "event", ""},
+		}
+		for _, m := range moves {
+			actor := "system"
+			if m.cause == "manual" {
+				actor = "user:test"
+			}
+			exec(`INSERT INTO lead_transitions (id, workspace_id, contact_id, from_stage, to_stage, at, cause, actor, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+				m.id, f.ws, m.cid, m.from, m.to, m.at, m.cause, actor, m.reason)
+		}
+		exec(testdb.MigrationSQL(t, db, 27))
+
+		got, err := f.svc.Transitions(ctx, f.ws, cid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"visitor>lead", "lead>marketing_qualified", "marketing_qualified>sales_qualified"}
+		if len(got) != len(want) {
+			t.Fatalf("%d moves after the migration, want %d: %+v", len(got), len(want), got)
+		}
+		for i, tr := range got {
+			if tr.From+">"+tr.To != want[i] {
+				t.Errorf("move %d is %s>%s, want %s", i, tr.From, tr.To, want[i])
+			}
+		}
+		if tr := got[2]; tr.ID != second || !tr.At.Equal(at2) || tr.Cause != "manual" || tr.Actor != "user:test" || tr.Reason != "called back" || tr.ContactID != cid {
+			t.Errorf("manual move after the migration: %+v", tr)
+		}
+		if tr := got[0]; !tr.At.Equal(at1) || tr.Cause != "event" {
+			t.Errorf("first move after the migration: %+v", tr)
+		}
+		fp, err := f.svc.Funnel(ctx, f.ws, day("2026-11-01"), day("2026-11-12"), "week")
+		if err != nil {
+			t.Fatal(err)
+		}
+		entered := 0
+		for _, p := range fp {
+			entered += p.Entered["lead"]
+		}
+		if entered != 2 {
+			t.Errorf("funnel after the migration: %d entered lead, want 2: %+v", entered, fp)
+		}
+		x, err := lead.ExportContact(f.contacts.Keys())(ctx, db.R, f.ws, cid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rows := x.(map[string][]map[string]any)["transitions"]; len(rows) != 3 || rows[1]["id"] != first {
+			t.Errorf("export after the migration: %v", rows)
+		}
+		// New moves go into the new table.
+		if _, err := f.svc.Move(ctx, f.ws, other, auth.RoleAdmin, "user:test", lead.StageCustomer, "signed"); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := f.svc.Transitions(ctx, f.ws, other); err != nil || len(got) != 2 || got[1].To != lead.StageCustomer {
+			t.Fatalf("moves of the other contact after a manual move: %+v %v", got, err)
+		}
+		err = db.TxCached(ctx, func(q store.Querier) error {
+			_, err := lead.EraseContact(ctx, q, f.ws, cid)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var linked, blanked int
+		if err := db.R.QueryRowContext(ctx, `SELECT COUNT(*) FROM lead_transitions WHERE workspace_id = $1 AND contact_id = $2`, f.ws, cid).Scan(&linked); err != nil || linked != 0 {
+			t.Errorf("%d moves still linked to the erased contact (%v)", linked, err)
+		}
+		if err := db.R.QueryRowContext(ctx, `SELECT COUNT(*) FROM lead_transitions WHERE workspace_id = $1 AND cause = 'manual' AND reason = ''`, f.ws).Scan(&blanked); err != nil || blanked != 1 {
+			t.Errorf("%d blanked manual moves after the erasure, want 1 (%v)", blanked, err)
 		}
 	})
 }

@@ -52,7 +52,12 @@ func packContribs(cs []contribution) string {
 	if len(cs) == 0 {
 		return ""
 	}
-	b := make([]byte, 0, len(cs)*96)
+	return string(appendPacked(make([]byte, 0, len(cs)*96), cs))
+}
+
+// appendPacked appends the packed text of cs to b: a recompute packs a
+// whole batch into one buffer and makes one string of it.
+func appendPacked(b []byte, cs []contribution) []byte {
 	for i, c := range cs {
 		if i > 0 {
 			b = append(b, '\n')
@@ -84,11 +89,21 @@ func packContribs(cs []contribution) string {
 		}
 		b = strconv.AppendInt(b, int64(c.version), 10)
 	}
-	return string(b)
+	return b
 }
 
 func appendEscaped(b []byte, s string) []byte {
-	if !strings.ContainsAny(s, "\t\n\\") {
+	// A loop over the bytes, not strings.ContainsAny: a recompute packs
+	// some 16 million fields at 1,000,000 contacts, almost none with a
+	// character to escape, and ContainsAny builds its set anew each call.
+	plain := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '\t' || c == '\n' || c == '\\' {
+			plain = false
+			break
+		}
+	}
+	if plain {
 		return append(b, s...)
 	}
 	for i := 0; i < len(s); i++ {

@@ -44,12 +44,41 @@ type contactScore struct {
 	fit      float64
 	engLog   float64
 	contribs []contribution
-	capUsed  map[capKey]float64
+	capUsed  capsGiven
 }
 
-// newContactScore starts a contact with nothing; capUsed is made at the
-// first capped rule that gives points, so a recompute does not make a map
-// for each of a million contacts, most of which never need one.
+// capsGiven is what capped rules gave a contact per rule and cap period.
+// A contact has a few such periods, so a list searched in order is cheaper
+// than a map, which a recompute would make for most of a million contacts.
+type capsGiven []capUse
+
+type capUse struct {
+	key  capKey
+	used float64
+}
+
+func (c capsGiven) get(k capKey) float64 {
+	for _, u := range c {
+		if u.key == k {
+			return u.used
+		}
+	}
+	return 0
+}
+
+func (c *capsGiven) add(k capKey, p float64) {
+	for i := range *c {
+		if (*c)[i].key == k {
+			(*c)[i].used += p
+			return
+		}
+	}
+	*c = append(*c, capUse{k, p})
+}
+
+// newContactScore starts a contact with nothing; capUsed and contribs
+// are allocated at their first entry, so a contact without events costs
+// only the fit's.
 func newContactScore() *contactScore {
 	return &contactScore{engLog: math.Inf(-1)}
 }
@@ -89,19 +118,21 @@ func (sc *scorer) applyEvent(cs *contactScore, e track.Event, explicit func() bo
 		capped := false
 		if r.Cap != nil {
 			k := capKey{r.ID, bucket(e.At, r.Cap.PeriodDays)}
-			left := r.Cap.Points - cs.capUsed[k]
+			left := r.Cap.Points - cs.capUsed.get(k)
 			if left <= 1e-9 {
 				continue
 			}
 			if p > left {
 				p, capped = left, true
 			}
-			if cs.capUsed == nil {
-				cs.capUsed = map[capKey]float64{}
-			}
-			cs.capUsed[k] += p
+			cs.capUsed.add(k, p)
 		}
 		cs.engLog = logAdd(cs.engLog, logAt(p, e.At, sc.rules.HalfLifeDays))
+		if cs.contribs == nil {
+			// Room for a few events and the fit in one allocation, not
+			// the three or four of growing from one.
+			cs.contribs = make([]contribution, 0, 6)
+		}
 		cs.contribs = append(cs.contribs, contribution{ruleID: r.ID, kind: "engagement", eventID: e.ID, eventType: e.Type, eventName: e.Name, points: p, capped: capped, at: e.At, version: sc.version})
 	}
 }
@@ -383,20 +414,25 @@ func row(b *strings.Builder, d store.Dialect, k int, pattern string) {
 
 // capsUsed sums what the capped rules already gave a contact per cap
 // period, from its stored engagement.
-func capsUsed(sc *scorer, stored []contribution) map[capKey]float64 {
-	out := map[capKey]float64{}
+func capsUsed(sc *scorer, stored []contribution) capsGiven {
+	var out capsGiven
 	for _, r := range sc.rules.Engagement {
 		if r.Cap == nil {
 			continue
 		}
 		for _, c := range stored {
 			if c.ruleID == r.ID {
-				out[capKey{r.ID, bucket(c.at, r.Cap.PeriodDays)}] += c.points
+				out.add(capKey{r.ID, bucket(c.at, r.Cap.PeriodDays)}, c.points)
 			}
 		}
 	}
 	return out
 }
+
+// neverAsked stands in for explicitOnce when nothing is flagged sensitive:
+// the scorer asks only about flagged events and attributes, and a
+// recompute would otherwise make a closure for each of a million contacts.
+func neverAsked() bool { return false }
 
 // explicitOnce asks the engine at most once per contact whether the person
 // gave explicit consent for sensitive personalization.
@@ -745,64 +781,46 @@ func (s *Service) Recompute(ctx context.Context, ws string) (RecomputeStats, err
 // after; nothing of it writes.
 func (s *Service) prepareBatch(ctx context.Context, sc *scorer, ws, after string) prepared {
 	var b prepared
-	base := `SELECT c.id, c.audience, c.relationship, c.data_source, s.contributions, s.` + strings.ReplaceAll(stateCols, ", ", ", s.") + `
-		FROM contacts c LEFT JOIN lead_state s ON s.workspace_id = c.workspace_id AND s.contact_id = c.id WHERE c.workspace_id = $1`
+	// The contacts and their states are two reads in ID order, merged
+	// here: a join looked each contact's state up in lead_state, a
+	// million seeks at 1,000,000 contacts, where a range of the table
+	// is one walk.
 	var rows *sql.Rows
 	var err error
+	const contactsQuery = `SELECT id, audience, relationship, data_source FROM contacts WHERE workspace_id = $1`
 	if after == "" {
-		rows, err = s.DB.R.QueryContext(ctx, base+` ORDER BY c.id LIMIT $2`, ws, recomputeBatch)
+		rows, err = s.DB.R.QueryContext(ctx, contactsQuery+` ORDER BY id LIMIT $2`, ws, recomputeBatch)
 	} else {
-		rows, err = s.DB.R.QueryContext(ctx, base+` AND c.id > $2 ORDER BY c.id LIMIT $3`, ws, after, recomputeBatch)
+		rows, err = s.DB.R.QueryContext(ctx, contactsQuery+` AND id > $2 ORDER BY id LIMIT $3`, ws, after, recomputeBatch)
 	}
 	if err != nil {
 		b.err = fmt.Errorf("lead: read contacts: %w", err)
 		return b
 	}
+	b.pds = make([]pending, 0, recomputeBatch)
 	for rows.Next() {
 		var pd pending
-		var stage *string
-		var fit, engLog *float64
-		var version *int
-		var owner *string
-		var handed *time.Time
-		var pack *string
-		if err := rows.Scan(&pd.cid, &pd.p.Audience, &pd.p.Relationship, &pd.p.DataSource, &pack, &stage, &fit, &engLog, &version, &owner, &handed); err != nil {
+		if err := rows.Scan(&pd.cid, &pd.p.Audience, &pd.p.Relationship, &pd.p.DataSource); err != nil {
 			rows.Close()
 			b.err = err
 			return b
 		}
 		pd.cid = strings.ToLower(pd.cid)
 		pd.st = stateRow{stage: StageVisitor, engLog: math.Inf(-1)}
-		if stage != nil {
-			pd.st.exists, pd.st.stage = true, *stage
-			if fit != nil {
-				pd.st.fit = *fit
-			}
-			if engLog != nil {
-				pd.st.engLog = *engLog
-			}
-			if version != nil {
-				pd.st.version = *version
-			}
-			if owner != nil {
-				pd.st.owner = *owner
-			}
-			if handed != nil {
-				t := handed.UTC()
-				pd.st.handedOff = &t
-			}
-			if pack != nil {
-				pd.st.pack = *pack
-			}
-		}
 		pd.cs = newContactScore()
-		pd.explicit = s.explicitOnce(ctx, ws, pd.cid)
+		pd.explicit = neverAsked
+		if !sc.sens.empty() {
+			pd.explicit = s.explicitOnce(ctx, ws, pd.cid)
+		}
 		b.pds = append(b.pds, pd)
 	}
 	err = rows.Err()
 	rows.Close()
 	if err != nil || len(b.pds) == 0 {
 		b.err = err
+		return b
+	}
+	if b.err = s.readStates(ctx, ws, b.pds); b.err != nil {
 		return b
 	}
 	// The events are most of the reading: the batch's two halves read and
@@ -839,17 +857,80 @@ func (s *Service) prepareBatch(ctx context.Context, sc *scorer, ws, after string
 	// A contact whose contributions and state come out as stored is not
 	// written again: a recompute with unchanged rules (or rules that touch
 	// few contacts) then mostly reads.
+	// The batch's packed texts are made in one buffer and one string, cut
+	// into each contact's: two allocations per batch instead of two per
+	// contact.
+	ends := make([]int, len(b.pds))
+	buf := make([]byte, 0, len(b.pds)*256)
+	for i := range b.pds {
+		sortContribs(b.pds[i].cs.contribs)
+		buf = appendPacked(buf, b.pds[i].cs.contribs)
+		ends[i] = len(buf)
+	}
+	packs := string(buf)
 	for i := range b.pds {
 		pd := &b.pds[i]
 		pd.score = pd.cs.fit + valueAt(pd.cs.engLog, sc.now, sc.rules.HalfLifeDays)
 		pd.next = nextStage(pd.st.stage, pd.score, pd.p.Relationship, sc.rules.Thresholds)
-		sortContribs(pd.cs.contribs)
-		pd.pack = packContribs(pd.cs.contribs)
+		start := 0
+		if i > 0 {
+			start = ends[i-1]
+		}
+		pd.pack = packs[start:ends[i]]
 		same := pd.st.exists && pd.st.version == sc.version && pd.st.fit == pd.cs.fit &&
 			(pd.st.engLog == pd.cs.engLog || math.Abs(pd.st.engLog-pd.cs.engLog) < 1e-12) && pd.st.pack == pd.pack
 		pd.changed = !same || pd.next != pd.st.stage
 	}
 	return b
+}
+
+// readStates fills in the stored states of pds (in ID order) from one
+// range of lead_state.
+func (s *Service) readStates(ctx context.Context, ws string, pds []pending) error {
+	rows, err := s.DB.R.QueryContext(ctx, `SELECT contact_id, contributions, `+stateCols+` FROM lead_state
+		WHERE workspace_id = $1 AND contact_id >= $2 AND contact_id <= $3 ORDER BY contact_id`, ws, pds[0].cid, pds[len(pds)-1].cid)
+	if err != nil {
+		return fmt.Errorf("lead: read states: %w", err)
+	}
+	defer rows.Close()
+	k := 0
+	for rows.Next() {
+		var cid, pack, stage string
+		var fit float64
+		var engLog *float64
+		var version int
+		var owner *string
+		var handed *time.Time
+		if err := rows.Scan(&cid, &pack, &stage, &fit, &engLog, &version, &owner, &handed); err != nil {
+			return fmt.Errorf("lead: read states: %w", err)
+		}
+		cid = strings.ToLower(cid)
+		for k < len(pds) && pds[k].cid < cid {
+			k++
+		}
+		if k == len(pds) {
+			break
+		}
+		if pds[k].cid != cid {
+			continue // a state whose contact is gone
+		}
+		st := &pds[k].st
+		st.exists, st.stage, st.fit, st.version, st.pack = true, stage, fit, version, pack
+		if engLog != nil {
+			st.engLog = *engLog
+		}
+		if owner != nil {
+			st.owner = *owner
+		}
+		if handed != nil {
+			t := handed.UTC()
+			st.handedOff = &t
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("lead: read states: %w", err)
+	}
+	return nil
 }
 
 // minHalf is the fewest contacts worth a read of their own.

@@ -643,8 +643,7 @@ func isolationCases() map[string]isolationCase {
 // snapshot dumps workspace A's rows so a test can prove nothing changed.
 func snapshot(t *testing.T, h *harness, wsID string) string {
 	t.Helper()
-	var b strings.Builder
-	for _, q := range []string{
+	return strings.Join(testdb.Rows(t, h.db, []any{wsID},
 		`SELECT id, email, name, role, disabled_at IS NULL FROM users WHERE workspace_id = $1 ORDER BY id`,
 		`SELECT id, name, role, revoked_at IS NULL FROM api_tokens WHERE workspace_id = $1 ORDER BY id`,
 		`SELECT id, state, attempt, max_attempts FROM jobs WHERE workspace_id = $1 ORDER BY id`,
@@ -685,24 +684,7 @@ func snapshot(t *testing.T, h *harness, wsID string) string {
 		`SELECT contact_id, stage, score, owner FROM lead_state WHERE workspace_id = $1 ORDER BY contact_id`,
 		`SELECT id, name, filter FROM lead_segments WHERE workspace_id = $1 ORDER BY id`,
 		`SELECT id, to_stage FROM lead_transitions WHERE workspace_id = $1 ORDER BY id`,
-	} {
-		rows, err := h.db.R.Query(q, wsID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cols, _ := rows.Columns()
-		for rows.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			rows.Scan(ptrs...)
-			fmt.Fprintln(&b, vals...)
-		}
-		rows.Close()
-	}
-	return b.String()
+	), "\n")
 }
 
 // TestWorkspaceIsolation proves, for every repository function that takes

@@ -179,7 +179,7 @@ func TestBatchAppendNew(t *testing.T) {
 // permissionRows are the permission blocks and marks as stored.
 func permissionRows(t *testing.T, db *store.DB) []string {
 	t.Helper()
-	return testdb.Rows(t, db,
+	return testdb.Rows(t, db, nil,
 		`SELECT slot, lo, entries FROM permission_blocks ORDER BY slot, lo`,
 		`SELECT space, contact_id, catalog, coalesce(recheck_at, 0), coalesce(granted, ''), profile FROM permission_checks ORDER BY space, contact_id`)
 }

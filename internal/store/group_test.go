@@ -145,11 +145,7 @@ func TestTxGroupedCommitFailsAlone(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	release, started, held := make(chan struct{}), make(chan struct{}), make(chan error, 1)
-	go func() {
-		held <- db.TxGrouped(ctx, func(store.Querier) error { close(started); <-release; return nil })
-	}()
-	<-started
+	release := testdb.HoldWriter(t, db)
 	errs := make([]error, 4)
 	var wg sync.WaitGroup
 	for i := range 4 {
@@ -169,11 +165,10 @@ func TestTxGroupedCommitFailsAlone(t *testing.T) {
 	for store.GroupQueued(db) < 4 {
 		time.Sleep(time.Millisecond)
 	}
-	close(release)
-	wg.Wait()
-	if err := <-held; err != nil {
+	if err := release(); err != nil {
 		t.Fatal(err)
 	}
+	wg.Wait()
 	for i, err := range errs {
 		if (err != nil) != (i == 2) {
 			t.Errorf("call %d: %v", i, err)

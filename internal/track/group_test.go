@@ -25,11 +25,7 @@ func TestConcurrentBatchesFailAlone(t *testing.T) {
 		ws := newWorkspace(t, db)
 
 		// Hold the writer so the batches queue behind it.
-		release, started, held := make(chan struct{}), make(chan struct{}), make(chan error, 1)
-		go func() {
-			held <- db.TxGrouped(ctx, func(store.Querier) error { close(started); <-release; return nil })
-		}()
-		<-started
+		release := testdb.HoldWriter(t, db)
 		const batches = 10
 		refused := errors.New("audit refused")
 		errs := make([]error, batches)
@@ -48,11 +44,10 @@ func TestConcurrentBatchesFailAlone(t *testing.T) {
 			}()
 		}
 		time.Sleep(200 * time.Millisecond) // let them queue; the outcome holds either way
-		close(release)
-		wg.Wait()
-		if err := <-held; err != nil {
+		if err := release(); err != nil {
 			t.Fatal(err)
 		}
+		wg.Wait()
 		var want []string
 		for i, err := range errs {
 			if i%4 == 1 {

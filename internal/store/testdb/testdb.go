@@ -131,13 +131,14 @@ func MigrationSQL(t testing.TB, db *store.DB, v int) string {
 	return ""
 }
 
-// Rows are the rows the queries return, each as one line of its values in
-// hex, in query order: tests compare what two ways of writing left stored.
-func Rows(t testing.TB, db *store.DB, queries ...string) []string {
+// Rows are the rows the queries return (each run with args), each as one
+// line of its values in hex, in query order: tests compare what two ways
+// of writing, or a write and its refusal, left stored.
+func Rows(t testing.TB, db *store.DB, args []any, queries ...string) []string {
 	t.Helper()
 	var out []string
 	for _, query := range queries {
-		rows, err := db.R.QueryContext(context.Background(), query)
+		rows, err := db.R.QueryContext(context.Background(), query, args...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -184,4 +185,17 @@ func QueryPlan(t testing.TB, db *store.DB, q string, args ...any) string {
 		t.Fatal(err)
 	}
 	return strings.Join(steps, " | ")
+}
+
+// HoldWriter takes db's grouped writer (TxGrouped) and keeps it until the
+// returned func is called, so the writes a test starts meanwhile queue
+// behind it; the func returns the held call's error.
+func HoldWriter(t testing.TB, db *store.DB) (release func() error) {
+	t.Helper()
+	rel, started, held := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		held <- db.TxGrouped(context.Background(), func(store.Querier) error { close(started); <-rel; return nil })
+	}()
+	<-started
+	return func() error { close(rel); return <-held }
 }

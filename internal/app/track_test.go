@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -24,34 +23,11 @@ var trackTables = []string{"track_events", "track_pseudonymous", "track_counts",
 // text, so a test can grep them for an identifier that must not be there.
 func (h *harness) dumpTrack() string {
 	h.t.Helper()
-	var b strings.Builder
-	for _, t := range trackTables {
-		rows, err := h.db.R.QueryContext(context.Background(), `SELECT * FROM `+t)
-		if err != nil {
-			h.t.Fatal(err)
-		}
-		cols, _ := rows.Columns()
-		for rows.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				h.t.Fatal(err)
-			}
-			fmt.Fprintf(&b, "%s:", t)
-			for _, v := range vals {
-				if bs, ok := v.([]byte); ok {
-					v = string(bs)
-				}
-				fmt.Fprintf(&b, " %v", v)
-			}
-			b.WriteByte('\n')
-		}
-		rows.Close()
+	qs := make([]string, len(trackTables))
+	for i, t := range trackTables {
+		qs[i] = `SELECT * FROM ` + t
 	}
-	return b.String()
+	return strings.Join(testdb.Rows(h.t, h.db, nil, qs...), "\n")
 }
 
 // eachBackend runs fn on SQLite and on PostgreSQL, each with its own

@@ -132,31 +132,19 @@ func MigrationSQL(t testing.TB, db *store.DB, v int) string {
 }
 
 // Rows are the rows the queries return (each run with args), each as one
-// line of its values in hex, in query order: tests compare what two ways
-// of writing, or a write and its refusal, left stored.
+// line of its columns and values (store.RowMaps: text as text, times in
+// UTC), in query order: tests compare what two ways of writing, or a write
+// and its refusal, left stored, or look for what must not be stored.
 func Rows(t testing.TB, db *store.DB, args []any, queries ...string) []string {
 	t.Helper()
 	var out []string
 	for _, query := range queries {
-		rows, err := db.R.QueryContext(context.Background(), query, args...)
+		ms, err := store.RowMaps(context.Background(), db.R, query, args...)
 		if err != nil {
 			t.Fatal(err)
 		}
-		cols, _ := rows.Columns()
-		for rows.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, fmt.Sprintf("%x", vals))
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
+		for _, m := range ms {
+			out = append(out, fmt.Sprint(m))
 		}
 	}
 	return out

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -285,14 +286,28 @@ func (s *Backflow) CreateBatch(ctx context.Context, ws string, in NewBatch, acto
 	}
 	b.Letters, b.LeftOut = len(letters), len(b.Items)-len(letters)
 
-	err = s.DB.Tx(ctx, func(tx store.Tx) error {
-		var pdfArg any
-		if pdf.Len() > 0 {
-			pdfArg = pdf.Bytes()
+	// The print files carry names and postal addresses: they are kept sealed
+	// like every other personal field, under a workspace key of the keyring
+	// bound to the batch, so a copy of the database or a backup without the
+	// key file does not show them.
+	var pdfArg any
+	var manifestArg string
+	if pdf.Len() > 0 {
+		if pdfArg, err = s.sealFile(ws, b.ID, filePDF, pdf.Bytes()); err != nil {
+			return Batch{}, err
 		}
+	}
+	if manifest.Len() > 0 {
+		sealed, err := s.sealFile(ws, b.ID, fileManifest, manifest.Bytes())
+		if err != nil {
+			return Batch{}, err
+		}
+		manifestArg = sealedPrefix + base64.RawStdEncoding.EncodeToString(sealed)
+	}
+	err = s.DB.Tx(ctx, func(tx store.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO letter_batches (id, workspace_id, template_id, template_hash, purpose, channel, supplier_id, schedule_id, contract_id, letters, left_out, pdf, manifest, created_at, created_by)
 			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`,
-			b.ID, ws, b.TemplateID, b.TemplateHash, b.Purpose, b.Channel, nullID(b.SupplierID), nullID(b.ScheduleID), nullID(b.ContractID), b.Letters, b.LeftOut, pdfArg, manifest.String(), b.CreatedAt, b.CreatedBy); err != nil {
+			b.ID, ws, b.TemplateID, b.TemplateHash, b.Purpose, b.Channel, nullID(b.SupplierID), nullID(b.ScheduleID), nullID(b.ContractID), b.Letters, b.LeftOut, pdfArg, manifestArg, b.CreatedAt, b.CreatedBy); err != nil {
 			return store.MapError(err)
 		}
 		bulk, err := s.Ledger.Bulk(ctx, tx, ws)
@@ -431,7 +446,7 @@ func (s *Backflow) BatchPDF(ctx context.Context, ws, batchID string) ([]byte, er
 	if len(pdf) == 0 {
 		return nil, ErrNoLetters
 	}
-	return pdf, nil
+	return s.openFile(ws, batchID, filePDF, pdf)
 }
 
 // BatchManifest returns the batch's CSV manifest as stored.
@@ -446,5 +461,47 @@ func (s *Backflow) BatchManifest(ctx context.Context, ws, batchID string) (strin
 	if m == "" {
 		return "", ErrNoLetters
 	}
-	return m, nil
+	rest, ok := strings.CutPrefix(m, sealedPrefix)
+	if !ok {
+		return m, nil // written before the files were sealed
+	}
+	sealed, err := base64.RawStdEncoding.DecodeString(rest)
+	if err != nil {
+		return "", fmt.Errorf("batch manifest: malformed sealed text")
+	}
+	b, err := s.openFile(ws, batchID, fileManifest, sealed)
+	return string(b), err
+}
+
+const (
+	filePDF      = "pdf"
+	fileManifest = "manifest"
+	// sealedPrefix marks a sealed manifest in its text column.
+	sealedPrefix = "sealed1:"
+)
+
+// sealFile seals one print file of a batch; the label binds it to the
+// batch and the kind of file, so a sealed PDF copied to another batch or
+// column does not open.
+func (s *Backflow) sealFile(ws, batchID, kind string, b []byte) ([]byte, error) {
+	sealed, err := s.Contacts.Keys().SealSecret(ws, fileLabel(batchID, kind), b)
+	if err != nil {
+		return nil, fmt.Errorf("seal batch %s: %w", kind, err)
+	}
+	return sealed, nil
+}
+
+func (s *Backflow) openFile(ws, batchID, kind string, stored []byte) ([]byte, error) {
+	if kind == filePDF && bytes.HasPrefix(stored, []byte("%PDF-")) {
+		return stored, nil // written before the files were sealed
+	}
+	b, err := s.Contacts.Keys().OpenSecret(ws, fileLabel(batchID, kind), stored)
+	if err != nil {
+		return nil, fmt.Errorf("open batch %s: %w", kind, err)
+	}
+	return b, nil
+}
+
+func fileLabel(batchID, kind string) string {
+	return "letter_batch:" + strings.ToLower(batchID) + ":" + kind
 }

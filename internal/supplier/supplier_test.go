@@ -3,6 +3,7 @@ package supplier_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"strings"
 	"testing"
@@ -173,4 +174,58 @@ func BenchmarkBatch1000(b *testing.B) {
 			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "letters/s")
 		})
 	}
+}
+
+// The print files name people and their addresses: stored sealed, opened
+// only through the service; files written before they were sealed still
+// open as they are.
+func TestBatchFilesSealedAtRest(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		f.suppliers(t, 1)
+		b, err := f.svc.CreateBatch(ctx, f.ws, supplier.NewBatch{TemplateID: f.tpl.ID}, consent.Actor{})
+		if err != nil || b.Letters != 1 {
+			t.Fatalf("batch: %v %+v", err, b)
+		}
+		var rawPDF []byte
+		var rawManifest string
+		if err := db.R.QueryRowContext(ctx, `SELECT pdf, manifest FROM letter_batches WHERE workspace_id = $1 AND id = $2`, f.ws, b.ID).Scan(&rawPDF, &rawManifest); err != nil {
+			t.Fatal(err)
+		}
+		if len(rawPDF) == 0 || bytes.HasPrefix(rawPDF, []byte("%PDF-")) || bytes.Contains(rawPDF, []byte("Hafenstr")) {
+			t.Fatalf("the stored PDF is not sealed: %.40q", rawPDF)
+		}
+		if !strings.HasPrefix(rawManifest, "sealed1:") || strings.Contains(rawManifest, "Hafenstr") {
+			t.Fatalf("the stored manifest is not sealed: %.60q", rawManifest)
+		}
+		pdf, err := f.svc.BatchPDF(ctx, f.ws, b.ID)
+		if err != nil || !bytes.HasPrefix(pdf, []byte("%PDF-")) {
+			t.Fatalf("BatchPDF: %v %.20q", err, pdf)
+		}
+		m, err := f.svc.BatchManifest(ctx, f.ws, b.ID)
+		if err != nil || !strings.Contains(m, "Hafenstraße 1") {
+			t.Fatalf("BatchManifest: %v %q", err, m)
+		}
+
+		// A sealed file moved to another kind of file does not open.
+		if _, err := db.W.ExecContext(ctx, `UPDATE letter_batches SET manifest = $1 WHERE workspace_id = $2 AND id = $3`,
+			"sealed1:"+base64.RawStdEncoding.EncodeToString(rawPDF), f.ws, b.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.BatchManifest(ctx, f.ws, b.ID); err == nil {
+			t.Fatal("the sealed PDF opened as the manifest")
+		}
+
+		// Files stored in clear before sealing come back as they are.
+		if _, err := db.W.ExecContext(ctx, `UPDATE letter_batches SET pdf = $1, manifest = $2 WHERE workspace_id = $3 AND id = $4`, pdf, m, f.ws, b.ID); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := f.svc.BatchPDF(ctx, f.ws, b.ID); err != nil || !bytes.Equal(got, pdf) {
+			t.Fatalf("a PDF stored in clear: %v", err)
+		}
+		if got, err := f.svc.BatchManifest(ctx, f.ws, b.ID); err != nil || got != m {
+			t.Fatalf("a manifest stored in clear: %v", err)
+		}
+	})
 }

@@ -87,6 +87,8 @@ func (s *Service) Submit(ctx context.Context, key string, v url.Values, lang str
 // contact, its data key, its sealed record and values. The writer then
 // only inserts.
 func (s *Service) SubmitTo(ctx context.Context, f Form, v url.Values, lang string, m Meta) (Result, error) {
+	left := s.submissions.arrive()
+	defer left()
 	r, err := s.Render(ctx, f, lang)
 	if err != nil {
 		return Result{}, err
@@ -136,6 +138,7 @@ func (s *Service) SubmitTo(ctx context.Context, f Form, v url.Values, lang strin
 		p.prep, p.ledger = nil, nil
 		err = s.commitSubmission(ctx, work)
 	}
+	left()
 	if err != nil {
 		return res, err
 	}

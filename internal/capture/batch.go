@@ -2,17 +2,33 @@ package capture
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/fairlead/fairlead/internal/consent"
 	"github.com/fairlead/fairlead/internal/store"
 )
 
 // submissionWork is a submission's writes in the transaction q. Ledger
-// events of contacts it creates go through b (consent.Batch), which writes
-// the batch's events, chain heads and permission states at the end.
-type submissionWork func(ctx context.Context, q store.Querier, b *consent.Batch) error
+// events of contacts it creates go through w.events (consent.Batch), which
+// writes the batch's events, chain heads and permission states at the end;
+// inside a batch the rows of a new contact's sign-up go to w.rows, written
+// for the whole batch just before.
+type submissionWork func(ctx context.Context, q store.Querier, w *batchWrites) error
+
+// batchWrites is what a batch writes at its end for all its pieces.
+type batchWrites struct {
+	events *consent.Batch
+	// rows is nil when the work runs in a transaction of its own: it then
+	// inserts its rows itself.
+	rows *newRows
+}
+
+// rowWriter writes a batch's collected rows in its transaction.
+type rowWriter func(ctx context.Context, q store.Querier, r *newRows) error
 
 // commitSubmission runs a submission's writes in a transaction shared
 // with the submissions waiting at that moment (group commit, on both
@@ -21,7 +37,7 @@ type submissionWork func(ctx context.Context, q store.Querier, b *consent.Batch)
 // once, writes its events in one INSERT and its new contacts' grants
 // together, and commits once.
 func (s *Service) commitSubmission(ctx context.Context, fn submissionWork) error {
-	return s.submissions.do(ctx, s.DB, s.Ledger, fn)
+	return s.submissions.do(ctx, s.DB, s.Ledger, s.writeRows, fn)
 }
 
 // groupCommit gathers concurrent submissions into one transaction
@@ -39,6 +55,26 @@ type groupCommit struct {
 	store.Batcher[*pendingWork]
 	// batches counts the transactions run, for tests.
 	batches atomic.Int64
+	// coming counts the submissions between their arrival and the end of
+	// their commit: a leader yields to those not queued yet (Coming).
+	coming atomic.Int64
+	once   sync.Once
+}
+
+// lingerMax bounds how long a leader waits for submissions on their way:
+// a small fraction of the p99 budget, and less than a commit costs.
+const lingerMax = 500 * time.Microsecond
+
+// arrive counts a submission on its way to the writer; the function it
+// returns counts it out, and may be called more than once.
+func (g *groupCommit) arrive() func() {
+	g.coming.Add(1)
+	var left atomic.Bool
+	return func() {
+		if left.CompareAndSwap(false, true) {
+			g.coming.Add(-1)
+		}
+	}
 }
 
 type pendingWork struct {
@@ -54,14 +90,24 @@ type pendingWork struct {
 // context it is given, not the caller's: on SQLite a statement
 // interrupted by a cancelled context rolls back the whole transaction,
 // which would take the other callers' work with it.
-func (g *groupCommit) do(ctx context.Context, db *store.DB, l *consent.Ledger, fn submissionWork) error {
+//
+// With rows set, a batch collects its pieces' new rows and writes them
+// with rows at its end; nil: every piece writes its own.
+func (g *groupCommit) do(ctx context.Context, db *store.DB, l *consent.Ledger, rows rowWriter, fn submissionWork) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	g.once.Do(func() {
+		// Without this a leader that arrives a moment before the others
+		// (answered together, they come back together) commits alone, and
+		// a batch of one costs a whole commit.
+		g.Coming = func() int { return int(g.coming.Load()) }
+		g.Linger = lingerMax
+	})
 	p := &pendingWork{ctx: ctx, fn: fn}
 	g.Do(p, func(batch []*pendingWork) {
 		g.batches.Add(1)
-		runBatch(db, l, batch)
+		runBatch(db, l, rows, batch)
 	})
 	return p.err
 }
@@ -70,11 +116,20 @@ func (g *groupCommit) do(ctx context.Context, db *store.DB, l *consent.Ledger, f
 // does not follow any one caller's context: a client that goes away must
 // not roll back the others; work whose caller has gone is skipped.
 //
-// Each piece runs in the savepoint "submission": a failing one is rolled
-// back to it (its ledger events dropped from the batch with it) and the
-// savepoint serves the next piece; a piece that succeeded releases it and
-// the next takes a new one — on PostgreSQL in one round trip.
-func runBatch(db *store.DB, l *consent.Ledger, batch []*pendingWork) {
+// The rows of the pieces' new contacts (data keys, records, values, double
+// opt-in requests, jobs) are collected and written at the end as one
+// multi-row INSERT per table, so the per-statement cost of a sign-up
+// leaves the serialized part. A piece that runs statements of its own
+// (reads, an enrichment, the catalogue's count) runs them in the savepoint
+// "submission", taken at its first statement: a failing piece is rolled
+// back to it (its events and rows dropped from the batch with it) and the
+// savepoint serves the next; a piece that succeeded releases it and the
+// next takes a new one — on PostgreSQL in one round trip. A piece that
+// only collects needs no savepoint. When the batch's rows, its ledger
+// flush or the commit fail (an address taken twice, say), nothing of the
+// batch is written and every piece runs again in a transaction of its
+// own, where it fails alone.
+func runBatch(db *store.DB, l *consent.Ledger, rows rowWriter, batch []*pendingWork) {
 	ctx := context.WithoutCancel(batch[0].ctx)
 	newBatch := func() *consent.Batch {
 		if l == nil {
@@ -90,11 +145,11 @@ func runBatch(db *store.DB, l *consent.Ledger, batch []*pendingWork) {
 	}
 	alone := func(p *pendingWork) error {
 		return db.TxCached(ctx, func(q store.Querier) error {
-			b := newBatch()
-			if err := p.fn(ctx, q, b); err != nil {
+			w := &batchWrites{events: newBatch()}
+			if err := p.fn(ctx, q, w); err != nil {
 				return err
 			}
-			return flush(q, b)
+			return flush(q, w.events)
 		})
 	}
 	if len(batch) == 1 {
@@ -102,66 +157,127 @@ func runBatch(db *store.DB, l *consent.Ledger, batch []*pendingWork) {
 		return
 	}
 	err := db.TxCached(ctx, func(q store.Querier) error {
-		b := newBatch()
-		open := false
-		next := func() error {
+		w := &batchWrites{events: newBatch()}
+		if rows != nil {
+			w.rows = &newRows{}
+		}
+		open := false // the savepoint exists
+		used := false // it holds the writes of a piece that succeeded
+		begin := func() error {
 			switch {
 			case !open:
-				_, err := q.ExecContext(ctx, "SAVEPOINT submission")
-				return err
+				if _, err := q.ExecContext(ctx, "SAVEPOINT submission"); err != nil {
+					return err
+				}
+				open = true
+			case !used:
+				// Rolled back to: it holds nothing.
 			case db.Dialect == store.Postgres:
 				// Without parameters pgx sends this as one simple query.
-				_, err := q.ExecContext(ctx, "RELEASE SAVEPOINT submission; SAVEPOINT submission")
-				return err
+				if _, err := q.ExecContext(ctx, "RELEASE SAVEPOINT submission; SAVEPOINT submission"); err != nil {
+					return err
+				}
+			default:
+				if _, err := q.ExecContext(ctx, "RELEASE SAVEPOINT submission"); err != nil {
+					return err
+				}
+				if _, err := q.ExecContext(ctx, "SAVEPOINT submission"); err != nil {
+					return err
+				}
 			}
-			if _, err := q.ExecContext(ctx, "RELEASE SAVEPOINT submission"); err != nil {
-				return err
-			}
-			_, err := q.ExecContext(ctx, "SAVEPOINT submission")
-			return err
+			used = false
+			return nil
 		}
-		clean := false // the open savepoint holds nothing (rolled back to)
 		for _, p := range batch {
 			if p.err = p.ctx.Err(); p.err != nil {
 				continue
 			}
-			if !clean {
-				if err := next(); err != nil {
-					return fmt.Errorf("savepoint: %w", err)
-				}
-				open = true
-			}
 			n := 0
-			if b != nil {
-				n = b.Len()
+			if w.events != nil {
+				n = w.events.Len()
 			}
-			if p.err = p.fn(ctx, q, b); p.err == nil {
-				clean = false
+			m := w.rows.mark()
+			pq := &pieceQuerier{q: q, begin: begin}
+			p.err = p.fn(ctx, pq, w)
+			if pq.err != nil {
+				// The piece's work did not run as it should: the batch goes
+				// the one-by-one way, this piece included.
+				p.err = nil
+				return fmt.Errorf("savepoint: %w", pq.err)
+			}
+			if p.err == nil {
+				used = used || pq.taken
 				continue
 			}
-			if b != nil {
-				b.Truncate(n)
+			if w.events != nil {
+				w.events.Truncate(n)
 			}
-			if _, err := q.ExecContext(ctx, "ROLLBACK TO SAVEPOINT submission"); err != nil {
-				return fmt.Errorf("%w (and rolling back to the savepoint failed: %v)", p.err, err)
+			w.rows.truncate(m)
+			if pq.taken {
+				if _, err := q.ExecContext(ctx, "ROLLBACK TO SAVEPOINT submission"); err != nil {
+					return fmt.Errorf("%w (and rolling back to the savepoint failed: %v)", p.err, err)
+				}
+				used = false
 			}
-			clean = true
 		}
 		if open {
 			if _, err := q.ExecContext(ctx, "RELEASE SAVEPOINT submission"); err != nil {
 				return fmt.Errorf("release savepoint: %w", err)
 			}
 		}
-		return flush(q, b)
+		if w.rows != nil && !w.rows.empty() {
+			if err := rows(ctx, q, w.rows); err != nil {
+				return err
+			}
+		}
+		return flush(q, w.events)
 	})
 	if err == nil {
 		return
 	}
-	// The flush or the commit failed: nothing of the batch was written.
-	// Each piece that had succeeded gets a transaction of its own.
+	// The rows, the flush or the commit failed: nothing of the batch was
+	// written. Each piece that had succeeded gets a transaction of its own.
 	for _, p := range batch {
 		if p.err == nil {
 			p.err = alone(p)
 		}
 	}
+}
+
+// pieceQuerier is a piece's view of the batch's transaction: its first
+// statement takes the piece's savepoint.
+type pieceQuerier struct {
+	q     store.Querier
+	begin func() error
+	taken bool
+	err   error
+}
+
+func (p *pieceQuerier) take() error {
+	if !p.taken {
+		p.taken = true
+		p.err = p.begin()
+	}
+	return p.err
+}
+
+func (p *pieceQuerier) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if err := p.take(); err != nil {
+		return nil, err
+	}
+	return p.q.ExecContext(ctx, query, args...)
+}
+
+func (p *pieceQuerier) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if err := p.take(); err != nil {
+		return nil, err
+	}
+	return p.q.QueryContext(ctx, query, args...)
+}
+
+// QueryRowContext cannot return the savepoint's error; runBatch sees it
+// in p.err after the piece.
+func (p *pieceQuerier) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	_ = p.take()
+	return p.q.QueryRowContext(ctx, query, args...)
 }

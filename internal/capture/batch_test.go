@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/fairlead/fairlead/internal/consent"
 	"github.com/fairlead/fairlead/internal/id"
 	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/store/testdb"
@@ -40,7 +40,7 @@ func TestGroupCommitFailuresStayAlone(t *testing.T) {
 				defer wg.Done()
 				callerCtx, cancel := context.WithCancel(ctx)
 				defer cancel()
-				errs[i] = g.do(callerCtx, db, nil, func(ctx context.Context, q store.Querier, _ *consent.Batch) error {
+				errs[i] = g.do(callerCtx, db, nil, nil, func(ctx context.Context, q store.Querier, _ *batchWrites) error {
 					if i%10 == 5 {
 						// The caller goes away while its work runs: the work
 						// runs on (a statement interrupted on SQLite would
@@ -108,12 +108,108 @@ func TestGroupCommitCancelledCaller(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		ran := false
-		err := g.do(ctx, db, nil, func(context.Context, store.Querier, *consent.Batch) error { ran = true; return nil })
+		err := g.do(ctx, db, nil, nil, func(context.Context, store.Querier, *batchWrites) error { ran = true; return nil })
 		if !errors.Is(err, context.Canceled) || ran {
 			t.Fatalf("cancelled caller: err %v, ran %v", err, ran)
 		}
-		if err := g.do(context.Background(), db, nil, func(context.Context, store.Querier, *consent.Batch) error { return nil }); err != nil {
+		if err := g.do(context.Background(), db, nil, nil, func(context.Context, store.Querier, *batchWrites) error { return nil }); err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+// Rows collected for the batch's end are written for the pieces that
+// succeeded only; a piece that fails after collecting leaves none, and a
+// row that fails the batch's INSERT (here a taken slug, as two sign-ups
+// of one new address would) sends the pieces one by one, where only its
+// own piece fails. The batches of the second half hold no taken slug:
+// their collected rows commit.
+func TestGroupCommitCollectedRows(t *testing.T) {
+	t.Parallel()
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := time.Now().UTC()
+		insert := `INSERT INTO workspaces (id, slug, name, created_at) VALUES ($1, $2, $3, $4)`
+		if _, err := db.W.ExecContext(ctx, insert, id.New(), "taken", "Taken", now); err != nil {
+			t.Fatal(err)
+		}
+		var collected, direct atomic.Int64
+		var hold sync.Once
+		rows := func(ctx context.Context, q store.Querier, r *newRows) error {
+			return insertMany(ctx, q, db.Dialect, `INSERT INTO workspaces (id, slug, name, created_at) VALUES `, 4, r.values)
+		}
+		var g groupCommit
+		const n = 200
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		boom := errors.New("boom")
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				errs[i] = g.do(ctx, db, nil, rows, func(ctx context.Context, q store.Querier, w *batchWrites) error {
+					// The first work waits until the others have queued, so
+					// that they form full batches.
+					hold.Do(func() {
+						for deadline := time.Now().Add(10 * time.Second); g.Waiting() < n-64 && time.Now().Before(deadline); {
+							time.Sleep(time.Millisecond)
+						}
+					})
+					slug := fmt.Sprintf("cr-%d", i)
+					if i%10 == 3 && i < n/2 {
+						slug = "taken"
+					}
+					if w.rows == nil {
+						direct.Add(1)
+						if _, err := q.ExecContext(ctx, insert, id.New(), slug, "Direct", now); err != nil {
+							return store.MapError(err)
+						}
+					} else {
+						collected.Add(1)
+						w.rows.values = append(w.rows.values, id.New(), slug, "Collected", now)
+					}
+					if i%10 == 7 {
+						return boom
+					}
+					return nil
+				})
+			}(i)
+		}
+		wg.Wait()
+		want := 0
+		for i, err := range errs {
+			switch {
+			case i%10 == 3 && i < n/2:
+				if !errors.Is(err, store.ErrConflict) {
+					t.Errorf("work %d: %v, want ErrConflict", i, err)
+				}
+			case i%10 == 7:
+				if !errors.Is(err, boom) {
+					t.Errorf("work %d: %v, want its own error", i, err)
+				}
+			default:
+				want++
+				if err != nil {
+					t.Errorf("work %d failed with a neighbour: %v", i, err)
+				}
+			}
+		}
+		var got int
+		if err := db.R.QueryRowContext(ctx, `SELECT COUNT(*) FROM workspaces WHERE slug LIKE 'cr-%'`).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Fatalf("%d rows committed, want %d (failed work must leave nothing)", got, want)
+		}
+		var fromBatch int
+		if err := db.R.QueryRowContext(ctx, `SELECT COUNT(*) FROM workspaces WHERE slug LIKE 'cr-%' AND name = 'Collected'`).Scan(&fromBatch); err != nil {
+			t.Fatal(err)
+		}
+		if fromBatch == 0 {
+			t.Errorf("no collected row was committed (%d pieces collected, %d wrote directly)", collected.Load(), direct.Load())
+		}
+		if !g.Idle() {
+			t.Errorf("after all work: somebody leads or waits (%d waiting)", g.Waiting())
 		}
 	})
 }

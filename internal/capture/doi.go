@@ -246,7 +246,7 @@ func (s *Service) Resend(ctx context.Context, tok string) (lang, codeToken strin
 	var reqID string
 	err = s.DB.Tx(ctx, func(tx store.Tx) error {
 		var err error
-		reqID, err = s.newRequest(ctx, tx, r.WorkspaceID, r.ContactID, r.Channel, f, r.Lang, r.Consents, now, ttl, false)
+		reqID, err = s.newRequest(ctx, tx, nil, r.WorkspaceID, r.ContactID, r.Channel, f, r.Lang, r.Consents, now, ttl, false)
 		return err
 	})
 	if err != nil || reqID == "" || r.Channel != "sms" {

@@ -87,6 +87,8 @@ func (s *Service) Submit(ctx context.Context, key string, v url.Values, lang str
 // contact, its data key, its sealed record and values. The writer then
 // only inserts.
 func (s *Service) SubmitTo(ctx context.Context, f Form, v url.Values, lang string, m Meta) (Result, error) {
+	left := s.submissions.arrive()
+	defer left()
 	r, err := s.Render(ctx, f, lang)
 	if err != nil {
 		return Result{}, err
@@ -122,10 +124,10 @@ func (s *Service) SubmitTo(ctx context.Context, f Form, v url.Values, lang strin
 	}
 	// The work runs under the context commitSubmission gives it: in a
 	// batch, this request's cancellation must not reach the others.
-	work := func(ctx context.Context, tx store.Querier, b *consent.Batch) error {
+	work := func(ctx context.Context, tx store.Querier, w *batchWrites) error {
 		res.ContactID, res.EmailRequest, res.SMSRequest, res.Ignored = "", "", "", false
 		if p.prep != nil {
-			return s.writeNew(ctx, tx, b, &p, &res)
+			return s.writeNew(ctx, tx, w, &p, &res)
 		}
 		return s.writeFound(ctx, tx, &p, &res)
 	}
@@ -136,6 +138,7 @@ func (s *Service) SubmitTo(ctx context.Context, f Form, v url.Values, lang strin
 		p.prep, p.ledger = nil, nil
 		err = s.commitSubmission(ctx, work)
 	}
+	left()
 	if err != nil {
 		return res, err
 	}
@@ -252,17 +255,21 @@ func newContactInput(d form.Definition, v map[string]string) contact.Input {
 		Relationship: "prospect", DataSource: "self_provided", Email: v["email"], Phone: v["phone"], Address: address(v)}
 }
 
-// writeNew writes a new contact's submission: a handful of INSERTs and
-// the purpose count (once per batch); its ledger events, chain head and
-// permission state are written by the batch's flush.
-func (s *Service) writeNew(ctx context.Context, tx store.Querier, b *consent.Batch, p *submission, res *Result) error {
+// writeNew writes a new contact's submission: a handful of INSERTs (in a
+// batch, its rows for the batch's INSERTs) and the purpose count (once per
+// batch); its ledger events, chain head and permission state are written
+// by the batch's flush.
+func (s *Service) writeNew(ctx context.Context, tx store.Querier, w *batchWrites, p *submission, res *Result) error {
+	if w.rows != nil {
+		return s.collectNew(ctx, tx, w, p, res)
+	}
 	if s.DB.Dialect != store.Postgres {
-		return s.insertNew(ctx, tx, b, p, res)
+		return s.insertNew(ctx, tx, w.events, p, res)
 	}
 	// On PostgreSQL the INSERTs go out as one statement; the contact's
 	// unique address is then refused by the statement that carries it.
 	c := &combinedInserts{q: tx}
-	err := s.insertNew(ctx, c, b, p, res)
+	err := s.insertNew(ctx, c, w.events, p, res)
 	if err == nil {
 		err = c.Flush(ctx)
 	}
@@ -298,12 +305,31 @@ func (s *Service) insertNew(ctx context.Context, tx store.Querier, b *consent.Ba
 	}
 	res.ContactID = cid
 	// A new contact has made no request yet: the daily bound is not read.
-	if err := s.requests(ctx, tx, ws, cid, p, res, true); err != nil {
+	if err := s.requests(ctx, tx, nil, ws, cid, p, res, true); err != nil {
 		return err
 	}
 	if err := b.AppendPrepared(ctx, tx, p.ledger, ws, p.newContact(), p.events, consent.Actor{}); err != nil {
 		return fmt.Errorf("consents: %w", err)
 	}
+	return nil
+}
+
+// collectNew is insertNew inside a batch: the ledger's checks run here,
+// in the piece, and the rows join the batch's (writeRows). A unique
+// address taken meanwhile fails the batch's INSERT; the pieces then run
+// alone and this one meets errRaced in insertNew.
+func (s *Service) collectNew(ctx context.Context, tx store.Querier, w *batchWrites, p *submission, res *Result) error {
+	ws := p.f.WorkspaceID
+	cid := p.prep.Contact.ID
+	if err := w.events.AppendPrepared(ctx, tx, p.ledger, ws, p.newContact(), p.events, consent.Actor{}); err != nil {
+		return fmt.Errorf("consents: %w", err)
+	}
+	res.ContactID = cid
+	if err := s.requests(ctx, tx, w.rows, ws, cid, p, res, true); err != nil {
+		return err
+	}
+	w.rows.contacts = append(w.rows.contacts, *p.prep)
+	w.rows.values = append(w.rows.values, p.values...)
 	return nil
 }
 
@@ -338,7 +364,7 @@ func (s *Service) writeFound(ctx context.Context, tx store.Querier, p *submissio
 		return err
 	}
 	res.ContactID = c.ID
-	if err := s.requests(ctx, tx, ws, c.ID, p, res, !found); err != nil {
+	if err := s.requests(ctx, tx, nil, ws, c.ID, p, res, !found); err != nil {
 		return err
 	}
 	for i, ev := range p.events {
@@ -360,15 +386,18 @@ func (s *Service) writeFound(ctx context.Context, tx store.Querier, p *submissio
 // are written before the ledger events: the first append locks the
 // workspace's chain head until the commit, and every other submission of
 // the workspace waits for it, so as little as possible comes after it.
-func (s *Service) requests(ctx context.Context, tx store.Querier, ws, cid string, p *submission, res *Result, fresh bool) error {
+//
+// With rows set (a new contact in a batch) the requests and jobs are
+// added to the batch's rows instead.
+func (s *Service) requests(ctx context.Context, tx store.Querier, rows *newRows, ws, cid string, p *submission, res *Result, fresh bool) error {
 	var err error
 	if len(p.byMail) > 0 {
-		if res.EmailRequest, err = s.newRequest(ctx, tx, ws, cid, "email", p.f, p.sub.Lang, p.byMail, p.now, time.Duration(p.set.DOIDays)*24*time.Hour, fresh); err != nil {
+		if res.EmailRequest, err = s.newRequest(ctx, tx, rows, ws, cid, "email", p.f, p.sub.Lang, p.byMail, p.now, time.Duration(p.set.DOIDays)*24*time.Hour, fresh); err != nil {
 			return err
 		}
 	}
 	if len(p.bySMS) > 0 {
-		if res.SMSRequest, err = s.newRequest(ctx, tx, ws, cid, "sms", p.f, p.sub.Lang, p.bySMS, p.now, time.Duration(p.set.SMSCodeMinutes)*time.Minute, fresh); err != nil {
+		if res.SMSRequest, err = s.newRequest(ctx, tx, rows, ws, cid, "sms", p.f, p.sub.Lang, p.bySMS, p.now, time.Duration(p.set.SMSCodeMinutes)*time.Minute, fresh); err != nil {
 			return err
 		}
 	}
@@ -574,7 +603,7 @@ func (s *Service) Values(ctx context.Context, ws, contactID string) ([]Value, er
 
 // newRequest stores a double opt-in request and enqueues its message.
 // fresh: the contact was created in this transaction and has no requests.
-func (s *Service) newRequest(ctx context.Context, tx store.Querier, ws, contactID, channel string, f Form, lang string, rs []requested, now time.Time, ttl time.Duration, fresh bool) (string, error) {
+func (s *Service) newRequest(ctx context.Context, tx store.Querier, rows *newRows, ws, contactID, channel string, f Form, lang string, rs []requested, now time.Time, ttl time.Duration, fresh bool) (string, error) {
 	// Anyone can type anyone's address into a form: bound the confirmation
 	// messages per contact and channel so a form cannot be used to flood a
 	// mailbox or phone. The sign-up itself stays recorded as pending.
@@ -591,15 +620,21 @@ func (s *Service) newRequest(ctx context.Context, tx store.Querier, ws, contactI
 	}
 	reqID := id.NewAt(now)
 	cj, _ := json.Marshal(rs)
-	if _, err := tx.ExecContext(ctx, `INSERT INTO doi_requests (id, workspace_id, contact_id, channel, form_key, form_version, lang, consents, created_at, expires_at)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`, reqID, ws, contactID, channel, f.Key, f.Version, lang, string(cj), now, now.Add(ttl)); err != nil {
-		return "", fmt.Errorf("double opt-in request: %w", err)
-	}
 	kind := JobSendDOIEmail
 	if channel == "sms" {
 		kind = JobSendDOISMS
 	}
-	if _, err := s.Jobs.Enqueue(ctx, tx, jobs.EnqueueParams{WorkspaceID: ws, Kind: kind, Args: jobArgs{Request: reqID}, UniqueKey: reqID}); err != nil {
+	job := jobs.EnqueueParams{WorkspaceID: ws, Kind: kind, Args: jobArgs{Request: reqID}, UniqueKey: reqID}
+	if rows != nil && fresh {
+		rows.requests = append(rows.requests, reqID, ws, contactID, channel, f.Key, f.Version, lang, string(cj), now, now.Add(ttl))
+		rows.jobs = append(rows.jobs, job)
+		return reqID, nil
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO doi_requests (id, workspace_id, contact_id, channel, form_key, form_version, lang, consents, created_at, expires_at)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`, reqID, ws, contactID, channel, f.Key, f.Version, lang, string(cj), now, now.Add(ttl)); err != nil {
+		return "", fmt.Errorf("double opt-in request: %w", err)
+	}
+	if _, err := s.Jobs.Enqueue(ctx, tx, job); err != nil {
 		return "", fmt.Errorf("enqueue %s: %w", kind, err)
 	}
 	return reqID, nil

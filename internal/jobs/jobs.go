@@ -199,21 +199,49 @@ func Enqueue(ctx context.Context, q store.Querier, p EnqueueParams) (string, err
 }
 
 func enqueue(ctx context.Context, q store.Querier, p EnqueueParams, now time.Time, defaultMax int) (string, error) {
+	_, args, err := jobRow(p, now, defaultMax)
+	if err != nil {
+		return "", err
+	}
+	uniqueKey := args[8]
+	var got string
+	err = q.QueryRowContext(ctx, `INSERT INTO jobs
+		(id, workspace_id, kind, args, state, attempt, max_attempts, run_at, unique_key, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+		ON CONFLICT (unique_key) DO NOTHING
+		RETURNING id`, args...).Scan(&got)
+	if errors.Is(err, sql.ErrNoRows) && uniqueKey != nil {
+		// The key exists: hand back that job, as an idempotent enqueue should.
+		err = q.QueryRowContext(ctx, `SELECT id FROM jobs WHERE unique_key = $1`, uniqueKey).Scan(&got)
+	}
+	if err != nil {
+		return "", fmt.Errorf("enqueue %s job: %w", p.Kind, store.MapError(err))
+	}
+	return got, nil
+}
+
+// jobCols is the number of values of a job row (jobRow).
+const jobCols = 11
+
+// jobRow checks p and makes the new job's row: its ID and the values of
+// the columns id, workspace_id, kind, args, state, attempt, max_attempts,
+// run_at, unique_key, created_at, updated_at.
+func jobRow(p EnqueueParams, now time.Time, defaultMax int) (string, []any, error) {
 	if p.Kind == "" {
-		return "", errors.New("enqueue job: kind is required")
+		return "", nil, errors.New("enqueue job: kind is required")
 	}
 	if p.WorkspaceID != "" && !id.Valid(p.WorkspaceID) {
-		return "", fmt.Errorf("enqueue %s job: workspace ID %q is not a UUID", p.Kind, p.WorkspaceID)
+		return "", nil, fmt.Errorf("enqueue %s job: workspace ID %q is not a UUID", p.Kind, p.WorkspaceID)
 	}
 	if p.MaxAttempts < 0 {
-		return "", fmt.Errorf("enqueue %s job: max attempts %d is negative", p.Kind, p.MaxAttempts)
+		return "", nil, fmt.Errorf("enqueue %s job: max attempts %d is negative", p.Kind, p.MaxAttempts)
 	}
 	if len(p.UniqueKey) > maxUniqueKey {
-		return "", fmt.Errorf("enqueue %s job: unique key longer than %d bytes", p.Kind, maxUniqueKey)
+		return "", nil, fmt.Errorf("enqueue %s job: unique key longer than %d bytes", p.Kind, maxUniqueKey)
 	}
 	args, err := encodeArgs(p.Args)
 	if err != nil {
-		return "", fmt.Errorf("enqueue %s job: encode args: %w", p.Kind, err)
+		return "", nil, fmt.Errorf("enqueue %s job: encode args: %w", p.Kind, err)
 	}
 	maxAttempts := p.MaxAttempts
 	if maxAttempts == 0 {
@@ -229,26 +257,37 @@ func enqueue(ctx context.Context, q store.Querier, p EnqueueParams, now time.Tim
 		uniqueKey = scopedKey(p.WorkspaceID, p.Kind, p.UniqueKey)
 	}
 	jobID := id.New()
-	var got string
-	err = q.QueryRowContext(ctx, `INSERT INTO jobs
-		(id, workspace_id, kind, args, state, attempt, max_attempts, run_at, unique_key, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, 'available', 0, $5, $6, $7, $8, $8)
-		ON CONFLICT (unique_key) DO NOTHING
-		RETURNING id`,
-		jobID, nullString(p.WorkspaceID), p.Kind, args, maxAttempts, runAt, uniqueKey, now).Scan(&got)
-	if errors.Is(err, sql.ErrNoRows) && uniqueKey != nil {
-		// The key exists: hand back that job, as an idempotent enqueue should.
-		err = q.QueryRowContext(ctx, `SELECT id FROM jobs WHERE unique_key = $1`, uniqueKey).Scan(&got)
-	}
-	if err != nil {
-		return "", fmt.Errorf("enqueue %s job: %w", p.Kind, store.MapError(err))
-	}
-	return got, nil
+	return jobID, []any{jobID, nullString(p.WorkspaceID), p.Kind, args, string(StateAvailable), 0, maxAttempts, runAt, uniqueKey, now, now}, nil
 }
 
-// scopedKey is the stored form of a unique key. The column is globally
-// unique, so the key carries its workspace and kind; the prefix is stripped
-// again when a job is read.
+// enqueueNew inserts jobs that are new by construction, in one statement
+// per few hundred. Unlike enqueue, a unique key that exists already is not
+// the existing job but an error (store.ErrConflict), and nothing is read
+// back: the statement is a plain multi-row INSERT that a caller may send
+// together with others.
+func enqueueNew(ctx context.Context, q store.Querier, d store.Dialect, ps []EnqueueParams, now time.Time, defaultMax func(kind string) int) ([]string, error) {
+	ids := make([]string, 0, len(ps))
+	const per = 400 // far below either engine's limit of parameters
+	for rest := ps; len(rest) > 0; {
+		part := rest[:min(per, len(rest))]
+		rest = rest[len(part):]
+		args := make([]any, 0, jobCols*len(part))
+		for _, p := range part {
+			jobID, row, err := jobRow(p, now, defaultMax(p.Kind))
+			if err != nil {
+				return nil, err
+			}
+			ids = append(ids, jobID)
+			args = append(args, row...)
+		}
+		if _, err := q.ExecContext(ctx, `INSERT INTO jobs (id, workspace_id, kind, args, state, attempt, max_attempts, run_at, unique_key, created_at, updated_at) VALUES `+
+			store.Values(d, len(part), jobCols), args...); err != nil {
+			return nil, fmt.Errorf("enqueue jobs: %w", store.MapError(err))
+		}
+	}
+	return ids, nil
+}
+
 func scopedKey(workspaceID, kind, key string) string {
 	return keyPrefix(workspaceID, kind) + key
 }

@@ -286,6 +286,34 @@ func (q *Queue) Enqueue(ctx context.Context, tx store.Querier, p EnqueueParams) 
 	return jobID, nil
 }
 
+// EnqueueNew is Enqueue for jobs that are new by construction (each
+// UniqueKey, if any, unseen — e.g. the ID of a row inserted in the same
+// transaction), as few multi-row INSERTs: a key that exists fails them
+// with store.ErrConflict instead of returning the existing job. Nothing is
+// read back, so on PostgreSQL the INSERT can travel in front of another
+// statement. It returns the jobs' IDs in the order of ps.
+func (q *Queue) EnqueueNew(ctx context.Context, tx store.Querier, ps []EnqueueParams) ([]string, error) {
+	if len(ps) == 0 {
+		return nil, nil
+	}
+	q.mu.Lock()
+	defaults := make(map[string]int, 1)
+	for _, p := range ps {
+		def := DefaultMaxAttempts
+		if k, ok := q.kinds[p.Kind]; ok && k.opts.MaxAttempts > 0 {
+			def = k.opts.MaxAttempts
+		}
+		defaults[p.Kind] = def
+	}
+	q.mu.Unlock()
+	ids, err := enqueueNew(ctx, tx, q.db.Dialect, ps, q.now(), func(kind string) int { return defaults[kind] })
+	if err != nil {
+		return nil, err
+	}
+	q.notify()
+	return ids, nil
+}
+
 func (q *Queue) notify() { signal(q.wake) }
 
 func signal(ch chan struct{}) {

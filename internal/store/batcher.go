@@ -1,6 +1,9 @@
 package store
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // Batcher lets concurrent callers have their work done in batches, by one
 // of them at a time: a group commit without a background goroutine. The
@@ -11,10 +14,45 @@ import "sync"
 // Max 0 means 64.
 type Batcher[T any] struct {
 	Max int
+	// Coming, when set, counts the callers on their way to Do (or in
+	// it). A leader that finds fewer queued waits for them, at most
+	// Linger, before it takes the queue, so that work about to arrive
+	// joins this batch instead of following alone in the next.
+	Coming func() int
+	Linger time.Duration
 
 	mu      sync.Mutex
 	queue   []*batched[T]
 	leading bool
+	// arrived is signalled when a caller queues behind a leader (Linger).
+	arrived chan struct{}
+}
+
+// linger waits, at most Linger, until the callers Coming counts have
+// queued (or max have).
+func (b *Batcher[T]) linger(max int) {
+	var t *time.Timer
+	for {
+		b.mu.Lock()
+		queued := len(b.queue)
+		if b.arrived == nil {
+			b.arrived = make(chan struct{}, 1)
+		}
+		arrived := b.arrived
+		b.mu.Unlock()
+		if queued >= min(b.Coming(), max) {
+			break
+		}
+		if t == nil {
+			t = time.NewTimer(b.Linger)
+			defer t.Stop()
+		}
+		select {
+		case <-arrived:
+		case <-t.C:
+			return
+		}
+	}
 }
 
 type batched[T any] struct {
@@ -31,6 +69,12 @@ func (b *Batcher[T]) Do(v T, run func(batch []T)) {
 	b.mu.Lock()
 	b.queue = append(b.queue, c)
 	if b.leading {
+		if b.arrived != nil {
+			select {
+			case b.arrived <- struct{}{}:
+			default:
+			}
+		}
 		b.mu.Unlock()
 		if !<-c.wake {
 			return
@@ -43,6 +87,9 @@ func (b *Batcher[T]) Do(v T, run func(batch []T)) {
 	max := b.Max
 	if max <= 0 {
 		max = 64
+	}
+	if b.Coming != nil && b.Linger > 0 {
+		b.linger(max)
 	}
 	b.mu.Lock()
 	n := min(len(b.queue), max)

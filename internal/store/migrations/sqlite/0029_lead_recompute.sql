@@ -1,0 +1,9 @@
+-- What a full recompute writes, made smaller.
+--
+-- lead_state.contributions holds the binary packed form from now on
+-- (internal/lead/pack.go: rule, points, version and time per entry, not
+-- the event's ID, type and name, which are read from track_events when a
+-- history or an export asks). SQLite keeps a BLOB in a column declared
+-- TEXT as it is, so the column stays, and the stored text values are
+-- carried over as they are and read in their text form until a row is
+-- next written.

@@ -289,6 +289,7 @@ func TestTextContributionsCarriedOver(t *testing.T) {
 			exec(`ALTER TABLE lead_state ALTER COLUMN contributions SET DEFAULT ''`)
 		}
 		exec(`UPDATE lead_state SET contributions = $1 WHERE workspace_id = $2 AND contact_id = $3`, text, f.ws, cid)
+		exec(`CREATE INDEX lead_transitions_at ON lead_transitions (workspace_id, at)`)
 		exec(testdb.MigrationSQL(t, db, 29))
 
 		if after := texts(); fmt.Sprint(after) != fmt.Sprint(before) {

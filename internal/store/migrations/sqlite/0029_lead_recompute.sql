@@ -7,3 +7,9 @@
 -- TEXT as it is, so the column stays, and the stored text values are
 -- carried over as they are and read in their text form until a row is
 -- next written.
+
+-- lead_transitions_at goes: the funnel reads a workspace's moves in the
+-- key's order (contact, time), which the primary key of 0027 gives, and no
+-- other reader asks by time, so a stage move writes one B-tree instead of
+-- two.
+DROP INDEX lead_transitions_at;

@@ -1,4 +1,4 @@
--- What a full recompute writes, made smaller.
+-- What a full recompute writes and reads, made smaller.
 --
 -- lead_state.contributions holds the binary packed form from now on
 -- (internal/lead/pack.go: rule, points, version and time per entry, not

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fairlead/fairlead/internal/store"
+	"github.com/fairlead/fairlead/internal/track"
 )
 
 // Contribution is one entry of a contact's score history, explained.
@@ -66,9 +67,16 @@ func explain(c Contribution, label Label, lang string) string {
 		if c.EventName != "" {
 			ev += " " + c.EventName
 		}
-		if what == "" {
+		switch {
+		case ev == "":
+			// The event is no longer stored (deleted after an objection
+			// or a withdrawal): the entry keeps its rule and points.
+			if what == "" {
+				what = c.RuleID
+			}
+		case what == "":
 			what = ev
-		} else {
+		default:
 			what += " (" + ev + ")"
 		}
 		capped := ""
@@ -139,9 +147,10 @@ func (s *Service) ScoreHistory(ctx context.Context, ws, contactID, lang string, 
 }
 
 // storedContribs reads a contact's packed contributions, in canonical
-// order; a contact never scored has none.
+// order, with the event of each engagement entry; a contact never scored
+// has none.
 func (s *Service) storedContribs(ctx context.Context, q store.Querier, ws, contactID string) ([]contribution, error) {
-	var pack string
+	var pack []byte
 	var at time.Time
 	err := q.QueryRowContext(ctx, `SELECT contributions, score_ref_at FROM lead_state WHERE workspace_id = $1 AND contact_id = $2`, ws, contactID).Scan(&pack, &at)
 	if errors.Is(store.MapError(err), store.ErrNotFound) {
@@ -150,5 +159,88 @@ func (s *Service) storedContribs(ctx context.Context, q store.Querier, ws, conta
 	if err != nil {
 		return nil, fmt.Errorf("lead: read contributions: %w", err)
 	}
-	return unpackContribs(pack, at.UTC())
+	cs, err := unpackContribs(pack, at.UTC())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.eventsFor(ctx, q, ws, contactID, cs); err != nil {
+		return nil, err
+	}
+	return cs, nil
+}
+
+// eventsFor fills in the event of each engagement entry of cs that has
+// none (the binary packed form stores none): the contact's event at the
+// entry's time (to the microsecond, as stored) that the rule of the
+// entry's version matches. Events at the same time that the same rule
+// matches are taken in ID order, one per entry. An event no longer stored
+// leaves the entry without one.
+func (s *Service) eventsFor(ctx context.Context, q store.Querier, ws, contactID string, cs []contribution) error {
+	need := false
+	for _, c := range cs {
+		if c.kind == "engagement" && c.eventID == "" {
+			need = true
+			break
+		}
+	}
+	if !need {
+		return nil
+	}
+	rules := map[int]map[string]EngagementRule{}
+	for _, c := range cs {
+		if c.kind != "engagement" || c.eventID != "" {
+			continue
+		}
+		if _, ok := rules[c.version]; ok {
+			continue
+		}
+		byID := map[string]EngagementRule{}
+		rs, err := s.ruleSet(ctx, q, `SELECT version, rules, created_by, created_at FROM lead_rule_sets WHERE workspace_id = $1 AND version = $2`, ws, c.version)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if err == nil {
+			for _, r := range rs.Rules.Engagement {
+				byID[r.ID] = r
+			}
+		}
+		rules[c.version] = byID
+	}
+	rows, err := q.QueryContext(ctx, `SELECT id, type, name, occurred_at FROM track_events WHERE workspace_id = $1 AND contact_id = $2 ORDER BY occurred_at, id`, ws, contactID)
+	if err != nil {
+		return fmt.Errorf("lead: read events: %w", err)
+	}
+	defer rows.Close()
+	byTime := map[int64][]track.Event{}
+	for rows.Next() {
+		var e track.Event
+		if err := rows.Scan(&e.ID, &e.Type, &e.Name, &e.At); err != nil {
+			return fmt.Errorf("lead: read events: %w", err)
+		}
+		us := e.At.UnixMicro()
+		byTime[us] = append(byTime[us], e)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("lead: read events: %w", err)
+	}
+	type use struct {
+		rule, event string
+	}
+	used := map[use]bool{}
+	for i := range cs {
+		c := &cs[i]
+		if c.kind != "engagement" || c.eventID != "" {
+			continue
+		}
+		r, known := rules[c.version][c.ruleID]
+		for _, e := range byTime[c.at.UnixMicro()] {
+			if used[use{c.ruleID, e.ID}] || (known && !r.matches(e)) {
+				continue
+			}
+			used[use{c.ruleID, e.ID}] = true
+			c.eventID, c.eventType, c.eventName = e.ID, e.Type, e.Name
+			break
+		}
+	}
+	return nil
 }

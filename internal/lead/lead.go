@@ -223,7 +223,7 @@ type stateRow struct {
 	version   int
 	owner     string
 	handedOff *time.Time
-	pack      string // the packed contributions, where read (pack.go)
+	pack      []byte // the packed contributions, where read (pack.go)
 }
 
 func scanState(sc interface{ Scan(...any) error }, r *stateRow) error {

@@ -97,6 +97,15 @@ func TestScoringDecayAndCaps(t *testing.T) {
 				t.Errorf("history lacks %q:\n%s", want, texts)
 			}
 		}
+		// The stored entries name no event: each engagement entry is
+		// explained with its own recorded event, found by time and rule.
+		events := map[string]bool{}
+		for _, c := range h.Contributions {
+			if c.Kind == "engagement" && (c.EventID == "" || events[c.EventID]) {
+				t.Errorf("contribution without an event of its own: %+v", c)
+			}
+			events[c.EventID] = true
+		}
 		if len(h.Contributions) != 8 { // fit + download + 2 + 4 page views (the fifth gave nothing)
 			t.Errorf("%d contributions, want 8:\n%s", len(h.Contributions), texts)
 		}

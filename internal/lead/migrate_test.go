@@ -2,6 +2,7 @@ package lead_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/fairlead/fairlead/internal/lead"
 	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/store/testdb"
+	"github.com/fairlead/fairlead/internal/track"
 )
 
 // TestContributionsCarriedOver runs migration 0025 over contributions in
@@ -61,6 +63,12 @@ func TestContributionsCarriedOver(t *testing.T) {
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1)`, f.ws, cid, c.rule, c.kind, c.ev, c.typ, c.name, c.points, c.capped, c.at)
 		}
 		exec(sqlOf(25))
+		// And 0029's change of the column (its index is gone already).
+		for _, stmt := range strings.Split(sqlOf(29), ";") {
+			if strings.Contains(stmt, "ALTER TABLE lead_state") {
+				exec(stmt)
+			}
+		}
 
 		h, err := f.svc.ScoreHistory(ctx, f.ws, cid, "en", 0)
 		if err != nil {
@@ -215,6 +223,126 @@ func TestTransitionsCarriedOver(t *testing.T) {
 		}
 		if err := db.R.QueryRowContext(ctx, `SELECT COUNT(*) FROM lead_transitions WHERE workspace_id = $1 AND cause = 'manual' AND reason = ''`, f.ws).Scan(&blanked); err != nil || blanked != 1 {
 			t.Errorf("%d blanked manual moves after the erasure, want 1 (%v)", blanked, err)
+		}
+	})
+}
+
+// TestTextContributionsCarriedOver runs migration 0029 over a state whose
+// contributions are in the text form of 0025: the score history and the
+// access export must read it as they did, an event scored afterwards must
+// fill the cap from it, and the row then written in the binary form must
+// explain the same events, found in track_events, and equal a recompute.
+func TestTextContributionsCarriedOver(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := day("2026-11-12")
+		f := newFixture(t, db, now)
+		f.rules(scoringRules())
+		cid := f.contact("b2b", "prospect")
+		exec := func(q string, args ...any) {
+			t.Helper()
+			if _, err := db.W.ExecContext(ctx, q, args...); err != nil {
+				t.Fatalf("%.60s: %v", q, err)
+			}
+		}
+		at1 := time.Date(2026, 11, 2, 9, 30, 15, 123456000, time.UTC)
+		at2 := time.Date(2026, 11, 10, 17, 0, 0, 0, time.UTC)
+		f.record(track.Event{ContactID: cid, Type: "download", Name: "whitepaper-2026", At: at1},
+			track.Event{ContactID: cid, Type: "page_view", Name: "/pricing", At: at2})
+		evs := map[string]string{}
+		rows, err := db.R.QueryContext(ctx, `SELECT type, id FROM track_events WHERE workspace_id = $1 AND contact_id = $2`, f.ws, cid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var typ, eid string
+			if err := rows.Scan(&typ, &eid); err != nil {
+				t.Fatal(err)
+			}
+			evs[typ] = eid
+		}
+		rows.Close()
+		texts := func() []string {
+			t.Helper()
+			h, err := f.svc.ScoreHistory(ctx, f.ws, cid, "en", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, c := range h.Contributions {
+				out = append(out, fmt.Sprintf("%s %s %s %s %v %v %d %s", c.RuleID, c.EventID, c.EventType, c.EventName, c.Points, c.Capped, c.RuleVersion, c.Text))
+			}
+			return out
+		}
+		before := texts()
+		if len(before) != 3 || !strings.HasPrefix(before[0], "b2b ") || !strings.Contains(before[2], evs["download"]) || !strings.Contains(before[1], evs["page_view"]) {
+			t.Fatalf("history before: %q", before)
+		}
+
+		// The row as 0025 left it, the schema as before 0029.
+		text := "f\tb2b\t\t\t\t5\t0\t\t1\n" +
+			"e\twhitepaper\t" + evs["download"] + "\tdownload\twhitepaper-2026\t10\t0\t" + fmt.Sprint(at1.UnixMicro()) + "\t1\n" +
+			"e\tpages\t" + evs["page_view"] + "\tpage_view\t/pricing\t8\t0\t" + fmt.Sprint(at2.UnixMicro()) + "\t1"
+		if db.Dialect == store.Postgres {
+			exec(`ALTER TABLE lead_state ALTER COLUMN contributions DROP DEFAULT`)
+			exec(`ALTER TABLE lead_state ALTER COLUMN contributions TYPE text USING ''`)
+			exec(`ALTER TABLE lead_state ALTER COLUMN contributions SET DEFAULT ''`)
+		}
+		exec(`UPDATE lead_state SET contributions = $1 WHERE workspace_id = $2 AND contact_id = $3`, text, f.ws, cid)
+		exec(`CREATE INDEX lead_transitions_at ON lead_transitions (workspace_id, at)`)
+		exec(testdb.MigrationSQL(t, db, 29))
+
+		if after := texts(); fmt.Sprint(after) != fmt.Sprint(before) {
+			t.Fatalf("history after the migration:\n%q\nbefore:\n%q", after, before)
+		}
+		x, err := lead.ExportContact(f.contacts.Keys())(ctx, db.R, f.ws, cid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rows := x.(map[string][]map[string]any)["contributions"]; len(rows) != 3 || rows[0]["event_id"] != evs["download"] || rows[1]["event_name"] != "/pricing" || rows[2]["kind"] != "fit" {
+			t.Errorf("export after the migration: %v", rows)
+		}
+
+		// Three more page views in the window of the stored one (days
+		// 9807-9813): 8 and 8, then 6 of 8 reach the cap of 30.
+		at3 := time.Date(2026, 11, 11, 8, 0, 0, 0, time.UTC)
+		pv := track.Event{ContactID: cid, Type: "page_view", Name: "/pricing", At: at3}
+		f.record(pv, pv, pv)
+		var packed []byte
+		if err := db.R.QueryRowContext(ctx, `SELECT contributions FROM lead_state WHERE workspace_id = $1 AND contact_id = $2`, f.ws, cid).Scan(&packed); err != nil {
+			t.Fatal(err)
+		}
+		if len(packed) == 0 || packed[0] != 1 || len(packed) >= len(text) {
+			t.Errorf("the row written after the migration holds %d bytes: %q", len(packed), packed)
+		}
+		after := texts()
+		if len(after) != 6 || after[0] != before[0] || fmt.Sprint(after[4:]) != fmt.Sprint(before[1:]) {
+			t.Fatalf("history after three more page views:\n%q\nbefore:\n%q", after, before)
+		}
+		seen := map[string]bool{}
+		for i, c := range after[1:4] {
+			eid := strings.Fields(c)[1]
+			if seen[eid] || eid == evs["page_view"] || !strings.HasPrefix(c, "pages ") {
+				t.Errorf("new page view %d: %q", i, c)
+			}
+			seen[eid] = true
+		}
+		if !strings.Contains(fmt.Sprint(after[1:4]), "+6 page view /pricing on 2026-11-11 (reduced by the cap)") {
+			t.Errorf("the cap did not count the carried-over page view: %q", after[1:4])
+		}
+		snap := snapshotScores(t, db, f.ws)
+		st, err := f.svc.Recompute(ctx, f.ws)
+		if err != nil || st.Written != 0 || st.Events != 5 {
+			t.Fatalf("recompute after the migration: %+v %v", st, err)
+		}
+		if again := snapshotScores(t, db, f.ws); again != snap {
+			t.Fatalf("recompute differs from incremental after the migration:\n%s\n%s", snap, again)
+		}
+		// An event deleted since (an objection, a withdrawal) leaves its
+		// entry with the rule and the points, explained by the rule.
+		exec(`DELETE FROM track_events WHERE workspace_id = $1 AND id = $2`, f.ws, evs["download"])
+		if last := texts()[5]; last != "whitepaper    10 false 1 +10 whitepaper on 2026-11-02, decayed to 5.1" {
+			t.Errorf("entry of a deleted event: %q", last)
 		}
 	})
 }

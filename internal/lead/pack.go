@@ -1,30 +1,58 @@
 package lead
 
 import (
+	"cmp"
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// A contact's score contributions are stored packed, as one text in its
-// lead_state row (migration 0025): a recompute then writes one row per
-// contact instead of one per contribution with its index entry, and the
-// unchanged-skip compares one string. The format is plain text so the
-// migration could carry the old rows over in SQL:
+// A contact's score contributions are stored packed, as one value in its
+// lead_state row: a recompute then writes one row per contact, and the
+// unchanged-skip compares one byte string. Since migration 0029 the value
+// is binary and holds only what the score and the caps need: per entry
 //
-//	kind TAB rule TAB event_id TAB event_type TAB event_name TAB points TAB capped TAB at TAB rule_version
+//	flags, rule ID, points, rule version[, time]
 //
-// one entry a line; kind is "f" (fit) or "e" (engagement), capped "0" or
-// "1", at the event's time in Unix microseconds (rows carried over from
-// SQLite keep the stored timestamp text). A fit entry has no time of its
-// own: it was evaluated when the state's score_ref_at was written. Tabs,
-// line feeds and backslashes in the text fields are escaped as \t, \n, \\.
-// Entries are in a canonical order (fit first in rule order, then by time,
-// rule and event), so equal contributions give equal text.
+// after a leading format byte (packBinary). flags: bit 0 engagement (else
+// fit), bit 1 capped, bit 2 points stored as a zigzag varint (whole
+// numbers) instead of the 8 bytes of a float64. The rule ID is a uvarint
+// length and its bytes, the version a uvarint, an engagement entry's time
+// a zigzag varint of microseconds since the entry before it (since the
+// Unix epoch for the first). The event's ID, type and name are not stored:
+// they are the track_events row at that time that matches the rule, and
+// the score history and the access export read them from there
+// (eventsFor). At three events a contact's value is about 45 bytes; the
+// text form was about 220, most of it each event's 36-character ID, type
+// and name.
+//
+// A fit entry has no time of its own: it was evaluated when the state's
+// score_ref_at was written. Entries are in a canonical order (fit first in
+// rule order, then by time, rule, points, capped and version), so equal
+// contributions give equal bytes.
+//
+// Rows written before 0029 hold the text form of migration 0025 (one line
+// an entry, tab-separated kind rule event_id event_type event_name points
+// capped at rule_version, at in Unix microseconds or, carried over from
+// SQLite, the stored timestamp text); they are read as they are
+// (unpackText) until the row is next written.
 
-// sortContribs puts cs into the packed text's canonical order.
+// packBinary starts a packed value in the binary form; a text one starts
+// with "f" or "e".
+const packBinary = 1
+
+const (
+	flagEngagement = 1 << iota
+	flagCapped
+	flagWhole
+)
+
+// sortContribs puts cs into the packed value's canonical order.
 func sortContribs(cs []contribution) {
 	slices.SortStableFunc(cs, func(a, b contribution) int {
 		if a.kind != b.kind {
@@ -42,83 +70,123 @@ func sortContribs(cs []contribution) {
 		if c := strings.Compare(a.ruleID, b.ruleID); c != 0 {
 			return c
 		}
-		return strings.Compare(a.eventID, b.eventID)
+		if c := cmp.Compare(a.points, b.points); c != 0 {
+			return c
+		}
+		if a.capped != b.capped {
+			if !a.capped {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(a.version, b.version)
 	})
 }
 
-// packContribs returns the packed text of cs, which must be in canonical
+// packContribs returns the packed value of cs, which must be in canonical
 // order (sortContribs).
-func packContribs(cs []contribution) string {
+func packContribs(cs []contribution) []byte {
 	if len(cs) == 0 {
-		return ""
+		return []byte{}
 	}
-	return string(appendPacked(make([]byte, 0, len(cs)*96), cs))
+	return appendPacked(make([]byte, 0, 1+len(cs)*20), cs)
 }
 
-// appendPacked appends the packed text of cs to b: a recompute packs a
-// whole batch into one buffer and makes one string of it.
+// maxWhole bounds the points stored as varints: whole numbers up to it
+// are exact as float64 and as int64.
+const maxWhole = 1 << 52
+
+// appendPacked appends the packed value of cs to b: a recompute packs a
+// whole batch into one buffer.
 func appendPacked(b []byte, cs []contribution) []byte {
-	for i, c := range cs {
-		if i > 0 {
-			b = append(b, '\n')
+	if len(cs) == 0 {
+		return b
+	}
+	b = append(b, packBinary)
+	var prev int64
+	for _, c := range cs {
+		var flags byte
+		if c.kind != "fit" {
+			flags |= flagEngagement
 		}
-		if c.kind == "fit" {
-			b = append(b, 'f', '\t')
-			b = appendEscaped(b, c.ruleID)
-			b = append(b, "\t\t\t\t"...)
-			b = strconv.AppendFloat(b, c.points, 'g', -1, 64)
-			b = append(b, "\t0\t\t"...)
+		if c.capped {
+			flags |= flagCapped
+		}
+		whole := c.points == math.Trunc(c.points) && math.Abs(c.points) <= maxWhole && !(c.points == 0 && math.Signbit(c.points))
+		if whole {
+			flags |= flagWhole
+		}
+		b = append(b, flags)
+		b = binary.AppendUvarint(b, uint64(len(c.ruleID)))
+		b = append(b, c.ruleID...)
+		if whole {
+			b = binary.AppendVarint(b, int64(c.points))
 		} else {
-			b = append(b, 'e', '\t')
-			b = appendEscaped(b, c.ruleID)
-			b = append(b, '\t')
-			b = appendEscaped(b, c.eventID)
-			b = append(b, '\t')
-			b = appendEscaped(b, c.eventType)
-			b = append(b, '\t')
-			b = appendEscaped(b, c.eventName)
-			b = append(b, '\t')
-			b = strconv.AppendFloat(b, c.points, 'g', -1, 64)
-			if c.capped {
-				b = append(b, "\t1\t"...)
-			} else {
-				b = append(b, "\t0\t"...)
-			}
-			b = strconv.AppendInt(b, c.at.UnixMicro(), 10)
-			b = append(b, '\t')
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(c.points))
 		}
-		b = strconv.AppendInt(b, int64(c.version), 10)
+		b = binary.AppendUvarint(b, uint64(c.version))
+		if flags&flagEngagement != 0 {
+			us := c.at.UnixMicro()
+			b = binary.AppendVarint(b, us-prev)
+			prev = us
+		}
 	}
 	return b
 }
 
-func appendEscaped(b []byte, s string) []byte {
-	// A loop over the bytes, not strings.ContainsAny: a recompute packs
-	// some 16 million fields at 1,000,000 contacts, almost none with a
-	// character to escape, and ContainsAny builds its set anew each call.
-	plain := true
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c == '\t' || c == '\n' || c == '\\' {
-			plain = false
-			break
+var errPacked = errors.New("lead: packed contributions are damaged")
+
+// unpackContribs reads a packed value of either form; fit entries get
+// fitAt as their time. Engagement entries of the binary form carry no
+// event: their eventID, eventType and eventName are empty.
+func unpackContribs(p []byte, fitAt time.Time) ([]contribution, error) {
+	if len(p) == 0 {
+		return nil, nil
+	}
+	if p[0] != packBinary {
+		return unpackText(string(p), fitAt)
+	}
+	p = p[1:]
+	out := make([]contribution, 0, 4)
+	var prev int64
+	for len(p) > 0 {
+		flags := p[0]
+		p = p[1:]
+		n, k := binary.Uvarint(p)
+		if k <= 0 || uint64(len(p)-k) < n {
+			return nil, errPacked
 		}
-	}
-	if plain {
-		return append(b, s...)
-	}
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '\t':
-			b = append(b, '\\', 't')
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\\':
-			b = append(b, '\\', '\\')
-		default:
-			b = append(b, s[i])
+		c := contribution{kind: "fit", ruleID: string(p[k : k+int(n)]), at: fitAt}
+		p = p[k+int(n):]
+		if flags&flagWhole != 0 {
+			v, k := binary.Varint(p)
+			if k <= 0 {
+				return nil, errPacked
+			}
+			c.points, p = float64(v), p[k:]
+		} else {
+			if len(p) < 8 {
+				return nil, errPacked
+			}
+			c.points, p = math.Float64frombits(binary.LittleEndian.Uint64(p)), p[8:]
 		}
+		v, k := binary.Uvarint(p)
+		if k <= 0 {
+			return nil, errPacked
+		}
+		c.version, p = int(v), p[k:]
+		c.capped = flags&flagCapped != 0
+		if flags&flagEngagement != 0 {
+			d, k := binary.Varint(p)
+			if k <= 0 {
+				return nil, errPacked
+			}
+			prev += d
+			c.kind, c.at, p = "engagement", time.UnixMicro(prev).UTC(), p[k:]
+		}
+		out = append(out, c)
 	}
-	return b
+	return out, nil
 }
 
 func unescape(s string) string {
@@ -148,8 +216,9 @@ func unescape(s string) string {
 // by the migration there keep it.
 const sqliteTime = "2006-01-02 15:04:05.999999999-07:00"
 
-// unpackContribs reads a packed text; fit entries get fitAt as their time.
-func unpackContribs(s string, fitAt time.Time) ([]contribution, error) {
+// unpackText reads the text form of migration 0025; fit entries get fitAt
+// as their time.
+func unpackText(s string, fitAt time.Time) ([]contribution, error) {
 	if s == "" {
 		return nil, nil
 	}

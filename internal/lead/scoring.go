@@ -1,6 +1,7 @@
 package lead
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -454,7 +455,7 @@ type stateUpsert struct {
 	score  float64
 	fit    float64
 	engLog float64
-	pack   string
+	pack   []byte
 }
 
 // batchWriter collects states with their packed contributions and writes
@@ -470,7 +471,7 @@ type batchWriter struct {
 
 // add queues a contact's state; pack is the packed text of all its
 // contributions (cs.contribs in canonical order).
-func (w *batchWriter) add(cid string, st stateRow, cs *contactScore, now time.Time, r Rules, pack string) {
+func (w *batchWriter) add(cid string, st stateRow, cs *contactScore, now time.Time, r Rules, pack []byte) {
 	w.at = now
 	score := cs.fit + valueAt(cs.engLog, now, r.HalfLifeDays)
 	stage := st.stage
@@ -625,7 +626,7 @@ type pending struct {
 	explicit func() bool
 	score    float64
 	next     string
-	pack     string // the new contributions, packed
+	pack     []byte // the new contributions, packed
 	changed  bool   // contributions or state differ from the stored ones
 }
 
@@ -857,17 +858,15 @@ func (s *Service) prepareBatch(ctx context.Context, sc *scorer, ws, after string
 	// A contact whose contributions and state come out as stored is not
 	// written again: a recompute with unchanged rules (or rules that touch
 	// few contacts) then mostly reads.
-	// The batch's packed texts are made in one buffer and one string, cut
-	// into each contact's: two allocations per batch instead of two per
-	// contact.
+	// The batch's packed values are made in one buffer, cut into each
+	// contact's: two allocations per batch instead of one per contact.
 	ends := make([]int, len(b.pds))
-	buf := make([]byte, 0, len(b.pds)*256)
+	buf := make([]byte, 0, len(b.pds)*80)
 	for i := range b.pds {
 		sortContribs(b.pds[i].cs.contribs)
 		buf = appendPacked(buf, b.pds[i].cs.contribs)
 		ends[i] = len(buf)
 	}
-	packs := string(buf)
 	for i := range b.pds {
 		pd := &b.pds[i]
 		pd.score = pd.cs.fit + valueAt(pd.cs.engLog, sc.now, sc.rules.HalfLifeDays)
@@ -876,9 +875,9 @@ func (s *Service) prepareBatch(ctx context.Context, sc *scorer, ws, after string
 		if i > 0 {
 			start = ends[i-1]
 		}
-		pd.pack = packs[start:ends[i]]
+		pd.pack = buf[start:ends[i]:ends[i]]
 		same := pd.st.exists && pd.st.version == sc.version && pd.st.fit == pd.cs.fit &&
-			(pd.st.engLog == pd.cs.engLog || math.Abs(pd.st.engLog-pd.cs.engLog) < 1e-12) && pd.st.pack == pd.pack
+			(pd.st.engLog == pd.cs.engLog || math.Abs(pd.st.engLog-pd.cs.engLog) < 1e-12) && bytes.Equal(pd.st.pack, pd.pack)
 		pd.changed = !same || pd.next != pd.st.stage
 	}
 	return b
@@ -895,7 +894,8 @@ func (s *Service) readStates(ctx context.Context, ws string, pds []pending) erro
 	defer rows.Close()
 	k := 0
 	for rows.Next() {
-		var cid, pack, stage string
+		var cid, stage string
+		var pack []byte
 		var fit float64
 		var engLog *float64
 		var version int

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -256,41 +257,45 @@ func (s *Store) Each(ctx context.Context, ws string, fn func(Event) error) error
 }
 
 // Range calls fn for every identified event of the contacts from first to
-// last (IDs, both included), ordered by contact and time (ties by ID on
-// PostgreSQL, in the order recorded on SQLite), from one query: a recompute reads a batch of contacts' events at once, walking
-// the contact index in order instead of a page per keyset condition. The
-// events carry what scoring reads (ID, contact, type, name, time); Ref
-// and Props stay empty, which spares a recompute reading and decoding
-// them. On SQLite the time is read as its stored text and parsed here:
-// the driver's parser tries layouts through the generic time.Parse, a
-// fifth of the read's CPU.
+// last (IDs, both included), ordered by contact and time, from one query:
+// a recompute reads a batch of contacts' events at once, walking the
+// contact index in order instead of a page per keyset condition. The
+// events carry what scoring reads (contact, type, name, time): ID, Ref and
+// Props stay empty, which spares a recompute reading and decoding them.
+// Events of a contact at the same time come in an order that is the same
+// on every call (by type, name and the order recorded on SQLite, by ID on
+// PostgreSQL), not necessarily the order recorded.
+//
+// On SQLite the read is covered by track_events_contact (migration 0029:
+// contact, time, type, name), so no event's row is looked up after its
+// index entry; the type comes as its number in Types, not as a string the
+// driver would allocate for each event; the time is read as its stored
+// text and parsed here: the driver's parser tries layouts through the
+// generic time.Parse, a fifth of the read's CPU.
 func (s *Store) Range(ctx context.Context, ws, first, last string, fn func(Event) error) error {
 	if !id.Valid(ws) {
 		return store.ErrNotFound
 	}
-	// On SQLite ties go by rowid, the order recorded, which ends every
-	// entry of track_events_contact, so the index gives the whole order;
-	// ordering by id made SQLite sort each run of equal times apart, half
-	// of its work for this query.
-	at, tie := "occurred_at", "id"
-	if s.db.Dialect == store.SQLite {
-		at, tie = "CAST(occurred_at AS TEXT)", "rowid"
-	}
-	rows, err := s.db.R.QueryContext(ctx, `SELECT id, contact_id, type, name, `+at+` FROM track_events WHERE workspace_id = $1
-		AND contact_id >= $2 AND contact_id <= $3 ORDER BY contact_id, occurred_at, `+tie, ws, first, last)
+	rows, err := s.db.R.QueryContext(ctx, rangeQuery(s.db.Dialect), ws, first, last)
 	if err != nil {
 		return fmt.Errorf("track: read events: %w", err)
 	}
 	defer rows.Close()
 	var text string
+	var typ int
 	for rows.Next() {
 		var e Event
 		var err error
 		if s.db.Dialect == store.SQLite {
-			if err = rows.Scan(&e.ID, &e.ContactID, &e.Type, &e.Name, &text); err == nil {
-				e.At, err = parseStored(text)
+			if err = rows.Scan(&e.ContactID, &typ, &e.Name, &text); err == nil {
+				if typ < 0 || typ >= len(Types) {
+					err = fmt.Errorf("event type number %d", typ)
+				} else {
+					e.Type = Types[typ]
+					e.At, err = parseStored(text)
+				}
 			}
-		} else if err = rows.Scan(&e.ID, &e.ContactID, &e.Type, &e.Name, &e.At); err == nil {
+		} else if err = rows.Scan(&e.ContactID, &e.Type, &e.Name, &e.At); err == nil {
 			e.At = e.At.UTC()
 		}
 		if err != nil {
@@ -305,6 +310,26 @@ func (s *Store) Range(ctx context.Context, ws, first, last string, fn func(Event
 	}
 	return nil
 }
+
+func rangeQuery(d store.Dialect) string {
+	if d == store.SQLite {
+		return `SELECT contact_id, ` + typeNumber + `, name, CAST(occurred_at AS TEXT) FROM track_events
+			WHERE workspace_id = $1 AND contact_id >= $2 AND contact_id <= $3 ORDER BY contact_id, occurred_at`
+	}
+	return `SELECT contact_id, type, name, occurred_at FROM track_events
+			WHERE workspace_id = $1 AND contact_id >= $2 AND contact_id <= $3 ORDER BY contact_id, occurred_at, id`
+}
+
+// typeNumber is the SQL of an event's type as its index in Types.
+var typeNumber = func() string {
+	var b strings.Builder
+	b.WriteString("CASE type")
+	for i, t := range Types {
+		fmt.Fprintf(&b, " WHEN '%s' THEN %d", t, i)
+	}
+	b.WriteString(" ELSE -1 END")
+	return b.String()
+}()
 
 // storedLayout is how the SQLite driver writes a time.Time.
 const storedLayout = "2006-01-02 15:04:05.999999999-07:00"

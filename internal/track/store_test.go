@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -173,8 +175,8 @@ func TestEachPagesInOrder(t *testing.T) {
 }
 
 // TestRangeReadsOneContactRange: Range returns exactly the events of the
-// contacts from first to last, in contact, time and ID order, and nothing
-// of another workspace.
+// contacts from first to last, in contact and time order, with their type,
+// name and time, and nothing of another workspace.
 func TestRangeReadsOneContactRange(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
@@ -199,15 +201,32 @@ func TestRangeReadsOneContactRange(t *testing.T) {
 		if len(got) != 20 {
 			t.Fatalf("Range saw %d events, want 20", len(got))
 		}
+		names := map[string]bool{}
 		for i, e := range got {
+			n, err := strconv.Atoi(strings.TrimPrefix(e.Name, "a"))
+			if err != nil || e.Type != "download" || !e.At.Equal(at.Add(time.Duration(n%5)*time.Minute)) || e.ContactID != contacts[n%4] {
+				t.Fatalf("event %+v", e)
+			}
+			names[e.Name] = true
 			if e.ContactID != contacts[1] && e.ContactID != contacts[2] {
 				t.Fatalf("event of contact %s outside the range", e.ContactID)
 			}
 			if i > 0 {
 				p := got[i-1]
-				if e.ContactID < p.ContactID || e.ContactID == p.ContactID && (e.At.Before(p.At) || e.At.Equal(p.At) && e.ID < p.ID) {
+				if e.ContactID < p.ContactID || e.ContactID == p.ContactID && e.At.Before(p.At) {
 					t.Fatalf("out of order: %+v after %+v", e, p)
 				}
+			}
+		}
+		if len(names) != 20 {
+			t.Fatalf("%d distinct events, want 20", len(names))
+		}
+		// On SQLite the index covers the read, in its order: no lookup of
+		// each event's row, no sort.
+		if db.Dialect == store.SQLite {
+			plan := testdb.QueryPlan(t, db, rangeQuery(db.Dialect), ws, contacts[1], contacts[2])
+			if !strings.Contains(plan, "COVERING INDEX track_events_contact") || strings.Contains(plan, "TEMP B-TREE") {
+				t.Errorf("plan of the range read: %s", plan)
 			}
 		}
 	})

@@ -538,3 +538,44 @@ func TestImportedStateMatchesDecisions(t *testing.T) {
 		}
 	})
 }
+
+// A segment with consents of new contacts (the batch) and of an existing
+// one (the bulk, one by one) chains both: the batch's events first, the
+// bulk's after them.
+func TestConsentsOfNewAndExistingContactsInOneSegment(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+		const cols = "email,consent_purpose,consent_channels,consent_at,consent_method,consent_notice,consent_verification\n"
+		const doi = ",newsletter,email,2026-01-10,email_link,NOTICE,email_doi\n"
+		if rep := f.run(cols+"old@example.org,,,,,,\n", importer.Options{}); rep.Created != 1 {
+			t.Fatalf("report %+v", rep)
+		}
+		rep := f.run(cols+"n1@example.org"+doi+"old@example.org"+doi+"n2@example.org"+doi+"n3@example.org,,,,,,\n", importer.Options{})
+		if rep.Created != 3 || rep.Enriched != 1 || rep.Consents != 3 || len(rep.Errors) != 0 {
+			t.Fatalf("report %+v %v", rep, rep.Errors)
+		}
+		if n := f.count("ledger_events"); n != 6 {
+			t.Errorf("%d ledger events, want 6", n)
+		}
+		if err := verifyChain(f); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range []string{"n1@example.org", "old@example.org", "n2@example.org", "n3@example.org"} {
+			d, err := f.aud.Decide(ctx, f.ws, f.byEmail(e)[0].ID, "newsletter", "email", audience.Campaign{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Allowed != (e != "n3@example.org") {
+				t.Errorf("%s: allowed %v %v", e, d.Allowed, d.Reasons)
+			}
+		}
+		resolved := 0
+		if _, err := f.aud.Resolve(ctx, f.ws, audience.Query{Purpose: "newsletter", Channel: "email"}, func(string) error { resolved++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if resolved != 3 {
+			t.Errorf("audience of %d, want 3", resolved)
+		}
+	})
+}

@@ -115,20 +115,19 @@ func (w *writer) fast(ctx context.Context, recs []csvmap.Record, bad map[int]*cs
 				if err != nil {
 					continue // line() reports it
 				}
-				vals := valuesOf(p.Contact)
-				ok := true
-				for _, name := range valueNames {
-					if vals[name] == "" {
-						continue
-					}
-					sealed, err := p.Key.Seal([]byte(vals[name]))
-					if err != nil {
-						ok = false
-						break
-					}
-					c.values = append(c.values, id.NewAt(now), r.ws, p.Contact.ID, name, sealed, source, now, nil)
+				// One row holds all the values the contact is created with
+				// (contact.ValuesBundle): a row and its two index entries
+				// instead of one per value, for the same history.
+				b, err := contact.BundleValues(valuesOf(p.Contact))
+				if err != nil {
+					continue
 				}
-				c.p, c.ok = p, ok
+				sealed, err := p.Key.Seal(b)
+				if err != nil {
+					continue
+				}
+				c.values = []any{id.NewAt(now), r.ws, p.Contact.ID, contact.ValuesBundle, sealed, source, now, nil}
+				c.p, c.ok = p, true
 			}
 		}(k)
 	}

@@ -690,6 +690,16 @@ func (w *writer) values(ctx context.Context, c contact.Contact, before *contact.
 	if before != nil {
 		old = valuesOf(*before)
 	}
+	// A contact created by an import's fast path has its first values in
+	// one bundle row: a value in it needs no row of its own before it is
+	// superseded (the history reads it from the bundle).
+	var bundle map[string]string
+	if before != nil {
+		var err error
+		if bundle, err = w.bundle(ctx, c.ID); err != nil {
+			return err
+		}
+	}
 	var sealer *keyring.Sealer
 	seal := func(v string) ([]byte, error) {
 		if sealer == nil {
@@ -722,7 +732,7 @@ func (w *writer) values(ctx context.Context, c contact.Contact, before *contact.
 			if err != nil {
 				return fmt.Errorf("supersede value: %w", err)
 			}
-			if n, _ := res.RowsAffected(); n == 0 && old[name] != "" {
+			if n, _ := res.RowsAffected(); n == 0 && old[name] != "" && bundle[name] != old[name] {
 				if err := add(name, old[name], "contact", before.UpdatedAt, now); err != nil {
 					return err
 				}
@@ -739,6 +749,28 @@ func (w *writer) values(ctx context.Context, c contact.Contact, before *contact.
 		return fmt.Errorf("record values: %w", err)
 	}
 	return nil
+}
+
+// bundle reads the values of a contact's bundle row (nil: none).
+func (w *writer) bundle(ctx context.Context, contactID string) (map[string]string, error) {
+	var sealed []byte
+	err := w.q.QueryRowContext(ctx, `SELECT sealed FROM contact_values WHERE workspace_id = $1 AND contact_id = $2 AND name = $3 ORDER BY recorded_at LIMIT 1`,
+		w.run.ws, contactID, contact.ValuesBundle).Scan(&sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read values: %w", err)
+	}
+	op, err := w.b.Contacts().Keys().Opener(ctx, w.run.ws, contactID)
+	if err != nil {
+		return nil, err
+	}
+	pt, err := op.Open(sealed)
+	if err != nil {
+		return nil, err
+	}
+	return contact.UnbundleValues(pt)
 }
 
 // valuesInserts holds the statement texts for 1..2×len(valueNames) rows

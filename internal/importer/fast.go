@@ -200,7 +200,7 @@ func (w *writer) fast(ctx context.Context, recs []csvmap.Record, bad map[int]*cs
 	}
 	// Without the change hook: the bulk hears of the contacts without
 	// events below, and the batch derives the others' states.
-	plain := cs.WithTx(w.tx)
+	plain := cs.WithTx(w.q)
 	plain.OnChange(nil)
 	if err := plain.InsertPrepared(ctx, ps); err != nil {
 		if errors.Is(err, store.ErrConflict) {

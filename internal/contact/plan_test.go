@@ -31,6 +31,8 @@ var contactRangeQueries = []string{
 	`SELECT audience, relationship, data_source FROM contacts WHERE workspace_id = $1 AND id = $2`,
 	`SELECT id, audience, relationship, data_source FROM contacts WHERE workspace_id = $1 AND id IN ($2, $3)`,
 	`SELECT count(*) FROM contacts WHERE workspace_id = $1`,
+	// contacts_phone, partial since 0028_import_lean.
+	`SELECT id FROM contacts WHERE workspace_id = $1 AND phone_index = $2`,
 }
 
 func TestContactRangeQueriesUseAnIndex(t *testing.T) {
@@ -50,6 +52,9 @@ func TestContactRangeQueriesUseAnIndex(t *testing.T) {
 				}
 				if strings.Contains(plan, "contacts_workspace") {
 					t.Errorf("still uses contacts_workspace: %s", plan)
+				}
+				if strings.Contains(q, "phone_index =") && !strings.Contains(plan, "contacts_phone") {
+					t.Errorf("a lookup by phone does not use the partial contacts_phone: %s", plan)
 				}
 				continue
 			}

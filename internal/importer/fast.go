@@ -177,9 +177,16 @@ func (w *writer) fast(ctx context.Context, recs []csvmap.Record, bad map[int]*cs
 			// batch's Flush; a line it refuses is line()'s to report.
 			err := w.batch.AppendNew(ctx, w.tx, r.ws, consent.NewContact{Points: c.p.Points(), Sealer: c.p.Key.Sealer},
 				consentEvents(c.rec, source, c.text, r.o.DataSource), r.o.Actor)
+			// Refused before anything of the line was written: reported
+			// as line() would, without running the segment again.
 			var ve *validate.Error
 			var ce *consent.ConflictError
-			if errors.As(err, &ve) || errors.As(err, &ce) {
+			switch {
+			case errors.As(err, &ce):
+				bad[c.rec.Line] = &csvmap.LineError{Line: c.rec.Line, Field: consentField(ce.Field), Code: ce.Code, Message: ce.Message}
+				continue
+			case errors.As(err, &ve):
+				bad[c.rec.Line] = &csvmap.LineError{Line: c.rec.Line, Field: consentField(ve.Field), Code: ve.Code, Message: ve.Message, Allowed: ve.Allowed}
 				continue
 			}
 			if err != nil {

@@ -259,7 +259,12 @@ func (w *writer) lookup(ctx context.Context, query string, values []string) (map
 			fmt.Fprintf(&b, "$%d", len(args))
 		}
 		b.WriteByte(')')
-		rows, err := w.tx.QueryContext(ctx, b.String(), args...)
+		// Full parts share one cached statement, as in multiInsert.
+		q := w.tx.QueryContext
+		if len(part) == per {
+			q = w.q.QueryContext
+		}
+		rows, err := q(ctx, b.String(), args...)
 		if err != nil {
 			return nil, err
 		}

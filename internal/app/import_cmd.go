@@ -14,6 +14,7 @@ import (
 	"github.com/fairlead/fairlead/internal/consent"
 	"github.com/fairlead/fairlead/internal/importer"
 	"github.com/fairlead/fairlead/internal/importer/csvmap"
+	"github.com/fairlead/fairlead/internal/validate"
 	"github.com/fairlead/fairlead/internal/workspace"
 )
 
@@ -33,6 +34,10 @@ and consent_notice (the version hash of the consent text shown).
 
 The report is JSON on stdout; exit status 1 if any line was not imported.`
 
+// maxImportChunk bounds the lines one transaction of `fairlead import`
+// holds in memory.
+const maxImportChunk = 100_000
+
 func runImport(ctx context.Context, env Env, args []string) error {
 	fs := flags(env, "import", importHelp, dbOptions...)
 	wsSlug := fs.String("workspace", workspace.DemoSlug, "workspace slug")
@@ -44,8 +49,12 @@ func runImport(ctx context.Context, env Env, args []string) error {
 	relationship := fs.String("relationship", "prospect", "relationship of lines without one: prospect, customer or supplier")
 	atomic := fs.Bool("atomic", false, "import all lines or none")
 	dryRun := fs.Bool("dry-run", false, "report what would happen, write nothing")
+	chunk := fs.Int("chunk", 1000, "lines per transaction (1 to 100000): larger chunks import faster and hold the database's writer longer")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *chunk < 1 || *chunk > maxImportChunk {
+		return cliError(validate.Invalid("chunk", fmt.Sprintf("chunk must be from 1 to %d lines per transaction", maxImportChunk)))
 	}
 	if fs.NArg() != 1 {
 		return fmt.Errorf("usage: fairlead import --workspace demo --source NAME --data-source self_provided|third_party [--mapping col=field,…] [--atomic] [--dry-run] FILE|-")
@@ -86,7 +95,7 @@ func runImport(ctx context.Context, env Env, args []string) error {
 		defer bar.Finish()
 	}
 	rep, err := svc.Import(ctx, ws.ID, in, importer.Options{Format: *format, Mapping: m, Source: *source, DataSource: *dataSource,
-		Audience: *audienceF, Relationship: *relationship, Atomic: *atomic, DryRun: *dryRun, Actor: consent.Actor{}})
+		Audience: *audienceF, Relationship: *relationship, Atomic: *atomic, DryRun: *dryRun, Actor: consent.Actor{}, Chunk: *chunk})
 	if err != nil {
 		return cliError(err)
 	}

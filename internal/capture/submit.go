@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/fairlead/fairlead/internal/capture/form"
@@ -579,15 +580,77 @@ func (s *Service) valueList(ctx context.Context, q store.Querier, ws, contactID 
 		return nil, err
 	}
 	out := make([]Value, 0, len(rs))
+	var bundled []bundledValue
 	for _, r := range rs {
 		pt, err := op.Open(r.sealed)
 		if err != nil {
 			return nil, err
 		}
+		if r.v.Name == contact.ValuesBundle {
+			if bundled, err = appendBundle(bundled, r.v, pt); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		r.v.Value = string(pt)
 		out = append(out, r.v)
 	}
+	if bundled != nil {
+		out = unbundled(out, bundled, current)
+	}
 	return out, nil
+}
+
+// bundledValue is a value read from a bundle row (contact.ValuesBundle).
+type bundledValue struct {
+	v       Value
+	bundled bool
+}
+
+// appendBundle adds the values of a bundle row as rows of their own, with
+// the bundle's source and time.
+func appendBundle(out []bundledValue, b Value, pt []byte) ([]bundledValue, error) {
+	vals, err := contact.UnbundleValues(pt)
+	if err != nil {
+		return nil, fmt.Errorf("read values: %w", err)
+	}
+	for _, name := range slices.Sorted(maps.Keys(vals)) {
+		v := b
+		v.Name, v.Value = name, vals[name]
+		out = append(out, bundledValue{v: v, bundled: true})
+	}
+	return out, nil
+}
+
+// unbundled merges the values of bundles into the rows and gives each the
+// end a row of its own would have had: the first later row of the same
+// name superseded it. With current only those in force are kept. The list
+// is in name and time order, as the rows are read.
+func unbundled(rows []Value, bundled []bundledValue, current bool) []Value {
+	all := make([]bundledValue, 0, len(rows)+len(bundled))
+	for _, v := range rows {
+		all = append(all, bundledValue{v: v})
+	}
+	all = append(all, bundled...)
+	slices.SortStableFunc(all, func(a, b bundledValue) int {
+		if c := strings.Compare(a.v.Name, b.v.Name); c != 0 {
+			return c
+		}
+		return a.v.RecordedAt.Compare(b.v.RecordedAt)
+	})
+	out := make([]Value, 0, len(all))
+	for i, x := range all {
+		v := x.v
+		if x.bundled && i+1 < len(all) && all[i+1].v.Name == v.Name {
+			t := all[i+1].v.RecordedAt
+			v.SupersededAt = &t
+		}
+		if current && v.SupersededAt != nil {
+			continue
+		}
+		out = append(out, v)
+	}
+	return out
 }
 
 // Values returns every value of a contact with its provenance and history.

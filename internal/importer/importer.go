@@ -305,6 +305,24 @@ type segResult struct {
 	errors                                                    []*csvmap.LineError
 }
 
+// warm lets the ledger read, before the transaction, the notices and
+// texts of the records' consents, once per distinct pair.
+func (r *run) warm(ctx context.Context, recs []csvmap.Record) {
+	seen := map[[2]string]bool{}
+	for _, rec := range recs {
+		if !rec.Consent() {
+			continue
+		}
+		k := [2]string{rec.Values[csvmap.ConsentNotice], rec.Values[csvmap.ConsentText]}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		// The notice's text is known from the first segment that has it.
+		r.s.Ledger.Warm(ctx, r.ws, consentEvents(rec, "", or(k[1], r.notices[k[0]]), r.o.DataSource))
+	}
+}
+
 // errRollback ends a segment's transaction without committing it.
 var errRollback = errors.New("roll back")
 
@@ -320,6 +338,7 @@ func (e *retryLine) Error() string { return e.le.Error() }
 func (r *run) segment(ctx context.Context, recs []csvmap.Record, whole bool, commit func(anyErr bool) bool) (segResult, error) {
 	bad := map[int]*csvmap.LineError{}
 	noFast := false
+	r.warm(ctx, recs)
 	for {
 		var res segResult
 		err := r.s.DB.Tx(ctx, func(tx store.Tx) error {
@@ -335,17 +354,24 @@ func (r *run) segment(ctx context.Context, recs []csvmap.Record, whole bool, com
 			if err != nil {
 				return err
 			}
-			w := &writer{run: r, tx: tx, q: store.NewStmtCache(tx), b: b}
+			w := &writer{run: r, tx: tx, q: store.NewStmtCache(tx), b: b, batch: r.s.Ledger.NewBatch()}
 			defer w.q.Close()
 			var done map[int]bool
 			if !noFast {
-				d, tasks, err := w.fast(ctx, recs, bad)
+				f, err := w.fast(ctx, recs, bad)
 				if err != nil {
 					return err
 				}
-				done = d
-				res.created += len(d)
-				res.tasks += tasks
+				done = f.done
+				res.created += len(f.done)
+				res.tasks += f.tasks
+				res.consents += f.consents
+				// The batch takes the chain head and then the permission
+				// slots' locks, the order every ledger writer keeps; the
+				// bulk's appends below chain on from the head it wrote.
+				if err := w.batch.Flush(ctx, tx); err != nil {
+					return err
+				}
 			}
 			for _, rec := range recs {
 				if done[rec.Line] {
@@ -411,6 +437,8 @@ type writer struct {
 	tx  store.Tx
 	q   *store.StmtCache
 	b   *consent.Bulk
+	// batch holds the consents of the fast path's new contacts.
+	batch *consent.Batch
 }
 
 type outcome struct {
@@ -662,6 +690,16 @@ func (w *writer) values(ctx context.Context, c contact.Contact, before *contact.
 	if before != nil {
 		old = valuesOf(*before)
 	}
+	// A contact created by an import's fast path has its first values in
+	// one bundle row: a value in it needs no row of its own before it is
+	// superseded (the history reads it from the bundle).
+	var bundle map[string]string
+	if before != nil {
+		var err error
+		if bundle, err = w.bundle(ctx, c.ID); err != nil {
+			return err
+		}
+	}
 	var sealer *keyring.Sealer
 	seal := func(v string) ([]byte, error) {
 		if sealer == nil {
@@ -694,7 +732,7 @@ func (w *writer) values(ctx context.Context, c contact.Contact, before *contact.
 			if err != nil {
 				return fmt.Errorf("supersede value: %w", err)
 			}
-			if n, _ := res.RowsAffected(); n == 0 && old[name] != "" {
+			if n, _ := res.RowsAffected(); n == 0 && old[name] != "" && bundle[name] != old[name] {
 				if err := add(name, old[name], "contact", before.UpdatedAt, now); err != nil {
 					return err
 				}
@@ -711,6 +749,28 @@ func (w *writer) values(ctx context.Context, c contact.Contact, before *contact.
 		return fmt.Errorf("record values: %w", err)
 	}
 	return nil
+}
+
+// bundle reads the values of a contact's bundle row (nil: none).
+func (w *writer) bundle(ctx context.Context, contactID string) (map[string]string, error) {
+	var sealed []byte
+	err := w.q.QueryRowContext(ctx, `SELECT sealed FROM contact_values WHERE workspace_id = $1 AND contact_id = $2 AND name = $3 ORDER BY recorded_at LIMIT 1`,
+		w.run.ws, contactID, contact.ValuesBundle).Scan(&sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read values: %w", err)
+	}
+	op, err := w.b.Contacts().Keys().Opener(ctx, w.run.ws, contactID)
+	if err != nil {
+		return nil, err
+	}
+	pt, err := op.Open(sealed)
+	if err != nil {
+		return nil, err
+	}
+	return contact.UnbundleValues(pt)
 }
 
 // valuesInserts holds the statement texts for 1..2×len(valueNames) rows
@@ -771,24 +831,32 @@ func (w *writer) guardConsent(ctx context.Context, contactID string, rec csvmap.
 }
 
 // consent records the imported consent as requested and confirmed at the
-// time the file gives, with its evidence. A consent from a third-party
-// file is marked collected_by third_party, which the engine does not rely
-// on unless the workspace's policy accepts such consents.
+// time the file gives, with its evidence.
 func (w *writer) consent(ctx context.Context, c contact.Contact, rec csvmap.Record, source, text string) error {
+	for _, ev := range consentEvents(rec, source, text, w.run.o.DataSource) {
+		if _, err := w.b.Append(ctx, c.ID, ev, w.run.o.Actor); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// consentEvents are the two events of an imported consent: requested and
+// confirmed at the time the file gives, with its evidence. A consent from
+// a third-party file is marked collected_by third_party, which the engine
+// does not rely on unless the workspace's policy accepts such consents.
+func consentEvents(rec csvmap.Record, source, text, dataSource string) []consent.NewEvent {
 	v := rec.Values
 	at := rec.ConsentAt
 	collected := "self"
-	if w.run.o.DataSource == "third_party" {
+	if dataSource == "third_party" {
 		collected = "third_party"
 	}
 	d := consent.Details{Verification: v[csvmap.ConsentVerification], CollectedBy: collected}
 	ev := consent.EvidenceInput{Source: source, NoticeHash: v[csvmap.ConsentNotice], TextShown: text}
-	if _, err := w.b.Append(ctx, c.ID, consent.NewEvent{Kind: consent.KindConsentRequested, Purpose: v[csvmap.ConsentPurpose], Channels: rec.Channels,
-		OccurredAt: &at, Details: d, Evidence: ev}, w.run.o.Actor); err != nil {
-		return err
-	}
 	conf := consent.EvidenceInput{Source: source, NoticeHash: v[csvmap.ConsentNotice], ConfirmationMethod: v[csvmap.ConsentMethod], ConfirmedAt: &at}
-	_, err := w.b.Append(ctx, c.ID, consent.NewEvent{Kind: consent.KindConsentConfirmed, Purpose: v[csvmap.ConsentPurpose], Channels: rec.Channels,
-		OccurredAt: &at, Details: d, Evidence: conf}, w.run.o.Actor)
-	return err
+	return []consent.NewEvent{
+		{Kind: consent.KindConsentRequested, Purpose: v[csvmap.ConsentPurpose], Channels: rec.Channels, OccurredAt: &at, Details: d, Evidence: ev},
+		{Kind: consent.KindConsentConfirmed, Purpose: v[csvmap.ConsentPurpose], Channels: rec.Channels, OccurredAt: &at, Details: d, Evidence: conf},
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fairlead/fairlead/internal/audience"
+	"github.com/fairlead/fairlead/internal/capture"
 	"github.com/fairlead/fairlead/internal/consent"
 	"github.com/fairlead/fairlead/internal/contact"
 	"github.com/fairlead/fairlead/internal/id"
@@ -535,6 +536,110 @@ func TestImportedStateMatchesDecisions(t *testing.T) {
 		}
 		if err := verifyChain(f); err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+// A segment with consents of new contacts (the batch) and of an existing
+// one (the bulk, one by one) chains both: the batch's events first, the
+// bulk's after them.
+func TestConsentsOfNewAndExistingContactsInOneSegment(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+		const cols = "email,consent_purpose,consent_channels,consent_at,consent_method,consent_notice,consent_verification\n"
+		const doi = ",newsletter,email,2026-01-10,email_link,NOTICE,email_doi\n"
+		if rep := f.run(cols+"old@example.org,,,,,,\n", importer.Options{}); rep.Created != 1 {
+			t.Fatalf("report %+v", rep)
+		}
+		rep := f.run(cols+"n1@example.org"+doi+"old@example.org"+doi+"n2@example.org"+doi+"n3@example.org,,,,,,\n", importer.Options{})
+		if rep.Created != 3 || rep.Enriched != 1 || rep.Consents != 3 || len(rep.Errors) != 0 {
+			t.Fatalf("report %+v %v", rep, rep.Errors)
+		}
+		if n := f.count("ledger_events"); n != 6 {
+			t.Errorf("%d ledger events, want 6", n)
+		}
+		if err := verifyChain(f); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range []string{"n1@example.org", "old@example.org", "n2@example.org", "n3@example.org"} {
+			d, err := f.aud.Decide(ctx, f.ws, f.byEmail(e)[0].ID, "newsletter", "email", audience.Campaign{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Allowed != (e != "n3@example.org") {
+				t.Errorf("%s: allowed %v %v", e, d.Allowed, d.Reasons)
+			}
+		}
+		resolved := 0
+		if _, err := f.aud.Resolve(ctx, f.ws, audience.Query{Purpose: "newsletter", Channel: "email"}, func(string) error { resolved++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if resolved != 3 {
+			t.Errorf("audience of %d, want 3", resolved)
+		}
+	})
+}
+
+// A contact the fast path creates keeps its first values in one bundle
+// row; its history (capture.Values: the contact page, the API, the access
+// export, scoring) reads the same as that of a contact created line by
+// line with a row per value, before and after later imports change some.
+func TestImportedHistoryReadsTheSame(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+		capt := &capture.Service{DB: db, Contacts: f.svc.Contacts, Keys: f.svc.Contacts.Keys()}
+		// a: alone in its file, the fast path; b: twice, so line by line.
+		const cols = "email,first_name,last_name,street,postal_code,city,country\n"
+		rep := f.run(cols+"a@example.org,Ada,Alt,Weg 1,10115,Berlin,DE\nb@example.org,Ada,Alt,Weg 1,10115,Berlin,DE\nb@example.org,Ada,Alt,Weg 1,10115,Berlin,DE\n", importer.Options{})
+		if rep.Created != 2 || rep.Unchanged != 1 || len(rep.Errors) != 0 {
+			t.Fatalf("report %+v %v", rep, rep.Errors)
+		}
+		var bundles int
+		if err := db.R.QueryRow(`SELECT COUNT(*) FROM contact_values WHERE workspace_id = $1 AND name = $2`, f.ws, contact.ValuesBundle).Scan(&bundles); err != nil || bundles != 1 {
+			t.Fatalf("%d bundle rows (%v), want the one of a", bundles, err)
+		}
+		history := func(email string) string {
+			t.Helper()
+			vs, err := capt.Values(ctx, f.ws, f.byEmail(email)[0].ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b strings.Builder
+			for _, v := range vs {
+				val := strings.Replace(v.Value, email, "EMAIL", 1)
+				fmt.Fprintf(&b, "%s=%s %s current=%v\n", v.Name, val, strings.SplitN(v.Source, ":", 2)[0], v.SupersededAt == nil)
+				if v.SupersededAt != nil && v.SupersededAt.Before(v.RecordedAt) {
+					t.Errorf("%s: %s superseded before it was recorded", email, v.Name)
+				}
+			}
+			return b.String()
+		}
+		same := func(want string) {
+			t.Helper()
+			a, b := history("a@example.org"), history("b@example.org")
+			if a != b || a != want {
+				t.Errorf("history of the bundled contact:\n%s\nline by line:\n%s\nwant:\n%s", a, b, want)
+			}
+		}
+		same("city=Berlin import current=true\ncountry=DE import current=true\nemail=EMAIL import current=true\nfirst_name=Ada import current=true\n" +
+			"last_name=Alt import current=true\npostal_code=10115 import current=true\nstreet=Weg 1 import current=true\n")
+		for _, city := range []string{"Köln", "Bonn"} {
+			rep = f.run(cols+"a@example.org,,Neu,Weg 1,10115,"+city+",DE\nb@example.org,,Neu,Weg 1,10115,"+city+",DE\n", importer.Options{})
+			if rep.Enriched != 2 || len(rep.Errors) != 0 {
+				t.Fatalf("report %+v %v", rep, rep.Errors)
+			}
+		}
+		same("city=Berlin import current=false\ncity=Köln import current=false\ncity=Bonn import current=true\ncountry=DE import current=true\nemail=EMAIL import current=true\n" +
+			"first_name=Ada import current=true\nlast_name=Alt import current=false\nlast_name=Neu import current=true\npostal_code=10115 import current=true\nstreet=Weg 1 import current=true\n")
+		// The superseded value ends when the next one begins.
+		vs, err := capt.Values(ctx, f.ws, f.byEmail("a@example.org")[0].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if vs[0].Name != "city" || vs[0].SupersededAt == nil || !vs[0].SupersededAt.Equal(vs[1].RecordedAt) {
+			t.Errorf("bundled city ends at %v, the next begins at %v", vs[0].SupersededAt, vs[1].RecordedAt)
 		}
 	})
 }

@@ -119,8 +119,20 @@ func TestLeadsAPI(t *testing.T) {
 			if p := h.page("POST", olink, url.Values{"rating": {"1"}, "comment": {"zu viel"}}); p.Status != 200 {
 				t.Fatalf("outsider feedback: %d %s", p.Status, p.Body)
 			}
-			if p := h.page("GET", link[:len(link)-2]+"xx", nil); p.Status != 404 {
+			// A changed character inside the signature, and the same link
+			// spelled with its last character's unused bits set: neither
+			// opens (a lenient decoder read the second as the real link).
+			forged := []byte(link)
+			forged[len(forged)-8] ^= 1
+			if p := h.page("GET", string(forged), nil); p.Status != 404 {
 				t.Fatalf("forged link: %d", p.Status)
+			}
+			alt := nonCanonical(link)
+			if alt == "" {
+				t.Fatalf("the link's length leaves no unused bits; pick a ref that does: %s", link)
+			}
+			if p := h.page("GET", alt, nil); p.Status != 404 {
+				t.Fatalf("the link spelled another way: %d", p.Status)
 			}
 			fb := must(h.do("GET", "/api/v1/segments/"+sid+"/feedback", mkt, nil), 200).json(t)
 			if fb["answers"] != float64(1) || fb["average"] != float64(4) || !strings.Contains(string(mustJSON(fb["comments"])), `"text":"passt"`) || strings.Contains(string(mustJSON(fb)), "zu viel") {
@@ -139,4 +151,22 @@ func TestLeadsAPI(t *testing.T) {
 			}
 		})
 	}
+}
+
+// nonCanonical spells a raw base64url text with its last character's unused
+// bits set, which a lenient decoder reads as the same bytes; "" when the
+// length leaves no unused bits.
+func nonCanonical(tok string) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	var unused uint
+	switch len(tok[strings.LastIndexByte(tok, '/')+1:]) % 4 {
+	case 2:
+		unused = 4
+	case 3:
+		unused = 2
+	default:
+		return ""
+	}
+	last := strings.IndexByte(alphabet, tok[len(tok)-1])
+	return tok[:len(tok)-1] + string(alphabet[last|(1<<unused-1)])
 }

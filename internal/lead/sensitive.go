@@ -282,7 +282,9 @@ func (s *Service) feedbackToken(ws, contactID, ref string) (string, error) {
 
 // parseFeedback checks a feedback token and returns what it names.
 func (s *Service) parseFeedback(tok string) (ws, contactID, ref string, err error) {
-	b, err := base64.RawURLEncoding.DecodeString(tok)
+	// Strict: a link has one spelling, so a changed last character never
+	// decodes to the same bytes.
+	b, err := base64.RawURLEncoding.Strict().DecodeString(tok)
 	if err != nil || len(b) < 1+32+feedbackMAC || len(b) > 1+32+maxRef+feedbackMAC || b[0] != feedbackVersion {
 		return "", "", "", errBadLink
 	}

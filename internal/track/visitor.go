@@ -55,7 +55,9 @@ func ParseVisitor(s Signer, tok string, now time.Time) (ws, contactID string, er
 	if len(tok) > 128 {
 		return "", "", ErrVisitorToken
 	}
-	b, err := base64.RawURLEncoding.DecodeString(tok)
+	// Strict: a token has one spelling, so a changed last character never
+	// decodes to the same bytes.
+	b, err := base64.RawURLEncoding.Strict().DecodeString(tok)
 	if err != nil || len(b) != 1+16+16+8+visitorMACLen || b[0] != visitorVersion {
 		return "", "", ErrVisitorToken
 	}

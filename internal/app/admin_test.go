@@ -88,84 +88,79 @@ func (h *harness) roleUser(role auth.Role) string {
 
 func TestAdminLoginAndPages(t *testing.T) {
 	t.Parallel()
-	for _, d := range testdb.Backends {
-		t.Run(string(d), func(t *testing.T) {
-			t.Parallel()
-			h := newHarness(t, d)
-			h.seedDemo()
-			c := h.ui()
-			if st, hd, _ := c.do("GET", "/admin/contacts", nil); st != http.StatusSeeOther || !strings.HasPrefix(hd.Get("Location"), "/admin/login?next=") {
-				t.Fatalf("without a session: %d %s", st, hd.Get("Location"))
+	eachDemo(t, func(t *testing.T, h *harness) {
+		c := h.ui()
+		if st, hd, _ := c.do("GET", "/admin/contacts", nil); st != http.StatusSeeOther || !strings.HasPrefix(hd.Get("Location"), "/admin/login?next=") {
+			t.Fatalf("without a session: %d %s", st, hd.Get("Location"))
+		}
+		if st, loc := c.login(h.cfg.AdminEmail, "wrong password!!"); st != http.StatusUnauthorized {
+			t.Fatalf("wrong password: %d %s", st, loc)
+		}
+		if st, loc := c.login(h.cfg.AdminEmail, h.cfg.AdminPassword); st != http.StatusSeeOther || loc != "/admin/" {
+			t.Fatalf("login: %d %s", st, loc)
+		}
+		var cookie *http.Cookie
+		for _, ck := range c.jar.Cookies(mustURL(t, h.url)) {
+			cookie = ck
+		}
+		if cookie == nil || cookie.Name != "fairlead_session" {
+			t.Fatalf("session cookie: %+v", cookie)
+		}
+		var n int
+		if err := h.db.R.QueryRow(`SELECT COUNT(*) FROM admin_sessions WHERE id = $1`, cookie.Value).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("the token itself is stored (n=%d, %v)", n, err)
+		}
+		for _, p := range []string{"/admin/", "/admin/contacts", "/admin/forms", "/admin/forms/new", "/admin/forms/demo-newsletter", "/admin/privacy/dsr", "/admin/privacy/retention",
+			"/admin/privacy/retention?plan=1", "/admin/privacy/webhooks", "/admin/privacy/audit", "/admin/outbox", "/admin/settings", "/admin/settings/purposes",
+			"/admin/settings/notices", "/admin/settings/users", "/admin/settings/record", "/p/transparency/demo", "/admin/account", "/admin/leads", "/admin/campaigns", "/admin/suppliers", "/admin/ledger/verify"} {
+			st, _, body := c.do("GET", p, nil)
+			if st != http.StatusOK {
+				t.Errorf("GET %s: %d\n%s", p, st, body)
 			}
-			if st, loc := c.login(h.cfg.AdminEmail, "wrong password!!"); st != http.StatusUnauthorized {
-				t.Fatalf("wrong password: %d %s", st, loc)
+		}
+		// Bad input is shown next to its field, and nothing is saved.
+		for _, bad := range []struct {
+			path  string
+			form  url.Values
+			field string
+		}{
+			{"/admin/settings", url.Values{"mail_from": {"not an address"}, "imprint_de": {"Neues Impressum"}}, `id="mail_from-err"`},
+			{"/admin/settings/processors", url.Values{"name": {"Mailer"}, "service": {"mail"}, "location": {"DE"}, "dpa_signed_on": {"gestern"}, "data_categories": {"email"}}, `id="pr-dpa_signed_on-err"`},
+			{"/admin/settings/users", url.Values{"email": {"new@example.com"}, "role": {"sales"}, "password": {"short"}}, `id="u-password-err"`},
+			{"/admin/settings/purposes", url.Values{"key": {"Bad Key"}, "kind": {"direct_marketing"}}, `id="p-key-err"`},
+		} {
+			st, _, body := c.do("POST", bad.path, bad.form)
+			if st != http.StatusUnprocessableEntity || !strings.Contains(body, bad.field) {
+				t.Errorf("POST %s with bad input: %d, want 422 with %s\n%.2000s", bad.path, st, bad.field, body)
 			}
-			if st, loc := c.login(h.cfg.AdminEmail, h.cfg.AdminPassword); st != http.StatusSeeOther || loc != "/admin/" {
-				t.Fatalf("login: %d %s", st, loc)
-			}
-			var cookie *http.Cookie
-			for _, ck := range c.jar.Cookies(mustURL(t, h.url)) {
-				cookie = ck
-			}
-			if cookie == nil || cookie.Name != "fairlead_session" {
-				t.Fatalf("session cookie: %+v", cookie)
-			}
-			var n int
-			if err := h.db.R.QueryRow(`SELECT COUNT(*) FROM admin_sessions WHERE id = $1`, cookie.Value).Scan(&n); err != nil || n != 0 {
-				t.Fatalf("the token itself is stored (n=%d, %v)", n, err)
-			}
-			for _, p := range []string{"/admin/", "/admin/contacts", "/admin/forms", "/admin/forms/new", "/admin/forms/demo-newsletter", "/admin/privacy/dsr", "/admin/privacy/retention",
-				"/admin/privacy/retention?plan=1", "/admin/privacy/webhooks", "/admin/privacy/audit", "/admin/outbox", "/admin/settings", "/admin/settings/purposes",
-				"/admin/settings/notices", "/admin/settings/users", "/admin/settings/record", "/p/transparency/demo", "/admin/account", "/admin/leads", "/admin/campaigns", "/admin/suppliers", "/admin/ledger/verify"} {
-				st, _, body := c.do("GET", p, nil)
-				if st != http.StatusOK {
-					t.Errorf("GET %s: %d\n%s", p, st, body)
-				}
-			}
-			// Bad input is shown next to its field, and nothing is saved.
-			for _, bad := range []struct {
-				path  string
-				form  url.Values
-				field string
-			}{
-				{"/admin/settings", url.Values{"mail_from": {"not an address"}, "imprint_de": {"Neues Impressum"}}, `id="mail_from-err"`},
-				{"/admin/settings/processors", url.Values{"name": {"Mailer"}, "service": {"mail"}, "location": {"DE"}, "dpa_signed_on": {"gestern"}, "data_categories": {"email"}}, `id="pr-dpa_signed_on-err"`},
-				{"/admin/settings/users", url.Values{"email": {"new@example.com"}, "role": {"sales"}, "password": {"short"}}, `id="u-password-err"`},
-				{"/admin/settings/purposes", url.Values{"key": {"Bad Key"}, "kind": {"direct_marketing"}}, `id="p-key-err"`},
-			} {
-				st, _, body := c.do("POST", bad.path, bad.form)
-				if st != http.StatusUnprocessableEntity || !strings.Contains(body, bad.field) {
-					t.Errorf("POST %s with bad input: %d, want 422 with %s\n%.2000s", bad.path, st, bad.field, body)
-				}
-			}
-			if st, _, body := c.do("GET", "/admin/settings", nil); st != 200 || strings.Contains(body, "Neues Impressum") {
-				t.Errorf("a refused settings change saved part of it")
-			}
-			if st, _, _ := c.do("POST", "/admin/settings/processors", url.Values{"name": {"Mailer GmbH"}, "service": {"e-mail delivery"}, "location": {"DE"}, "dpa_signed_on": {"2026-01-15"}, "data_categories": {"email, name"}}); st != http.StatusSeeOther {
-				t.Errorf("add a processor: %d", st)
-			}
-			if st, _, body := c.do("GET", "/p/transparency/demo", nil, "Cookie", ""); st != 200 || !strings.Contains(body, "Mailer GmbH") || strings.Contains(body, "2026-01-15") {
-				t.Errorf("transparency page: %d (must name the processor, not the agreement date)\n%.500s", st, body)
-			}
-			// The language picked is kept in the session.
-			if st, hd, _ := c.do("POST", "/admin/lang", url.Values{"lang": {"de"}, "next": {"/admin/forms"}}); st != http.StatusSeeOther || hd.Get("Location") != "/admin/forms" {
-				t.Fatalf("switch language: %d %s", st, hd.Get("Location"))
-			}
-			if _, _, body := c.do("GET", "/admin/", nil); !strings.Contains(body, `<html lang="de">`) || !strings.Contains(body, "Übersicht") {
-				t.Fatalf("after switching to German:\n%.400s", body)
-			}
-			c.do("POST", "/admin/lang", url.Values{"lang": {"en"}})
-			cid := h.contactByEmailCreate("lin@example.com")
-			st, _, body := c.do("GET", "/admin/contacts/"+cid, nil)
-			if st != 200 || !strings.Contains(body, `data-purpose="newsletter" data-channel="email" data-allowed="false"`) {
-				t.Fatalf("contact page: %d\n%s", st, body)
-			}
-			st, _, body = c.do("GET", "/admin/contacts?q=lin@example.com", nil)
-			if st != 200 || !strings.Contains(body, cid) {
-				t.Fatalf("search by e-mail: %d\n%s", st, body)
-			}
-		})
-	}
+		}
+		if st, _, body := c.do("GET", "/admin/settings", nil); st != 200 || strings.Contains(body, "Neues Impressum") {
+			t.Errorf("a refused settings change saved part of it")
+		}
+		if st, _, _ := c.do("POST", "/admin/settings/processors", url.Values{"name": {"Mailer GmbH"}, "service": {"e-mail delivery"}, "location": {"DE"}, "dpa_signed_on": {"2026-01-15"}, "data_categories": {"email, name"}}); st != http.StatusSeeOther {
+			t.Errorf("add a processor: %d", st)
+		}
+		if st, _, body := c.do("GET", "/p/transparency/demo", nil, "Cookie", ""); st != 200 || !strings.Contains(body, "Mailer GmbH") || strings.Contains(body, "2026-01-15") {
+			t.Errorf("transparency page: %d (must name the processor, not the agreement date)\n%.500s", st, body)
+		}
+		// The language picked is kept in the session.
+		if st, hd, _ := c.do("POST", "/admin/lang", url.Values{"lang": {"de"}, "next": {"/admin/forms"}}); st != http.StatusSeeOther || hd.Get("Location") != "/admin/forms" {
+			t.Fatalf("switch language: %d %s", st, hd.Get("Location"))
+		}
+		if _, _, body := c.do("GET", "/admin/", nil); !strings.Contains(body, `<html lang="de">`) || !strings.Contains(body, "Übersicht") {
+			t.Fatalf("after switching to German:\n%.400s", body)
+		}
+		c.do("POST", "/admin/lang", url.Values{"lang": {"en"}})
+		cid := h.contactByEmailCreate("lin@example.com")
+		st, _, body := c.do("GET", "/admin/contacts/"+cid, nil)
+		if st != 200 || !strings.Contains(body, `data-purpose="newsletter" data-channel="email" data-allowed="false"`) {
+			t.Fatalf("contact page: %d\n%s", st, body)
+		}
+		st, _, body = c.do("GET", "/admin/contacts?q=lin@example.com", nil)
+		if st != 200 || !strings.Contains(body, cid) {
+			t.Fatalf("search by e-mail: %d\n%s", st, body)
+		}
+	})
 }
 
 func mustURL(t *testing.T, s string) *url.URL {

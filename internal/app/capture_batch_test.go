@@ -28,115 +28,110 @@ import (
 // audiences resolved from it equal the single decisions.
 func TestCaptureBatchWriter(t *testing.T) {
 	t.Parallel()
-	for _, d := range testdb.Backends {
-		t.Run(string(d), func(t *testing.T) {
-			t.Parallel()
-			h := newHarness(t, d)
-			h.seedDemo()
-			ctx := context.Background()
-			contacts, purposes, _, ledger := h.consent()
-			var savepoints atomic.Int64
-			h.db.SetTrace(func(q string) {
-				if strings.HasPrefix(q, "SAVEPOINT submission") || strings.HasPrefix(q, "RELEASE SAVEPOINT submission; SAVEPOINT") {
-					savepoints.Add(1)
-				}
-			})
-			defer h.db.SetTrace(nil)
-
-			const clients, each = 24, 5
-			var wg sync.WaitGroup
-			var mu sync.Mutex
-			var problems []string
-			var emails []string
-			for c := range clients {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for i := range each {
-						email := fmt.Sprintf("batch-%d-%d@example.com", c, i)
-						if i == each-1 {
-							// Two clients sign the same new address up at once.
-							email = fmt.Sprintf("shared-%d@example.com", c/2)
-						}
-						st := h.page("POST", "/p/forms/demo-newsletter", url.Values{"email": {email}, "first_name": {"Batch"}, "newsletter_email": {"1"}, "lang": {"en"}}).Status
-						var committed, requests int
-						var msg string
-						if st != http.StatusSeeOther {
-							msg = fmt.Sprintf("%s: status %d", email, st)
-						} else if found, err := contacts.List(ctx, h.ws.ID, contact.ListParams{Email: email, Limit: 1}); err != nil || len(found) != 1 {
-							msg = fmt.Sprintf("%s answered 303, but no committed contact (%v)", email, err)
-						} else if err := h.db.R.QueryRowContext(ctx, `SELECT count(*), count(j.id) FROM doi_requests r LEFT JOIN jobs j ON j.workspace_id = r.workspace_id AND j.kind = $3 AND j.args LIKE '%' || r.id || '%' WHERE r.workspace_id = $1 AND r.contact_id = $2`,
-							h.ws.ID, found[0].ID, capture.JobSendDOIEmail).Scan(&requests, &committed); err != nil || requests == 0 || committed != requests {
-							msg = fmt.Sprintf("%s answered 303 with %d requests and %d jobs committed (%v)", email, requests, committed, err)
-						}
-						mu.Lock()
-						if msg != "" {
-							problems = append(problems, msg)
-						}
-						if !slices.Contains(emails, email) {
-							emails = append(emails, email)
-						}
-						mu.Unlock()
-					}
-				}()
-			}
-			wg.Wait()
-			for _, p := range problems {
-				t.Error(p)
-			}
-			if savepoints.Load() == 0 {
-				t.Fatal("no submission ran in a shared transaction")
-			}
-			if got := h.count("contacts"); got != len(emails) {
-				t.Fatalf("%d contacts for %d addresses", got, len(emails))
-			}
-			rep, err := ledger.Verify(ctx, h.ws.ID)
-			if err != nil || !rep.OK || rep.Events != clients*each {
-				t.Fatalf("verify: %+v %v, want %d events", rep, err, clients*each)
-			}
-
-			var ids []string
-			for _, e := range emails {
-				ids = append(ids, h.contactByEmail(e))
-			}
-			before := permissionRows(t, h.db)
-			for _, cid := range ids {
-				if err := ledger.Refresh(ctx, h.db.W, h.ws.ID, cid); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if after := permissionRows(t, h.db); !reflect.DeepEqual(before, after) {
-				t.Errorf("a refresh changed the state the batches wrote:\nbefore %v\nafter  %v", before, after)
-			}
-
-			res := audience.New(h.db, ledger, purposes, nil)
-			allowedSomewhere := 0
-			for _, q := range []audience.Query{
-				{Purpose: "newsletter", Channel: "email"},
-				{Purpose: "product_offers", Channel: "post"},
-				{Purpose: "product_offers", Channel: "email"},
-				{Purpose: "sales_calls", Channel: "phone"},
-			} {
-				in := map[string]bool{}
-				if _, err := res.Resolve(ctx, h.ws.ID, q, func(cid string) error { in[cid] = true; return nil }); err != nil {
-					t.Fatal(err)
-				}
-				for _, cid := range ids {
-					dec, err := res.Decide(ctx, h.ws.ID, cid, q.Purpose, q.Channel, q.Campaign)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if dec.Allowed != in[cid] {
-						t.Errorf("%s/%s contact %s: single decision %v %v, audience membership %v", q.Purpose, q.Channel, cid, dec.Allowed, dec.Reasons, in[cid])
-					}
-				}
-				allowedSomewhere += len(in)
-			}
-			if allowedSomewhere == 0 {
-				t.Log("no audience allowed anyone: the comparison checked denials only")
+	eachDemo(t, func(t *testing.T, h *harness) {
+		ctx := context.Background()
+		contacts, purposes, _, ledger := h.consent()
+		var savepoints atomic.Int64
+		h.db.SetTrace(func(q string) {
+			if strings.HasPrefix(q, "SAVEPOINT submission") || strings.HasPrefix(q, "RELEASE SAVEPOINT submission; SAVEPOINT") {
+				savepoints.Add(1)
 			}
 		})
-	}
+		defer h.db.SetTrace(nil)
+
+		const clients, each = 24, 5
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var problems []string
+		var emails []string
+		for c := range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range each {
+					email := fmt.Sprintf("batch-%d-%d@example.com", c, i)
+					if i == each-1 {
+						// Two clients sign the same new address up at once.
+						email = fmt.Sprintf("shared-%d@example.com", c/2)
+					}
+					st := h.page("POST", "/p/forms/demo-newsletter", url.Values{"email": {email}, "first_name": {"Batch"}, "newsletter_email": {"1"}, "lang": {"en"}}).Status
+					var committed, requests int
+					var msg string
+					if st != http.StatusSeeOther {
+						msg = fmt.Sprintf("%s: status %d", email, st)
+					} else if found, err := contacts.List(ctx, h.ws.ID, contact.ListParams{Email: email, Limit: 1}); err != nil || len(found) != 1 {
+						msg = fmt.Sprintf("%s answered 303, but no committed contact (%v)", email, err)
+					} else if err := h.db.R.QueryRowContext(ctx, `SELECT count(*), count(j.id) FROM doi_requests r LEFT JOIN jobs j ON j.workspace_id = r.workspace_id AND j.kind = $3 AND j.args LIKE '%' || r.id || '%' WHERE r.workspace_id = $1 AND r.contact_id = $2`,
+						h.ws.ID, found[0].ID, capture.JobSendDOIEmail).Scan(&requests, &committed); err != nil || requests == 0 || committed != requests {
+						msg = fmt.Sprintf("%s answered 303 with %d requests and %d jobs committed (%v)", email, requests, committed, err)
+					}
+					mu.Lock()
+					if msg != "" {
+						problems = append(problems, msg)
+					}
+					if !slices.Contains(emails, email) {
+						emails = append(emails, email)
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		for _, p := range problems {
+			t.Error(p)
+		}
+		if savepoints.Load() == 0 {
+			t.Fatal("no submission ran in a shared transaction")
+		}
+		if got := h.count("contacts"); got != len(emails) {
+			t.Fatalf("%d contacts for %d addresses", got, len(emails))
+		}
+		rep, err := ledger.Verify(ctx, h.ws.ID)
+		if err != nil || !rep.OK || rep.Events != clients*each {
+			t.Fatalf("verify: %+v %v, want %d events", rep, err, clients*each)
+		}
+
+		var ids []string
+		for _, e := range emails {
+			ids = append(ids, h.contactByEmail(e))
+		}
+		before := permissionRows(t, h.db)
+		for _, cid := range ids {
+			if err := ledger.Refresh(ctx, h.db.W, h.ws.ID, cid); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if after := permissionRows(t, h.db); !reflect.DeepEqual(before, after) {
+			t.Errorf("a refresh changed the state the batches wrote:\nbefore %v\nafter  %v", before, after)
+		}
+
+		res := audience.New(h.db, ledger, purposes, nil)
+		allowedSomewhere := 0
+		for _, q := range []audience.Query{
+			{Purpose: "newsletter", Channel: "email"},
+			{Purpose: "product_offers", Channel: "post"},
+			{Purpose: "product_offers", Channel: "email"},
+			{Purpose: "sales_calls", Channel: "phone"},
+		} {
+			in := map[string]bool{}
+			if _, err := res.Resolve(ctx, h.ws.ID, q, func(cid string) error { in[cid] = true; return nil }); err != nil {
+				t.Fatal(err)
+			}
+			for _, cid := range ids {
+				dec, err := res.Decide(ctx, h.ws.ID, cid, q.Purpose, q.Channel, q.Campaign)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if dec.Allowed != in[cid] {
+					t.Errorf("%s/%s contact %s: single decision %v %v, audience membership %v", q.Purpose, q.Channel, cid, dec.Allowed, dec.Reasons, in[cid])
+				}
+			}
+			allowedSomewhere += len(in)
+		}
+		if allowedSomewhere == 0 {
+			t.Log("no audience allowed anyone: the comparison checked denials only")
+		}
+	})
 }
 
 // A submission that fails in its batch — here the ledger's append hook
@@ -145,85 +140,80 @@ func TestCaptureBatchWriter(t *testing.T) {
 // of its batch are committed all the same.
 func TestCaptureBatchFailsAlone(t *testing.T) {
 	t.Parallel()
-	for _, d := range testdb.Backends {
-		t.Run(string(d), func(t *testing.T) {
-			t.Parallel()
-			h := newHarness(t, d)
-			h.seedDemo()
-			ctx := context.Background()
-			svc := h.capture()
-			refused := errors.New("refused by the hook")
-			svc.Ledger.OnAppend(func(_ context.Context, _ store.Querier, _, _ string, ev consent.Event) error {
-				if ev.Evidence.Personal != nil && ev.Evidence.Personal.UserAgent == "refuse-me" {
-					return refused
-				}
-				return nil
-			})
-			var shared atomic.Int64
-			h.db.SetTrace(func(q string) {
-				if strings.HasPrefix(q, "SAVEPOINT submission") || strings.HasPrefix(q, "RELEASE SAVEPOINT submission; SAVEPOINT") {
-					shared.Add(1)
-				}
-			})
-			defer h.db.SetTrace(nil)
-			// The first sign-up makes the workspace's permission slots.
-			if _, err := svc.Submit(ctx, "demo-newsletter", url.Values{"email": {"first@example.com"}, "newsletter_email": {"1"}}, "en", capture.Meta{UserAgent: "ok"}); err != nil {
-				t.Fatal(err)
+	eachDemo(t, func(t *testing.T, h *harness) {
+		ctx := context.Background()
+		svc := h.capture()
+		refused := errors.New("refused by the hook")
+		svc.Ledger.OnAppend(func(_ context.Context, _ store.Querier, _, _ string, ev consent.Event) error {
+			if ev.Evidence.Personal != nil && ev.Evidence.Personal.UserAgent == "refuse-me" {
+				return refused
 			}
-			const n = 40
-			errs := make([]error, n)
-			var wg sync.WaitGroup
-			for i := range n {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					ua := "ok"
-					if i%10 == 4 {
-						ua = "refuse-me"
-					}
-					_, errs[i] = svc.Submit(ctx, "demo-newsletter", url.Values{"email": {fmt.Sprintf("alone-%d@example.com", i)}, "newsletter_email": {"1"}}, "en", capture.Meta{UserAgent: ua})
-				}()
-			}
-			wg.Wait()
-			contacts, _, _, ledger := h.consent()
-			for i, err := range errs {
-				email := fmt.Sprintf("alone-%d@example.com", i)
-				found, lerr := contacts.List(ctx, h.ws.ID, contact.ListParams{Email: email, Limit: 1})
-				if lerr != nil {
-					t.Fatal(lerr)
-				}
-				if i%10 == 4 {
-					if !errors.Is(err, refused) {
-						t.Errorf("submission %d: %v, want the hook's refusal", i, err)
-					}
-					if len(found) != 0 {
-						t.Errorf("the refused submission %d left its contact", i)
-					}
-					continue
-				}
-				if err != nil || len(found) != 1 {
-					t.Errorf("submission %d failed with a batch-mate: %v (%d contacts)", i, err, len(found))
-				}
-			}
-			if shared.Load() == 0 {
-				t.Fatal("no submission ran in a shared transaction")
-			}
-			want := 1 + n - n/10
-			for _, table := range []string{"contacts", "doi_requests", "contact_values"} {
-				if got := h.count(table); got != want {
-					t.Errorf("%d rows in %s, want %d", got, table, want)
-				}
-			}
-			var jobs int
-			if err := h.db.R.QueryRowContext(ctx, `SELECT count(*) FROM jobs WHERE kind = $1`, capture.JobSendDOIEmail).Scan(&jobs); err != nil || jobs != want {
-				t.Errorf("%d confirmation jobs (%v), want %d", jobs, err, want)
-			}
-			rep, err := ledger.Verify(ctx, h.ws.ID)
-			if err != nil || !rep.OK || rep.Events != int64(want) {
-				t.Fatalf("verify: %+v %v, want %d events", rep, err, want)
+			return nil
+		})
+		var shared atomic.Int64
+		h.db.SetTrace(func(q string) {
+			if strings.HasPrefix(q, "SAVEPOINT submission") || strings.HasPrefix(q, "RELEASE SAVEPOINT submission; SAVEPOINT") {
+				shared.Add(1)
 			}
 		})
-	}
+		defer h.db.SetTrace(nil)
+		// The first sign-up makes the workspace's permission slots.
+		if _, err := svc.Submit(ctx, "demo-newsletter", url.Values{"email": {"first@example.com"}, "newsletter_email": {"1"}}, "en", capture.Meta{UserAgent: "ok"}); err != nil {
+			t.Fatal(err)
+		}
+		const n = 40
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ua := "ok"
+				if i%10 == 4 {
+					ua = "refuse-me"
+				}
+				_, errs[i] = svc.Submit(ctx, "demo-newsletter", url.Values{"email": {fmt.Sprintf("alone-%d@example.com", i)}, "newsletter_email": {"1"}}, "en", capture.Meta{UserAgent: ua})
+			}()
+		}
+		wg.Wait()
+		contacts, _, _, ledger := h.consent()
+		for i, err := range errs {
+			email := fmt.Sprintf("alone-%d@example.com", i)
+			found, lerr := contacts.List(ctx, h.ws.ID, contact.ListParams{Email: email, Limit: 1})
+			if lerr != nil {
+				t.Fatal(lerr)
+			}
+			if i%10 == 4 {
+				if !errors.Is(err, refused) {
+					t.Errorf("submission %d: %v, want the hook's refusal", i, err)
+				}
+				if len(found) != 0 {
+					t.Errorf("the refused submission %d left its contact", i)
+				}
+				continue
+			}
+			if err != nil || len(found) != 1 {
+				t.Errorf("submission %d failed with a batch-mate: %v (%d contacts)", i, err, len(found))
+			}
+		}
+		if shared.Load() == 0 {
+			t.Fatal("no submission ran in a shared transaction")
+		}
+		want := 1 + n - n/10
+		for _, table := range []string{"contacts", "doi_requests", "contact_values"} {
+			if got := h.count(table); got != want {
+				t.Errorf("%d rows in %s, want %d", got, table, want)
+			}
+		}
+		var jobs int
+		if err := h.db.R.QueryRowContext(ctx, `SELECT count(*) FROM jobs WHERE kind = $1`, capture.JobSendDOIEmail).Scan(&jobs); err != nil || jobs != want {
+			t.Errorf("%d confirmation jobs (%v), want %d", jobs, err, want)
+		}
+		rep, err := ledger.Verify(ctx, h.ws.ID)
+		if err != nil || !rep.OK || rep.Events != int64(want) {
+			t.Fatalf("verify: %+v %v, want %d events", rep, err, want)
+		}
+	})
 }
 
 // permissionRows are the permission blocks and marks as stored.

@@ -151,64 +151,59 @@ func TestDevOutboxFlow(t *testing.T) {
 // writes nothing.
 func TestSubmissionBadInput(t *testing.T) {
 	t.Parallel()
-	for _, d := range testdb.Backends {
-		t.Run(string(d), func(t *testing.T) {
-			t.Parallel()
-			h := newHarness(t, d)
-			h.seedDemo()
-			cases := []struct {
-				name   string
-				path   string
-				form   url.Values
-				ct     string
-				status int
-				want   string
-			}{
-				{"invalid e-mail", "/p/forms/demo-newsletter", url.Values{"email": {"not-an-address"}, "newsletter_email": {"1"}}, "", 422, `aria-invalid="true"`},
-				{"missing mandatory field", "/p/forms/demo-newsletter", url.Values{"first_name": {"Ada"}, "newsletter_email": {"1"}}, "", 422, `id="e-email"`},
-				{"required consent not ticked", "/p/forms/demo-newsletter", url.Values{"email": {"a@example.com"}}, "", 422, `class="err"`},
-				{"oversized field", "/p/forms/demo-newsletter", url.Values{"email": {"a@example.com"}, "first_name": {strings.Repeat("x", 5000)}, "newsletter_email": {"1"}}, "", 422, `id="e-first_name"`},
-				{"oversized body", "/p/forms/demo-newsletter", url.Values{"email": {"a@example.com"}, "first_name": {strings.Repeat("x", 70000)}, "newsletter_email": {"1"}}, "", 400, "Anfrage"},
-				{"unknown form", "/p/forms/no-such-form", url.Values{"email": {"a@example.com"}}, "", 404, "Seite nicht gefunden"},
-				{"wrong content type", "/p/forms/demo-newsletter", nil, "text/plain", 415, "Anfrage"},
+	eachDemo(t, func(t *testing.T, h *harness) {
+		cases := []struct {
+			name   string
+			path   string
+			form   url.Values
+			ct     string
+			status int
+			want   string
+		}{
+			{"invalid e-mail", "/p/forms/demo-newsletter", url.Values{"email": {"not-an-address"}, "newsletter_email": {"1"}}, "", 422, `aria-invalid="true"`},
+			{"missing mandatory field", "/p/forms/demo-newsletter", url.Values{"first_name": {"Ada"}, "newsletter_email": {"1"}}, "", 422, `id="e-email"`},
+			{"required consent not ticked", "/p/forms/demo-newsletter", url.Values{"email": {"a@example.com"}}, "", 422, `class="err"`},
+			{"oversized field", "/p/forms/demo-newsletter", url.Values{"email": {"a@example.com"}, "first_name": {strings.Repeat("x", 5000)}, "newsletter_email": {"1"}}, "", 422, `id="e-first_name"`},
+			{"oversized body", "/p/forms/demo-newsletter", url.Values{"email": {"a@example.com"}, "first_name": {strings.Repeat("x", 70000)}, "newsletter_email": {"1"}}, "", 400, "Anfrage"},
+			{"unknown form", "/p/forms/no-such-form", url.Values{"email": {"a@example.com"}}, "", 404, "Seite nicht gefunden"},
+			{"wrong content type", "/p/forms/demo-newsletter", nil, "text/plain", 415, "Anfrage"},
+		}
+		for _, c := range cases {
+			var p page
+			if c.ct != "" {
+				p = h.page("POST", c.path, nil, "Content-Type", c.ct)
+			} else {
+				p = h.page("POST", c.path, c.form)
 			}
-			for _, c := range cases {
-				var p page
-				if c.ct != "" {
-					p = h.page("POST", c.path, nil, "Content-Type", c.ct)
-				} else {
-					p = h.page("POST", c.path, c.form)
-				}
-				if p.Status != c.status || !strings.Contains(p.Body, c.want) {
-					t.Errorf("%s: %d (want %d), body lacks %q:\n%s", c.name, p.Status, c.status, c.want, p.Body)
-				}
+			if p.Status != c.status || !strings.Contains(p.Body, c.want) {
+				t.Errorf("%s: %d (want %d), body lacks %q:\n%s", c.name, p.Status, c.status, c.want, p.Body)
 			}
-			// The embed script's JSON answers name the field.
-			p := h.page("POST", "/p/forms/demo-newsletter", url.Values{"email": {"nope"}, "newsletter_email": {"1"}}, "Accept", "application/json")
-			if p.Status != 422 || !strings.Contains(p.Body, `"field":"email"`) || !strings.Contains(p.Body, `"invalid_email"`) {
-				t.Errorf("JSON field error: %d %s", p.Status, p.Body)
+		}
+		// The embed script's JSON answers name the field.
+		p := h.page("POST", "/p/forms/demo-newsletter", url.Values{"email": {"nope"}, "newsletter_email": {"1"}}, "Accept", "application/json")
+		if p.Status != 422 || !strings.Contains(p.Body, `"field":"email"`) || !strings.Contains(p.Body, `"invalid_email"`) {
+			t.Errorf("JSON field error: %d %s", p.Status, p.Body)
+		}
+		// The honeypot: a bot gets the usual answer, nothing is written.
+		p = h.page("POST", "/p/forms/demo-newsletter", url.Values{"email": {"bot@example.com"}, "newsletter_email": {"1"}, "website": {"http://spam.example"}})
+		if p.Status != http.StatusSeeOther {
+			t.Errorf("honeypot: %d", p.Status)
+		}
+		for _, table := range []string{"contacts", "ledger_events", "doi_requests", "jobs"} {
+			if n := h.count(table); n != 0 {
+				t.Errorf("%s has %d rows after bad input", table, n)
 			}
-			// The honeypot: a bot gets the usual answer, nothing is written.
-			p = h.page("POST", "/p/forms/demo-newsletter", url.Values{"email": {"bot@example.com"}, "newsletter_email": {"1"}, "website": {"http://spam.example"}})
-			if p.Status != http.StatusSeeOther {
-				t.Errorf("honeypot: %d", p.Status)
+		}
+		// Forged and unknown confirmation links show the page with a resend button.
+		for _, tok := range []string{"AAAA", strings.Repeat("A", 100)} {
+			if p := h.page("GET", "/p/confirm/"+tok, nil); p.Status != 404 || !strings.Contains(p.Body, "/resend") {
+				t.Errorf("forged link %q: %d %s", tok, p.Status, p.Body)
 			}
-			for _, table := range []string{"contacts", "ledger_events", "doi_requests", "jobs"} {
-				if n := h.count(table); n != 0 {
-					t.Errorf("%s has %d rows after bad input", table, n)
-				}
+			if p := h.page("POST", "/p/confirm/"+tok, url.Values{}); p.Status != 404 {
+				t.Errorf("forged link POST: %d", p.Status)
 			}
-			// Forged and unknown confirmation links show the page with a resend button.
-			for _, tok := range []string{"AAAA", strings.Repeat("A", 100)} {
-				if p := h.page("GET", "/p/confirm/"+tok, nil); p.Status != 404 || !strings.Contains(p.Body, "/resend") {
-					t.Errorf("forged link %q: %d %s", tok, p.Status, p.Body)
-				}
-				if p := h.page("POST", "/p/confirm/"+tok, url.Values{}); p.Status != 404 {
-					t.Errorf("forged link POST: %d", p.Status)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // TestExpiredLinkResend: an expired confirmation link confirms nothing and
@@ -407,62 +402,57 @@ func TestEmbedCORSAndRateLimit(t *testing.T) {
 // the one contact; a changed value keeps its history with provenance.
 func TestProgressiveProfiling(t *testing.T) {
 	t.Parallel()
-	for _, d := range testdb.Backends {
-		t.Run(string(d), func(t *testing.T) {
-			t.Parallel()
-			h := newHarness(t, d)
-			h.seedDemo()
-			for _, v := range []url.Values{
-				{"email": {"Max@Example.de"}, "newsletter_email": {"1"}},
-				{"email": {"max@example.de"}, "first_name": {"Max"}, "newsletter_email": {"1"}},
-				{"email": {"MAX@example.de"}, "first_name": {"Maximilian"}, "newsletter_email": {"1"}},
-			} {
-				if p := h.page("POST", "/p/forms/demo-newsletter", v); p.Status != 303 {
-					t.Fatalf("submit: %d %s", p.Status, p.Body)
+	eachDemo(t, func(t *testing.T, h *harness) {
+		for _, v := range []url.Values{
+			{"email": {"Max@Example.de"}, "newsletter_email": {"1"}},
+			{"email": {"max@example.de"}, "first_name": {"Max"}, "newsletter_email": {"1"}},
+			{"email": {"MAX@example.de"}, "first_name": {"Maximilian"}, "newsletter_email": {"1"}},
+		} {
+			if p := h.page("POST", "/p/forms/demo-newsletter", v); p.Status != 303 {
+				t.Fatalf("submit: %d %s", p.Status, p.Body)
+			}
+		}
+		if n := h.count("contacts"); n != 1 {
+			t.Fatalf("%d contacts for one person", n)
+		}
+		cid := h.contactByEmail("max@example.de")
+		c := h.do("GET", "/api/v1/contacts/"+cid, h.tokens[auth.RoleAdmin], nil).json(t)
+		if c["first_name"] != "Maximilian" {
+			t.Fatalf("contact not enriched: %v", c)
+		}
+		var vals struct {
+			Values []struct {
+				Name, Value, Source string
+				SupersededAt        *time.Time `json:"superseded_at"`
+			} `json:"values"`
+		}
+		_ = json.Unmarshal(h.do("GET", "/api/v1/contacts/"+cid+"/values", h.tokens[auth.RoleAdmin], nil).Body, &vals)
+		var names []string
+		for _, v := range vals.Values {
+			if v.Name == "first_name" {
+				names = append(names, v.Value)
+				if v.Source != "form:demo-newsletter@1" {
+					t.Fatalf("source %q", v.Source)
+				}
+				if (v.Value == "Max") != (v.SupersededAt != nil) {
+					t.Fatalf("history wrong: %+v", v)
 				}
 			}
-			if n := h.count("contacts"); n != 1 {
-				t.Fatalf("%d contacts for one person", n)
+		}
+		if strings.Join(names, ",") != "Max,Maximilian" {
+			t.Fatalf("first_name history: %v", names)
+		}
+		// The address was stored once (normalized), not three times.
+		emails := 0
+		for _, v := range vals.Values {
+			if v.Name == "email" {
+				emails++
 			}
-			cid := h.contactByEmail("max@example.de")
-			c := h.do("GET", "/api/v1/contacts/"+cid, h.tokens[auth.RoleAdmin], nil).json(t)
-			if c["first_name"] != "Maximilian" {
-				t.Fatalf("contact not enriched: %v", c)
-			}
-			var vals struct {
-				Values []struct {
-					Name, Value, Source string
-					SupersededAt        *time.Time `json:"superseded_at"`
-				} `json:"values"`
-			}
-			_ = json.Unmarshal(h.do("GET", "/api/v1/contacts/"+cid+"/values", h.tokens[auth.RoleAdmin], nil).Body, &vals)
-			var names []string
-			for _, v := range vals.Values {
-				if v.Name == "first_name" {
-					names = append(names, v.Value)
-					if v.Source != "form:demo-newsletter@1" {
-						t.Fatalf("source %q", v.Source)
-					}
-					if (v.Value == "Max") != (v.SupersededAt != nil) {
-						t.Fatalf("history wrong: %+v", v)
-					}
-				}
-			}
-			if strings.Join(names, ",") != "Max,Maximilian" {
-				t.Fatalf("first_name history: %v", names)
-			}
-			// The address was stored once (normalized), not three times.
-			emails := 0
-			for _, v := range vals.Values {
-				if v.Name == "email" {
-					emails++
-				}
-			}
-			if emails != 1 {
-				t.Fatalf("%d e-mail values", emails)
-			}
-		})
-	}
+		}
+		if emails != 1 {
+			t.Fatalf("%d e-mail values", emails)
+		}
+	})
 }
 
 // TestConfirmationFloodBound: typing the same address into the form again

@@ -140,36 +140,31 @@ func TestSubmissionStatements(t *testing.T) {
 // none fails, and every consent is recorded on that one contact.
 func TestConcurrentSignUpsOfOneAddress(t *testing.T) {
 	t.Parallel()
-	for _, d := range testdb.Backends {
-		t.Run(string(d), func(t *testing.T) {
-			t.Parallel()
-			h := newHarness(t, d)
-			h.seedDemo()
-			const n = 8
-			var wg sync.WaitGroup
-			status := make([]int, n)
-			for i := range n {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					status[i] = h.page("POST", "/p/forms/demo-newsletter", url.Values{"email": {"twice@example.com"}, "first_name": {"Twice"}, "newsletter_email": {"1"}, "lang": {"en"}}).Status
-				}()
+	eachDemo(t, func(t *testing.T, h *harness) {
+		const n = 8
+		var wg sync.WaitGroup
+		status := make([]int, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				status[i] = h.page("POST", "/p/forms/demo-newsletter", url.Values{"email": {"twice@example.com"}, "first_name": {"Twice"}, "newsletter_email": {"1"}, "lang": {"en"}}).Status
+			}()
+		}
+		wg.Wait()
+		for i, s := range status {
+			if s != http.StatusSeeOther {
+				t.Errorf("sign-up %d: status %d", i, s)
 			}
-			wg.Wait()
-			for i, s := range status {
-				if s != http.StatusSeeOther {
-					t.Errorf("sign-up %d: status %d", i, s)
-				}
-			}
-			cid := h.contactByEmail("twice@example.com")
-			var events int
-			if err := h.db.R.QueryRowContext(context.Background(), `SELECT count(*) FROM ledger_events WHERE workspace_id = $1 AND contact_id = $2 AND kind = $3`,
-				h.ws.ID, cid, "consent_requested").Scan(&events); err != nil {
-				t.Fatal(err)
-			}
-			if events != n {
-				t.Fatalf("%d consent_requested events for the contact, want %d", events, n)
-			}
-		})
-	}
+		}
+		cid := h.contactByEmail("twice@example.com")
+		var events int
+		if err := h.db.R.QueryRowContext(context.Background(), `SELECT count(*) FROM ledger_events WHERE workspace_id = $1 AND contact_id = $2 AND kind = $3`,
+			h.ws.ID, cid, "consent_requested").Scan(&events); err != nil {
+			t.Fatal(err)
+		}
+		if events != n {
+			t.Fatalf("%d consent_requested events for the contact, want %d", events, n)
+		}
+	})
 }

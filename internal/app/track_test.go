@@ -449,3 +449,13 @@ func TestBenchEventsChecksWhatItStored(t *testing.T) {
 		}
 	}
 }
+
+// eachDemo runs fn on SQLite and on PostgreSQL, each with its own harness
+// holding the demo workspace.
+func eachDemo(t *testing.T, fn func(t *testing.T, h *harness)) {
+	eachBackend(t, func(t *testing.T, d store.Dialect) {
+		h := newHarness(t, d)
+		h.seedDemo()
+		fn(t, h)
+	})
+}

@@ -66,31 +66,7 @@ func TestGroupCommitFailuresStayAlone(t *testing.T) {
 			}(i)
 		}
 		wg.Wait()
-		want := 0
-		for i, err := range errs {
-			switch i % 10 {
-			case 3:
-				if !errors.Is(err, store.ErrConflict) {
-					t.Errorf("work %d: %v, want ErrConflict", i, err)
-				}
-			case 7:
-				if !errors.Is(err, boom) {
-					t.Errorf("work %d: %v, want its own error", i, err)
-				}
-			default:
-				want++
-				if err != nil {
-					t.Errorf("work %d failed with a neighbour: %v", i, err)
-				}
-			}
-		}
-		var got int
-		if err := db.R.QueryRowContext(ctx, `SELECT COUNT(*) FROM workspaces WHERE slug LIKE 'gc-%'`).Scan(&got); err != nil {
-			t.Fatal(err)
-		}
-		if got != want {
-			t.Fatalf("%d rows committed, want %d (failed work must leave nothing)", got, want)
-		}
+		checkOutcomes(t, db, "gc-%", errs, boom, func(i int) bool { return i%10 == 3 })
 		if b := g.batches.Load(); b >= n {
 			t.Errorf("%d transactions for %d pieces of work: nothing was grouped", b, n)
 		}
@@ -176,31 +152,7 @@ func TestGroupCommitCollectedRows(t *testing.T) {
 			}(i)
 		}
 		wg.Wait()
-		want := 0
-		for i, err := range errs {
-			switch {
-			case i%10 == 3 && i < n/2:
-				if !errors.Is(err, store.ErrConflict) {
-					t.Errorf("work %d: %v, want ErrConflict", i, err)
-				}
-			case i%10 == 7:
-				if !errors.Is(err, boom) {
-					t.Errorf("work %d: %v, want its own error", i, err)
-				}
-			default:
-				want++
-				if err != nil {
-					t.Errorf("work %d failed with a neighbour: %v", i, err)
-				}
-			}
-		}
-		var got int
-		if err := db.R.QueryRowContext(ctx, `SELECT COUNT(*) FROM workspaces WHERE slug LIKE 'cr-%'`).Scan(&got); err != nil {
-			t.Fatal(err)
-		}
-		if got != want {
-			t.Fatalf("%d rows committed, want %d (failed work must leave nothing)", got, want)
-		}
+		checkOutcomes(t, db, "cr-%", errs, boom, func(i int) bool { return i%10 == 3 && i < n/2 })
 		var fromBatch int
 		if err := db.R.QueryRowContext(ctx, `SELECT COUNT(*) FROM workspaces WHERE slug LIKE 'cr-%' AND name = 'Collected'`).Scan(&fromBatch); err != nil {
 			t.Fatal(err)
@@ -212,4 +164,37 @@ func TestGroupCommitCollectedRows(t *testing.T) {
 			t.Errorf("after all work: somebody leads or waits (%d waiting)", g.Waiting())
 		}
 	})
+}
+
+// checkOutcomes checks each piece's own result — ErrConflict where
+// conflict(i), boom for every tenth from the seventh, nil for the rest —
+// and that exactly the successful pieces left a workspace whose slug
+// matches like.
+func checkOutcomes(t *testing.T, db *store.DB, like string, errs []error, boom error, conflict func(i int) bool) {
+	t.Helper()
+	want := 0
+	for i, err := range errs {
+		switch {
+		case conflict(i):
+			if !errors.Is(err, store.ErrConflict) {
+				t.Errorf("work %d: %v, want ErrConflict", i, err)
+			}
+		case i%10 == 7:
+			if !errors.Is(err, boom) {
+				t.Errorf("work %d: %v, want its own error", i, err)
+			}
+		default:
+			want++
+			if err != nil {
+				t.Errorf("work %d failed with a neighbour: %v", i, err)
+			}
+		}
+	}
+	var got int
+	if err := db.R.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM workspaces WHERE slug LIKE $1`, like).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Fatalf("%d rows committed, want %d (failed work must leave nothing)", got, want)
+	}
 }

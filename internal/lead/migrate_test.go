@@ -28,12 +28,7 @@ func TestContributionsCarriedOver(t *testing.T) {
 		f.rules(scoringRules())
 		cid := f.contact("b2b", "prospect")
 		sqlOf := func(v int) string { return testdb.MigrationSQL(t, db, v) }
-		exec := func(q string, args ...any) {
-			t.Helper()
-			if _, err := db.W.ExecContext(ctx, q, args...); err != nil {
-				t.Fatalf("%.60s: %v", q, err)
-			}
-		}
+		exec := execer(t, db)
 		// Back to 0014's two tables.
 		exec(`DROP TABLE lead_state`)
 		for _, stmt := range strings.Split(sqlOf(14), ";") {
@@ -117,12 +112,7 @@ func TestTransitionsCarriedOver(t *testing.T) {
 		f := newFixture(t, db, now)
 		f.rules(scoringRules())
 		cid, other := f.contact("b2b", "prospect"), f.contact("b2c", "prospect")
-		exec := func(q string, args ...any) {
-			t.Helper()
-			if _, err := db.W.ExecContext(ctx, q, args...); err != nil {
-				t.Fatalf("%.60s: %v", q, err)
-			}
-		}
+		exec := execer(t, db)
 		// A manual move's reason is sealed: the move is made through the
 		// service, and its row carried into 0014's table.
 		at1 := time.Date(2026, 11, 2, 9, 30, 15, 123456000, time.UTC)
@@ -239,12 +229,7 @@ func TestTextContributionsCarriedOver(t *testing.T) {
 		f := newFixture(t, db, now)
 		f.rules(scoringRules())
 		cid := f.contact("b2b", "prospect")
-		exec := func(q string, args ...any) {
-			t.Helper()
-			if _, err := db.W.ExecContext(ctx, q, args...); err != nil {
-				t.Fatalf("%.60s: %v", q, err)
-			}
-		}
+		exec := execer(t, db)
 		at1 := time.Date(2026, 11, 2, 9, 30, 15, 123456000, time.UTC)
 		at2 := time.Date(2026, 11, 10, 17, 0, 0, 0, time.UTC)
 		f.record(track.Event{ContactID: cid, Type: "download", Name: "whitepaper-2026", At: at1},
@@ -345,4 +330,15 @@ func TestTextContributionsCarriedOver(t *testing.T) {
 			t.Errorf("entry of a deleted event: %q", last)
 		}
 	})
+}
+
+// execer returns a function that runs a statement on the writer and fails
+// the test with the statement's start when it fails.
+func execer(t *testing.T, db *store.DB) func(q string, args ...any) {
+	return func(q string, args ...any) {
+		t.Helper()
+		if _, err := db.W.ExecContext(context.Background(), q, args...); err != nil {
+			t.Fatalf("%.60s: %v", q, err)
+		}
+	}
 }

@@ -110,48 +110,55 @@ func TestGroupCommitCollectedRows(t *testing.T) {
 			t.Fatal(err)
 		}
 		var collected, direct atomic.Int64
-		var hold sync.Once
 		rows := func(ctx context.Context, q store.Querier, r *newRows) error {
 			return insertMany(ctx, q, db.Dialect, `INSERT INTO workspaces (id, slug, name, created_at) VALUES `, 4, r.values)
 		}
 		var g groupCommit
 		const n = 200
 		errs := make([]error, n)
-		var wg sync.WaitGroup
 		boom := errors.New("boom")
-		for i := 0; i < n; i++ {
-			wg.Add(1)
-			go func(i int) {
-				defer wg.Done()
-				errs[i] = g.do(ctx, db, nil, rows, func(ctx context.Context, q store.Querier, w *batchWrites) error {
-					// The first work waits until the others have queued, so
-					// that they form full batches.
-					hold.Do(func() {
-						for deadline := time.Now().Add(10 * time.Second); g.Waiting() < n-64 && time.Now().Before(deadline); {
-							time.Sleep(time.Millisecond)
+		// Two waves, the second started when the first is done: batches form
+		// in the order the pieces queue, so only then does no batch of the
+		// second half hold a taken slug.
+		wave := func(lo, hi int) {
+			var wg sync.WaitGroup
+			var hold sync.Once
+			for i := lo; i < hi; i++ {
+				wg.Add(1)
+				go func(i int) {
+					defer wg.Done()
+					errs[i] = g.do(ctx, db, nil, rows, func(ctx context.Context, q store.Querier, w *batchWrites) error {
+						// The first work waits until the others have queued, so
+						// that they form full batches.
+						hold.Do(func() {
+							for deadline := time.Now().Add(10 * time.Second); g.Waiting() < hi-lo-64 && time.Now().Before(deadline); {
+								time.Sleep(time.Millisecond)
+							}
+						})
+						slug := fmt.Sprintf("cr-%d", i)
+						if i%10 == 3 && i < n/2 {
+							slug = "taken"
 						}
+						if w.rows == nil {
+							direct.Add(1)
+							if _, err := q.ExecContext(ctx, insert, id.New(), slug, "Direct", now); err != nil {
+								return store.MapError(err)
+							}
+						} else {
+							collected.Add(1)
+							w.rows.values = append(w.rows.values, id.New(), slug, "Collected", now)
+						}
+						if i%10 == 7 {
+							return boom
+						}
+						return nil
 					})
-					slug := fmt.Sprintf("cr-%d", i)
-					if i%10 == 3 && i < n/2 {
-						slug = "taken"
-					}
-					if w.rows == nil {
-						direct.Add(1)
-						if _, err := q.ExecContext(ctx, insert, id.New(), slug, "Direct", now); err != nil {
-							return store.MapError(err)
-						}
-					} else {
-						collected.Add(1)
-						w.rows.values = append(w.rows.values, id.New(), slug, "Collected", now)
-					}
-					if i%10 == 7 {
-						return boom
-					}
-					return nil
-				})
-			}(i)
+				}(i)
+			}
+			wg.Wait()
 		}
-		wg.Wait()
+		wave(0, n/2)
+		wave(n/2, n)
 		checkOutcomes(t, db, "cr-%", errs, boom, func(i int) bool { return i%10 == 3 && i < n/2 })
 		var fromBatch int
 		if err := db.R.QueryRowContext(ctx, `SELECT COUNT(*) FROM workspaces WHERE slug LIKE 'cr-%' AND name = 'Collected'`).Scan(&fromBatch); err != nil {

@@ -24,11 +24,7 @@ func TestGroupCommitFailuresStayAlone(t *testing.T) {
 	t.Parallel()
 	testdb.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		now := time.Now().UTC()
-		insert := `INSERT INTO workspaces (id, slug, name, created_at) VALUES ($1, $2, $3, $4)`
-		if _, err := db.W.ExecContext(ctx, insert, id.New(), "taken", "Taken", now); err != nil {
-			t.Fatal(err)
-		}
+		insert, now := takeSlug(t, db)
 		var g groupCommit
 		const n = 300
 		errs := make([]error, n)
@@ -104,11 +100,7 @@ func TestGroupCommitCollectedRows(t *testing.T) {
 	t.Parallel()
 	testdb.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		now := time.Now().UTC()
-		insert := `INSERT INTO workspaces (id, slug, name, created_at) VALUES ($1, $2, $3, $4)`
-		if _, err := db.W.ExecContext(ctx, insert, id.New(), "taken", "Taken", now); err != nil {
-			t.Fatal(err)
-		}
+		insert, now := takeSlug(t, db)
 		var collected, direct atomic.Int64
 		rows := func(ctx context.Context, q store.Querier, r *newRows) error {
 			return insertMany(ctx, q, db.Dialect, `INSERT INTO workspaces (id, slug, name, created_at) VALUES `, 4, r.values)
@@ -204,4 +196,19 @@ func checkOutcomes(t *testing.T, db *store.DB, like string, errs []error, boom e
 	if got != want {
 		t.Fatalf("%d rows committed, want %d (failed work must leave nothing)", got, want)
 	}
+}
+
+// wsInsert writes a workspace: the row the group commit tests write as
+// their pieces' work.
+const wsInsert = `INSERT INTO workspaces (id, slug, name, created_at) VALUES ($1, $2, $3, $4)`
+
+// takeSlug commits a workspace with the slug "taken", which a piece then
+// conflicts with, and returns the insert and the time the pieces use.
+func takeSlug(t *testing.T, db *store.DB) (string, time.Time) {
+	t.Helper()
+	now := time.Now().UTC()
+	if _, err := db.W.ExecContext(context.Background(), wsInsert, id.New(), "taken", "Taken", now); err != nil {
+		t.Fatal(err)
+	}
+	return wsInsert, now
 }

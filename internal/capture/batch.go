@@ -36,8 +36,11 @@ type rowWriter func(ctx context.Context, q store.Querier, r *newRows) error
 // (and on SQLite on the one write connection), and a batch takes the head
 // once, writes its events in one INSERT and its new contacts' grants
 // together, and commits once.
-func (s *Service) commitSubmission(ctx context.Context, fn submissionWork) error {
-	return s.submissions.do(ctx, s.DB, s.Ledger, s.writeRows, fn)
+//
+// key is, for a new contact, the unique address its rows claim ("" for
+// none).
+func (s *Service) commitSubmission(ctx context.Context, key string, fn submissionWork) error {
+	return s.submissions.doIn(ctx, s.DB, s.Ledger, s.writeRows, key, fn)
 }
 
 // groupCommit gathers concurrent submissions into one transaction
@@ -79,6 +82,10 @@ func (g *groupCommit) arrive() func() {
 
 type pendingWork struct {
 	ctx context.Context
+	// key is the unique key the rows it collects claim (a new contact's
+	// address; "": none). Of the pieces of a batch with one key only the
+	// first runs in the batch; the others are held back until it is done.
+	key string
 	fn  submissionWork
 	err error
 }
@@ -94,6 +101,12 @@ type pendingWork struct {
 // With rows set, a batch collects its pieces' new rows and writes them
 // with rows at its end; nil: every piece writes its own.
 func (g *groupCommit) do(ctx context.Context, db *store.DB, l *consent.Ledger, rows rowWriter, fn submissionWork) error {
+	return g.doIn(ctx, db, l, rows, "", fn)
+}
+
+// doIn is do for work whose collected rows claim the unique key (see
+// pendingWork).
+func (g *groupCommit) doIn(ctx context.Context, db *store.DB, l *consent.Ledger, rows rowWriter, key string, fn submissionWork) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -104,7 +117,7 @@ func (g *groupCommit) do(ctx context.Context, db *store.DB, l *consent.Ledger, r
 		g.Coming = func() int { return int(g.coming.Load()) }
 		g.Linger = lingerMax
 	})
-	p := &pendingWork{ctx: ctx, fn: fn}
+	p := &pendingWork{ctx: ctx, key: key, fn: fn}
 	g.Do(p, func(batch []*pendingWork) {
 		g.batches.Add(1)
 		runBatch(db, l, rows, batch)
@@ -126,9 +139,15 @@ func (g *groupCommit) do(ctx context.Context, db *store.DB, l *consent.Ledger, r
 // savepoint serves the next; a piece that succeeded releases it and the
 // next takes a new one — on PostgreSQL in one round trip. A piece that
 // only collects needs no savepoint. When the batch's rows, its ledger
-// flush or the commit fail (an address taken twice, say), nothing of the
-// batch is written and every piece runs again in a transaction of its
-// own, where it fails alone.
+// flush or the commit fail (an address taken meanwhile by another
+// process, say), nothing of the batch is written and every piece runs
+// again in a transaction of its own, where it fails alone.
+//
+// Two pieces that claim one key (two sign-ups of one new address) cannot
+// both insert their rows: the second is held back, and once the batch
+// has committed the first it gets errRaced (the address is taken: it
+// enriches that contact in a batch of its own); if the first failed, it
+// runs alone.
 func runBatch(db *store.DB, l *consent.Ledger, rows rowWriter, batch []*pendingWork) {
 	ctx := context.WithoutCancel(batch[0].ctx)
 	newBatch := func() *consent.Batch {
@@ -156,6 +175,7 @@ func runBatch(db *store.DB, l *consent.Ledger, rows rowWriter, batch []*pendingW
 		batch[0].err = alone(batch[0])
 		return
 	}
+	run, held := holdBack(batch)
 	err := db.TxCached(ctx, func(q store.Querier) error {
 		w := &batchWrites{events: newBatch()}
 		if rows != nil {
@@ -188,7 +208,7 @@ func runBatch(db *store.DB, l *consent.Ledger, rows rowWriter, batch []*pendingW
 			used = false
 			return nil
 		}
-		for _, p := range batch {
+		for _, p := range run {
 			if p.err = p.ctx.Err(); p.err != nil {
 				continue
 			}
@@ -233,15 +253,54 @@ func runBatch(db *store.DB, l *consent.Ledger, rows rowWriter, batch []*pendingW
 		return flush(q, w.events)
 	})
 	if err == nil {
+		for _, h := range held {
+			switch {
+			case h.p.ctx.Err() != nil:
+				h.p.err = h.p.ctx.Err()
+			case h.first.err == nil:
+				h.p.err = errRaced
+			default:
+				h.p.err = alone(h.p)
+			}
+		}
 		return
 	}
 	// The rows, the flush or the commit failed: nothing of the batch was
-	// written. Each piece that had succeeded gets a transaction of its own.
+	// written. Each piece that had succeeded, and each held back, gets a
+	// transaction of its own, in the batch's order.
 	for _, p := range batch {
 		if p.err == nil {
 			p.err = alone(p)
 		}
 	}
+}
+
+// heldBack is a piece held back from its batch behind the first piece
+// that claims the same key.
+type heldBack struct {
+	p, first *pendingWork
+}
+
+// holdBack splits a batch into the pieces that run in it and those held
+// back: every piece whose key an earlier piece claims.
+func holdBack(batch []*pendingWork) (run []*pendingWork, held []heldBack) {
+	var first map[string]*pendingWork
+	for _, p := range batch {
+		if p.key == "" {
+			run = append(run, p)
+			continue
+		}
+		if first == nil {
+			first = make(map[string]*pendingWork, len(batch))
+		}
+		if f, ok := first[p.key]; ok {
+			held = append(held, heldBack{p: p, first: f})
+			continue
+		}
+		first[p.key] = p
+		run = append(run, p)
+	}
+	return run, held
 }
 
 // pieceQuerier is a piece's view of the batch's transaction: its first

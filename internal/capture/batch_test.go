@@ -212,3 +212,150 @@ func takeSlug(t *testing.T, db *store.DB) (string, time.Time) {
 	}
 	return wsInsert, now
 }
+
+// queueInOrder starts each piece of work once the one before it has
+// queued behind a leader that waits until all have, so that they form one
+// batch in this order; it returns when all are done.
+func queueInOrder(t *testing.T, g *groupCommit, db *store.DB, work ...func()) {
+	t.Helper()
+	release := make(chan struct{})
+	lead := make(chan error, 1)
+	go func() {
+		lead <- g.do(context.Background(), db, nil, nil, func(context.Context, store.Querier, *batchWrites) error {
+			<-release
+			return nil
+		})
+	}()
+	for g.Idle() {
+		time.Sleep(100 * time.Microsecond)
+	}
+	var wg sync.WaitGroup
+	for i, w := range work {
+		wg.Add(1)
+		go func() { defer wg.Done(); w() }()
+		for deadline := time.Now().Add(10 * time.Second); g.Waiting() < i+1; {
+			if time.Now().After(deadline) {
+				t.Errorf("piece %d did not queue", i)
+				break
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+	close(release)
+	if err := <-lead; err != nil {
+		t.Error(err)
+	}
+	wg.Wait()
+}
+
+// Two pieces of one batch that claim the same key (two sign-ups of one
+// new address) cannot both insert their rows: only the second is held
+// back, the rest of the batch commits in its shared transaction with each
+// piece run once, and the second is told the key is taken.
+func TestGroupCommitHoldsBackRepeatedKey(t *testing.T) {
+	t.Parallel()
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		rows := func(ctx context.Context, q store.Querier, r *newRows) error {
+			return insertMany(ctx, q, db.Dialect, `INSERT INTO workspaces (id, slug, name, created_at) VALUES `, 4, r.values)
+		}
+		now := time.Now().UTC()
+		var g groupCommit
+		slugs := []string{"hb-a", "hb-b", "hb-a", "hb-c", "hb-d"}
+		errs := make([]error, len(slugs))
+		runs := make([]atomic.Int64, len(slugs))
+		var work []func()
+		for i, slug := range slugs {
+			work = append(work, func() {
+				errs[i] = g.doIn(ctx, db, nil, rows, slug, func(ctx context.Context, q store.Querier, w *batchWrites) error {
+					runs[i].Add(1)
+					if w.rows == nil {
+						_, err := q.ExecContext(ctx, wsInsert, id.New(), slug, "Alone", now)
+						return store.MapError(err)
+					}
+					w.rows.values = append(w.rows.values, id.New(), slug, "Collected", now)
+					return nil
+				})
+			})
+		}
+		queueInOrder(t, &g, db, work...)
+		for i, err := range errs {
+			switch {
+			case i == 2:
+				if !errors.Is(err, errRaced) || runs[i].Load() != 0 {
+					t.Errorf("the repeated key: %v after %d runs, want errRaced without a run", err, runs[i].Load())
+				}
+			case err != nil || runs[i].Load() != 1:
+				t.Errorf("piece %d (%s): %v after %d runs, want nil after one", i, slugs[i], err, runs[i].Load())
+			}
+		}
+		got := slugNames(t, db, "hb-%")
+		want := []string{"hb-a Collected", "hb-b Collected", "hb-c Collected", "hb-d Collected"}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("committed %v, want %v: the batch's rows in its own INSERT", got, want)
+		}
+	})
+}
+
+// A held-back piece whose key's first piece failed runs after the batch,
+// alone, and commits.
+func TestGroupCommitHeldBackRunsWhenFirstFails(t *testing.T) {
+	t.Parallel()
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		rows := func(ctx context.Context, q store.Querier, r *newRows) error {
+			return insertMany(ctx, q, db.Dialect, `INSERT INTO workspaces (id, slug, name, created_at) VALUES `, 4, r.values)
+		}
+		now := time.Now().UTC()
+		var g groupCommit
+		boom := errors.New("boom")
+		errs := make([]error, 3)
+		var work []func()
+		for i, slug := range []string{"hf-a", "hf-b", "hf-a"} {
+			work = append(work, func() {
+				errs[i] = g.doIn(ctx, db, nil, rows, slug, func(ctx context.Context, q store.Querier, w *batchWrites) error {
+					if i == 0 {
+						return boom
+					}
+					if w.rows == nil {
+						_, err := q.ExecContext(ctx, wsInsert, id.New(), slug, "Alone", now)
+						return store.MapError(err)
+					}
+					w.rows.values = append(w.rows.values, id.New(), slug, "Collected", now)
+					return nil
+				})
+			})
+		}
+		queueInOrder(t, &g, db, work...)
+		if !errors.Is(errs[0], boom) || errs[1] != nil || errs[2] != nil {
+			t.Fatalf("outcomes %v, want boom, nil, nil", errs)
+		}
+		got := slugNames(t, db, "hf-%")
+		if want := []string{"hf-a Alone", "hf-b Collected"}; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("committed %v, want %v", got, want)
+		}
+	})
+}
+
+// slugNames are the committed workspaces whose slug matches like, as
+// "slug name", by slug.
+func slugNames(t *testing.T, db *store.DB, like string) []string {
+	t.Helper()
+	rows, err := db.R.QueryContext(context.Background(), `SELECT slug, name FROM workspaces WHERE slug LIKE $1 ORDER BY slug`, like)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var slug, name string
+		if err := rows.Scan(&slug, &name); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, slug+" "+name)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,10 +38,10 @@ type rowWriter func(ctx context.Context, q store.Querier, r *newRows) error
 // once, writes its events in one INSERT and its new contacts' grants
 // together, and commits once.
 //
-// key is, for a new contact, the unique address its rows claim ("" for
-// none).
-func (s *Service) commitSubmission(ctx context.Context, key string, fn submissionWork) error {
-	return s.submissions.doIn(ctx, s.DB, s.Ledger, s.writeRows, key, fn)
+// ws is the submission's workspace; key, for a new contact, the unique
+// address its rows claim ("" for none).
+func (s *Service) commitSubmission(ctx context.Context, ws, key string, fn submissionWork) error {
+	return s.submissions.doIn(ctx, s.DB, s.Ledger, s.writeRows, ws, key, fn)
 }
 
 // groupCommit gathers concurrent submissions into one transaction
@@ -82,6 +83,8 @@ func (g *groupCommit) arrive() func() {
 
 type pendingWork struct {
 	ctx context.Context
+	// ws is the workspace whose ledger the work appends to ("": not said).
+	ws string
 	// key is the unique key the rows it collects claim (a new contact's
 	// address; "": none). Of the pieces of a batch with one key only the
 	// first runs in the batch; the others are held back until it is done.
@@ -101,12 +104,12 @@ type pendingWork struct {
 // With rows set, a batch collects its pieces' new rows and writes them
 // with rows at its end; nil: every piece writes its own.
 func (g *groupCommit) do(ctx context.Context, db *store.DB, l *consent.Ledger, rows rowWriter, fn submissionWork) error {
-	return g.doIn(ctx, db, l, rows, "", fn)
+	return g.doIn(ctx, db, l, rows, "", "", fn)
 }
 
-// doIn is do for work whose collected rows claim the unique key (see
-// pendingWork).
-func (g *groupCommit) doIn(ctx context.Context, db *store.DB, l *consent.Ledger, rows rowWriter, key string, fn submissionWork) error {
+// doIn is do for work that appends to workspace ws's ledger and whose
+// collected rows claim the unique key (see pendingWork).
+func (g *groupCommit) doIn(ctx context.Context, db *store.DB, l *consent.Ledger, rows rowWriter, ws, key string, fn submissionWork) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -117,7 +120,7 @@ func (g *groupCommit) doIn(ctx context.Context, db *store.DB, l *consent.Ledger,
 		g.Coming = func() int { return int(g.coming.Load()) }
 		g.Linger = lingerMax
 	})
-	p := &pendingWork{ctx: ctx, key: key, fn: fn}
+	p := &pendingWork{ctx: ctx, ws: ws, key: key, fn: fn}
 	g.Do(p, func(batch []*pendingWork) {
 		g.batches.Add(1)
 		runBatch(db, l, rows, batch)
@@ -147,7 +150,11 @@ func (g *groupCommit) doIn(ctx context.Context, db *store.DB, l *consent.Ledger,
 // both insert their rows: the second is held back, and once the batch
 // has committed the first it gets errRaced (the address is taken: it
 // enriches that contact in a batch of its own); if the first failed, it
-// runs alone.
+// runs alone. On PostgreSQL a batch whose pieces append in several
+// workspaces takes those workspaces' chain heads first, in ascending
+// order: its pieces would otherwise lock them in their own order, and two
+// such batches (of two processes) could each hold the head the other
+// waits for.
 func runBatch(db *store.DB, l *consent.Ledger, rows rowWriter, batch []*pendingWork) {
 	ctx := context.WithoutCancel(batch[0].ctx)
 	newBatch := func() *consent.Batch {
@@ -177,6 +184,13 @@ func runBatch(db *store.DB, l *consent.Ledger, rows rowWriter, batch []*pendingW
 	}
 	run, held := holdBack(batch)
 	err := db.TxCached(ctx, func(q store.Querier) error {
+		if l != nil && db.Dialect == store.Postgres {
+			if wss := workspaces(run); len(wss) > 1 {
+				if err := l.LockHeads(ctx, q, wss); err != nil {
+					return fmt.Errorf("lock ledger heads: %w", err)
+				}
+			}
+		}
 		w := &batchWrites{events: newBatch()}
 		if rows != nil {
 			w.rows = &newRows{}
@@ -301,6 +315,17 @@ func holdBack(batch []*pendingWork) (run []*pendingWork, held []heldBack) {
 		run = append(run, p)
 	}
 	return run, held
+}
+
+// workspaces are the distinct workspaces the pieces append in.
+func workspaces(run []*pendingWork) []string {
+	var wss []string
+	for _, p := range run {
+		if p.ws != "" && !slices.Contains(wss, p.ws) {
+			wss = append(wss, p.ws)
+		}
+	}
+	return wss
 }
 
 // pieceQuerier is a piece's view of the batch's transaction: its first

@@ -4,12 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/fairlead/fairlead/internal/consent"
+	"github.com/fairlead/fairlead/internal/contact"
 	"github.com/fairlead/fairlead/internal/id"
+	"github.com/fairlead/fairlead/internal/keyring"
 	"github.com/fairlead/fairlead/internal/store"
 	"github.com/fairlead/fairlead/internal/store/testdb"
 )
@@ -267,7 +272,7 @@ func TestGroupCommitHoldsBackRepeatedKey(t *testing.T) {
 		var work []func()
 		for i, slug := range slugs {
 			work = append(work, func() {
-				errs[i] = g.doIn(ctx, db, nil, rows, slug, func(ctx context.Context, q store.Querier, w *batchWrites) error {
+				errs[i] = g.doIn(ctx, db, nil, rows, "", slug, func(ctx context.Context, q store.Querier, w *batchWrites) error {
 					runs[i].Add(1)
 					if w.rows == nil {
 						_, err := q.ExecContext(ctx, wsInsert, id.New(), slug, "Alone", now)
@@ -313,7 +318,7 @@ func TestGroupCommitHeldBackRunsWhenFirstFails(t *testing.T) {
 		var work []func()
 		for i, slug := range []string{"hf-a", "hf-b", "hf-a"} {
 			work = append(work, func() {
-				errs[i] = g.doIn(ctx, db, nil, rows, slug, func(ctx context.Context, q store.Querier, w *batchWrites) error {
+				errs[i] = g.doIn(ctx, db, nil, rows, "", slug, func(ctx context.Context, q store.Querier, w *batchWrites) error {
 					if i == 0 {
 						return boom
 					}
@@ -358,4 +363,97 @@ func slugNames(t *testing.T, db *store.DB, like string) []string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// Two processes' batches whose pieces append in two workspaces in
+// opposite orders: each piece locks its workspace's chain head as it
+// runs, as an append does. Unless a batch takes all its heads first, in
+// one order, the first batch holds A and waits for B while the second
+// holds B and waits for A, and PostgreSQL fails one of them as a
+// deadlock. (On SQLite the one write connection serializes the batches.)
+func TestGroupCommitLocksHeadsInOrder(t *testing.T) {
+	t.Parallel()
+	db := testdb.Open(t, store.Postgres)
+	ctx := context.Background()
+	keys, err := keyring.New(db, []byte(strings.Repeat("k", keyring.KeySize)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := consent.NewLedger(db, contact.NewStore(db, keys, nil), consent.NewPurposes(db, nil), consent.NewNotices(db, nil), nil)
+	now := time.Now().UTC()
+	wss := []string{id.New(), id.New()}
+	slices.Sort(wss)
+	for i, ws := range wss {
+		if _, err := db.W.ExecContext(ctx, wsInsert, ws, fmt.Sprintf("lh-%d", i), "Heads", now); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.W.ExecContext(ctx, `INSERT INTO ledger_heads (workspace_id, seq, hash, updated_at) VALUES ($1, 0, $2, $3)`, ws, []byte{0}, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b := wss[0], wss[1]
+	lockHead := func(ctx context.Context, q store.Querier, ws string) error {
+		var seq int64
+		return q.QueryRowContext(ctx, `SELECT seq FROM ledger_heads WHERE workspace_id = $1 FOR UPDATE`, ws).Scan(&seq)
+	}
+	aTaken, bTaken := make(chan struct{}), make(chan struct{})
+	var runs atomic.Int64
+	var mu sync.Mutex
+	var errs []error
+	piece := func(g *groupCommit, ws string, before, after func()) func() {
+		return func() {
+			err := g.doIn(ctx, db, l, nil, ws, "", func(ctx context.Context, q store.Querier, _ *batchWrites) error {
+				runs.Add(1)
+				before()
+				if err := lockHead(ctx, q, ws); err != nil {
+					return err
+				}
+				after()
+				return nil
+			})
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		}
+	}
+	nothing := func() {}
+	var g1, g2 groupCommit
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		queueInOrder(t, &g1, db,
+			piece(&g1, a, nothing, func() {
+				close(aTaken)
+				// Wait for the other batch to take B (unless this batch
+				// holds both heads).
+				select {
+				case <-bTaken:
+				case <-time.After(500 * time.Millisecond):
+				}
+			}),
+			piece(&g1, b, nothing, nothing))
+	}()
+	go func() {
+		defer wg.Done()
+		queueInOrder(t, &g2, db,
+			piece(&g2, b, func() {
+				// Wait for the first batch to take A (unless this batch
+				// holds both heads already).
+				select {
+				case <-aTaken:
+				case <-time.After(500 * time.Millisecond):
+				}
+			}, func() { close(bTaken) }),
+			piece(&g2, a, nothing, nothing))
+	}()
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Errorf("a piece failed: %v", err)
+		}
+	}
+	if n := runs.Load(); n != 4 {
+		t.Errorf("%d runs of 4 pieces: a batch was run again piece by piece", n)
+	}
 }

@@ -136,12 +136,12 @@ func (s *Service) SubmitTo(ctx context.Context, f Form, v url.Values, lang strin
 	if p.prep != nil && p.prep.EmailIndex() != "" {
 		key = ws + "\x00" + p.prep.EmailIndex()
 	}
-	err = s.commitSubmission(ctx, key, work)
+	err = s.commitSubmission(ctx, ws, key, work)
 	if errors.Is(err, errRaced) {
 		// Another submission of the same address committed between the
 		// lookup and the insert: this one enriches that contact.
 		p.prep, p.ledger = nil, nil
-		err = s.commitSubmission(ctx, "", work)
+		err = s.commitSubmission(ctx, ws, "", work)
 	}
 	left()
 	if err != nil {

@@ -164,6 +164,31 @@ func (b *Batch) Flush(ctx context.Context, q store.Querier) error {
 	return nil
 }
 
+// LockHeads locks the chain heads of the workspaces wss (creating those
+// not there yet) in ascending order, the order Flush takes them in. A
+// transaction that appends in several workspaces in an order of its own —
+// a group commit of sign-ups whose pieces append as they run — takes them
+// all first, so that no two such transactions wait for each other in a
+// circle. On SQLite, where the one write connection serializes writers,
+// there is nothing to lock.
+func (l *Ledger) LockHeads(ctx context.Context, q store.Querier, wss []string) error {
+	if l.db.Dialect != store.Postgres {
+		return nil
+	}
+	sorted := make([]string, len(wss))
+	for i, ws := range wss {
+		sorted[i] = strings.ToLower(ws)
+	}
+	slices.Sort(sorted)
+	now := l.now().UTC().Truncate(time.Microsecond)
+	for _, ws := range slices.Compact(sorted) {
+		if _, _, err := l.lockHead(ctx, q, ws, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // flushNew writes one workspace's share of a batch.
 func (l *Ledger) flushNew(ctx context.Context, q store.Querier, ws string, items []*newAppend) error {
 	pending := map[int64][]grantChange{}

@@ -107,13 +107,6 @@ func sqliteDSN(path string, readOnly bool) string {
 		// Deferred transactions that later write fail with SQLITE_BUSY
 		// under concurrency; immediate ones queue on busy_timeout instead.
 		v.Add("_txlock", "immediate")
-		// Checkpoint every 8,192 WAL pages (32 MiB at 4 KiB pages) instead
-		// of SQLite's 1,000: a checkpoint copies each page once however
-		// many commits rewrote it, and the pages a stream of small writes
-		// rewrites (the last leaves of time-ordered indexes, the chain
-		// heads) are the same few, so fewer checkpoints copy and sync far
-		// fewer pages, and the writer, which runs them, is freed sooner.
-		v.Add("_pragma", "wal_autocheckpoint(8192)")
 	}
 	return "file:" + path + "?" + v.Encode()
 }

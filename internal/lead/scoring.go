@@ -347,7 +347,7 @@ func (s *Service) lockStates(ctx context.Context, q store.Querier, ws string, id
 					b.WriteByte(',')
 				}
 				row(&b, s.DB.Dialect, len(args), `(?, ?, 'visitor', 0, ?, 0, NULL, ?)`)
-				args = append(args, ws, cid, now, version)
+				args = append(args, ws, cid, refAt(s.DB.Dialect, now), version)
 			}
 			b.WriteString(` ON CONFLICT (workspace_id, contact_id) DO NOTHING`)
 			_, err := q.ExecContext(ctx, b.String(), args...)
@@ -522,19 +522,8 @@ func chunked(n int, fn func(off, n int) error) error {
 	return nil
 }
 
-// stamp is t as a statement argument. On SQLite it is the text the driver
-// would store for t (UTC, _time_format=sqlite), formatted once: the driver
-// formats a time.Time anew for every row of a multi-row statement, and
-// every row of a batch carries the same time.
-func stamp(d store.Dialect, t time.Time) any {
-	if d == store.SQLite {
-		return t.UTC().Format(sqliteTime)
-	}
-	return t
-}
-
 func (w *batchWriter) flush(ctx context.Context, q store.Querier) error {
-	at := stamp(w.s.DB.Dialect, w.at)
+	at := refAt(w.s.DB.Dialect, w.at)
 	err := chunked(len(w.rows), func(off, n int) error {
 		part := w.rows[off : off+n]
 		var b strings.Builder

@@ -46,7 +46,12 @@ func benchLeadStates(ctx context.Context, db *store.DB, ws string, ids []string)
 		for start := 0; start < len(ids); start += per {
 			var b strings.Builder
 			b.WriteString(`INSERT INTO lead_state (workspace_id, contact_id, stage, score, score_ref_at, fit, eng_log, rule_version) VALUES `)
-			args := []any{ws, now}
+			// score_ref_at is microseconds on SQLite (migration 0030).
+			var ref any = now
+			if db.Dialect == store.SQLite {
+				ref = now.UnixMicro()
+			}
+			args := []any{ws, ref}
 			n := 0
 			for i := start; i < min(start+per, len(ids)); i++ {
 				st := stageOf(i)

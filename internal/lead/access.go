@@ -28,6 +28,17 @@ func exportContact(ctx context.Context, k *keyring.Keyring, q store.Querier, ws,
 	if err != nil {
 		return nil, err
 	}
+	// The times are microseconds on SQLite (migration 0030); the export
+	// shows a time on both engines.
+	for sec, col := range map[string]string{"state": "score_ref_at", "transitions": "at"} {
+		for _, r := range out[sec] {
+			var t refTime
+			if err := t.Scan(r[col]); err != nil {
+				return nil, err
+			}
+			r[col] = t.t
+		}
+	}
 	if out["contributions"], err = exportContribs(ctx, q, ws, contactID); err != nil {
 		return nil, err
 	}

@@ -151,7 +151,7 @@ func (s *Service) ScoreHistory(ctx context.Context, ws, contactID, lang string, 
 // has none.
 func (s *Service) storedContribs(ctx context.Context, q store.Querier, ws, contactID string) ([]contribution, error) {
 	var pack []byte
-	var at time.Time
+	var at refTime
 	err := q.QueryRowContext(ctx, `SELECT contributions, score_ref_at FROM lead_state WHERE workspace_id = $1 AND contact_id = $2`, ws, contactID).Scan(&pack, &at)
 	if errors.Is(store.MapError(err), store.ErrNotFound) {
 		return nil, nil
@@ -159,7 +159,7 @@ func (s *Service) storedContribs(ctx context.Context, q store.Querier, ws, conta
 	if err != nil {
 		return nil, fmt.Errorf("lead: read contributions: %w", err)
 	}
-	cs, err := unpackContribs(pack, at.UTC())
+	cs, err := unpackContribs(pack, at.t)
 	if err != nil {
 		return nil, err
 	}

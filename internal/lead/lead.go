@@ -246,6 +246,41 @@ func scanState(sc interface{ Scan(...any) error }, r *stateRow) error {
 	return nil
 }
 
+// refAt is a state's score_ref_at or a stage move's at as a statement
+// argument: on SQLite the microseconds since 1970 UTC (migration 0030),
+// eight bytes in every row and bound as an integer instead of 32
+// characters of text; PostgreSQL keeps its timestamptz.
+func refAt(d store.Dialect, t time.Time) any {
+	if d == store.SQLite {
+		return t.UnixMicro()
+	}
+	return t
+}
+
+// refTime scans score_ref_at or at in any form it is stored in: microseconds
+// (SQLite from 0030), the driver's text (rows written before), a time.
+type refTime struct{ t time.Time }
+
+func (r *refTime) Scan(v any) error {
+	switch x := v.(type) {
+	case int64:
+		r.t = time.UnixMicro(x).UTC()
+		return nil
+	case time.Time:
+		r.t = x.UTC()
+		return nil
+	case string:
+		t, err := packedTime(x)
+		r.t = t
+		return err
+	case []byte:
+		t, err := packedTime(string(x))
+		r.t = t
+		return err
+	}
+	return fmt.Errorf("lead: score reference time of type %T", v)
+}
+
 const stateCols = `stage, fit, eng_log, rule_version, owner, handed_off_at`
 
 func (s *Service) loadState(ctx context.Context, q store.Querier, ws, contactID string) (stateRow, error) {
@@ -266,7 +301,7 @@ func (s *Service) loadState(ctx context.Context, q store.Querier, ws, contactID 
 // contribution would be lost (SQLite has one writer at a time anyway).
 func (s *Service) lockState(ctx context.Context, q store.Querier, ws, contactID string, version int, now time.Time) (stateRow, error) {
 	if _, err := q.ExecContext(ctx, `INSERT INTO lead_state (workspace_id, contact_id, stage, score, score_ref_at, fit, eng_log, rule_version)
-		VALUES ($1, $2, 'visitor', 0, $3, 0, NULL, $4) ON CONFLICT (workspace_id, contact_id) DO NOTHING`, ws, contactID, now, version); err != nil {
+		VALUES ($1, $2, 'visitor', 0, $3, 0, NULL, $4) ON CONFLICT (workspace_id, contact_id) DO NOTHING`, ws, contactID, refAt(s.DB.Dialect, now), version); err != nil {
 		return stateRow{}, fmt.Errorf("lead: state: %w", store.MapError(err))
 	}
 	lock := ""

@@ -68,7 +68,7 @@ func (s *Service) recordTransition(ctx context.Context, q store.Querier, ws, cid
 		return fmt.Errorf("lead: move stage: %w", err)
 	}
 	_, err := q.ExecContext(ctx, `INSERT INTO lead_transitions (id, workspace_id, contact_id, from_stage, to_stage, at, cause, actor, reason)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`, id.NewAt(at), ws, cid, from, to, at, cause, actor, reason)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`, id.NewAt(at), ws, cid, from, to, refAt(s.DB.Dialect, at), cause, actor, reason)
 	if err != nil {
 		return fmt.Errorf("lead: record transition: %w", store.MapError(err))
 	}
@@ -92,7 +92,7 @@ type transitionRow struct {
 // insertTransitions records stage moves whose new stage is already in
 // lead_state, with multi-row INSERTs.
 func (s *Service) insertTransitions(ctx context.Context, q store.Querier, ws string, moves []transitionRow, actor string, at time.Time) error {
-	atArg := stamp(s.DB.Dialect, at)
+	atArg := refAt(s.DB.Dialect, at)
 	if s.DB.Dialect == store.SQLite {
 		return insertTransitionsSQLite(ctx, q, ws, moves, actor, at, atArg)
 	}
@@ -321,10 +321,11 @@ func (s *Service) Transitions(ctx context.Context, ws, contactID string) ([]Tran
 	out := []Transition{}
 	for rows.Next() {
 		var t Transition
-		if err := rows.Scan(&t.ID, &t.ContactID, &t.From, &t.To, &t.At, &t.Cause, &t.Actor, &t.Reason); err != nil {
+		var at refTime
+		if err := rows.Scan(&t.ID, &t.ContactID, &t.From, &t.To, &at, &t.Cause, &t.Actor, &t.Reason); err != nil {
 			return nil, err
 		}
-		t.At = t.At.UTC()
+		t.At = at.t
 		out = append(out, t)
 	}
 	if err := rows.Err(); err != nil || len(out) == 0 {
@@ -403,7 +404,7 @@ func (s *Service) Funnel(ctx context.Context, ws string, from, to time.Time, buc
 	}
 	end := starts[nb]
 	rows, err := s.DB.R.QueryContext(ctx, `SELECT contact_id, to_stage, at FROM lead_transitions WHERE workspace_id = $1 AND at < $2
-		ORDER BY contact_id, at, id`, ws, end)
+		ORDER BY contact_id, at, id`, ws, refAt(s.DB.Dialect, end))
 	if err != nil {
 		return nil, fmt.Errorf("lead: funnel: %w", err)
 	}
@@ -442,7 +443,7 @@ func (s *Service) Funnel(ctx context.Context, ws string, from, to time.Time, buc
 	}
 	for rows.Next() {
 		var cid, to string
-		var at time.Time
+		var at refTime
 		if err := rows.Scan(&cid, &to, &at); err != nil {
 			return nil, err
 		}
@@ -450,7 +451,7 @@ func (s *Service) Funnel(ctx context.Context, ws string, from, to time.Time, buc
 			finish()
 			cur, hist = cid, hist[:0]
 		}
-		hist = append(hist, tr{to, at.UTC()})
+		hist = append(hist, tr{to, at.t})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

@@ -155,6 +155,8 @@ func TestTransitionsCarriedOver(t *testing.T) {
 				m.id, f.ws, m.cid, m.from, m.to, m.at, m.cause, actor, m.reason)
 		}
 		exec(testdb.MigrationSQL(t, db, 27))
+		// And 0030's times as microseconds (the funnel compares them).
+		exec(testdb.MigrationSQL(t, db, 30))
 
 		got, err := f.svc.Transitions(ctx, f.ws, cid)
 		if err != nil {
@@ -341,4 +343,112 @@ func execer(t *testing.T, db *store.DB) func(q string, args ...any) {
 			t.Fatalf("%.60s: %v", q, err)
 		}
 	}
+}
+
+// TestRefTimesCarriedOver runs migration 0030 over states and stage moves
+// whose times are the driver's text (SQLite before 0030): each must become
+// its microseconds since 1970, to the microsecond and whatever the offset
+// or the digits of the fraction, and the score history, the moves and the
+// export must show the same times as before. On PostgreSQL the migration
+// changes nothing.
+func TestRefTimesCarriedOver(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := day("2026-11-12")
+		f := newFixture(t, db, now)
+		f.rules(scoringRules())
+		exec := execer(t, db)
+		cases := []struct {
+			text string
+			want time.Time
+		}{
+			{"2026-11-12 08:15:30.123456+00:00", time.Date(2026, 11, 12, 8, 15, 30, 123456000, time.UTC)},
+			{"2026-11-12 08:15:30+00:00", time.Date(2026, 11, 12, 8, 15, 30, 0, time.UTC)},
+			{"2026-11-12 10:15:30.5+02:00", time.Date(2026, 11, 12, 8, 15, 30, 500000000, time.UTC)},
+			{"2026-11-11 23:59:59.000001-01:00", time.Date(2026, 11, 12, 0, 59, 59, 1000, time.UTC)},
+		}
+		cids := make([]string, len(cases))
+		for i := range cases {
+			cids[i] = f.contact("b2b", "prospect")
+		}
+		fitAt := func(cid string) time.Time {
+			t.Helper()
+			// A fit entry takes its time from score_ref_at.
+			h, err := f.svc.ScoreHistory(ctx, f.ws, cid, "en", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(h.Contributions) != 1 || h.Contributions[0].Kind != "fit" {
+				t.Fatalf("history of %s: %+v", cid, h.Contributions)
+			}
+			return h.Contributions[0].At
+		}
+		moveAt := func(cid string) time.Time {
+			t.Helper()
+			ms, err := f.svc.Transitions(ctx, f.ws, cid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ms) != 1 {
+				t.Fatalf("moves of %s: %+v", cid, ms)
+			}
+			return ms[0].At
+		}
+		// Each state gets its one fit entry and stage move from a
+		// recompute, then the
+		// time as a state written before 0030 holds it.
+		if _, err := f.svc.Recompute(ctx, f.ws); err != nil {
+			t.Fatal(err)
+		}
+		for i, c := range cases {
+			var ref any = c.want
+			if db.Dialect == store.SQLite {
+				ref = c.text
+			}
+			exec(`UPDATE lead_state SET score_ref_at = $3 WHERE workspace_id = $1 AND contact_id = $2`, f.ws, cids[i], ref)
+			exec(`UPDATE lead_transitions SET at = $3 WHERE workspace_id = $1 AND contact_id = $2`, f.ws, cids[i], ref)
+			if got := fitAt(cids[i]); !got.Equal(c.want) {
+				t.Errorf("%q before the migration: fit at %s, want %s", c.text, got, c.want)
+			}
+			if got := moveAt(cids[i]); !got.Equal(c.want) {
+				t.Errorf("%q before the migration: moved at %s, want %s", c.text, got, c.want)
+			}
+		}
+		exec(testdb.MigrationSQL(t, db, 30))
+		for i, c := range cases {
+			if db.Dialect == store.SQLite {
+				for _, q := range []string{`SELECT typeof(score_ref_at), score_ref_at FROM lead_state WHERE workspace_id = $1 AND contact_id = $2`,
+					`SELECT typeof(at), at FROM lead_transitions WHERE workspace_id = $1 AND contact_id = $2`} {
+					var typ string
+					var us int64
+					if err := db.R.QueryRowContext(ctx, q, f.ws, cids[i]).Scan(&typ, &us); err != nil {
+						t.Fatal(err)
+					}
+					if typ != "integer" || us != c.want.UnixMicro() {
+						t.Errorf("%q after the migration, %s: %s %d, want integer %d", c.text, q, typ, us, c.want.UnixMicro())
+					}
+				}
+			}
+			if got := fitAt(cids[i]); !got.Equal(c.want) {
+				t.Errorf("%q after the migration: fit at %s, want %s", c.text, got, c.want)
+			}
+			if got := moveAt(cids[i]); !got.Equal(c.want) {
+				t.Errorf("%q after the migration: moved at %s, want %s", c.text, got, c.want)
+			}
+			x, err := lead.ExportContact(f.contacts.Keys())(ctx, db.R, f.ws, cids[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := x.(map[string][]map[string]any)["state"]
+			if len(st) != 1 {
+				t.Fatalf("export state %v", st)
+			}
+			if got, ok := st[0]["score_ref_at"].(time.Time); !ok || !got.Equal(c.want) {
+				t.Errorf("%q after the migration: export shows %v, want %s", c.text, st[0]["score_ref_at"], c.want)
+			}
+			if ms := x.(map[string][]map[string]any)["transitions"]; len(ms) != 1 || !ms[0]["at"].(time.Time).Equal(c.want) {
+				t.Errorf("%q after the migration: export shows moves %v, want one at %s", c.text, ms, c.want)
+			}
+		}
+	})
 }

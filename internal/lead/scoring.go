@@ -347,7 +347,7 @@ func (s *Service) lockStates(ctx context.Context, q store.Querier, ws string, id
 					b.WriteByte(',')
 				}
 				row(&b, s.DB.Dialect, len(args), `(?, ?, 'visitor', 0, ?, 0, NULL, ?)`)
-				args = append(args, ws, cid, now, version)
+				args = append(args, ws, cid, refAt(s.DB.Dialect, now), version)
 			}
 			b.WriteString(` ON CONFLICT (workspace_id, contact_id) DO NOTHING`)
 			_, err := q.ExecContext(ctx, b.String(), args...)
@@ -522,19 +522,8 @@ func chunked(n int, fn func(off, n int) error) error {
 	return nil
 }
 
-// stamp is t as a statement argument. On SQLite it is the text the driver
-// would store for t (UTC, _time_format=sqlite), formatted once: the driver
-// formats a time.Time anew for every row of a multi-row statement, and
-// every row of a batch carries the same time.
-func stamp(d store.Dialect, t time.Time) any {
-	if d == store.SQLite {
-		return t.UTC().Format(sqliteTime)
-	}
-	return t
-}
-
 func (w *batchWriter) flush(ctx context.Context, q store.Querier) error {
-	at := stamp(w.s.DB.Dialect, w.at)
+	at := refAt(w.s.DB.Dialect, w.at)
 	err := chunked(len(w.rows), func(off, n int) error {
 		part := w.rows[off : off+n]
 		var b strings.Builder
@@ -618,6 +607,50 @@ func (s *Service) growWriteCache(ctx context.Context) (restore func(), err error
 	}, nil
 }
 
+// checkpointAside hands the WAL checkpoints of a recompute to a read
+// connection in a goroutine of their own (SQLite): the write connection's
+// automatic checkpoint runs in the commit that crosses its threshold, and
+// at 1,000,000 contacts those were some 2 s of the writer's time, which is
+// the recompute's critical path, while the reader's core has room. A
+// passive checkpoint copies what no reader still needs and never waits for
+// the write lock. kick asks for one after a commit (without blocking);
+// stop waits for the goroutine and gives the write connection its
+// automatic checkpoints back, which catch up at its next commit.
+func (s *Service) checkpointAside(ctx context.Context) (kick func(), stop func(), err error) {
+	var prev int
+	if err := s.DB.W.QueryRowContext(ctx, `PRAGMA wal_autocheckpoint`).Scan(&prev); err != nil {
+		return nil, nil, fmt.Errorf("lead: checkpoint setting: %w", err)
+	}
+	if _, err := s.DB.W.ExecContext(ctx, `PRAGMA wal_autocheckpoint = 0`); err != nil {
+		return nil, nil, fmt.Errorf("lead: checkpoint setting: %w", err)
+	}
+	wake := make(chan struct{}, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range wake {
+			// A failed passive checkpoint loses nothing: the pages stay
+			// in the WAL for the next one.
+			_, _ = s.DB.R.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`)
+		}
+	}()
+	kick = func() {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			close(wake)
+			<-done
+			_, _ = s.DB.W.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf(`PRAGMA wal_autocheckpoint = %d`, prev))
+		})
+	}
+	return kick, stop, nil
+}
+
 type pending struct {
 	cid      string
 	p        profile
@@ -682,6 +715,15 @@ func (s *Service) Recompute(ctx context.Context, ws string) (RecomputeStats, err
 			return st, err
 		}
 		defer restore()
+	}
+	kick, stopCheckpoints := func() {}, func() {}
+	if s.DB.Dialect == store.SQLite {
+		k, stop, err := s.checkpointAside(ctx)
+		if err != nil {
+			return st, err
+		}
+		kick, stopCheckpoints = k, stop
+		defer stop()
 	}
 	// The indexes dropped for this recompute (reindex.go) are made again at
 	// its end, or, when it fails half-way, on the way out.
@@ -758,6 +800,7 @@ func (s *Service) Recompute(ctx context.Context, ws string) (RecomputeStats, err
 		if err != nil {
 			return st, err
 		}
+		kick()
 		st.Contacts += tx.Contacts
 		st.Written += tx.Written
 		st.Events += tx.Events
@@ -773,6 +816,10 @@ func (s *Service) Recompute(ctx context.Context, ws string) (RecomputeStats, err
 		}
 		reindex = nil
 	}
+	// The last checkpoint is the recompute's, as the automatic one of its
+	// last commit was.
+	kick()
+	stopCheckpoints()
 	st.Duration = time.Since(start)
 	st.Seconds = math.Round(st.Duration.Seconds()*1000) / 1000
 	return st, nil

@@ -43,6 +43,8 @@ func backToLegacyLedger(t *testing.T, db *store.DB) {
 			`INSERT INTO ledger_events SELECT id, workspace_id, contact_id, seq, kind, purpose, channels, lawful_basis, lower(hex(contact_point)),
 				details, evidence, sealed_evidence, occurred_at, recorded_at, hash FROM ledger_events_lean`,
 			`DROP TABLE ledger_events_lean`,
+			// Evidence as the JSON text it was stored as before.
+			`UPDATE ledger_events SET evidence = $1 WHERE rowid = $2`,
 			`CREATE INDEX ledger_events_contact ON ledger_events (workspace_id, contact_id, seq)`,
 			`CREATE INDEX ledger_events_kind_time ON ledger_events (workspace_id, kind, recorded_at)`,
 			`CREATE TRIGGER ledger_events_no_update BEFORE UPDATE ON ledger_events BEGIN SELECT RAISE(ABORT, 'ledger_events is append-only'); END`,
@@ -55,8 +57,39 @@ func backToLegacyLedger(t *testing.T, db *store.DB) {
 		}
 	}
 	for _, q := range stmts {
+		if strings.HasPrefix(q, "UPDATE") {
+			legacyEvidence(t, db, q)
+			continue
+		}
 		if _, err := db.W.Exec(q); err != nil {
 			t.Fatalf("%.60s: %v", q, err)
+		}
+	}
+}
+
+// legacyEvidence rewrites every packed evidence as its JSON text with upd.
+func legacyEvidence(t *testing.T, db *store.DB, upd string) {
+	t.Helper()
+	rs, err := db.W.Query(`SELECT rowid, evidence FROM ledger_events WHERE typeof(evidence) = 'blob'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type one struct {
+		rowid int64
+		ev    string
+	}
+	var all []one
+	for rs.Next() {
+		var o one
+		if err := rs.Scan(&o.rowid, evidenceText{&o.ev}); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, o)
+	}
+	rs.Close()
+	for _, o := range all {
+		if _, err := db.W.Exec(upd, o.ev, o.rowid); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
@@ -166,6 +199,11 @@ func testLedgerCarriedOver(t *testing.T, d store.Dialect) {
 		var point string
 		if err := db.R.QueryRow(`SELECT contact_point FROM ledger_events WHERE workspace_id = $1 AND seq = 1`, f.ws).Scan(&point); err != nil || len(point) != 64 {
 			t.Fatalf("legacy contact point %q, %v", point, err)
+		}
+		if db.Dialect == store.SQLite {
+			if n := testdb.Rows(t, db, nil, `SELECT count(*) AS n FROM ledger_events WHERE typeof(evidence) <> 'text'`); n[0] != "map[n:0]" {
+				t.Fatalf("legacy evidence not text: %v", n)
+			}
 		}
 		rows, err := f.ledger.rows(ctx, db.R, f.ws, c.ID)
 		if err != nil || len(rows) != 3 {
@@ -290,4 +328,75 @@ func (f *fixture) reopened(db *store.DB) *fixture {
 	g.notices = NewNotices(db, nil)
 	g.ledger = NewLedger(db, g.contacts, g.purposes, g.notices, nil)
 	return &g
+}
+
+// TestEvidencePacked checks that on SQLite evidence is stored packed when
+// it comes back as the same JSON text and as text otherwise, that events
+// read back and verify the same on both engines, and that a changed packed
+// value is caught by verify.
+func TestEvidencePacked(t *testing.T) {
+	t.Parallel()
+	for _, ev := range []string{
+		`{"source":"form:newsletter","notice_hash":"` + strings.Repeat("ab", 32) + `","text_sha256":"` + strings.Repeat("0f", 32) + `","actor":"token:x"}`,
+		`{"source":"form:newsletter","confirmation_method":"email_link","confirmed_at":"2026-01-11T10:00:00Z","actor":"token:x"}`,
+		`{"source":"import:3"}`,
+	} {
+		b, ok := packEvidence(ev)
+		if !ok || len(b) >= len(ev) {
+			t.Fatalf("%s: packed %v to %d bytes", ev, ok, len(b))
+		}
+		if back, err := unpackEvidence(b); err != nil || back != ev {
+			t.Fatalf("%s: unpacked to %q, %v", ev, back, err)
+		}
+	}
+	// JSON that would not come back byte for byte stays text.
+	for _, ev := range []string{
+		`{"actor":"token:x","source":"form:newsletter"}`,
+		`{"source":"form:<newsletter>"}`,
+		`{"source":"form:newsletter","notice_hash":"` + strings.Repeat("AB", 32) + `"}`,
+		`{"source":"form:newsletter","notice_hash":"abcd"}`,
+		`{"source":"form:newsletter", "actor":"token:x"}`,
+		`{"source":"form:newsletter","extra":1}`,
+		`{}`, ``,
+	} {
+		if b, ok := packEvidence(ev); ok {
+			t.Errorf("%s: packed to %x", ev, b)
+		}
+	}
+
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		c := f.contact(contact.Input{Email: "paula@example.com"})
+		doi(f, c.ID, "newsletter", "email")
+		f.append(c.ID, NewEvent{Kind: KindObjection, Details: Details{ObjectionType: "analytics"}})
+		evs, err := f.ledger.Events(ctx, f.ws, c.ID, true)
+		if err != nil || len(evs) != 3 || evs[0].Evidence.TextShown != f.consentText.Body || evs[0].Evidence.NoticeHash != f.consentText.Hash || evs[1].Evidence.ConfirmationMethod != "email_link" {
+			t.Fatalf("events: %+v, %v", evs, err)
+		}
+		if rep, err := f.ledger.Verify(ctx, f.ws); err != nil || !rep.OK {
+			t.Fatalf("verify: %+v, %v", rep, err)
+		}
+		if db.Dialect != store.SQLite {
+			return
+		}
+		types := strings.Join(testdb.Rows(t, db, []any{f.ws}, `SELECT typeof(evidence) AS t FROM ledger_events WHERE workspace_id = $1 ORDER BY seq`), " ")
+		if types != "map[t:blob] map[t:blob] map[t:blob]" {
+			t.Fatalf("evidence stored as %s", types)
+		}
+		dropAppendOnly(t, db)
+		other, _ := packEvidence(`{"source":"form:other"}`)
+		for _, tc := range []struct {
+			seq int64
+			v   []byte
+		}{{2, []byte{evidencePackV1, 0xff}}, {1, other}} {
+			if _, err := db.W.Exec(`UPDATE ledger_events SET evidence = $2 WHERE workspace_id = $1 AND seq = $3`, f.ws, tc.v, tc.seq); err != nil {
+				t.Fatal(err)
+			}
+			rep, err := f.ledger.Verify(ctx, f.ws)
+			if err != nil || rep.OK || rep.Break.Seq != tc.seq || rep.Break.Problem != ProblemHashMismatch {
+				t.Fatalf("verify after changing the evidence of seq %d: %+v %+v, %v", tc.seq, rep, rep.Break, err)
+			}
+		}
+	})
 }

@@ -427,7 +427,7 @@ func (l *Ledger) appendIn(ctx context.Context, q store.Querier, ws, contactID st
 	}
 	if _, err := q.ExecContext(ctx, `INSERT INTO ledger_events (id, workspace_id, contact_id, seq, kind, purpose, channels, lawful_basis, contact_point, details, evidence, sealed_evidence, occurred_at, recorded_at, hash)
 		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`,
-		r.ID, r.WorkspaceID, r.ContactID, r.Seq, r.Kind, r.Purpose, r.Channels, r.LawfulBasis, point, r.Details, r.Ev, sealed, r.OccurredAt, r.RecordedAt, r.Hash); err != nil {
+		r.ID, r.WorkspaceID, r.ContactID, r.Seq, r.Kind, r.Purpose, r.Channels, r.LawfulBasis, point, r.Details, l.evidenceArg(r.Ev), sealed, r.OccurredAt, r.RecordedAt, r.Hash); err != nil {
 		return Event{}, fmt.Errorf("append event: %w", store.MapError(err))
 	}
 	if b != nil {
@@ -990,7 +990,7 @@ func (p pointText) Scan(v any) error {
 func scanRow(sc interface{ Scan(...any) error }) (*row, error) {
 	var r row
 	if err := sc.Scan(&r.ID, &r.WorkspaceID, &r.ContactID, &r.Seq, &r.Kind, &r.Purpose, &r.Channels, &r.LawfulBasis, pointText{&r.ContactPoint},
-		&r.Details, &r.Ev, &r.Sealed, &r.OccurredAt, &r.RecordedAt, &r.Hash); err != nil {
+		&r.Details, evidenceText{&r.Ev}, &r.Sealed, &r.OccurredAt, &r.RecordedAt, &r.Hash); err != nil {
 		return nil, store.MapError(err)
 	}
 	r.OccurredAt, r.RecordedAt = r.OccurredAt.UTC(), r.RecordedAt.UTC()

@@ -17,7 +17,7 @@ import (
 )
 
 // backToLegacyLedger turns ledger_events and contact_keys back into their
-// layout before 0032, holding the rows they hold: on SQLite rowid tables
+// layout before 0031, holding the rows they hold: on SQLite rowid tables
 // with the unique indexes on id and (workspace_id, seq), the contact point
 // as hex text; on PostgreSQL the primary key on id and the text column.
 func backToLegacyLedger(t *testing.T, db *store.DB) {
@@ -94,15 +94,15 @@ func legacyEvidence(t *testing.T, db *store.DB, upd string) {
 	}
 }
 
-// migrate32 applies 0032 as the migration runner does, in one transaction.
-func migrate32(t *testing.T, db *store.DB) error {
+// migrate31 applies 0031 as the migration runner does, in one transaction.
+func migrate31(t *testing.T, db *store.DB) error {
 	t.Helper()
 	tx, err := db.W.Begin()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.Exec(testdb.MigrationSQL(t, db, 32)); err != nil {
+	if _, err := tx.Exec(testdb.MigrationSQL(t, db, 31)); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -110,7 +110,7 @@ func migrate32(t *testing.T, db *store.DB) error {
 
 // appendRawRow appends a copy of r at the end of the workspace's chain
 // directly in the database, hash and sealed head included, as fairlead
-// before 0032 would have stored it with the given contact point.
+// before 0031 would have stored it with the given contact point.
 func appendRawRow(t *testing.T, f *fixture, r *row, point string) {
 	t.Helper()
 	var seq int64
@@ -136,7 +136,7 @@ func appendRawRow(t *testing.T, f *fixture, r *row, point string) {
 }
 
 // TestLedgerCarriedOverToLeanStorage writes a chain, turns the tables back
-// into their layout before 0032 and applies 0032: the events read back
+// into their layout before 0031 and applies 0031: the events read back
 // unchanged (personal evidence included, so the data keys came along), the
 // chain verifies, appends after the migration extend it, the database still
 // refuses updates, and tampering with a carried-over row is still caught.
@@ -152,7 +152,7 @@ func TestLedgerCarriedOverToLeanStorage(t *testing.T) {
 func testLedgerCarriedOver(t *testing.T, d store.Dialect) {
 	ctx := context.Background()
 	// Two openings of one database: PostgreSQL connections keep their
-	// prepared statements, whose result types 0032 changes, so what runs
+	// prepared statements, whose result types 0031 changes, so what runs
 	// after the migration uses connections opened after it, as a restarted
 	// fairlead would.
 	var o store.Options
@@ -219,9 +219,9 @@ func testLedgerCarriedOver(t *testing.T, d store.Dialect) {
 		}
 
 		if db.Dialect == store.Postgres {
-			err := migrate32(t, db)
+			err := migrate31(t, db)
 			if err == nil || !strings.Contains(err.Error(), "not lower-case hex") {
-				t.Fatalf("0032 with an upper-case contact point: %v, want a refusal", err)
+				t.Fatalf("0031 with an upper-case contact point: %v, want a refusal", err)
 			}
 			var typ string
 			if err := db.R.QueryRow(`SELECT data_type FROM information_schema.columns WHERE table_name = 'ledger_events' AND column_name = 'contact_point'`).Scan(&typ); err != nil || typ != "text" {
@@ -234,8 +234,8 @@ func testLedgerCarriedOver(t *testing.T, d store.Dialect) {
 			}
 			before = before[:3]
 		}
-		if err := migrate32(t, db); err != nil {
-			t.Fatalf("0032: %v", err)
+		if err := migrate31(t, db); err != nil {
+			t.Fatalf("0031: %v", err)
 		}
 		db = open()
 		f = f.reopened(db)
@@ -247,7 +247,7 @@ func testLedgerCarriedOver(t *testing.T, d store.Dialect) {
 		bj, _ := json.Marshal(before)
 		aj, _ := json.Marshal(after)
 		if string(bj) != string(aj) {
-			t.Fatalf("events changed by 0032:\nbefore %s\n after %s", bj, aj)
+			t.Fatalf("events changed by 0031:\nbefore %s\n after %s", bj, aj)
 		}
 		n := int64(len(before))
 		verifyOK(n)
@@ -258,11 +258,11 @@ func testLedgerCarriedOver(t *testing.T, d store.Dialect) {
 		if db.Dialect == store.SQLite {
 			var sql string
 			if err := db.R.QueryRow(`SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'contact_keys'`).Scan(&sql); err != nil || !strings.HasSuffix(sql, "WITHOUT ROWID") {
-				t.Fatalf("contact_keys after 0032: %q, %v", sql, err)
+				t.Fatalf("contact_keys after 0031: %q, %v", sql, err)
 			}
 			idx := testdb.Rows(t, db, nil, `SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'ledger_events' ORDER BY name`)
 			if got := strings.Join(idx, " "); got != "map[name:ledger_events_contact] map[name:ledger_events_kind_time] map[name:sqlite_autoindex_ledger_events_1]" {
-				t.Fatalf("indexes of ledger_events after 0032: %s", got)
+				t.Fatalf("indexes of ledger_events after 0031: %s", got)
 			}
 			// A contact's events are read through the contact index, not
 			// by walking the workspace's chain.
@@ -271,13 +271,13 @@ func testLedgerCarriedOver(t *testing.T, d store.Dialect) {
 			}
 			typeOf = `typeof(contact_point)`
 			if _, err := db.W.Exec(`UPDATE ledger_events SET kind = 'objection' WHERE workspace_id = $1 AND seq = 1`, f.ws); err == nil || !strings.Contains(err.Error(), "append-only") {
-				t.Fatalf("update after 0032: %v, want the append-only trigger to refuse it", err)
+				t.Fatalf("update after 0031: %v, want the append-only trigger to refuse it", err)
 			}
 			dropAppendOnly(t, db)
 		} else {
 			var def string
 			if err := db.R.QueryRow(`SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'ledger_events_pkey'`).Scan(&def); err != nil || def != "PRIMARY KEY (workspace_id, seq)" {
-				t.Fatalf("primary key after 0032: %q, %v", def, err)
+				t.Fatalf("primary key after 0031: %q, %v", def, err)
 			}
 		}
 		rs, err := db.R.Query(`SELECT seq, `+typeOf+`, length(contact_point) FROM ledger_events WHERE workspace_id = $1 ORDER BY seq`, f.ws)

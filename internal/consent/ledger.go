@@ -953,7 +953,7 @@ func pointName(ch string) string {
 const rowCols = `id, workspace_id, contact_id, seq, kind, purpose, channels, lawful_basis, contact_point, details, evidence, sealed_evidence, occurred_at, recorded_at, hash`
 
 // The contact point, a blind index of 64 lower-case hex digits or "", is
-// stored as its bytes (migration 0032); the hash covers the hex text, which
+// stored as its bytes (migration 0031); the hash covers the hex text, which
 // is what a row carries in memory. pointBytes is the stored form of a row's
 // contact point; anything that would not read back as the same text is
 // refused rather than stored.
@@ -969,7 +969,7 @@ func pointBytes(s string) ([]byte, error) {
 }
 
 // pointText scans a stored contact point back into its hex text. A value
-// stored as text is taken as it is: on SQLite, 0032 left any contact point
+// stored as text is taken as it is: on SQLite, 0031 left any contact point
 // that was not lower-case hex as the text it was, so its hash still holds.
 type pointText struct{ s *string }
 

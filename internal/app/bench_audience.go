@@ -37,11 +37,15 @@ func runBenchAudience(ctx context.Context, env Env, args []string) error {
 	seconds := fs.Duration("http-for", 5*time.Second, "how long to load the HTTP endpoint")
 	reuse := fs.Bool("reuse", false, "measure the contacts a previous run generated in --dir (or --database-url) instead of generating new ones")
 	profile := fs.String("cpuprofile", "", "write CPU profiles of generation and of warm resolution to `PREFIX`-generate.pprof and PREFIX-resolve.pprof")
+	mix := fs.String("mix", "realistic", "ledger histories to generate: realistic (half a newsletter consent, 5 % withdrawn, 5 % objections) or confirmed (every contact exactly one confirmed consent with its evidence)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *n < 1 {
 		return fmt.Errorf("--contacts must be at least 1")
+	}
+	if *mix != "realistic" && *mix != "confirmed" {
+		return fmt.Errorf("--mix must be realistic or confirmed, not %q", *mix)
 	}
 	// Only a --database-url given on this command line leads to PostgreSQL:
 	// the environment of a production host must never make the benchmark
@@ -119,7 +123,7 @@ func runBenchAudience(ctx context.Context, env Env, args []string) error {
 			return err
 		}
 		t0 := time.Now()
-		ids, err = generateContacts(ctx, db, ledger, ws.ID, text, *n, func(done int) {
+		ids, err = generateContactsMix(ctx, db, ledger, ws.ID, text, *n, *mix == "confirmed", func(done int) {
 			if done%50_000 == 0 {
 				fmt.Fprintf(env.Stderr, "generated %d of %d contacts (%.0f/s)\n", done, *n, float64(done)/time.Since(t0).Seconds())
 			}
@@ -324,6 +328,14 @@ func pct(ds []time.Duration, p int) time.Duration {
 // consent by e-mail double opt-in (some of them withdraw it later), some
 // object to direct marketing.
 func generateContacts(ctx context.Context, db *store.DB, ledger *consent.Ledger, ws string, text consent.Notice, n int, progress func(int)) ([]string, error) {
+	return generateContactsMix(ctx, db, ledger, ws, text, n, false, progress)
+}
+
+// generateContactsMix is generateContacts; with allConfirmed every contact
+// gets exactly one confirmed newsletter consent by e-mail double opt-in
+// (request and confirmation with their evidence) and nothing else, the
+// contact whose storage the < 1 KB target is about.
+func generateContactsMix(ctx context.Context, db *store.DB, ledger *consent.Ledger, ws string, text consent.Notice, n int, allConfirmed bool, progress func(int)) ([]string, error) {
 	r := rand.New(rand.NewPCG(42, 42))
 	ids := make([]string, 0, n)
 	requested := consent.EvidenceInput{Source: "form:newsletter", NoticeHash: text.Hash, TextShown: text.Body, IPAddress: "198.51.100.23"}
@@ -347,14 +359,14 @@ func generateContacts(ctx context.Context, db *store.DB, ledger *consent.Ledger,
 					return err
 				}
 				x := r.IntN(100)
-				if x < 50 {
+				if x < 50 || allConfirmed {
 					if _, err := b.Append(ctx, c.ID, consent.NewEvent{Kind: consent.KindConsentRequested, Purpose: "newsletter", Channels: []string{"email"}, OccurredAt: at(400), Details: consent.Details{Verification: "email_doi"}, Evidence: requested}, actor); err != nil {
 						return err
 					}
 					if _, err := b.Append(ctx, c.ID, consent.NewEvent{Kind: consent.KindConsentConfirmed, Purpose: "newsletter", Channels: []string{"email"}, OccurredAt: at(399), Details: consent.Details{Verification: "email_doi"}, Evidence: confirmed}, actor); err != nil {
 						return err
 					}
-					if x < 5 {
+					if x < 5 && !allConfirmed {
 						if _, err := b.Append(ctx, c.ID, consent.NewEvent{Kind: consent.KindConsentWithdrawn, Purpose: "newsletter", Channels: []string{"email"}, OccurredAt: at(30)}, actor); err != nil {
 							return err
 						}

@@ -271,7 +271,11 @@ func (l *Ledger) insertChained(ctx context.Context, q store.Querier, ws string, 
 			if r.Sealed != nil {
 				sealed = r.Sealed
 			}
-			args = append(args, r.ID, r.WorkspaceID, r.ContactID, r.Seq, r.Kind, r.Purpose, r.Channels, r.LawfulBasis, r.ContactPoint, r.Details, r.Ev, sealed, r.OccurredAt, r.RecordedAt, r.Hash)
+			point, err := pointBytes(r.ContactPoint)
+			if err != nil {
+				return false, err
+			}
+			args = append(args, r.ID, r.WorkspaceID, r.ContactID, r.Seq, r.Kind, r.Purpose, r.Channels, r.LawfulBasis, point, r.Details, l.evidenceArg(r.Ev), sealed, r.OccurredAt, r.RecordedAt, r.Hash)
 		}
 		ins := `INSERT INTO ledger_events (` + rowCols + `) VALUES ` + store.Values(l.db.Dialect, n, cols)
 		if l.db.Dialect != store.Postgres || len(rows) > 0 {

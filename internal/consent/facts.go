@@ -72,7 +72,7 @@ const factsCols = `id, contact_id, seq, kind, purpose, channels, contact_point, 
 
 func scanFactsRow(sc interface{ Scan(...any) error }) (*row, error) {
 	var r row
-	if err := sc.Scan(&r.ID, &r.ContactID, &r.Seq, &r.Kind, &r.Purpose, &r.Channels, &r.ContactPoint, &r.Details, &r.Ev, &r.OccurredAt); err != nil {
+	if err := sc.Scan(&r.ID, &r.ContactID, &r.Seq, &r.Kind, &r.Purpose, &r.Channels, pointText{&r.ContactPoint}, &r.Details, evidenceText{&r.Ev}, &r.OccurredAt); err != nil {
 		return nil, store.MapError(err)
 	}
 	r.OccurredAt = r.OccurredAt.UTC()

@@ -421,9 +421,13 @@ func (l *Ledger) appendIn(ctx context.Context, q store.Querier, ws, contactID st
 	if r.Sealed != nil {
 		sealed = r.Sealed
 	}
+	point, err := pointBytes(r.ContactPoint)
+	if err != nil {
+		return Event{}, err
+	}
 	if _, err := q.ExecContext(ctx, `INSERT INTO ledger_events (id, workspace_id, contact_id, seq, kind, purpose, channels, lawful_basis, contact_point, details, evidence, sealed_evidence, occurred_at, recorded_at, hash)
 		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`,
-		r.ID, r.WorkspaceID, r.ContactID, r.Seq, r.Kind, r.Purpose, r.Channels, r.LawfulBasis, r.ContactPoint, r.Details, r.Ev, sealed, r.OccurredAt, r.RecordedAt, r.Hash); err != nil {
+		r.ID, r.WorkspaceID, r.ContactID, r.Seq, r.Kind, r.Purpose, r.Channels, r.LawfulBasis, point, r.Details, l.evidenceArg(r.Ev), sealed, r.OccurredAt, r.RecordedAt, r.Hash); err != nil {
 		return Event{}, fmt.Errorf("append event: %w", store.MapError(err))
 	}
 	if b != nil {
@@ -948,10 +952,45 @@ func pointName(ch string) string {
 
 const rowCols = `id, workspace_id, contact_id, seq, kind, purpose, channels, lawful_basis, contact_point, details, evidence, sealed_evidence, occurred_at, recorded_at, hash`
 
+// The contact point, a blind index of 64 lower-case hex digits or "", is
+// stored as its bytes (migration 0031); the hash covers the hex text, which
+// is what a row carries in memory. pointBytes is the stored form of a row's
+// contact point; anything that would not read back as the same text is
+// refused rather than stored.
+func pointBytes(s string) ([]byte, error) {
+	b, err := hex.DecodeString(s)
+	if err != nil || hex.EncodeToString(b) != s {
+		return nil, fmt.Errorf("append event: contact point is not a blind index")
+	}
+	if b == nil {
+		b = []byte{}
+	}
+	return b, nil
+}
+
+// pointText scans a stored contact point back into its hex text. A value
+// stored as text is taken as it is: on SQLite, 0031 left any contact point
+// that was not lower-case hex as the text it was, so its hash still holds.
+type pointText struct{ s *string }
+
+func (p pointText) Scan(v any) error {
+	switch x := v.(type) {
+	case []byte:
+		*p.s = hex.EncodeToString(x)
+	case string:
+		*p.s = x
+	case nil:
+		*p.s = ""
+	default:
+		return fmt.Errorf("contact point stored as %T", v)
+	}
+	return nil
+}
+
 func scanRow(sc interface{ Scan(...any) error }) (*row, error) {
 	var r row
-	if err := sc.Scan(&r.ID, &r.WorkspaceID, &r.ContactID, &r.Seq, &r.Kind, &r.Purpose, &r.Channels, &r.LawfulBasis, &r.ContactPoint,
-		&r.Details, &r.Ev, &r.Sealed, &r.OccurredAt, &r.RecordedAt, &r.Hash); err != nil {
+	if err := sc.Scan(&r.ID, &r.WorkspaceID, &r.ContactID, &r.Seq, &r.Kind, &r.Purpose, &r.Channels, &r.LawfulBasis, pointText{&r.ContactPoint},
+		&r.Details, evidenceText{&r.Ev}, &r.Sealed, &r.OccurredAt, &r.RecordedAt, &r.Hash); err != nil {
 		return nil, store.MapError(err)
 	}
 	r.OccurredAt, r.RecordedAt = r.OccurredAt.UTC(), r.RecordedAt.UTC()

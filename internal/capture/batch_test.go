@@ -274,12 +274,7 @@ func TestGroupCommitHoldsBackRepeatedKey(t *testing.T) {
 			work = append(work, func() {
 				errs[i] = g.doIn(ctx, db, nil, rows, "", slug, func(ctx context.Context, q store.Querier, w *batchWrites) error {
 					runs[i].Add(1)
-					if w.rows == nil {
-						_, err := q.ExecContext(ctx, wsInsert, id.New(), slug, "Alone", now)
-						return store.MapError(err)
-					}
-					w.rows.values = append(w.rows.values, id.New(), slug, "Collected", now)
-					return nil
+					return slugPiece(ctx, q, w, slug, now)
 				})
 			})
 		}
@@ -322,12 +317,7 @@ func TestGroupCommitHeldBackRunsWhenFirstFails(t *testing.T) {
 					if i == 0 {
 						return boom
 					}
-					if w.rows == nil {
-						_, err := q.ExecContext(ctx, wsInsert, id.New(), slug, "Alone", now)
-						return store.MapError(err)
-					}
-					w.rows.values = append(w.rows.values, id.New(), slug, "Collected", now)
-					return nil
+					return slugPiece(ctx, q, w, slug, now)
 				})
 			})
 		}
@@ -344,6 +334,18 @@ func TestGroupCommitHeldBackRunsWhenFirstFails(t *testing.T) {
 
 // slugNames are the committed workspaces whose slug matches like, as
 // "slug name", by slug.
+// slugPiece is the work of a piece keyed by its workspace slug: the row
+// collected for the batch's INSERT, or inserted alone ("Alone") when the
+// piece runs outside a batch.
+func slugPiece(ctx context.Context, q store.Querier, w *batchWrites, slug string, now time.Time) error {
+	if w.rows == nil {
+		_, err := q.ExecContext(ctx, wsInsert, id.New(), slug, "Alone", now)
+		return store.MapError(err)
+	}
+	w.rows.values = append(w.rows.values, id.New(), slug, "Collected", now)
+	return nil
+}
+
 func slugNames(t *testing.T, db *store.DB, like string) []string {
 	t.Helper()
 	rows, err := db.R.QueryContext(context.Background(), `SELECT slug, name FROM workspaces WHERE slug LIKE $1 ORDER BY slug`, like)

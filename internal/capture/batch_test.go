@@ -107,9 +107,7 @@ func TestGroupCommitCollectedRows(t *testing.T) {
 		ctx := context.Background()
 		insert, now := takeSlug(t, db)
 		var collected, direct atomic.Int64
-		rows := func(ctx context.Context, q store.Querier, r *newRows) error {
-			return insertMany(ctx, q, db.Dialect, `INSERT INTO workspaces (id, slug, name, created_at) VALUES `, 4, r.values)
-		}
+		rows := slugRows(db)
 		var g groupCommit
 		const n = 200
 		errs := make([]error, n)
@@ -261,9 +259,7 @@ func TestGroupCommitHoldsBackRepeatedKey(t *testing.T) {
 	t.Parallel()
 	testdb.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		rows := func(ctx context.Context, q store.Querier, r *newRows) error {
-			return insertMany(ctx, q, db.Dialect, `INSERT INTO workspaces (id, slug, name, created_at) VALUES `, 4, r.values)
-		}
+		rows := slugRows(db)
 		now := time.Now().UTC()
 		var g groupCommit
 		slugs := []string{"hb-a", "hb-b", "hb-a", "hb-c", "hb-d"}
@@ -303,9 +299,7 @@ func TestGroupCommitHeldBackRunsWhenFirstFails(t *testing.T) {
 	t.Parallel()
 	testdb.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		rows := func(ctx context.Context, q store.Querier, r *newRows) error {
-			return insertMany(ctx, q, db.Dialect, `INSERT INTO workspaces (id, slug, name, created_at) VALUES `, 4, r.values)
-		}
+		rows := slugRows(db)
 		now := time.Now().UTC()
 		var g groupCommit
 		boom := errors.New("boom")
@@ -334,6 +328,14 @@ func TestGroupCommitHeldBackRunsWhenFirstFails(t *testing.T) {
 
 // slugNames are the committed workspaces whose slug matches like, as
 // "slug name", by slug.
+// slugRows writes the batch's collected pieces as workspaces, one row of
+// (id, slug, name, created_at) each.
+func slugRows(db *store.DB) func(context.Context, store.Querier, *newRows) error {
+	return func(ctx context.Context, q store.Querier, r *newRows) error {
+		return insertMany(ctx, q, db.Dialect, `INSERT INTO workspaces (id, slug, name, created_at) VALUES `, 4, r.values)
+	}
+}
+
 // slugPiece is the work of a piece keyed by its workspace slug: the row
 // collected for the batch's INSERT, or inserted alone ("Alone") when the
 // piece runs outside a batch.

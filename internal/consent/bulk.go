@@ -113,7 +113,7 @@ func (l *Ledger) Bulk(ctx context.Context, tx store.Tx, ws string) (*Bulk, error
 		return nil, store.ErrNotFound
 	}
 	ws = strings.ToLower(ws)
-	q := store.NewStmtCache(tx)
+	q := l.db.StmtCache(tx)
 	if err := l.purposes.ensure(ctx, q, ws); err != nil {
 		q.Close()
 		return nil, err

@@ -354,7 +354,7 @@ func (r *run) segment(ctx context.Context, recs []csvmap.Record, whole bool, com
 			if err != nil {
 				return err
 			}
-			w := &writer{run: r, tx: tx, q: store.NewStmtCache(tx), b: b, batch: r.s.Ledger.NewBatch()}
+			w := &writer{run: r, tx: tx, q: r.s.DB.StmtCache(tx), b: b, batch: r.s.Ledger.NewBatch()}
 			defer w.q.Close()
 			var done map[int]bool
 			if !noFast {

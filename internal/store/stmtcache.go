@@ -13,6 +13,10 @@ import (
 type StmtCache struct {
 	tx    *sql.Tx
 	stmts map[string]*sql.Stmt
+	// shared is the write connection's cache (SQLite; nil: none): a text
+	// prepared there is not prepared again for every transaction, and a
+	// new one is prepared there after the transaction.
+	shared *stmtCache
 }
 
 // maxCached bounds the cache: texts built with IN lists of varying length
@@ -24,12 +28,30 @@ func NewStmtCache(tx *sql.Tx) *StmtCache {
 	return &StmtCache{tx: tx, stmts: map[string]*sql.Stmt{}}
 }
 
+// StmtCache is NewStmtCache for a transaction of db.Tx that reuses the
+// statements db keeps prepared on its write connection (SQLite) across
+// transactions: an import writes a segment of a thousand lines per
+// transaction, and preparing its dozen multi-row statements anew for each
+// was about a tenth of its CPU.
+func (db *DB) StmtCache(tx *sql.Tx) *StmtCache {
+	c := NewStmtCache(tx)
+	c.shared = db.stmts
+	return c
+}
+
 // Tx is the wrapped transaction.
 func (c *StmtCache) Tx() *sql.Tx { return c.tx }
 
 func (c *StmtCache) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	if s, ok := c.stmts[query]; ok {
 		return s, nil
+	}
+	if c.shared != nil {
+		if s := c.shared.get(query); s != nil {
+			ts := c.tx.StmtContext(ctx, s)
+			c.stmts[query] = ts
+			return ts, nil
+		}
 	}
 	if len(c.stmts) >= maxCached {
 		return nil, nil

@@ -80,6 +80,60 @@ func TestTxCachedReusesStatementsAndKeepsTransactions(t *testing.T) {
 	})
 }
 
+// TestStmtCacheSharesTheWriteConnectionsStatements: a bulk writer's
+// per-transaction cache (db.StmtCache) prepares a text on SQLite's write
+// connection once, after its first transaction, and later transactions
+// run it from there; rows, rollbacks and errors stay those of each
+// transaction.
+func TestStmtCacheSharesTheWriteConnectionsStatements(t *testing.T) {
+	t.Parallel()
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+		insert := `INSERT INTO workspaces (id, slug, name, created_at) VALUES ($1, $2, $3, $4) /* shared */`
+		run := func(slug string, fail bool) error {
+			return db.Tx(ctx, func(tx store.Tx) error {
+				q := db.StmtCache(tx)
+				defer q.Close()
+				if _, err := q.ExecContext(ctx, insert, id.New(), slug, "Shared", now); err != nil {
+					return store.MapError(err)
+				}
+				if fail {
+					return errors.New("boom")
+				}
+				return nil
+			})
+		}
+		before := store.CachedStmts(db)
+		if err := run("shared-0", false); err != nil {
+			t.Fatal(err)
+		}
+		after := store.CachedStmts(db)
+		if db.Dialect == store.SQLite && after != before+1 {
+			t.Fatalf("write connection's cache: %d statements after the first transaction, %d before; want one more", after, before)
+		}
+		if err := run("shared-1", false); err != nil {
+			t.Fatal(err)
+		}
+		if err := run("shared-2", true); err == nil {
+			t.Fatal("a failing transaction succeeded")
+		}
+		if err := run("shared-0", false); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("duplicate slug through the shared statement: %v, want ErrConflict", err)
+		}
+		if got := store.CachedStmts(db); got != after {
+			t.Fatalf("%d statements cached after more transactions of the same text, want %d", got, after)
+		}
+		var n int
+		if err := db.R.QueryRowContext(ctx, `SELECT COUNT(*) FROM workspaces WHERE slug LIKE 'shared-%'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 2 {
+			t.Fatalf("%d rows, want the 2 of the committed transactions", n)
+		}
+	})
+}
+
 // TestQueryReadPreparesOnce: a repeated read text is prepared once on
 // SQLite's read pool and answers with the rows of the moment.
 func TestQueryReadPreparesOnce(t *testing.T) {

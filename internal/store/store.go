@@ -221,6 +221,11 @@ type Tx = *sql.Tx
 
 // Tx runs fn in a write transaction and commits if fn returns nil.
 func (db *DB) Tx(ctx context.Context, fn func(tx Tx) error) error {
+	if db.stmts != nil {
+		// What the transaction's StmtCache (or TxCached) asked for is
+		// prepared once the write connection is free again.
+		defer db.stmts.prepareWanted(context.WithoutCancel(ctx), db.W)
+	}
 	tx, err := db.W.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)

@@ -109,9 +109,7 @@ func (db *DB) TxCached(ctx context.Context, fn func(q Querier) error) error {
 	if db.stmts == nil {
 		return db.Tx(ctx, func(tx Tx) error { return fn(db.traced(tx)) })
 	}
-	err := db.Tx(ctx, func(tx Tx) error { return fn(db.traced(cachedTx{tx: tx, c: db.stmts})) })
-	db.stmts.prepareWanted(context.WithoutCancel(ctx), db.W)
-	return err
+	return db.Tx(ctx, func(tx Tx) error { return fn(db.traced(cachedTx{tx: tx, c: db.stmts})) })
 }
 
 // Savepoint runs fn inside a savepoint of the transaction q, so that its

@@ -199,6 +199,5 @@ func fillContactRows(ctx context.Context, dir string, n int) error {
 			return fmt.Errorf("fill: %w", err)
 		}
 	}
-	_, err = db.W.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
-	return err
+	return db.Checkpoint(ctx)
 }

@@ -145,7 +145,7 @@ func runBenchAudience(ctx context.Context, env Env, args []string) error {
 		}
 	}
 	if db.Dialect == store.SQLite {
-		db.W.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
+		_ = db.Checkpoint(ctx)
 		fi, err := os.Stat(filepath.Join(cfg.DataDir, "fairlead.db"))
 		if err == nil {
 			fmt.Fprintf(out, "database %.1f MiB: %.0f bytes per contact (all tables and indexes)\n", float64(fi.Size())/(1<<20), float64(fi.Size())/float64(*n))

@@ -89,7 +89,7 @@ func TestRestoredBackupKeepsErasedPeopleErased(t *testing.T) {
 	if len(keys) != 2 {
 		t.Fatalf("%d live keys", len(keys))
 	}
-	if _, err := s.db.W.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+	if err := s.db.Checkpoint(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	liveRaw, _ := os.ReadFile(filepath.Join(dir, "fairlead.db"))

@@ -59,6 +59,7 @@ type DB struct {
 	stmts  *stmtCache // SQLite: statements prepared on W (TxCached)
 	group  txGroup    // TxGrouped
 	reads  *readCache // SQLite: statements prepared on R (QueryRead)
+	ckpt   *checkpointer
 }
 
 // Options say where the database is.
@@ -141,7 +142,13 @@ func openSQLite(ctx context.Context, dir string) (*DB, error) {
 	// query past the second opened a connection (and ran the pragmas) anew.
 	r.SetMaxIdleConns(4)
 	r.SetConnMaxIdleTime(5 * time.Minute)
-	return &DB{Dialect: SQLite, W: w, R: r, path: path, stmts: newStmtCache(), reads: &readCache{stmts: map[string]*sql.Stmt{}}}, nil
+	ckpt, err := startCheckpointer(ctx, w, r)
+	if err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("open SQLite %q: %w", path, err)
+	}
+	return &DB{Dialect: SQLite, W: w, R: r, path: path, stmts: newStmtCache(), reads: &readCache{stmts: map[string]*sql.Stmt{}}, ckpt: ckpt}, nil
 }
 
 func openPostgres(ctx context.Context, o Options) (*DB, error) {
@@ -189,6 +196,7 @@ func redactPGError(err error) string {
 // Close closes all pools.
 func (db *DB) Close() error {
 	var errs []error
+	db.ckpt.stop()
 	if db.stmts != nil {
 		db.stmts.close()
 	}
@@ -237,6 +245,7 @@ func (db *DB) Tx(ctx context.Context, fn func(tx Tx) error) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	db.ckpt.request()
 	return nil
 }
 

@@ -103,13 +103,6 @@ func runBenchAudience(ctx context.Context, env Env, args []string) error {
 		}
 		*n = len(ids)
 		fmt.Fprintf(out, "reusing %d contacts of workspace %s\n", *n, ws.Slug)
-		if len(ids) > 5000 {
-			// Decisions and HTTP load pick from a sample; the full list is
-			// let go, or every garbage collection during the resolutions
-			// would scan a million strings no server holds.
-			rand.New(rand.NewPCG(3, 4)).Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
-			ids = slices.Clone(ids[:5000])
-		}
 	} else {
 		ws, err = workspace.Create(ctx, db.W, fmt.Sprintf("bench-%d", time.Now().UnixNano()), "Bench", time.Now())
 		if err != nil {
@@ -143,6 +136,14 @@ func runBenchAudience(ctx context.Context, env Env, args []string) error {
 			}
 			fmt.Fprintf(out, "VACUUM (ANALYZE) in %s\n", time.Since(s).Round(time.Millisecond))
 		}
+	}
+	if len(ids) > 5000 {
+		// Decisions and HTTP load pick from a sample; the full list is let
+		// go, or every garbage collection during the resolutions would scan
+		// millions of strings no server holds (after generation as after
+		// --reuse).
+		rand.New(rand.NewPCG(3, 4)).Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+		ids = slices.Clone(ids[:5000])
 	}
 	if db.Dialect == store.SQLite {
 		_ = db.Checkpoint(ctx)

@@ -607,48 +607,33 @@ func (s *Service) growWriteCache(ctx context.Context) (restore func(), err error
 	}, nil
 }
 
-// checkpointAside hands the WAL checkpoints of a recompute to a read
-// connection in a goroutine of their own (SQLite): the write connection's
-// automatic checkpoint runs in the commit that crosses its threshold, and
-// at 1,000,000 contacts those were some 2 s of the writer's time, which is
-// the recompute's critical path, while the reader's core has room. A
-// passive checkpoint copies what no reader still needs and never waits for
-// the write lock. kick asks for one after a commit (without blocking);
-// stop waits for the goroutine and gives the write connection its
-// automatic checkpoints back, which catch up at its next commit.
-func (s *Service) checkpointAside(ctx context.Context) (kick func(), stop func(), err error) {
+// checkpointAside leaves a recompute's WAL checkpoints to the store's
+// checkpointer, which runs them on a read connection after each commit
+// (SQLite): the write connection's automatic checkpoint runs in the commit
+// that crosses its threshold, and a recompute's transaction of a second
+// writes enough pages to cross even the backstop's, which at 1,000,000
+// contacts cost some 2 s of the writer's time, the recompute's critical
+// path, while the reader's core has room. stop waits for a last
+// checkpoint, as the automatic one of the last commit was waited for, and
+// gives the write connection its automatic checkpoints back.
+func (s *Service) checkpointAside(ctx context.Context) (stop func(), err error) {
 	var prev int
 	if err := s.DB.W.QueryRowContext(ctx, `PRAGMA wal_autocheckpoint`).Scan(&prev); err != nil {
-		return nil, nil, fmt.Errorf("lead: checkpoint setting: %w", err)
+		return nil, fmt.Errorf("lead: checkpoint setting: %w", err)
 	}
 	if _, err := s.DB.W.ExecContext(ctx, `PRAGMA wal_autocheckpoint = 0`); err != nil {
-		return nil, nil, fmt.Errorf("lead: checkpoint setting: %w", err)
-	}
-	wake := make(chan struct{}, 1)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for range wake {
-			// A failed passive checkpoint loses nothing: the pages stay
-			// in the WAL for the next one.
-			_, _ = s.DB.R.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`)
-		}
-	}()
-	kick = func() {
-		select {
-		case wake <- struct{}{}:
-		default:
-		}
+		return nil, fmt.Errorf("lead: checkpoint setting: %w", err)
 	}
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
-			close(wake)
-			<-done
+			// A failed passive checkpoint loses nothing: the pages stay in
+			// the WAL for the next one.
+			_ = s.DB.CheckpointPassive(context.WithoutCancel(ctx))
 			_, _ = s.DB.W.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf(`PRAGMA wal_autocheckpoint = %d`, prev))
 		})
 	}
-	return kick, stop, nil
+	return stop, nil
 }
 
 type pending struct {
@@ -716,13 +701,13 @@ func (s *Service) Recompute(ctx context.Context, ws string) (RecomputeStats, err
 		}
 		defer restore()
 	}
-	kick, stopCheckpoints := func() {}, func() {}
+	stopCheckpoints := func() {}
 	if s.DB.Dialect == store.SQLite {
-		k, stop, err := s.checkpointAside(ctx)
+		stop, err := s.checkpointAside(ctx)
 		if err != nil {
 			return st, err
 		}
-		kick, stopCheckpoints = k, stop
+		stopCheckpoints = stop
 		defer stop()
 	}
 	// The indexes dropped for this recompute (reindex.go) are made again at
@@ -800,7 +785,6 @@ func (s *Service) Recompute(ctx context.Context, ws string) (RecomputeStats, err
 		if err != nil {
 			return st, err
 		}
-		kick()
 		st.Contacts += tx.Contacts
 		st.Written += tx.Written
 		st.Events += tx.Events
@@ -818,7 +802,6 @@ func (s *Service) Recompute(ctx context.Context, ws string) (RecomputeStats, err
 	}
 	// The last checkpoint is the recompute's, as the automatic one of its
 	// last commit was.
-	kick()
 	stopCheckpoints()
 	st.Duration = time.Since(start)
 	st.Seconds = math.Round(st.Duration.Seconds()*1000) / 1000

@@ -33,9 +33,12 @@ type checkpointer struct {
 	mu   sync.Mutex
 	r    *sql.DB
 	kick chan struct{}
-	quit chan struct{}
-	done chan struct{}
-	once sync.Once
+	// ctx ends with stop, so that Close does not wait for a checkpoint
+	// that waits for a read connection.
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
 }
 
 // startCheckpointer turns the write connection's automatic checkpoints
@@ -44,7 +47,8 @@ func startCheckpointer(ctx context.Context, w, r *sql.DB) (*checkpointer, error)
 	if _, err := w.ExecContext(ctx, fmt.Sprintf(`PRAGMA wal_autocheckpoint = %d`, checkpointBackstop)); err != nil {
 		return nil, fmt.Errorf("checkpoint setting: %w", err)
 	}
-	c := &checkpointer{r: r, kick: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+	c := &checkpointer{r: r, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	go c.run()
 	return c, nil
 }
@@ -57,25 +61,30 @@ func (c *checkpointer) run() {
 	<-pause.C
 	for {
 		select {
-		case <-c.quit:
+		case <-c.ctx.Done():
 			return
 		case <-c.kick:
 		case <-tick.C:
 		}
 		// A failed passive checkpoint loses nothing: the pages stay in the
 		// WAL for the next one (or SQLite's backstop).
-		c.mu.Lock()
-		_, _ = c.r.ExecContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`)
-		c.mu.Unlock()
+		_ = c.passive(c.ctx)
 		// Commits that come during the pause share the next checkpoint.
 		pause.Reset(checkpointPause)
 		select {
-		case <-c.quit:
+		case <-c.ctx.Done():
 			pause.Stop()
 			return
 		case <-pause.C:
 		}
 	}
+}
+
+func (c *checkpointer) passive(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, err := c.r.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`)
+	return err
 }
 
 // request asks for a checkpoint without waiting for it.
@@ -96,7 +105,7 @@ func (c *checkpointer) stop() {
 		return
 	}
 	c.once.Do(func() {
-		close(c.quit)
+		c.cancel()
 		<-c.done
 	})
 }
@@ -120,6 +129,21 @@ func (db *DB) Checkpoint(ctx context.Context) error {
 	}
 	if busy != 0 {
 		return fmt.Errorf("checkpoint: the WAL is still in use (%d of %d frames copied)", done, log)
+	}
+	return nil
+}
+
+// CheckpointPassive runs a passive checkpoint now and returns when it is
+// done (SQLite; nothing on PostgreSQL): for a writer that has turned
+// SQLite's automatic checkpoint off for a while (a recompute) and wants
+// its last pages copied before it reports done. A checkpoint of the
+// checkpointer's that is running is waited for, not failed on.
+func (db *DB) CheckpointPassive(ctx context.Context) error {
+	if db.Dialect != SQLite || db.ckpt == nil {
+		return nil
+	}
+	if err := db.ckpt.passive(ctx); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
 	}
 	return nil
 }

@@ -82,9 +82,10 @@ func TestTxCachedReusesStatementsAndKeepsTransactions(t *testing.T) {
 
 // TestStmtCacheSharesTheWriteConnectionsStatements: a bulk writer's
 // per-transaction cache (db.StmtCache) prepares a text on SQLite's write
-// connection once, after its first transaction, and later transactions
-// run it from there; rows, rollbacks and errors stay those of each
-// transaction.
+// connection once, after the second transaction that runs it (a text run
+// once, like the short last part of a multi-row INSERT, is not kept), and
+// later transactions run it from there; rows, rollbacks and errors stay
+// those of each transaction.
 func TestStmtCacheSharesTheWriteConnectionsStatements(t *testing.T) {
 	t.Parallel()
 	testdb.Each(t, func(t *testing.T, db *store.DB) {
@@ -108,12 +109,15 @@ func TestStmtCacheSharesTheWriteConnectionsStatements(t *testing.T) {
 		if err := run("shared-0", false); err != nil {
 			t.Fatal(err)
 		}
-		after := store.CachedStmts(db)
-		if db.Dialect == store.SQLite && after != before+1 {
-			t.Fatalf("write connection's cache: %d statements after the first transaction, %d before; want one more", after, before)
+		if got := store.CachedStmts(db); got != before {
+			t.Fatalf("write connection's cache: %d statements after the first transaction, %d before; want none added for a text run once", got, before)
 		}
 		if err := run("shared-1", false); err != nil {
 			t.Fatal(err)
+		}
+		after := store.CachedStmts(db)
+		if db.Dialect == store.SQLite && after != before+1 {
+			t.Fatalf("write connection's cache: %d statements after the second transaction, %d before; want one more", after, before)
 		}
 		if err := run("shared-2", true); err == nil {
 			t.Fatal("a failing transaction succeeded")
@@ -130,6 +134,56 @@ func TestStmtCacheSharesTheWriteConnectionsStatements(t *testing.T) {
 		}
 		if n != 2 {
 			t.Fatalf("%d rows, want the 2 of the committed transactions", n)
+		}
+	})
+}
+
+// TestTxReleasesTheWriterWhenItsFunctionPanics: a panic inside DB.Tx
+// rolls back before anything else wants the one write connection (the
+// statements its caches asked for are prepared on it afterwards), so the
+// next transaction runs instead of waiting for it for ever.
+func TestTxReleasesTheWriterWhenItsFunctionPanics(t *testing.T) {
+	t.Parallel()
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+		insert := `INSERT INTO workspaces (id, slug, name, created_at) VALUES ($1, $2, $3, $4) /* panics */`
+		panicked := make(chan any, 1)
+		go func() {
+			defer func() { panicked <- recover() }()
+			_ = db.TxCached(ctx, func(q store.Querier) error {
+				if _, err := q.ExecContext(ctx, insert, id.New(), "panics-0", "Panics", now); err != nil {
+					return err
+				}
+				panic("boom")
+			})
+		}()
+		select {
+		case p := <-panicked:
+			if p == nil {
+				t.Fatal("no panic")
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the panic has not left DB.Tx 10 s later: it waits for the write connection it holds")
+		}
+		done := make(chan error, 1)
+		go func() {
+			done <- db.Tx(ctx, func(tx store.Tx) error {
+				_, err := tx.ExecContext(ctx, insert, id.New(), "panics-1", "Panics", now)
+				return err
+			})
+		}()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the next transaction still waits for the write connection 10 s after the panic")
+		}
+		var n int
+		if err := db.R.QueryRowContext(ctx, `SELECT COUNT(*) FROM workspaces WHERE slug LIKE 'panics-%'`).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("%d rows (%v), want only the second transaction's", n, err)
 		}
 	})
 }

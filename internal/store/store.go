@@ -238,8 +238,11 @@ func (db *DB) Tx(ctx context.Context, fn func(tx Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
+	// Also when fn panics (or a test's Fatal ends its goroutine): the
+	// write connection must be free before the statements above are
+	// prepared on it. After a commit it does nothing.
+	defer tx.Rollback()
 	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
 		return err
 	}
 	if err := tx.Commit(); err != nil {

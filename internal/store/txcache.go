@@ -24,10 +24,42 @@ type stmtCache struct {
 	want map[string]bool
 	// failed are texts that could not be prepared alone; they run unprepared.
 	failed map[string]bool
+	// seen are texts bulk writers' transactions ran (StmtCache) that are
+	// not prepared here: a text is wanted once a second transaction runs
+	// it, so the one-off texts of a bulk (the last, shorter part of a
+	// multi-row INSERT) do not fill the cache and take the write
+	// connection's time to prepare.
+	seen map[string]bool
 }
 
+// maxSeen bounds seen; when it is full it starts over.
+const maxSeen = 256
+
 func newStmtCache() *stmtCache {
-	return &stmtCache{stmts: map[string]*sql.Stmt{}, want: map[string]bool{}, failed: map[string]bool{}}
+	return &stmtCache{stmts: map[string]*sql.Stmt{}, want: map[string]bool{}, failed: map[string]bool{}, seen: map[string]bool{}}
+}
+
+// reuse returns the statement prepared for query, if there is one; a text
+// a bulk writer runs in a second transaction is prepared after it.
+func (c *stmtCache) reuse(query string) *sql.Stmt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s, ok := c.stmts[query]; ok {
+		return s
+	}
+	if c.failed[query] || c.want[query] || len(c.stmts)+len(c.want) >= maxCachedStmts {
+		return nil
+	}
+	if c.seen[query] {
+		delete(c.seen, query)
+		c.want[query] = true
+		return nil
+	}
+	if len(c.seen) >= maxSeen {
+		clear(c.seen)
+	}
+	c.seen[query] = true
+	return nil
 }
 
 func (c *stmtCache) get(query string) *sql.Stmt {

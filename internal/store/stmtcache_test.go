@@ -86,17 +86,24 @@ func TestTxCachedReusesStatementsAndKeepsTransactions(t *testing.T) {
 // once, like the short last part of a multi-row INSERT, is not kept), and
 // later transactions run it from there; rows, rollbacks and errors stay
 // those of each transaction.
+// insertWorkspace writes a workspace row through q with an INSERT whose
+// text carries tag, so that each test's statement is a text of its own in
+// the caches it counts.
+func insertWorkspace(ctx context.Context, q store.Querier, tag, slug string) error {
+	_, err := q.ExecContext(ctx, `INSERT INTO workspaces (id, slug, name, created_at) VALUES ($1, $2, $3, $4) /* `+tag+` */`,
+		id.New(), slug, tag, time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC))
+	return err
+}
+
 func TestStmtCacheSharesTheWriteConnectionsStatements(t *testing.T) {
 	t.Parallel()
 	testdb.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		now := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
-		insert := `INSERT INTO workspaces (id, slug, name, created_at) VALUES ($1, $2, $3, $4) /* shared */`
 		run := func(slug string, fail bool) error {
 			return db.Tx(ctx, func(tx store.Tx) error {
 				q := db.StmtCache(tx)
 				defer q.Close()
-				if _, err := q.ExecContext(ctx, insert, id.New(), slug, "Shared", now); err != nil {
+				if err := insertWorkspace(ctx, q, "shared", slug); err != nil {
 					return store.MapError(err)
 				}
 				if fail {
@@ -146,13 +153,11 @@ func TestTxReleasesTheWriterWhenItsFunctionPanics(t *testing.T) {
 	t.Parallel()
 	testdb.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		now := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
-		insert := `INSERT INTO workspaces (id, slug, name, created_at) VALUES ($1, $2, $3, $4) /* panics */`
 		panicked := make(chan any, 1)
 		go func() {
 			defer func() { panicked <- recover() }()
 			_ = db.TxCached(ctx, func(q store.Querier) error {
-				if _, err := q.ExecContext(ctx, insert, id.New(), "panics-0", "Panics", now); err != nil {
+				if err := insertWorkspace(ctx, q, "panics", "panics-0"); err != nil {
 					return err
 				}
 				panic("boom")
@@ -168,10 +173,7 @@ func TestTxReleasesTheWriterWhenItsFunctionPanics(t *testing.T) {
 		}
 		done := make(chan error, 1)
 		go func() {
-			done <- db.Tx(ctx, func(tx store.Tx) error {
-				_, err := tx.ExecContext(ctx, insert, id.New(), "panics-1", "Panics", now)
-				return err
-			})
+			done <- db.Tx(ctx, func(tx store.Tx) error { return insertWorkspace(ctx, tx, "panics", "panics-1") })
 		}()
 		select {
 		case err := <-done:

@@ -579,16 +579,27 @@ func testRecomputeInBatches(t *testing.T, reindex bool) {
 			}
 			return out
 		}
-		cache := func() int {
-			var n int
-			if db.Dialect == store.SQLite {
-				if err := db.W.QueryRowContext(ctx, `PRAGMA cache_size`).Scan(&n); err != nil {
+		// The write connection's settings that the recompute and its index
+		// build change for their run (page cache; sort threads, temporary
+		// storage) come back as they were.
+		settings := func() string {
+			if db.Dialect != store.SQLite {
+				return ""
+			}
+			var out []string
+			for _, p := range []string{"cache_size", "threads", "temp_store"} {
+				var n int
+				if err := db.W.QueryRowContext(ctx, `PRAGMA `+p).Scan(&n); err != nil {
 					t.Fatal(err)
 				}
+				out = append(out, fmt.Sprintf("%s %d", p, n))
 			}
-			return n
+			return strings.Join(out, ", ")
 		}
-		cache0 := cache()
+		settings0 := settings()
+		if db.Dialect == store.SQLite && !strings.HasSuffix(settings0, "threads 0, temp_store 2") {
+			t.Fatalf("write connection before the recompute: %s, want no sort threads and temporary storage in memory", settings0)
+		}
 		before := take()
 		st, err := f.svc.Recompute(ctx, f.ws)
 		if err != nil {
@@ -606,8 +617,8 @@ func testRecomputeInBatches(t *testing.T, reindex bool) {
 			t.Fatalf("recompute from empty: %+v %v", st, err)
 		}
 		after := take()
-		if got := cache(); got != cache0 {
-			t.Errorf("write connection's page cache after the recompute: %d, before %d", got, cache0)
+		if got := settings(); got != settings0 {
+			t.Errorf("write connection after the recompute: %s, before %s", got, settings0)
 		}
 		for _, cid := range ids {
 			if !near(before[cid].score, after[cid].score) || before[cid].stage != after[cid].stage {

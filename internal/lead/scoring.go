@@ -716,7 +716,7 @@ func (s *Service) Recompute(ctx context.Context, ws string) (RecomputeStats, err
 	first := true
 	defer func() {
 		if reindex != nil {
-			_ = s.DB.TxCached(context.WithoutCancel(ctx), func(q store.Querier) error { return createIndexes(ctx, q, reindex) })
+			_ = buildIndexes(context.WithoutCancel(ctx), s.DB, reindex)
 		}
 	}()
 	for b := range batches {
@@ -795,7 +795,7 @@ func (s *Service) Recompute(ctx context.Context, ws string) (RecomputeStats, err
 		return st, err
 	}
 	if reindex != nil {
-		if err := s.DB.TxCached(ctx, func(q store.Querier) error { return createIndexes(ctx, q, reindex) }); err != nil {
+		if err := buildIndexes(ctx, s.DB, reindex); err != nil {
 			return st, err
 		}
 		reindex = nil

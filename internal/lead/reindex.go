@@ -185,13 +185,13 @@ const buildSortPiece = 8 << 10
 // a smaller page cache. Changing temp_store drops a connection's temporary
 // tables; only a key restore makes any, on a restored copy's connection it
 // holds for its whole run, so none exist here.
-func sortInParallel(ctx context.Context, q *sql.DB) (restore func() error, err error) {
+func sortInParallel(ctx context.Context, w *sql.DB) (restore func() error, err error) {
 	var threads, tempStore, cache int
 	for _, r := range []struct {
 		pragma string
 		dst    *int
 	}{{"threads", &threads}, {"temp_store", &tempStore}, {"cache_size", &cache}} {
-		if err := q.QueryRowContext(ctx, `PRAGMA `+r.pragma).Scan(r.dst); err != nil {
+		if err := w.QueryRowContext(ctx, `PRAGMA `+r.pragma).Scan(r.dst); err != nil {
 			return nil, fmt.Errorf("lead: index build setting %s: %w", r.pragma, err)
 		}
 	}
@@ -201,7 +201,7 @@ func sortInParallel(ctx context.Context, q *sql.DB) (restore func() error, err e
 			fmt.Sprintf(`PRAGMA temp_store = %d`, tempStore),
 			fmt.Sprintf(`PRAGMA cache_size = %d`, cache),
 		} {
-			if _, err := q.ExecContext(ctx, stmt); err != nil {
+			if _, err := w.ExecContext(ctx, stmt); err != nil {
 				return fmt.Errorf("lead: index build setting: %w", err)
 			}
 		}

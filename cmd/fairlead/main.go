@@ -10,9 +10,11 @@ import (
 	"syscall"
 
 	"github.com/fairlead/fairlead/internal/app"
+	"github.com/fairlead/fairlead/internal/memtune"
 )
 
 func main() {
+	memtune.Apply()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := app.Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {

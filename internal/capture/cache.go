@@ -3,8 +3,10 @@ package capture
 import (
 	"context"
 	"database/sql"
+	"maps"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/fairlead/fairlead/internal/capture/form"
 	"github.com/fairlead/fairlead/internal/store"
@@ -59,6 +61,49 @@ func (c *versionCache) putRender(k string, r Rendered) {
 		c.renders = map[string]Rendered{}
 	}
 	c.renders[k] = r
+}
+
+// publicFormTTL bounds how long PublicForm uses a form it read: the time
+// a change made by another process may take to reach this one.
+const publicFormTTL = time.Second
+
+// publicForms keeps the forms PublicForm found, by public key, each with
+// the change count of its process and the time it was read.
+type publicForms struct {
+	mu sync.Mutex
+	m  map[string]publicForm
+}
+
+type publicForm struct {
+	f   Form
+	gen uint64
+	at  time.Time
+}
+
+func (c *publicForms) get(key string, gen uint64, now time.Time) (Form, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[key]
+	if !ok || e.gen != gen || now.Sub(e.at) >= publicFormTTL || now.Before(e.at) {
+		return Form{}, false
+	}
+	f := e.f
+	if f.settings != nil {
+		// Each caller gets its own settings to change, as from a read.
+		set := *f.settings
+		set.Imprint = maps.Clone(set.Imprint)
+		f.settings = &set
+	}
+	return f, true
+}
+
+func (c *publicForms) put(key string, f Form, gen uint64, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCached {
+		c.m = map[string]publicForm{}
+	}
+	c.m[key] = publicForm{f: f, gen: gen, at: now}
 }
 
 // readStmts keeps the statements every submission runs on the read pool

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/fairlead/fairlead/internal/audience"
@@ -51,6 +52,8 @@ type Service struct {
 	cache       versionCache
 	reads       readStmts
 	submissions groupCommit
+	public      publicForms
+	formChanges atomic.Uint64
 }
 
 func (s *Service) now() time.Time {

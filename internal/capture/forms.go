@@ -153,6 +153,7 @@ func (s *Service) SaveForm(ctx context.Context, ws, actor string, d form.Definit
 	}
 	var out Form
 	created := false
+	defer s.formChanges.Add(1) // after the commit, as SettingsStore.Update
 	err = s.DB.Tx(ctx, func(tx store.Tx) error {
 		cur, err := s.form(ctx, tx, `workspace_id = $1 AND form_key = $2`, ws, d.Key)
 		now := s.now()
@@ -220,10 +221,38 @@ func (s *Service) Form(ctx context.Context, ws, key string) (Form, error) {
 }
 
 // PublicForm finds a form by its public key (any workspace).
+//
+// Every public page and submission starts here, so a form found is kept
+// for up to publicFormTTL: a form saved or settings updated through this
+// process retire what was kept at once; a change made by another process
+// (several servers on one PostgreSQL, the CLI) is seen within the TTL.
 func (s *Service) PublicForm(ctx context.Context, key string) (Form, error) {
 	if len(key) > 64 {
 		return Form{}, ErrFormNotFound
 	}
+	gen := s.publicGen()
+	if f, ok := s.public.get(key, gen, time.Now()); ok {
+		return f, nil
+	}
+	f, err := s.readPublicForm(ctx, key)
+	if err != nil {
+		return Form{}, err
+	}
+	s.public.put(key, f, gen, time.Now())
+	return f, nil
+}
+
+// publicGen is the count of form saves and settings updates in this
+// process: a kept public form is used only under the count it was read at.
+func (s *Service) publicGen() uint64 {
+	g := s.formChanges.Load()
+	if s.Settings != nil {
+		g += s.Settings.changes.Load()
+	}
+	return g
+}
+
+func (s *Service) readPublicForm(ctx context.Context, key string) (Form, error) {
 	// The workspace's settings come in the same read: a submission needs
 	// them, and the decoded ones are kept for as long as the row is the
 	// same (SettingsStore.fromRow).

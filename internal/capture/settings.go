@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fairlead/fairlead/internal/id"
@@ -87,6 +88,9 @@ type SettingsStore struct {
 	// another process may have changed it — but the same bytes are not
 	// decoded and their secrets not opened again.
 	decoded sync.Map
+	// changes counts the Updates of this store, so that what was read
+	// before one (Service.PublicForm's cache) is not used after it.
+	changes atomic.Uint64
 }
 
 type decodedSettings struct {
@@ -235,6 +239,9 @@ func (s *SettingsStore) Update(ctx context.Context, ws string, up SettingsUpdate
 		return Settings{}, store.ErrNotFound
 	}
 	var out Settings
+	// Counted after the commit (or the failure): a read that saw the old
+	// row was cached before, under the count this increment retires.
+	defer s.changes.Add(1)
 	err := s.db.Tx(ctx, func(tx store.Tx) error {
 		st, sec, err := s.read(ctx, tx, ws)
 		if err != nil {

@@ -275,7 +275,7 @@ func (l *Ledger) insertChained(ctx context.Context, q store.Querier, ws string, 
 			if err != nil {
 				return false, err
 			}
-			args = append(args, r.ID, r.WorkspaceID, r.ContactID, r.Seq, r.Kind, r.Purpose, r.Channels, r.LawfulBasis, point, r.Details, l.evidenceArg(r.Ev), sealed, r.OccurredAt, r.RecordedAt, r.Hash)
+			args = append(args, r.ID, r.WorkspaceID, r.ContactID, r.Seq, r.Kind, r.Purpose, r.Channels, r.LawfulBasis, point, r.Details, l.rowEvidence(r), sealed, r.OccurredAt, r.RecordedAt, r.Hash)
 		}
 		ins := `INSERT INTO ledger_events (` + rowCols + `) VALUES ` + store.Values(l.db.Dialect, n, cols)
 		if l.db.Dialect != store.Postgres || len(rows) > 0 {

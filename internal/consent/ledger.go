@@ -258,6 +258,18 @@ type row struct {
 	Sealed                                                          []byte
 	OccurredAt, RecordedAt                                          time.Time
 	Hash                                                            []byte
+	// evArg is Ev as stored (Ledger.evidenceArg), made when the row is
+	// checked so that the writer, which every submission waits for, does
+	// not pack it; nil = pack it when written.
+	evArg any
+}
+
+// rowEvidence is the row's evidence as stored.
+func (l *Ledger) rowEvidence(r *row) any {
+	if r.evArg != nil {
+		return r.evArg
+	}
+	return l.evidenceArg(r.Ev)
 }
 
 // genesis is the "previous hash" of the first event of a workspace.
@@ -427,7 +439,7 @@ func (l *Ledger) appendIn(ctx context.Context, q store.Querier, ws, contactID st
 	}
 	if _, err := q.ExecContext(ctx, `INSERT INTO ledger_events (id, workspace_id, contact_id, seq, kind, purpose, channels, lawful_basis, contact_point, details, evidence, sealed_evidence, occurred_at, recorded_at, hash)
 		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`,
-		r.ID, r.WorkspaceID, r.ContactID, r.Seq, r.Kind, r.Purpose, r.Channels, r.LawfulBasis, point, r.Details, l.evidenceArg(r.Ev), sealed, r.OccurredAt, r.RecordedAt, r.Hash); err != nil {
+		r.ID, r.WorkspaceID, r.ContactID, r.Seq, r.Kind, r.Purpose, r.Channels, r.LawfulBasis, point, r.Details, l.rowEvidence(r), sealed, r.OccurredAt, r.RecordedAt, r.Hash); err != nil {
 		return Event{}, fmt.Errorf("append event: %w", store.MapError(err))
 	}
 	if b != nil {
@@ -865,7 +877,7 @@ func (l *Ledger) check(ctx context.Context, q store.Querier, ws string, pts cont
 	dj, _ := json.Marshal(d)
 	ej, _ := json.Marshal(se)
 	return &row{Kind: in.Kind, Purpose: pur.Key, Channels: string(chj), LawfulBasis: basis, ContactPoint: point,
-		Details: string(dj), Ev: string(ej), OccurredAt: occurred}, personal, e.TextShown, nil
+		Details: string(dj), Ev: string(ej), evArg: l.evidenceArg(string(ej)), OccurredAt: occurred}, personal, e.TextShown, nil
 }
 
 // checkTransition refuses events that contradict the recorded history.

@@ -187,8 +187,39 @@ func (l *Ledger) Warm(ctx context.Context, ws string, in []NewEvent) {
 		if !known && len(purposes) >= len(DefaultCatalog()) {
 			l.purposes.catalogs.Store(ws, catalog{n: len(purposes), list: purposes})
 		}
-		l.committedSlots(ctx, ws, purposes)
+		if l.committedSlots(ctx, ws, purposes) == nil {
+			l.makeSlots(ctx, ws)
+		}
 	}
+}
+
+// makeSlots makes the workspace's missing permission slots (and its space)
+// in a short transaction of its own and keeps them. Made inside a writing
+// transaction, a slot is locked until that one ends: two writers of the
+// workspace (two nodes, the first sign-ups of a new workspace or purpose)
+// could then each hold one that the other needs, one of them with the
+// chain head besides, and PostgreSQL breaks that deadlock by failing one.
+// Slots are never changed or deleted, and built-in purposes only ever
+// added, so making them ahead is harmless; on failure the writing
+// transaction makes them as before.
+func (l *Ledger) makeSlots(ctx context.Context, ws string) {
+	var purposes []Purpose
+	err := l.db.Tx(ctx, func(tx store.Tx) error {
+		// The built-in purposes too, when the workspace lacks them.
+		var err error
+		if purposes, err = l.purposes.catalog(ctx, tx, ws); err != nil {
+			return err
+		}
+		_, err = l.loadSlots(ctx, tx, ws, purposes)
+		return err
+	})
+	if err != nil {
+		return
+	}
+	if _, known := l.purposes.catalogs.Load(ws); !known && len(purposes) >= len(DefaultCatalog()) {
+		l.purposes.catalogs.Store(ws, catalog{n: len(purposes), list: purposes})
+	}
+	l.committedSlots(ctx, ws, purposes)
 }
 
 // knownSlots are the kept committed slots when they cover purposes.

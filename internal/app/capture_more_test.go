@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -451,6 +452,57 @@ func TestProgressiveProfiling(t *testing.T) {
 		}
 		if emails != 1 {
 			t.Fatalf("%d e-mail values", emails)
+		}
+	})
+}
+
+// TestSignUpValuesInOneRow: a new contact's form values are written as
+// one sealed row (the values bundle) and read as a row each, with the
+// form as their source; a later submission supersedes a changed value as
+// it would a row of its own, and the unchanged one stays in force.
+func TestSignUpValuesInOneRow(t *testing.T) {
+	t.Parallel()
+	eachDemo(t, func(t *testing.T, h *harness) {
+		submit := func(first string) {
+			t.Helper()
+			v := url.Values{"email": {"erika@example.de"}, "first_name": {first}, "newsletter_email": {"1"}}
+			if p := h.page("POST", "/p/forms/demo-newsletter", v); p.Status != 303 {
+				t.Fatalf("submit: %d %s", p.Status, p.Body)
+			}
+		}
+		type value struct {
+			Name, Value, Source string
+			SupersededAt        *time.Time `json:"superseded_at"`
+		}
+		values := func(cid string) []value {
+			t.Helper()
+			var vals struct {
+				Values []value `json:"values"`
+			}
+			if err := json.Unmarshal(h.do("GET", "/api/v1/contacts/"+cid+"/values", h.tokens[auth.RoleAdmin], nil).Body, &vals); err != nil {
+				t.Fatal(err)
+			}
+			return vals.Values
+		}
+		submit("Erika")
+		if n := h.count("contact_values"); n != 1 {
+			t.Fatalf("%d contact_values rows for a sign-up with two values, want 1", n)
+		}
+		cid := h.contactByEmail("erika@example.de")
+		got := values(cid)
+		want := []value{{Name: "email", Value: "erika@example.de", Source: "form:demo-newsletter@1"}, {Name: "first_name", Value: "Erika", Source: "form:demo-newsletter@1"}}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("values %+v, want %+v", got, want)
+		}
+
+		submit("Erika Maria")
+		got = values(cid)
+		if len(got) != 3 || got[0].Name != "email" || got[0].SupersededAt != nil ||
+			got[1].Value != "Erika" || got[1].SupersededAt == nil || got[2].Value != "Erika Maria" || got[2].SupersededAt != nil {
+			t.Fatalf("history after the change: %+v", got)
+		}
+		if c := h.do("GET", "/api/v1/contacts/"+cid, h.tokens[auth.RoleAdmin], nil).json(t); c["first_name"] != "Erika Maria" {
+			t.Fatalf("contact not enriched: %v", c)
 		}
 	})
 }

@@ -236,17 +236,24 @@ func (s *Service) prepareNew(ctx context.Context, ws string, p *submission) (*co
 	if err != nil {
 		return nil, err
 	}
-	cid := prep.Contact.ID
-	for _, name := range slices.Sorted(maps.Keys(v)) {
-		val := v[name]
-		if val == "" {
-			continue
-		}
-		sealed, err := prep.Key.Seal([]byte(val))
+	// All the values the contact is created with go into one sealed row
+	// (contact.ValuesBundle), as a bulk import writes them: one row and
+	// its index entries instead of one per field, for the same history
+	// (each value reads as a row of its own with the form as its source).
+	filled := false
+	for _, val := range v {
+		filled = filled || val != ""
+	}
+	if filled {
+		b, err := contact.BundleValues(v)
 		if err != nil {
 			return nil, err
 		}
-		p.values = append(p.values, id.NewAt(p.now), prep.Contact.WorkspaceID, cid, name, sealed, p.source, p.now)
+		sealed, err := prep.Key.Seal(b)
+		if err != nil {
+			return nil, err
+		}
+		p.values = append(p.values, id.NewAt(p.now), prep.Contact.WorkspaceID, prep.Contact.ID, contact.ValuesBundle, sealed, p.source, p.now)
 	}
 	return &prep, nil
 }

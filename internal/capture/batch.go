@@ -203,6 +203,15 @@ func runBatch(db *store.DB, l *consent.Ledger, rows rowWriter, batch []*pendingW
 		if rows != nil {
 			w.rows = &newRows{}
 		}
+		if w.events != nil {
+			// Read by the batch, the catalogues cost no piece a savepoint:
+			// a piece that only collects rows runs no statement at all.
+			for _, ws := range workspaces(run) {
+				if err := w.events.ReadCatalog(ctx, q, ws); err != nil {
+					return err
+				}
+			}
+		}
 		open := false // the savepoint exists
 		used := false // it holds the writes of a piece that succeeded
 		begin := func() error {

@@ -55,6 +55,17 @@ func (b *Batch) AppendNew(ctx context.Context, q store.Querier, ws string, c New
 	return nil
 }
 
+// ReadCatalog reads workspace ws's purpose catalogue through q, the
+// batch's transaction, ahead of the appends that need it (each reads it
+// otherwise, the first one in the batch through its own querier).
+func (b *Batch) ReadCatalog(ctx context.Context, q store.Querier, ws string) error {
+	if !id.Valid(ws) {
+		return nil
+	}
+	_, err := b.catalog(ctx, q, strings.ToLower(ws))
+	return err
+}
+
 // catalog is the workspace's catalogue as this transaction sees it, read
 // once per batch.
 func (b *Batch) catalog(ctx context.Context, q store.Querier, ws string) ([]Purpose, error) {

@@ -204,13 +204,11 @@ func runBatch(db *store.DB, l *consent.Ledger, rows rowWriter, batch []*pendingW
 			w.rows = &newRows{}
 		}
 		if w.events != nil {
-			// Read by the batch, the catalogues cost no piece a savepoint:
-			// a piece that only collects rows runs no statement at all.
-			for _, ws := range workspaces(run) {
-				if err := w.events.ReadCatalog(ctx, q, ws); err != nil {
-					return err
-				}
-			}
+			// The catalogue is checked with the chain head, at the flush: a
+			// piece that only collects rows runs no statement at all (and
+			// needs no savepoint). If a purpose was added meanwhile, the
+			// flush fails and every piece runs again alone, reading it.
+			w.events.DeferCatalogCheck()
 		}
 		open := false // the savepoint exists
 		used := false // it holds the writes of a piece that succeeded

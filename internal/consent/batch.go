@@ -3,6 +3,7 @@ package consent
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -30,7 +31,25 @@ type Batch struct {
 	items []*newAppend
 	// catalogs are the workspaces' purposes as read in this transaction.
 	catalogs map[string][]Purpose
+	// deferred: AppendPrepared does not read the catalogue; expect holds
+	// the purpose count its events were prepared with, per workspace, and
+	// Flush checks it in the statement that takes the chain head.
+	deferred bool
+	expect   map[string]int
 }
+
+// ErrCatalogueChanged: a purpose was added to the workspace after the
+// batch's events were prepared (DeferCatalogCheck); nothing of the batch
+// may be written, and each of its appends must run again in a batch that
+// reads the catalogue first.
+var ErrCatalogueChanged = errors.New("consent: the purpose catalogue changed while the batch was prepared")
+
+// DeferCatalogCheck makes AppendPrepared trust the catalogue its events
+// were prepared with and leave the check to Flush, which counts the
+// purposes with the chain head: a round trip fewer, and no statement at
+// all in the transaction for an append that was prepared. Flush then
+// fails with ErrCatalogueChanged if a purpose was added meanwhile.
+func (b *Batch) DeferCatalogCheck() { b.deferred = true }
 
 // NewBatch starts a batch for one transaction.
 func (l *Ledger) NewBatch() *Batch { return &Batch{l: l} }
@@ -53,17 +72,6 @@ func (b *Batch) AppendNew(ctx context.Context, q store.Querier, ws string, c New
 	}
 	b.items = append(b.items, a)
 	return nil
-}
-
-// ReadCatalog reads workspace ws's purpose catalogue through q, the
-// batch's transaction, ahead of the appends that need it (each reads it
-// otherwise, the first one in the batch through its own querier).
-func (b *Batch) ReadCatalog(ctx context.Context, q store.Querier, ws string) error {
-	if !id.Valid(ws) {
-		return nil
-	}
-	_, err := b.catalog(ctx, q, strings.ToLower(ws))
-	return err
 }
 
 // catalog is the workspace's catalogue as this transaction sees it, read
@@ -130,19 +138,42 @@ func (b *Batch) AppendPrepared(ctx context.Context, q store.Querier, p *Prepared
 	if p == nil || !strings.EqualFold(ws, p.a.ws) || !strings.EqualFold(c.Points.ID, p.a.contactID) {
 		return b.AppendNew(ctx, q, ws, c, in, actor)
 	}
-	purposes, err := b.catalog(ctx, q, p.a.ws)
-	if err != nil {
-		return err
-	}
-	// Purposes are only ever added: the same count is the same catalogue.
-	if len(purposes) != len(p.purposes) {
-		return b.AppendNew(ctx, q, ws, c, in, actor)
+	if !b.trust(p) {
+		purposes, err := b.catalog(ctx, q, p.a.ws)
+		if err != nil {
+			return err
+		}
+		// Purposes are only ever added: the same count is the same catalogue.
+		if len(purposes) != len(p.purposes) {
+			return b.AppendNew(ctx, q, ws, c, in, actor)
+		}
 	}
 	if err := b.l.storeTexts(ctx, q, p.a); err != nil {
 		return err
 	}
 	b.items = append(b.items, p.a)
 	return nil
+}
+
+// trust says whether p's catalogue is taken as it is, to be checked at
+// Flush (DeferCatalogCheck): when this transaction has not read the
+// workspace's catalogue and the batch's other prepared appends there
+// expect the same count.
+func (b *Batch) trust(p *PreparedNew) bool {
+	if !b.deferred {
+		return false
+	}
+	if _, read := b.catalogs[p.a.ws]; read {
+		return false
+	}
+	if n, ok := b.expect[p.a.ws]; ok {
+		return n == len(p.purposes)
+	}
+	if b.expect == nil {
+		b.expect = map[string]int{}
+	}
+	b.expect[p.a.ws] = len(p.purposes)
+	return true
 }
 
 // Len is how many AppendNew calls the batch holds.
@@ -168,7 +199,11 @@ func (b *Batch) Flush(ctx context.Context, q store.Querier) error {
 		byWS[a.ws] = append(byWS[a.ws], a)
 	}
 	for _, ws := range slices.Sorted(maps.Keys(byWS)) {
-		if err := b.l.flushNew(ctx, q, ws, byWS[ws]); err != nil {
+		want, check := b.expect[ws]
+		if !check {
+			want = -1
+		}
+		if err := b.l.flushNew(ctx, q, ws, byWS[ws], want); err != nil {
 			return err
 		}
 	}
@@ -200,8 +235,10 @@ func (l *Ledger) LockHeads(ctx context.Context, q store.Querier, wss []string) e
 	return nil
 }
 
-// flushNew writes one workspace's share of a batch.
-func (l *Ledger) flushNew(ctx context.Context, q store.Querier, ws string, items []*newAppend) error {
+// flushNew writes one workspace's share of a batch. purposes, unless
+// negative, is the catalogue's size its appends were prepared with: the
+// count is checked under the chain head (ErrCatalogueChanged).
+func (l *Ledger) flushNew(ctx context.Context, q store.Querier, ws string, items []*newAppend, purposes int) error {
 	pending := map[int64][]grantChange{}
 	var marks []any
 	var rows []*row
@@ -215,9 +252,17 @@ func (l *Ledger) flushNew(ctx context.Context, q store.Querier, ws string, items
 	locked := false
 	if len(rows) > 0 {
 		now := l.now().UTC().Truncate(time.Microsecond)
-		headSeq, headHash, err := l.lockHead(ctx, q, ws, now)
+		count := (*int)(nil)
+		var n int
+		if purposes >= 0 {
+			count = &n
+		}
+		headSeq, headHash, err := l.lockHeadCounting(ctx, q, ws, now, count)
 		if err != nil {
 			return err
+		}
+		if purposes >= 0 && n != purposes {
+			return ErrCatalogueChanged
 		}
 		prev := headHash
 		for i, r := range rows {

@@ -480,18 +480,31 @@ func (l *Ledger) appendIn(ctx context.Context, q store.Querier, ws, contactID st
 
 // lockHead returns the workspace's chain head, locked for this transaction.
 func (l *Ledger) lockHead(ctx context.Context, q store.Querier, ws string, now time.Time) (int64, []byte, error) {
+	return l.lockHeadCounting(ctx, q, ws, now, nil)
+}
+
+// lockHeadCounting is lockHead that, with purposes set, also counts the
+// workspace's purposes in the same statement.
+func (l *Ledger) lockHeadCounting(ctx context.Context, q store.Querier, ws string, now time.Time, purposes *int) (int64, []byte, error) {
 	sel := `SELECT seq, hash FROM ledger_heads WHERE workspace_id = $1`
+	if purposes != nil {
+		sel = `SELECT seq, hash, (SELECT count(*) FROM purposes WHERE workspace_id = $1) FROM ledger_heads WHERE workspace_id = $1`
+	}
 	if l.db.Dialect == store.Postgres {
 		sel += ` FOR UPDATE`
 	}
 	var seq int64
 	var h []byte
-	err := q.QueryRowContext(ctx, sel, ws).Scan(&seq, &h)
+	dest := []any{&seq, &h}
+	if purposes != nil {
+		dest = append(dest, purposes)
+	}
+	err := q.QueryRowContext(ctx, sel, ws).Scan(dest...)
 	if errors.Is(err, sql.ErrNoRows) {
 		if _, err := q.ExecContext(ctx, `INSERT INTO ledger_heads (workspace_id, seq, hash, updated_at) VALUES ($1, 0, $2, $3) ON CONFLICT (workspace_id) DO NOTHING`, ws, genesis, now); err != nil {
 			return 0, nil, fmt.Errorf("create ledger head: %w", err)
 		}
-		err = q.QueryRowContext(ctx, sel, ws).Scan(&seq, &h)
+		err = q.QueryRowContext(ctx, sel, ws).Scan(dest...)
 	}
 	if err != nil {
 		return 0, nil, fmt.Errorf("lock ledger head: %w", err)

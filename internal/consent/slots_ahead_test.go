@@ -2,6 +2,7 @@ package consent
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -81,4 +82,86 @@ func TestWarmMakesTheSlotsAhead(t *testing.T) {
 			t.Fatalf("verify: %+v, %v", rep, err)
 		}
 	})
+}
+
+// A batch that defers the catalogue check (as capture's group commit
+// does) trusts the catalogue its appends were prepared with and checks the
+// purpose count under the chain head: a purpose added after the
+// preparation fails the flush with ErrCatalogueChanged, nothing is
+// written, and the append run again in a batch that reads the catalogue
+// succeeds with the new purpose in the contact's state.
+func TestBatchDeferredCatalogueCheck(t *testing.T) {
+	t.Parallel()
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		l := f.ledger
+		evs := []NewEvent{{Kind: KindConsentRequested, Purpose: "newsletter", Channels: []string{"email"}, OccurredAt: at("2026-01-10"),
+			Details: Details{Verification: "email_doi"}, Evidence: f.evidence()}}
+		l.Warm(ctx, f.ws, evs)
+		prepare := func(email string) (contact.Prepared, *PreparedNew) {
+			t.Helper()
+			prep, err := f.contacts.Prepare(f.ws, contact.Input{Email: email, Audience: "b2c", Relationship: "prospect"}, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			pn, err := l.PrepareNew(ctx, f.ws, NewContact{Points: prep.Points(), Sealer: prep.Key.Sealer}, evs, Actor{})
+			if err != nil || pn == nil {
+				t.Fatalf("prepare: %v, %v", pn, err)
+			}
+			return prep, pn
+		}
+		write := func(prep contact.Prepared, pn *PreparedNew, deferred bool) error {
+			return db.TxCached(ctx, func(q store.Querier) error {
+				if err := f.contacts.WithTx(q).InsertPrepared(ctx, []contact.Prepared{prep}); err != nil {
+					return err
+				}
+				b := l.NewBatch()
+				if deferred {
+					b.DeferCatalogCheck()
+				}
+				if err := b.AppendPrepared(ctx, q, pn, f.ws, NewContact{Points: prep.Points(), Sealer: prep.Key.Sealer}, evs, Actor{}); err != nil {
+					return err
+				}
+				return b.Flush(ctx, q)
+			})
+		}
+
+		// Unchanged catalogue: the deferred check passes.
+		p1, pn1 := prepare("one@example.com")
+		if err := write(p1, pn1, true); err != nil {
+			t.Fatal(err)
+		}
+
+		p2, pn2 := prepare("two@example.com")
+		if _, err := f.purposes.Create(ctx, f.ws, NewPurpose{Key: "webinar_invites", Kind: "direct_marketing", DescriptionDE: "Webinare", DescriptionEN: "Webinars", Channels: []string{"email"}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := write(p2, pn2, true); !errors.Is(err, ErrCatalogueChanged) {
+			t.Fatalf("flush after a purpose was added: %v, want ErrCatalogueChanged", err)
+		}
+		if n := countRows(t, db, `SELECT count(*) FROM contacts WHERE workspace_id = $1`, f.ws); n != 1 {
+			t.Fatalf("%d contacts after the failed batch, want 1: it wrote something", n)
+		}
+		if err := write(p2, pn2, false); err != nil {
+			t.Fatalf("the append run again: %v", err)
+		}
+		if rep, err := l.Verify(ctx, f.ws); err != nil || !rep.OK || rep.Events != 2 {
+			t.Fatalf("verify: %+v, %v", rep, err)
+		}
+		// The second contact's state was derived with the new purpose.
+		var slots int
+		if err := db.R.QueryRowContext(ctx, `SELECT count(*) FROM permission_slots WHERE workspace_id = $1 AND purpose_key = $2`, f.ws, "webinar_invites").Scan(&slots); err != nil || slots != 1 {
+			t.Fatalf("slots of the new purpose: %d, %v; want 1", slots, err)
+		}
+	})
+}
+
+func countRows(t *testing.T, db *store.DB, q string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := db.R.QueryRowContext(context.Background(), q, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -176,17 +176,18 @@ func (l *Ledger) Warm(ctx context.Context, ws string, in []NewEvent) {
 			}
 		}
 	}
-	_, known := l.purposes.catalogs.Load(ws)
-	if c, ok := l.slotCache.Load(ws); known && ok && c.(*slots).space != 0 {
-		return
+	if cat, known := l.purposes.catalogs.Load(ws); known {
+		if c, ok := l.slotCache.Load(ws); ok && c.(*slots).cover(cat.(catalog).list) {
+			return
+		}
 	}
 	// The catalogue as committed: a purpose added since only means its
 	// slots are made in the transaction. Kept, it lets PrepareNew work
-	// before the transaction (the transaction compares its count).
+	// before the transaction (the transaction compares its count); a
+	// purpose added since it was kept replaces it, so that PrepareNew does
+	// not go on preparing with the old one.
 	if purposes, err := l.purposes.list(ctx, l.db.R, ws); err == nil {
-		if !known && len(purposes) >= len(DefaultCatalog()) {
-			l.purposes.catalogs.Store(ws, catalog{n: len(purposes), list: purposes})
-		}
+		l.keepCatalog(ws, purposes)
 		if l.committedSlots(ctx, ws, purposes) == nil {
 			l.makeSlots(ctx, ws)
 		}
@@ -216,10 +217,20 @@ func (l *Ledger) makeSlots(ctx context.Context, ws string) {
 	if err != nil {
 		return
 	}
-	if _, known := l.purposes.catalogs.Load(ws); !known && len(purposes) >= len(DefaultCatalog()) {
-		l.purposes.catalogs.Store(ws, catalog{n: len(purposes), list: purposes})
-	}
+	l.keepCatalog(ws, purposes)
 	l.committedSlots(ctx, ws, purposes)
+}
+
+// keepCatalog keeps purposes, the workspace's committed catalogue, unless
+// it lacks built-in purposes or the one kept has as many.
+func (l *Ledger) keepCatalog(ws string, purposes []Purpose) {
+	if len(purposes) < len(DefaultCatalog()) {
+		return
+	}
+	if c, ok := l.purposes.catalogs.Load(ws); ok && c.(catalog).n >= len(purposes) {
+		return
+	}
+	l.purposes.catalogs.Store(ws, catalog{n: len(purposes), list: purposes})
 }
 
 // knownSlots are the kept committed slots when they cover purposes.

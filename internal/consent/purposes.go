@@ -324,6 +324,9 @@ func (p *Purposes) Create(ctx context.Context, ws string, in NewPurpose) (Purpos
 	if err != nil {
 		return Purpose{}, fmt.Errorf("create purpose: %w", err)
 	}
+	// The kept catalogue lacks it now: the next reader keeps the new one
+	// (other processes meet the larger count in their next transaction).
+	p.catalogs.Delete(strings.ToLower(ws))
 	return x, nil
 }
 

@@ -3,6 +3,7 @@ package consent
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -164,4 +165,38 @@ func countRows(t *testing.T, db *store.DB, q string, args ...any) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// A purpose added to a workspace whose catalogue and slots are kept does
+// not send its sign-ups into the writer for good: the next Warm keeps the
+// larger catalogue and makes the new purpose's slots, and PrepareNew
+// prepares before the transaction again, with the new purpose.
+func TestWarmAfterAPurposeIsAdded(t *testing.T) {
+	t.Parallel()
+	testdb.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		l := f.ledger
+		evs := []NewEvent{{Kind: KindConsentRequested, Purpose: "newsletter", Channels: []string{"email"}, OccurredAt: at("2026-01-10"),
+			Details: Details{Verification: "email_doi"}, Evidence: f.evidence()}}
+		l.Warm(ctx, f.ws, evs)
+		if _, err := f.purposes.Create(ctx, f.ws, NewPurpose{Key: "webinar_invites", Kind: "direct_marketing", DescriptionDE: "Webinare", DescriptionEN: "Webinars", Channels: []string{"email"}}); err != nil {
+			t.Fatal(err)
+		}
+		l.Warm(ctx, f.ws, evs)
+		prep, err := f.contacts.Prepare(f.ws, contact.Input{Email: "after@example.com", Audience: "b2c", Relationship: "prospect"}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		pn, err := l.PrepareNew(ctx, f.ws, NewContact{Points: prep.Points(), Sealer: prep.Key.Sealer}, evs, Actor{})
+		if err != nil || pn == nil {
+			t.Fatalf("not prepared before the transaction after a purpose was added: %v, %v", pn, err)
+		}
+		if !slices.ContainsFunc(pn.purposes, func(p Purpose) bool { return p.Key == "webinar_invites" }) {
+			t.Fatal("prepared with the catalogue from before the new purpose")
+		}
+		if n := countRows(t, db, `SELECT count(*) FROM permission_slots WHERE workspace_id = $1 AND purpose_key = $2`, f.ws, "webinar_invites"); n != 1 {
+			t.Fatalf("%d slots of the new purpose made ahead, want 1", n)
+		}
+	})
 }

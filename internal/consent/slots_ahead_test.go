@@ -36,8 +36,7 @@ func TestWarmMakesTheSlotsAhead(t *testing.T) {
 		if s, sp := count(); s != 0 || sp != 0 {
 			t.Fatalf("a new workspace has %d slots and %d spaces already; the test needs none", s, sp)
 		}
-		evs := []NewEvent{{Kind: KindConsentRequested, Purpose: "newsletter", Channels: []string{"email"}, OccurredAt: at("2026-01-10"),
-			Details: Details{Verification: "email_doi"}, Evidence: f.evidence()}}
+		evs := f.signUpEvents()
 		l.Warm(ctx, f.ws, evs)
 
 		// The workspace has the built-in catalogue only.
@@ -49,26 +48,9 @@ func TestWarmMakesTheSlotsAhead(t *testing.T) {
 			t.Fatalf("after Warm: %d committed slots and %d spaces, want %d (every purpose × channel of the catalogue) and 1", s, sp, want)
 		}
 
-		prep, err := f.contacts.Prepare(f.ws, contact.Input{Email: "first@example.com", Audience: "b2c", Relationship: "prospect"}, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		pn, err := l.PrepareNew(ctx, f.ws, NewContact{Points: prep.Points(), Sealer: prep.Key.Sealer}, evs, Actor{})
-		if err != nil || pn == nil {
-			t.Fatalf("the first sign-up was not prepared before the transaction: %v, %v", pn, err)
-		}
+		prep, pn := f.prepareSignUp("first@example.com", evs)
 		// It is appended as any other, and Warm again makes nothing new.
-		err = db.TxCached(ctx, func(q store.Querier) error {
-			if err := f.contacts.WithTx(q).InsertPrepared(ctx, []contact.Prepared{prep}); err != nil {
-				return err
-			}
-			b := l.NewBatch()
-			if err := b.AppendPrepared(ctx, q, pn, f.ws, NewContact{Points: prep.Points(), Sealer: prep.Key.Sealer}, evs, Actor{}); err != nil {
-				return err
-			}
-			return b.Flush(ctx, q)
-		})
-		if err != nil {
+		if err := f.writeSignUp(prep, pn, evs, false); err != nil {
 			t.Fatal(err)
 		}
 		l.Warm(ctx, f.ws, evs)
@@ -97,54 +79,26 @@ func TestBatchDeferredCatalogueCheck(t *testing.T) {
 		ctx := context.Background()
 		f := newFixture(t, db)
 		l := f.ledger
-		evs := []NewEvent{{Kind: KindConsentRequested, Purpose: "newsletter", Channels: []string{"email"}, OccurredAt: at("2026-01-10"),
-			Details: Details{Verification: "email_doi"}, Evidence: f.evidence()}}
+		evs := f.signUpEvents()
 		l.Warm(ctx, f.ws, evs)
-		prepare := func(email string) (contact.Prepared, *PreparedNew) {
-			t.Helper()
-			prep, err := f.contacts.Prepare(f.ws, contact.Input{Email: email, Audience: "b2c", Relationship: "prospect"}, time.Now())
-			if err != nil {
-				t.Fatal(err)
-			}
-			pn, err := l.PrepareNew(ctx, f.ws, NewContact{Points: prep.Points(), Sealer: prep.Key.Sealer}, evs, Actor{})
-			if err != nil || pn == nil {
-				t.Fatalf("prepare: %v, %v", pn, err)
-			}
-			return prep, pn
-		}
-		write := func(prep contact.Prepared, pn *PreparedNew, deferred bool) error {
-			return db.TxCached(ctx, func(q store.Querier) error {
-				if err := f.contacts.WithTx(q).InsertPrepared(ctx, []contact.Prepared{prep}); err != nil {
-					return err
-				}
-				b := l.NewBatch()
-				if deferred {
-					b.DeferCatalogCheck()
-				}
-				if err := b.AppendPrepared(ctx, q, pn, f.ws, NewContact{Points: prep.Points(), Sealer: prep.Key.Sealer}, evs, Actor{}); err != nil {
-					return err
-				}
-				return b.Flush(ctx, q)
-			})
-		}
 
 		// Unchanged catalogue: the deferred check passes.
-		p1, pn1 := prepare("one@example.com")
-		if err := write(p1, pn1, true); err != nil {
+		p1, pn1 := f.prepareSignUp("one@example.com", evs)
+		if err := f.writeSignUp(p1, pn1, evs, true); err != nil {
 			t.Fatal(err)
 		}
 
-		p2, pn2 := prepare("two@example.com")
-		if _, err := f.purposes.Create(ctx, f.ws, NewPurpose{Key: "webinar_invites", Kind: "direct_marketing", DescriptionDE: "Webinare", DescriptionEN: "Webinars", Channels: []string{"email"}}); err != nil {
+		p2, pn2 := f.prepareSignUp("two@example.com", evs)
+		if _, err := f.purposes.Create(ctx, f.ws, webinars); err != nil {
 			t.Fatal(err)
 		}
-		if err := write(p2, pn2, true); !errors.Is(err, ErrCatalogueChanged) {
+		if err := f.writeSignUp(p2, pn2, evs, true); !errors.Is(err, ErrCatalogueChanged) {
 			t.Fatalf("flush after a purpose was added: %v, want ErrCatalogueChanged", err)
 		}
 		if n := countRows(t, db, `SELECT count(*) FROM contacts WHERE workspace_id = $1`, f.ws); n != 1 {
 			t.Fatalf("%d contacts after the failed batch, want 1: it wrote something", n)
 		}
-		if err := write(p2, pn2, false); err != nil {
+		if err := f.writeSignUp(p2, pn2, evs, false); err != nil {
 			t.Fatalf("the append run again: %v", err)
 		}
 		if rep, err := l.Verify(ctx, f.ws); err != nil || !rep.OK || rep.Events != 2 {
@@ -177,26 +131,60 @@ func TestWarmAfterAPurposeIsAdded(t *testing.T) {
 		ctx := context.Background()
 		f := newFixture(t, db)
 		l := f.ledger
-		evs := []NewEvent{{Kind: KindConsentRequested, Purpose: "newsletter", Channels: []string{"email"}, OccurredAt: at("2026-01-10"),
-			Details: Details{Verification: "email_doi"}, Evidence: f.evidence()}}
+		evs := f.signUpEvents()
 		l.Warm(ctx, f.ws, evs)
-		if _, err := f.purposes.Create(ctx, f.ws, NewPurpose{Key: "webinar_invites", Kind: "direct_marketing", DescriptionDE: "Webinare", DescriptionEN: "Webinars", Channels: []string{"email"}}); err != nil {
+		if _, err := f.purposes.Create(ctx, f.ws, webinars); err != nil {
 			t.Fatal(err)
 		}
 		l.Warm(ctx, f.ws, evs)
-		prep, err := f.contacts.Prepare(f.ws, contact.Input{Email: "after@example.com", Audience: "b2c", Relationship: "prospect"}, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		pn, err := l.PrepareNew(ctx, f.ws, NewContact{Points: prep.Points(), Sealer: prep.Key.Sealer}, evs, Actor{})
-		if err != nil || pn == nil {
-			t.Fatalf("not prepared before the transaction after a purpose was added: %v, %v", pn, err)
-		}
+		_, pn := f.prepareSignUp("after@example.com", evs)
 		if !slices.ContainsFunc(pn.purposes, func(p Purpose) bool { return p.Key == "webinar_invites" }) {
 			t.Fatal("prepared with the catalogue from before the new purpose")
 		}
 		if n := countRows(t, db, `SELECT count(*) FROM permission_slots WHERE workspace_id = $1 AND purpose_key = $2`, f.ws, "webinar_invites"); n != 1 {
 			t.Fatalf("%d slots of the new purpose made ahead, want 1", n)
 		}
+	})
+}
+
+var webinars = NewPurpose{Key: "webinar_invites", Kind: "direct_marketing", DescriptionDE: "Webinare", DescriptionEN: "Webinars", Channels: []string{"email"}}
+
+// signUpEvents are a newsletter sign-up's events (a double opt-in request).
+func (f *fixture) signUpEvents() []NewEvent {
+	return []NewEvent{{Kind: KindConsentRequested, Purpose: "newsletter", Channels: []string{"email"}, OccurredAt: at("2026-01-10"),
+		Details: Details{Verification: "email_doi"}, Evidence: f.evidence()}}
+}
+
+// prepareSignUp prepares a new contact and, before any transaction, its
+// sign-up's events; it fails the test unless PrepareNew prepares them.
+func (f *fixture) prepareSignUp(email string, evs []NewEvent) (contact.Prepared, *PreparedNew) {
+	f.t.Helper()
+	prep, err := f.contacts.Prepare(f.ws, contact.Input{Email: email, Audience: "b2c", Relationship: "prospect"}, time.Now())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	pn, err := f.ledger.PrepareNew(context.Background(), f.ws, NewContact{Points: prep.Points(), Sealer: prep.Key.Sealer}, evs, Actor{})
+	if err != nil || pn == nil {
+		f.t.Fatalf("%s: not prepared before the transaction: %v, %v", email, pn, err)
+	}
+	return prep, pn
+}
+
+// writeSignUp inserts the prepared contact and appends its prepared
+// events through a batch (deferred: DeferCatalogCheck) in a transaction.
+func (f *fixture) writeSignUp(prep contact.Prepared, pn *PreparedNew, evs []NewEvent, deferred bool) error {
+	ctx := context.Background()
+	return f.db.TxCached(ctx, func(q store.Querier) error {
+		if err := f.contacts.WithTx(q).InsertPrepared(ctx, []contact.Prepared{prep}); err != nil {
+			return err
+		}
+		b := f.ledger.NewBatch()
+		if deferred {
+			b.DeferCatalogCheck()
+		}
+		if err := b.AppendPrepared(ctx, q, pn, f.ws, NewContact{Points: prep.Points(), Sealer: prep.Key.Sealer}, evs, Actor{}); err != nil {
+			return err
+		}
+		return b.Flush(ctx, q)
 	})
 }

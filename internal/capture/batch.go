@@ -274,12 +274,29 @@ func runBatch(db *store.DB, l *consent.Ledger, rows rowWriter, batch []*pendingW
 				return fmt.Errorf("release savepoint: %w", err)
 			}
 		}
+		// On PostgreSQL the rows are held back and go out with the
+		// ledger's first statement, which locks the chain head: one round
+		// trip less while the batch holds it.
+		wq := q
+		var held *store.Combined
+		if db.Dialect == store.Postgres {
+			held = store.Combine(q)
+			wq = held
+		}
 		if w.rows != nil && !w.rows.empty() {
-			if err := rows(ctx, q, w.rows); err != nil {
+			if err := rows(ctx, wq, w.rows); err != nil {
 				return err
 			}
 		}
-		return flush(q, w.events)
+		if err := flush(wq, w.events); err != nil {
+			return err
+		}
+		if held != nil {
+			if err := held.Flush(ctx); err != nil {
+				return fmt.Errorf("new contacts: %w", store.MapError(err))
+			}
+		}
+		return nil
 	})
 	if err == nil {
 		for _, h := range held {

@@ -64,10 +64,14 @@ type newEnqueuer interface {
 // failure, e.g. an address two of the pieces signed up, fails the batch,
 // whose pieces then run one by one and each meet their own error.
 func (s *Service) writeRows(ctx context.Context, tx store.Querier, r *newRows) error {
+	if _, held := tx.(*store.Combined); held {
+		// The caller sends them.
+		return s.insertRows(ctx, tx, r)
+	}
 	q := tx
-	var c *combinedInserts
+	var c *store.Combined
 	if s.DB.Dialect == store.Postgres {
-		c = &combinedInserts{q: tx}
+		c = store.Combine(tx)
 		q = c
 	}
 	err := s.insertRows(ctx, q, r)

@@ -280,7 +280,7 @@ func (s *Service) writeNew(ctx context.Context, tx store.Querier, w *batchWrites
 	}
 	// On PostgreSQL the INSERTs go out as one statement; the contact's
 	// unique address is then refused by the statement that carries it.
-	c := &combinedInserts{q: tx}
+	c := store.Combine(tx)
 	err := s.insertNew(ctx, c, w.events, p, res)
 	if err == nil {
 		err = c.Flush(ctx)

@@ -250,6 +250,15 @@ func (l *Ledger) flushNew(ctx context.Context, q store.Querier, ws string, items
 		rows = append(rows, a.rs...)
 	}
 	locked := false
+	// On PostgreSQL a batch of the size of a group commit takes its chain
+	// head and its slots' locks in one statement (carrying the writes q
+	// holds back, store.Carry), reads its blocks, and sends its events, the
+	// head's advance, its blocks and its marks in one more: three round
+	// trips while the head is held. A larger one (an import's) goes
+	// statement by statement, within PostgreSQL's parameter limit.
+	combine := l.db.Dialect == store.Postgres && len(rows) > 0 && len(rows) <= 1000 && len(marks) <= 1000*markCols
+	w := q // where the flush's writes go
+	var held *store.Combined
 	if len(rows) > 0 {
 		now := l.now().UTC().Truncate(time.Microsecond)
 		count := (*int)(nil)
@@ -257,7 +266,16 @@ func (l *Ledger) flushNew(ctx context.Context, q store.Querier, ws string, items
 		if purposes >= 0 {
 			count = &n
 		}
-		headSeq, headHash, err := l.lockHeadCounting(ctx, q, ws, now, count)
+		slots := slices.Sorted(maps.Keys(pending))
+		var headSeq int64
+		var headHash []byte
+		var err error
+		if combine {
+			q, headSeq, headHash, err = l.lockHeadAndSlots(ctx, q, ws, now, count, slots)
+			locked = len(slots) > 0
+		} else {
+			headSeq, headHash, err = l.lockHeadCounting(ctx, q, ws, now, count)
+		}
 		if err != nil {
 			return err
 		}
@@ -270,7 +288,13 @@ func (l *Ledger) flushNew(ctx context.Context, q store.Querier, ws string, items
 			r.Hash = chainHash(prev, r)
 			prev = r.Hash
 		}
-		if locked, err = l.insertChained(ctx, q, ws, rows, now, slices.Sorted(maps.Keys(pending))); err != nil {
+		if combine {
+			held = store.Combine(q)
+			w = held
+			if err := l.deferChained(held, ws, rows, now); err != nil {
+				return err
+			}
+		} else if locked, err = l.insertChained(ctx, q, ws, rows, now, slots); err != nil {
 			return err
 		}
 	}
@@ -278,8 +302,13 @@ func (l *Ledger) flushNew(ctx context.Context, q store.Querier, ws string, items
 	// need the slots' locks, and every append takes the head first and the
 	// slots after it (in ascending order), so no two writers wait on each
 	// other in a circle.
-	if err := l.applyBatchGrants(ctx, q, pending, marks, locked); err != nil {
+	if err := l.applyBatchGrants(ctx, q, w, pending, marks, locked); err != nil {
 		return fmt.Errorf("refresh permissions: %w", err)
+	}
+	if held != nil {
+		if err := held.Flush(ctx); err != nil {
+			return fmt.Errorf("append events: %w", store.MapError(err))
+		}
 	}
 	for _, a := range items {
 		a.out = make([]Event, 0, len(a.rs))
@@ -323,15 +352,10 @@ func (l *Ledger) insertChained(ctx context.Context, q store.Querier, ws string, 
 		rows = rows[n:]
 		args := make([]any, 0, cols*n+8)
 		for _, r := range part {
-			var sealed any
-			if r.Sealed != nil {
-				sealed = r.Sealed
-			}
-			point, err := pointBytes(r.ContactPoint)
-			if err != nil {
+			var err error
+			if args, err = l.rowArgs(args, r); err != nil {
 				return false, err
 			}
-			args = append(args, r.ID, r.WorkspaceID, r.ContactID, r.Seq, r.Kind, r.Purpose, r.Channels, r.LawfulBasis, point, r.Details, l.rowEvidence(r), sealed, r.OccurredAt, r.RecordedAt, r.Hash)
 		}
 		ins := `INSERT INTO ledger_events (` + rowCols + `) VALUES ` + store.Values(l.db.Dialect, n, cols)
 		if l.db.Dialect != store.Postgres || len(rows) > 0 {
@@ -363,6 +387,37 @@ func (l *Ledger) insertChained(ctx context.Context, q store.Querier, ws string, 
 	return false, l.advanceHead(ctx, q, ws, last.Seq, last.Hash, now)
 }
 
+// rowArgs appends the values of r's columns (rowCols) to args.
+func (l *Ledger) rowArgs(args []any, r *row) ([]any, error) {
+	var sealed any
+	if r.Sealed != nil {
+		sealed = r.Sealed
+	}
+	point, err := pointBytes(r.ContactPoint)
+	if err != nil {
+		return nil, err
+	}
+	return append(args, r.ID, r.WorkspaceID, r.ContactID, r.Seq, r.Kind, r.Purpose, r.Channels, r.LawfulBasis, point, r.Details, l.rowEvidence(r), sealed, r.OccurredAt, r.RecordedAt, r.Hash), nil
+}
+
+// deferChained queues in c what insertChained sends: rows (seq and hash
+// given, in seq order) and the advance of the workspace's locked chain
+// head to the last of them.
+func (l *Ledger) deferChained(c *store.Combined, ws string, rows []*row, now time.Time) error {
+	const cols = 15
+	args := make([]any, 0, cols*len(rows))
+	for _, r := range rows {
+		var err error
+		if args, err = l.rowArgs(args, r); err != nil {
+			return err
+		}
+	}
+	c.Defer(`INSERT INTO ledger_events (`+rowCols+`) VALUES `+store.Values(l.db.Dialect, len(rows), cols), args...)
+	last := rows[len(rows)-1]
+	c.Defer(`UPDATE ledger_heads SET seq = $1, hash = $2, updated_at = $3, mac = $4 WHERE workspace_id = $5`, last.Seq, last.Hash, now, l.headMAC(ws, last.Seq, last.Hash), ws)
+	return nil
+}
+
 // applyBatchGrants writes grant changes of several contacts (by slot; at
 // most one per contact and slot) and their marks (markCols arguments
 // each) in q. As applyContactGrants: on PostgreSQL the slots' locks in
@@ -370,14 +425,16 @@ func (l *Ledger) insertChained(ctx context.Context, q store.Querier, ws string, 
 // each slot's first changed key with the block after it, and one upsert of
 // the rewritten blocks with the marks. A slot whose changes reach past
 // that next block (keys spread over the slot) is written by applyGrants,
-// block by block.
-func (l *Ledger) applyBatchGrants(ctx context.Context, q store.Querier, pending map[int64][]grantChange, marks []any, locked bool) error {
+// block by block. The blocks are read in q and written in w: a
+// store.Combined there holds the upsert back (and flushes before any read
+// of its own).
+func (l *Ledger) applyBatchGrants(ctx context.Context, q, w store.Querier, pending map[int64][]grantChange, marks []any, locked bool) error {
 	slots := slices.Sorted(maps.Keys(pending))
 	if len(slots) == 0 {
 		if len(marks) == 0 {
 			return nil
 		}
-		return l.writeBlocks(ctx, q, &blockWrites{}, marks)
+		return l.writeBlocks(ctx, w, &blockWrites{}, marks)
 	}
 	first := make([]slotChange, len(slots))
 	for i, n := range slots {
@@ -387,7 +444,7 @@ func (l *Ledger) applyBatchGrants(ctx context.Context, q store.Querier, pending 
 	}
 	if l.db.Dialect == store.Postgres && !locked {
 		stmt, args := slotLocks(first, 0)
-		if _, err := q.ExecContext(ctx, stmt, args...); err != nil {
+		if _, err := w.ExecContext(ctx, stmt, args...); err != nil {
 			return fmt.Errorf("lock permission slots: %w", err)
 		}
 	}
@@ -395,7 +452,7 @@ func (l *Ledger) applyBatchGrants(ctx context.Context, q store.Querier, pending 
 	if err != nil {
 		return err
 	}
-	var w blockWrites
+	var bw blockWrites
 	var spread []int64
 	for _, n := range slots {
 		chs := pending[n]
@@ -411,13 +468,13 @@ func (l *Ledger) applyBatchGrants(ctx context.Context, q store.Querier, pending 
 			spread = append(spread, n)
 			continue
 		}
-		w.plan(n, cur, next, chs)
+		bw.plan(n, cur, next, chs)
 	}
-	if err := l.writeBlocks(ctx, q, &w, marks); err != nil {
+	if err := l.writeBlocks(ctx, w, &bw, marks); err != nil {
 		return err
 	}
 	for _, n := range spread {
-		if err := l.applyGrants(ctx, q, n, pending[n]); err != nil {
+		if err := l.applyGrants(ctx, w, n, pending[n]); err != nil {
 			return err
 		}
 	}

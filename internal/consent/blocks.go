@@ -255,7 +255,8 @@ func (w *blockWrites) plan(slot int64, cur, next *block, chs []grantChange) {
 // writeBlocks runs w in q: the deletes, then every block in one upsert
 // per hundred blocks. mark (nil: none) are the arguments of contacts'
 // marks (markSQL, six per contact), which on PostgreSQL go into the first
-// upsert's statement, and on SQLite follow it.
+// upsert's statement, and on SQLite follow it. With q a store.Combined the
+// upserts and the marks are queued in it, to go out with its other writes.
 func (l *Ledger) writeBlocks(ctx context.Context, q store.Querier, w *blockWrites, mark []any) error {
 	for i := 0; i < len(w.dels); i += 2 {
 		if _, err := q.ExecContext(ctx, `DELETE FROM permission_blocks WHERE slot = $1 AND lo = $2`, w.dels[i], w.dels[i+1]); err != nil {
@@ -263,6 +264,18 @@ func (l *Ledger) writeBlocks(ctx context.Context, q store.Querier, w *blockWrite
 		}
 	}
 	const per = 100
+	if c, ok := q.(*store.Combined); ok {
+		// Held back to go out with the writes queued before them.
+		for adds := w.puts; len(adds) > 0; {
+			rows := min(per, len(adds)/3)
+			c.Defer(`INSERT INTO permission_blocks (slot, lo, entries) VALUES `+store.Values(l.db.Dialect, rows, 3)+` ON CONFLICT (slot, lo) DO UPDATE SET entries = excluded.entries`, adds[:rows*3]...)
+			adds = adds[rows*3:]
+		}
+		if mark != nil {
+			c.Defer(marksAt(l.db.Dialect, 0, len(mark)/markCols), mark...)
+		}
+		return nil
+	}
 	for adds := w.puts; len(adds) > 0; {
 		rows := min(per, len(adds)/3)
 		stmt := `INSERT INTO permission_blocks (slot, lo, entries) VALUES ` + store.Values(l.db.Dialect, rows, 3) + ` ON CONFLICT (slot, lo) DO UPDATE SET entries = excluded.entries`

@@ -512,6 +512,46 @@ func (l *Ledger) lockHeadCounting(ctx context.Context, q store.Querier, ws strin
 	return seq, h, nil
 }
 
+// lockHeadAndSlots is lockHeadCounting for a PostgreSQL flush, in one
+// statement: it locks the chain head, counts the purposes (into purposes,
+// unless nil), takes the advisory locks of slots in ascending order once
+// the head is held (the order every writer takes them in), and carries
+// the writes q holds back (store.Carry). It returns the querier for the
+// rest of the flush, which holds nothing back.
+func (l *Ledger) lockHeadAndSlots(ctx context.Context, q store.Querier, ws string, now time.Time, purposes *int, slots []int64) (store.Querier, int64, []byte, error) {
+	args := []any{ws}
+	locks := "0"
+	if len(slots) > 0 {
+		chs := make([]slotChange, len(slots))
+		for i, s := range slots {
+			chs[i].slot = s
+		}
+		stmt, largs := slotLocks(chs, len(args))
+		// Correlated with the locked head's row, so run after the lock.
+		locks = `(SELECT count(*) FROM (` + stmt + `) AS l WHERE h.seq >= 0)`
+		args = append(args, largs...)
+	}
+	sel := `SELECT h.seq, h.hash, h.n, ` + locks + ` FROM (SELECT seq, hash, (SELECT count(*) FROM purposes WHERE workspace_id = $1) AS n FROM ledger_heads WHERE workspace_id = $1 FOR UPDATE) AS h`
+	var seq, n, locked int64
+	var h []byte
+	rq, carried, cargs := store.Carry(q, sel, args)
+	err := rq.QueryRowContext(ctx, carried, cargs...).Scan(&seq, &h, &n, &locked)
+	if errors.Is(err, sql.ErrNoRows) {
+		// The carried writes are done; the head is made and locked now.
+		if _, err := rq.ExecContext(ctx, `INSERT INTO ledger_heads (workspace_id, seq, hash, updated_at) VALUES ($1, 0, $2, $3) ON CONFLICT (workspace_id) DO NOTHING`, ws, genesis, now); err != nil {
+			return nil, 0, nil, fmt.Errorf("create ledger head: %w", err)
+		}
+		err = rq.QueryRowContext(ctx, sel, args...).Scan(&seq, &h, &n, &locked)
+	}
+	if err != nil {
+		return nil, 0, nil, fmt.Errorf("lock ledger head: %w", err)
+	}
+	if purposes != nil {
+		*purposes = int(n)
+	}
+	return rq, seq, h, nil
+}
+
 func errRecordChanged() error {
 	return validate.Invalid("kind", "record_changed events are written by fairlead when a contact changes; change the contact instead")
 }

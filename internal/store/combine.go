@@ -1,4 +1,4 @@
-package capture
+package store
 
 import (
 	"context"
@@ -6,39 +6,64 @@ import (
 	"errors"
 	"strconv"
 	"strings"
-
-	"github.com/fairlead/fairlead/internal/store"
 )
 
-// combinedInserts is a PostgreSQL transaction's Querier that sends a run
-// of INSERTs as one statement: each INSERT whose result nobody reads waits
-// and goes out, as a data-modifying CTE, in front of the next INSERT (or
-// alone before any other statement). A new contact's data key, record,
+// Combined is a PostgreSQL transaction's Querier that sends a run of
+// writes as one statement: each INSERT whose result nobody reads (and each
+// write handed to Defer) waits and goes out, as a data-modifying CTE, in
+// front of the next INSERT (or alone before any other statement, or in
+// front of a statement handed to Carry). A new contact's data key, record,
 // values, double opt-in request and mail job are written by four packages'
 // code, five statements one after the other on the connection; combined
 // they are one round trip while the submission's batch holds the ledger.
 //
 // The CTEs of one statement run on one snapshot, so a statement that must
-// see an earlier INSERT's row (other than through a foreign key, which is
-// checked at the statement's end) must not be combined with it; the
-// INSERTs of a new contact's sign-up read nothing back. An error of a
-// combined statement is the error of the INSERT that carried it, and of
-// everything queued before; Err reports one that no caller saw.
-type combinedInserts struct {
-	q       store.Querier
+// see an earlier write's row (other than through a foreign key, which is
+// checked at the statement's end) must not be combined with it, and no two
+// of them may change one row; the INSERTs of a new contact's sign-up read
+// nothing back. An error of a combined statement is the error of the
+// statement that carried it, and of everything queued before; Err reports
+// one that no caller saw.
+type Combined struct {
+	q       Querier
 	pending []string
 	args    []any
 	err     error
+}
+
+// Combine is a Combined writing through q, which must be a PostgreSQL
+// transaction's.
+func Combine(q Querier) *Combined { return &Combined{q: q} }
+
+// Defer queues a write (INSERT, UPDATE or DELETE, without RETURNING) to go
+// out with the next statement.
+func (c *Combined) Defer(query string, args ...any) {
+	c.pending = append(c.pending, Renumber(query, len(c.args)))
+	c.args = append(c.args, args...)
+}
+
+// Carry is the Querier to run a statement on, the statement and its
+// arguments, with the writes q holds back (q a *Combined) as CTEs in front
+// of it: one round trip for all. The statement must read nothing those
+// writes write and must not begin with WITH. For any other q it is q and
+// the statement as they are.
+func Carry(q Querier, query string, args []any) (Querier, string, []any) {
+	c, ok := q.(*Combined)
+	if !ok {
+		return q, query, args
+	}
+	query, args = c.with(query, args)
+	return c.q, query, args
 }
 
 // insertResult is what a deferred INSERT returns: its rows are not counted.
 type insertResult struct{}
 
 func (insertResult) LastInsertId() (int64, error) {
-	return 0, errors.New("capture: a combined INSERT has no insert ID")
+	return 0, errors.New("store: a combined INSERT has no insert ID")
 }
 func (insertResult) RowsAffected() (int64, error) {
-	return 0, errors.New("capture: a combined INSERT does not count its rows")
+	return 0, errors.New("store: a combined INSERT does not count its rows")
 }
 
 func combinable(query string) bool {
@@ -47,17 +72,17 @@ func combinable(query string) bool {
 
 // with is query prefixed with the pending INSERTs, and the arguments of
 // all; query's parameters are numbered after theirs.
-func (c *combinedInserts) with(query string, args []any) (string, []any) {
+func (c *Combined) with(query string, args []any) (string, []any) {
 	if len(c.pending) == 0 {
 		return query, args
 	}
-	query = renumber(query, len(c.args))
+	query = Renumber(query, len(c.args))
 	all := append(c.args, args...)
 	return c.prefix() + query, all
 }
 
 // prefix is the WITH clause of the pending INSERTs, which it clears.
-func (c *combinedInserts) prefix() string {
+func (c *Combined) prefix() string {
 	var b strings.Builder
 	b.WriteString("WITH ")
 	for i, p := range c.pending {
@@ -75,9 +100,9 @@ func (c *combinedInserts) prefix() string {
 	return b.String()
 }
 
-func (c *combinedInserts) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+func (c *Combined) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	if combinable(query) && !strings.Contains(query, "RETURNING") {
-		c.pending = append(c.pending, renumber(query, len(c.args)))
+		c.pending = append(c.pending, Renumber(query, len(c.args)))
 		c.args = append(c.args, args...)
 		return insertResult{}, nil
 	}
@@ -90,7 +115,7 @@ func (c *combinedInserts) ExecContext(ctx context.Context, query string, args ..
 	return c.q.ExecContext(ctx, query, args...)
 }
 
-func (c *combinedInserts) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+func (c *Combined) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	if !combinable(query) {
 		if err := c.Flush(ctx); err != nil {
 			return nil, err
@@ -100,7 +125,7 @@ func (c *combinedInserts) QueryContext(ctx context.Context, query string, args .
 	return c.q.QueryContext(ctx, query, args...)
 }
 
-func (c *combinedInserts) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+func (c *Combined) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	if !combinable(query) {
 		// A *sql.Row cannot carry the error: the aborted transaction fails
 		// the query, and Err keeps the cause.
@@ -111,11 +136,11 @@ func (c *combinedInserts) QueryRowContext(ctx context.Context, query string, arg
 }
 
 // Flush sends the pending INSERTs.
-func (c *combinedInserts) Flush(ctx context.Context) error {
+func (c *Combined) Flush(ctx context.Context) error {
 	if len(c.pending) == 0 {
 		return nil
 	}
-	// The last INSERT carries the others; its parameters are numbered
+	// The last write carries the others; its parameters are numbered
 	// after theirs already.
 	last := c.pending[len(c.pending)-1]
 	c.pending = c.pending[:len(c.pending)-1]
@@ -135,10 +160,10 @@ func (c *combinedInserts) Flush(ctx context.Context) error {
 }
 
 // Err is the first error of a flush that no statement's caller saw.
-func (c *combinedInserts) Err() error { return c.err }
+func (c *Combined) Err() error { return c.err }
 
-// renumber shifts the $n parameters of query by off.
-func renumber(query string, off int) string {
+// Renumber shifts the $n parameters of query by off.
+func Renumber(query string, off int) string {
 	if off == 0 {
 		return query
 	}

@@ -1,4 +1,4 @@
-package capture
+package store_test
 
 import (
 	"context"
@@ -21,8 +21,8 @@ func TestRenumber(t *testing.T) {
 		{"INSERT INTO t (a, b) VALUES ($1,$2),($9,$10) ON CONFLICT DO NOTHING", 7, "INSERT INTO t (a, b) VALUES ($8,$9),($16,$17) ON CONFLICT DO NOTHING"},
 		{"SELECT $1 || '$' || $12", 100, "SELECT $101 || '$' || $112"},
 	} {
-		if got := renumber(c.in, c.off); got != c.want {
-			t.Errorf("renumber(%q, %d) = %q, want %q", c.in, c.off, got, c.want)
+		if got := store.Renumber(c.in, c.off); got != c.want {
+			t.Errorf("Renumber(%q, %d) = %q, want %q", c.in, c.off, got, c.want)
 		}
 	}
 }
@@ -50,7 +50,7 @@ func TestCombinedInserts(t *testing.T) {
 		db.SetTrace(func(string) { statements++ })
 		defer db.SetTrace(nil)
 		err := db.TxCached(ctx, func(q store.Querier) error {
-			c := &combinedInserts{q: q}
+			c := store.Combine(q)
 			for _, slug := range []string{"comb-a", "comb-b"} {
 				if _, err := c.ExecContext(ctx, ins, id.New(), slug, "C", now); err != nil {
 					return err
@@ -73,7 +73,7 @@ func TestCombinedInserts(t *testing.T) {
 		}
 
 		err = db.TxCached(ctx, func(q store.Querier) error {
-			c := &combinedInserts{q: q}
+			c := store.Combine(q)
 			if _, err := c.ExecContext(ctx, ins, id.New(), "comb-e", "C", now); err != nil {
 				return err
 			}

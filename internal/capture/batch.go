@@ -63,6 +63,8 @@ type groupCommit struct {
 	// their commit: a leader yields to those not queued yet (Coming).
 	coming atomic.Int64
 	once   sync.Once
+	// chain runs the batches' transactions; only the leader uses it.
+	chain *store.TxChain
 }
 
 // lingerMax bounds how long a leader waits for submissions on their way:
@@ -131,7 +133,21 @@ func (g *groupCommit) doIn(ctx context.Context, db *store.DB, l *consent.Ledger,
 	p := &pendingWork{ctx: ctx, ws: ws, key: key, fn: fn}
 	g.Do(p, func(batch []*pendingWork) {
 		g.batches.Add(1)
-		runBatch(db, l, rows, batch)
+		if g.chain == nil {
+			g.chain = db.NewTxChain()
+		}
+		// A transaction that commits while others wait begins the next
+		// one's (store.TxChain): on PostgreSQL the BEGIN of every batch
+		// under load costs no round trip of its own.
+		tx := func(ctx context.Context, fn func(q store.Querier) error) error {
+			return g.chain.Tx(ctx, fn, func() bool { return g.Waiting() > 0 })
+		}
+		runBatch(db, l, rows, tx, batch)
+		if g.Waiting() == 0 {
+			// Nobody comes after it (never so: a transaction begun for
+			// the next batch finds it waiting).
+			g.chain.Close()
+		}
 	})
 	return p.err
 }
@@ -163,7 +179,7 @@ func (g *groupCommit) doIn(ctx context.Context, db *store.DB, l *consent.Ledger,
 // order: its pieces would otherwise lock them in their own order, and two
 // such batches (of two processes) could each hold the head the other
 // waits for.
-func runBatch(db *store.DB, l *consent.Ledger, rows rowWriter, batch []*pendingWork) {
+func runBatch(db *store.DB, l *consent.Ledger, rows rowWriter, tx func(context.Context, func(store.Querier) error) error, batch []*pendingWork) {
 	ctx := context.WithoutCancel(batch[0].ctx)
 	newBatch := func() *consent.Batch {
 		if l == nil {
@@ -178,7 +194,7 @@ func runBatch(db *store.DB, l *consent.Ledger, rows rowWriter, batch []*pendingW
 		return b.Flush(ctx, q)
 	}
 	alone := func(p *pendingWork) error {
-		return db.TxCached(ctx, func(q store.Querier) error {
+		return tx(ctx, func(q store.Querier) error {
 			w := &batchWrites{events: newBatch()}
 			if err := p.fn(ctx, q, w); err != nil {
 				return err
@@ -191,7 +207,7 @@ func runBatch(db *store.DB, l *consent.Ledger, rows rowWriter, batch []*pendingW
 		return
 	}
 	run, held := holdBack(batch)
-	err := db.TxCached(ctx, func(q store.Querier) error {
+	err := tx(ctx, func(q store.Querier) error {
 		if l != nil && db.Dialect == store.Postgres {
 			if wss := workspaces(run); len(wss) > 1 {
 				if err := l.LockHeads(ctx, q, wss); err != nil {

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,6 +46,7 @@ func runBenchCapture(ctx context.Context, env Env, args []string) error {
 	workers := fs.Int("workers", 8, "job workers sending the confirmation mails")
 	dir := fs.String("dir", "", "scratch data directory for SQLite (default: a new temporary one, removed afterwards)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the submission phase to this file")
+	traceOut := fs.String("trace", "", "write an execution trace of the submission phase to this file (go tool trace)")
 	mailprofile := fs.String("mailprofile", "", "write a CPU profile of the delivery phase to this file")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -112,6 +114,17 @@ func runBenchCapture(ctx context.Context, env Env, args []string) error {
 		}
 		defer stop()
 	}
+	if *traceOut != "" {
+		f, err := os.Create(*traceOut)
+		if err != nil {
+			return fmt.Errorf("--trace: %w", err)
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return fmt.Errorf("--trace: %w", err)
+		}
+		defer trace.Stop()
+	}
 	run := fmt.Sprintf("%x", time.Now().UnixNano())
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		fmt.Fprintf(out, "load average at start: %s\n", strings.TrimSpace(string(b)))
@@ -127,6 +140,9 @@ func runBenchCapture(ctx context.Context, env Env, args []string) error {
 	db.SetTrace(nil)
 	if *cpuprofile != "" {
 		pprof.StopCPUProfile()
+	}
+	if *traceOut != "" {
+		trace.Stop()
 	}
 	fmt.Fprintf(out, "submissions: %d in %s: %.0f/s, p50 %s, p99 %s, max %s\n", *n, took.Round(time.Millisecond),
 		float64(*n)/took.Seconds(), pct(lat, 50), pct(lat, 99), pct(lat, 100))

@@ -254,3 +254,85 @@ func sharedBatch(q string) bool {
 	}
 	return strings.Contains(vals, "),(")
 }
+
+// Sign-ups of known addresses among new ones posted at once: each
+// enriches its contact, and the new ones commit as before. On PostgreSQL,
+// where the addresses are not looked up before the batch while no
+// submission met a known one lately, a batch holding a known address
+// fails at its first statement, the known addresses are looked up at
+// once, and the others run as a batch again.
+func TestCaptureBatchReturningAddresses(t *testing.T) {
+	t.Parallel()
+	eachDemo(t, func(t *testing.T, h *harness) {
+		ctx := context.Background()
+		svc := h.capture()
+		var wave atomic.Bool
+		var hold sync.Once
+		svc.Ledger.OnAppend(func(context.Context, store.Querier, string, string, consent.Event) error {
+			if wave.Load() {
+				hold.Do(func() { time.Sleep(200 * time.Millisecond) })
+			}
+			return nil
+		})
+		var shared atomic.Int64
+		h.db.SetTrace(func(q string) {
+			if sharedBatch(q) {
+				shared.Add(1)
+			}
+		})
+		defer h.db.SetTrace(nil)
+		submit := func(email, first string) error {
+			_, err := svc.Submit(ctx, "demo-newsletter", url.Values{"email": {email}, "first_name": {first}, "newsletter_email": {"1"}}, "en", capture.Meta{UserAgent: "ok"})
+			return err
+		}
+		const known = 6
+		for i := range known {
+			if err := submit(fmt.Sprintf("known-%d@example.com", i), "Before"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		wave.Store(true)
+		const n = 30
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				email := fmt.Sprintf("new-%d@example.com", i)
+				if i%5 == 0 {
+					email = fmt.Sprintf("known-%d@example.com", i/5)
+				}
+				errs[i] = submit(email, "After")
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("submission %d: %v", i, err)
+			}
+		}
+		if shared.Load() == 0 {
+			t.Fatal("no submission ran in a shared transaction")
+		}
+		want := known + n - n/5
+		if got := h.count("contacts"); got != want {
+			t.Fatalf("%d contacts, want %d: a known address was signed up twice or a new one lost", got, want)
+		}
+		contacts, _, _, ledger := h.consent()
+		for i := range known {
+			email := fmt.Sprintf("known-%d@example.com", i)
+			found, err := contacts.List(ctx, h.ws.ID, contact.ListParams{Email: email, Limit: 1})
+			if err != nil || len(found) != 1 {
+				t.Fatalf("%s: %v, %d contacts", email, err, len(found))
+			}
+			if found[0].FirstName != "After" {
+				t.Errorf("%s: first name %q, want the later submission's %q", email, found[0].FirstName, "After")
+			}
+		}
+		rep, err := ledger.Verify(ctx, h.ws.ID)
+		if err != nil || !rep.OK || rep.Events != int64(known+n) {
+			t.Fatalf("verify: %+v %v, want %d events", rep, err, known+n)
+		}
+	})
+}

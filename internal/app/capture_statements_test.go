@@ -52,16 +52,20 @@ func TestSubmissionStatements(t *testing.T) {
 			// that statement, and writes the mark with the blocks.
 			// On PostgreSQL the record's, the request's and the job's
 			// INSERTs are one statement (data-modifying CTEs).
-			newMax := 12
+			newMax, returningMax := 12, 27
 			if d == store.Postgres {
 				newMax = 6
+				// While no submission met a known address lately, a
+				// returning one is not looked up first: its insert fails
+				// (one statement) and it enriches its contact after.
+				returningMax = 28
 			}
 			for _, c := range []struct {
 				name, first string
 				max         int
 			}{
 				{"new contact", "Grace", newMax},
-				{"returning contact", "Grace Brewster", 27},
+				{"returning contact", "Grace Brewster", returningMax},
 			} {
 				stmts := submit("grace@example.com", c.first)
 				for i, s := range stmts {

@@ -3,8 +3,11 @@ package capture
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,7 +68,19 @@ type groupCommit struct {
 	once   sync.Once
 	// chain runs the batches' transactions; only the leader uses it.
 	chain *store.TxChain
+	// lookAhead counts down the submissions whose addresses are looked
+	// up before their batch on PostgreSQL (prepareNew): set when a
+	// submission met an address signed up before, so that a stream of returning
+	// visitors does not fail batch after batch, and a stream of new ones
+	// pays no look-up.
+	lookAhead atomic.Int64
 }
+
+// lookAheadAfterTaken is how many submissions are looked up before their
+// batch after one met a taken address: at a few percent of returning
+// visitors the look-ups stay on for good, and a batch fails for a taken
+// address at most once per this many submissions.
+const lookAheadAfterTaken = 1000
 
 // lingerMax bounds how long a leader waits for submissions on their way:
 // a small fraction of the p99 budget, and less than a commit costs.
@@ -207,119 +222,28 @@ func runBatch(db *store.DB, l *consent.Ledger, rows rowWriter, tx func(context.C
 		return
 	}
 	run, held := holdBack(batch)
-	err := tx(ctx, func(q store.Querier) error {
-		if l != nil && db.Dialect == store.Postgres {
-			if wss := workspaces(run); len(wss) > 1 {
-				if err := l.LockHeads(ctx, q, wss); err != nil {
-					return fmt.Errorf("lock ledger heads: %w", err)
-				}
-			}
+	try := func(run []*pendingWork) error {
+		return tx(ctx, func(q store.Querier) error {
+			return writeBatch(ctx, db, l, rows, q, run, newBatch, flush)
+		})
+	}
+	err := try(run)
+	if err != nil && db.Dialect == store.Postgres && errors.Is(store.MapError(err), store.ErrConflict) {
+		// On PostgreSQL sign-ups are not looked up before their batch: an
+		// address signed up before fails the batch at its first
+		// statement. The pieces whose addresses are taken get errRaced
+		// (they enrich their contacts), and the others run as a batch
+		// again.
+		if kept, taken, lerr := dropTaken(ctx, db.W, run); lerr == nil && taken > 0 {
+			err = try(kept)
 		}
-		w := &batchWrites{events: newBatch()}
-		if rows != nil {
-			w.rows = &newRows{}
-		}
-		if w.events != nil {
-			// The catalogue is checked with the chain head, at the flush: a
-			// piece that only collects rows runs no statement at all (and
-			// needs no savepoint). If a purpose was added meanwhile, the
-			// flush fails and every piece runs again alone, reading it.
-			w.events.DeferCatalogCheck()
-		}
-		open := false // the savepoint exists
-		used := false // it holds the writes of a piece that succeeded
-		begin := func() error {
-			switch {
-			case !open:
-				if _, err := q.ExecContext(ctx, "SAVEPOINT submission"); err != nil {
-					return err
-				}
-				open = true
-			case !used:
-				// Rolled back to: it holds nothing.
-			case db.Dialect == store.Postgres:
-				// Without parameters pgx sends this as one simple query.
-				if _, err := q.ExecContext(ctx, "RELEASE SAVEPOINT submission; SAVEPOINT submission"); err != nil {
-					return err
-				}
-			default:
-				if _, err := q.ExecContext(ctx, "RELEASE SAVEPOINT submission"); err != nil {
-					return err
-				}
-				if _, err := q.ExecContext(ctx, "SAVEPOINT submission"); err != nil {
-					return err
-				}
-			}
-			used = false
-			return nil
-		}
-		for _, p := range run {
-			if p.err = p.ctx.Err(); p.err != nil {
-				continue
-			}
-			n := 0
-			if w.events != nil {
-				n = w.events.Len()
-			}
-			m := w.rows.mark()
-			pq := &pieceQuerier{q: q, begin: begin}
-			p.err = p.fn(ctx, pq, w)
-			if pq.err != nil {
-				// The piece's work did not run as it should: the batch goes
-				// the one-by-one way, this piece included.
-				p.err = nil
-				return fmt.Errorf("savepoint: %w", pq.err)
-			}
-			if p.err == nil {
-				used = used || pq.taken
-				continue
-			}
-			if w.events != nil {
-				w.events.Truncate(n)
-			}
-			w.rows.truncate(m)
-			if pq.taken {
-				if _, err := q.ExecContext(ctx, "ROLLBACK TO SAVEPOINT submission"); err != nil {
-					return fmt.Errorf("%w (and rolling back to the savepoint failed: %v)", p.err, err)
-				}
-				used = false
-			}
-		}
-		if open {
-			if _, err := q.ExecContext(ctx, "RELEASE SAVEPOINT submission"); err != nil {
-				return fmt.Errorf("release savepoint: %w", err)
-			}
-		}
-		// On PostgreSQL the rows are held back and go out with the
-		// ledger's first statement, which locks the chain head: one round
-		// trip less while the batch holds it.
-		wq := q
-		var held *store.Combined
-		if db.Dialect == store.Postgres {
-			held = store.Combine(q)
-			wq = held
-		}
-		if w.rows != nil && !w.rows.empty() {
-			if err := rows(ctx, wq, w.rows); err != nil {
-				return err
-			}
-		}
-		if err := flush(wq, w.events); err != nil {
-			return err
-		}
-		if held != nil {
-			if err := held.Flush(ctx); err != nil {
-				return fmt.Errorf("new contacts: %w", store.MapError(err))
-			}
-		}
-		return nil
-	})
+	}
 	if err == nil {
 		for _, h := range held {
 			switch {
 			case h.p.ctx.Err() != nil:
 				h.p.err = h.p.ctx.Err()
-			case h.first.err == nil:
+			case h.first.err == nil || errors.Is(h.first.err, errRaced):
 				h.p.err = errRaced
 			default:
 				h.p.err = alone(h.p)
@@ -335,6 +259,152 @@ func runBatch(db *store.DB, l *consent.Ledger, rows rowWriter, tx func(context.C
 			p.err = alone(p)
 		}
 	}
+}
+
+// writeBatch is a batch's transaction: the pieces of run, their rows and
+// their events.
+func writeBatch(ctx context.Context, db *store.DB, l *consent.Ledger, rows rowWriter, q store.Querier, run []*pendingWork, newBatch func() *consent.Batch, flush func(store.Querier, *consent.Batch) error) error {
+	if l != nil && db.Dialect == store.Postgres {
+		if wss := workspaces(run); len(wss) > 1 {
+			if err := l.LockHeads(ctx, q, wss); err != nil {
+				return fmt.Errorf("lock ledger heads: %w", err)
+			}
+		}
+	}
+	w := &batchWrites{events: newBatch()}
+	if rows != nil {
+		w.rows = &newRows{}
+	}
+	if w.events != nil {
+		// The catalogue is checked with the chain head, at the flush: a
+		// piece that only collects rows runs no statement at all (and
+		// needs no savepoint). If a purpose was added meanwhile, the
+		// flush fails and every piece runs again alone, reading it.
+		w.events.DeferCatalogCheck()
+	}
+	open := false // the savepoint exists
+	used := false // it holds the writes of a piece that succeeded
+	begin := func() error {
+		switch {
+		case !open:
+			if _, err := q.ExecContext(ctx, "SAVEPOINT submission"); err != nil {
+				return err
+			}
+			open = true
+		case !used:
+			// Rolled back to: it holds nothing.
+		case db.Dialect == store.Postgres:
+			// Without parameters pgx sends this as one simple query.
+			if _, err := q.ExecContext(ctx, "RELEASE SAVEPOINT submission; SAVEPOINT submission"); err != nil {
+				return err
+			}
+		default:
+			if _, err := q.ExecContext(ctx, "RELEASE SAVEPOINT submission"); err != nil {
+				return err
+			}
+			if _, err := q.ExecContext(ctx, "SAVEPOINT submission"); err != nil {
+				return err
+			}
+		}
+		used = false
+		return nil
+	}
+	for _, p := range run {
+		if p.err = p.ctx.Err(); p.err != nil {
+			continue
+		}
+		n := 0
+		if w.events != nil {
+			n = w.events.Len()
+		}
+		m := w.rows.mark()
+		pq := &pieceQuerier{q: q, begin: begin}
+		p.err = p.fn(ctx, pq, w)
+		if pq.err != nil {
+			// The piece's work did not run as it should: the batch goes
+			// the one-by-one way, this piece included.
+			p.err = nil
+			return fmt.Errorf("savepoint: %w", pq.err)
+		}
+		if p.err == nil {
+			used = used || pq.taken
+			continue
+		}
+		if w.events != nil {
+			w.events.Truncate(n)
+		}
+		w.rows.truncate(m)
+		if pq.taken {
+			if _, err := q.ExecContext(ctx, "ROLLBACK TO SAVEPOINT submission"); err != nil {
+				return fmt.Errorf("%w (and rolling back to the savepoint failed: %v)", p.err, err)
+			}
+			used = false
+		}
+	}
+	if open {
+		if _, err := q.ExecContext(ctx, "RELEASE SAVEPOINT submission"); err != nil {
+			return fmt.Errorf("release savepoint: %w", err)
+		}
+	}
+	// On PostgreSQL the rows are held back and go out with the
+	// ledger's first statement, which locks the chain head: one round
+	// trip less while the batch holds it.
+	wq := q
+	var held *store.Combined
+	if db.Dialect == store.Postgres {
+		held = store.Combine(q)
+		wq = held
+	}
+	if w.rows != nil && !w.rows.empty() {
+		if err := rows(ctx, wq, w.rows); err != nil {
+			return err
+		}
+	}
+	if err := flush(wq, w.events); err != nil {
+		return err
+	}
+	if held != nil {
+		if err := held.Flush(ctx); err != nil {
+			return fmt.Errorf("new contacts: %w", store.MapError(err))
+		}
+	}
+	return nil
+}
+
+// dropTaken looks up, in one statement per workspace, the addresses the
+// pieces of run claim for new contacts, gives each piece whose address a
+// committed contact has errRaced, and returns the pieces left to run
+// (those without an error of their own) and how many were taken.
+func dropTaken(ctx context.Context, q store.Querier, run []*pendingWork) ([]*pendingWork, int, error) {
+	byWS := map[string][]string{}
+	for _, p := range run {
+		if p.key != "" && p.err == nil {
+			byWS[p.ws] = append(byWS[p.ws], strings.TrimPrefix(p.key, p.ws+"\x00"))
+		}
+	}
+	taken := map[string]bool{}
+	for _, ws := range slices.Sorted(maps.Keys(byWS)) {
+		// One probe of the unique index per address: = ANY can get a
+		// sequential scan from a planner without statistics yet.
+		ixs, err := store.Strings(ctx, q, `SELECT c.email_index FROM unnest($2::text[]) AS k(ix), LATERAL (SELECT email_index FROM contacts WHERE workspace_id = $1 AND email_index = k.ix LIMIT 1) AS c`, ws, byWS[ws])
+		if err != nil {
+			return nil, 0, fmt.Errorf("find contacts: %w", err)
+		}
+		for _, ix := range ixs {
+			taken[ws+"\x00"+ix] = true
+		}
+	}
+	var kept []*pendingWork
+	for _, p := range run {
+		switch {
+		case p.err != nil:
+		case p.key != "" && taken[p.key]:
+			p.err = errRaced
+		default:
+			kept = append(kept, p)
+		}
+	}
+	return kept, len(taken), nil
 }
 
 // heldBack is a piece held back from its batch behind the first piece

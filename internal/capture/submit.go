@@ -139,7 +139,10 @@ func (s *Service) SubmitTo(ctx context.Context, f Form, v url.Values, lang strin
 	err = s.commitSubmission(ctx, ws, key, work)
 	if errors.Is(err, errRaced) {
 		// Another submission of the same address committed between the
-		// lookup and the insert: this one enriches that contact.
+		// lookup and the insert (or before it, with no look-up): this one
+		// enriches that contact, and the next submissions are looked up
+		// before their batches again.
+		s.submissions.lookAhead.Store(lookAheadAfterTaken)
 		p.prep, p.ledger = nil, nil
 		err = s.commitSubmission(ctx, ws, "", work)
 	}
@@ -213,12 +216,17 @@ func (p *submission) consents(r Rendered, m Meta) {
 	}
 }
 
-// prepareNew looks the address up in the read pool and, when nobody has
-// it, prepares the new contact with its sealed values. nil: the contact
-// exists (or may: the writer looks again).
+// prepareNew looks the address up in the read pool (on SQLite) and, when
+// nobody has it, prepares the new contact with its sealed values. nil:
+// the contact exists (or may: the writer looks again).
 func (s *Service) prepareNew(ctx context.Context, ws string, p *submission) (*contact.Prepared, error) {
 	v := p.sub.Values
-	if e := v["email"]; e != "" {
+	// On PostgreSQL the look-up is a round trip of its own for every
+	// submission. While no batch met a taken address lately
+	// (groupCommit.lookAhead) it is left out: a taken address then fails
+	// its batch at the batch's first statement, and the batch runs again
+	// without it (runBatch).
+	if e := v["email"]; e != "" && (s.DB.Dialect != store.Postgres || s.submissions.lookAhead.Add(-1) >= 0) {
 		ix, err := s.Contacts.EmailIndex("email", e)
 		if err != nil {
 			return nil, err

@@ -145,14 +145,7 @@ func TestCaptureBatchFailsAlone(t *testing.T) {
 		ctx := context.Background()
 		svc := h.capture()
 		refused := errors.New("refused by the hook")
-		// The wave's first batch is held a moment in its flush, so that the
-		// others queue behind it and share the next one.
-		var wave atomic.Bool
-		var hold sync.Once
-		svc.Ledger.OnAppend(func(_ context.Context, _ store.Querier, _, _ string, ev consent.Event) error {
-			if wave.Load() {
-				hold.Do(func() { time.Sleep(200 * time.Millisecond) })
-			}
+		wave := holdWave(svc.Ledger, func(ev consent.Event) error {
 			if ev.Evidence.Personal != nil && ev.Evidence.Personal.UserAgent == "refuse-me" {
 				return refused
 			}
@@ -233,6 +226,25 @@ func TestCaptureBatchFailsAlone(t *testing.T) {
 	})
 }
 
+// holdWave has the ledger's append hook hold the first batch written after
+// the returned switch is set for a moment in its flush, so that the
+// submissions posted with it queue behind it and share the next batch;
+// check (nil: none) is the hook's answer for each event.
+func holdWave(l *consent.Ledger, check func(consent.Event) error) *atomic.Bool {
+	var wave atomic.Bool
+	var hold sync.Once
+	l.OnAppend(func(_ context.Context, _ store.Querier, _, _ string, ev consent.Event) error {
+		if wave.Load() {
+			hold.Do(func() { time.Sleep(200 * time.Millisecond) })
+		}
+		if check != nil {
+			return check(ev)
+		}
+		return nil
+	})
+	return &wave
+}
+
 // permissionRows are the permission blocks and marks as stored.
 func permissionRows(t *testing.T, db *store.DB) []string {
 	t.Helper()
@@ -266,14 +278,7 @@ func TestCaptureBatchReturningAddresses(t *testing.T) {
 	eachDemo(t, func(t *testing.T, h *harness) {
 		ctx := context.Background()
 		svc := h.capture()
-		var wave atomic.Bool
-		var hold sync.Once
-		svc.Ledger.OnAppend(func(context.Context, store.Querier, string, string, consent.Event) error {
-			if wave.Load() {
-				hold.Do(func() { time.Sleep(200 * time.Millisecond) })
-			}
-			return nil
-		})
+		wave := holdWave(svc.Ledger, nil)
 		var shared atomic.Int64
 		h.db.SetTrace(func(q string) {
 			if sharedBatch(q) {

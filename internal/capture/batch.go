@@ -183,7 +183,9 @@ func (g *groupCommit) doIn(ctx context.Context, db *store.DB, l *consent.Ledger,
 // only collects needs no savepoint. When the batch's rows, its ledger
 // flush or the commit fail (an address taken meanwhile by another
 // process, say), nothing of the batch is written and every piece runs
-// again in a transaction of its own, where it fails alone.
+// again in a transaction of its own, where it fails alone. On PostgreSQL
+// a batch that failed on addresses signed up before runs again first,
+// without the pieces that claimed them (dropTaken).
 //
 // Two pieces that claim one key (two sign-ups of one new address) cannot
 // both insert their rows: the second is held back, and once the batch
@@ -229,11 +231,11 @@ func runBatch(db *store.DB, l *consent.Ledger, rows rowWriter, tx func(context.C
 	}
 	err := try(run)
 	if err != nil && db.Dialect == store.Postgres && errors.Is(store.MapError(err), store.ErrConflict) {
-		// On PostgreSQL sign-ups are not looked up before their batch: an
-		// address signed up before fails the batch at its first
-		// statement. The pieces whose addresses are taken get errRaced
-		// (they enrich their contacts), and the others run as a batch
-		// again.
+		// On PostgreSQL a sign-up is looked up before its batch only
+		// while one met a known address lately (prepareNew): a known
+		// address fails the batch at its first statement. The pieces
+		// whose addresses are taken get errRaced (they enrich their
+		// contacts), and the others run as a batch again.
 		if kept, taken, lerr := dropTaken(ctx, db.W, run); lerr == nil && taken > 0 {
 			err = try(kept)
 		}

@@ -30,7 +30,9 @@ demo form, form-encoded like a browser, from --concurrency clients over HTTP, an
 reports submissions/s with p50/p99 latency. Then the workers start against an
 in-process SMTP sink and the confirmation mails delivered per second are reported
 until all have arrived. At the end the contacts, pending consents and mails are
-counted and must each equal N.
+counted and must each equal N. With --returning P, P percent of the submissions
+sign up a known address again (with --mails 0): then the contacts must number N
+less those, and the events N.
 
 SQLite in a new temporary directory unless --database-url is given on this
 command line (FAIRLEAD_DATABASE_URL is ignored: the benchmark never writes into

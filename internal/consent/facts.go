@@ -47,6 +47,11 @@ func parse(rs []*row) []parsed {
 	out := make([]parsed, 0, len(rs))
 	for _, r := range rs {
 		p := parsed{row: r}
+		if d := r.dec; d != nil {
+			p.channels, p.details, p.evidence = d.channels, d.details, d.evidence
+			out = append(out, p)
+			continue
+		}
 		// Most events have empty details or evidence; skipping the decoder
 		// for those is a large share of audience resolution time.
 		if !emptyJSON(r.Channels) {
@@ -61,6 +66,26 @@ func parse(rs []*row) []parsed {
 		out = append(out, p)
 	}
 	return out
+}
+
+// channelsOf is r's channels decoded (none if they do not decode).
+func (r *row) channelsOf() []string {
+	if r.dec != nil {
+		return r.dec.channels
+	}
+	var chs []string
+	_ = json.Unmarshal([]byte(r.Channels), &chs)
+	return chs
+}
+
+// detailsOf is r's details decoded (as far as they decode).
+func (r *row) detailsOf() Details {
+	if r.dec != nil {
+		return r.dec.details
+	}
+	var d Details
+	_ = json.Unmarshal([]byte(r.Details), &d)
+	return d
 }
 
 func emptyJSON(s string) bool { return s == "" || s == "{}" || s == "[]" || s == "null" }

@@ -262,6 +262,30 @@ type row struct {
 	// checked so that the writer, which every submission waits for, does
 	// not pack it; nil = pack it when written.
 	evArg any
+	// dec is Channels, Details and Ev decoded, for rows the ledger builds
+	// itself (check): a sign-up's event is read by its transition check,
+	// its state derivation (twice) and its Event, and decoding the same
+	// JSON for each was a tenth of a submission's CPU. Rows read from the
+	// database have none: each of those is parsed once. nil = decode.
+	dec *decoded
+}
+
+// decoded is a row's JSON columns decoded, with what decoding each said.
+type decoded struct {
+	channels                 []string
+	details                  Details
+	evidence                 storedEvidence
+	chErr, detailsErr, evErr error
+}
+
+// decode decodes r's JSON columns into r.dec. The strings must not change
+// after it: nothing changes a row's columns once it is checked.
+func (r *row) decode() {
+	d := &decoded{}
+	d.chErr = json.Unmarshal([]byte(r.Channels), &d.channels)
+	d.detailsErr = json.Unmarshal([]byte(r.Details), &d.details)
+	d.evErr = json.Unmarshal([]byte(r.Ev), &d.evidence)
+	r.dec = d
 }
 
 // rowEvidence is the row's evidence as stored.
@@ -929,25 +953,22 @@ func (l *Ledger) check(ctx context.Context, q store.Querier, ws string, pts cont
 	chj, _ := json.Marshal(chs)
 	dj, _ := json.Marshal(d)
 	ej, _ := json.Marshal(se)
-	return &row{Kind: in.Kind, Purpose: pur.Key, Channels: string(chj), LawfulBasis: basis, ContactPoint: point,
-		Details: string(dj), Ev: string(ej), evArg: l.evidenceArg(string(ej)), OccurredAt: occurred}, personal, e.TextShown, nil
+	r := &row{Kind: in.Kind, Purpose: pur.Key, Channels: string(chj), LawfulBasis: basis, ContactPoint: point,
+		Details: string(dj), Ev: string(ej), evArg: l.evidenceArg(string(ej)), OccurredAt: occurred}
+	r.decode()
+	return r, personal, e.TextShown, nil
 }
 
 // checkTransition refuses events that contradict the recorded history.
 func checkTransition(history []*row, pts contact.Points, r *row) error {
-	var chs []string
-	_ = json.Unmarshal([]byte(r.Channels), &chs)
-	var d Details
-	_ = json.Unmarshal([]byte(r.Details), &d)
+	chs, d := r.channelsOf(), r.detailsOf()
 	switch r.Kind {
 	case KindConsentConfirmed, KindConsentWithdrawn, KindConsentUsed:
 		for _, ch := range chs {
 			found := false
 			for _, h := range history {
 				if (h.Kind == KindConsentRequested || h.Kind == KindConsentConfirmed) && h.Purpose == r.Purpose && h.ContactPoint == r.ContactPoint {
-					var hc []string
-					_ = json.Unmarshal([]byte(h.Channels), &hc)
-					if slices.Contains(hc, ch) {
+					if slices.Contains(h.channelsOf(), ch) {
 						found = true
 						break
 					}
@@ -1083,15 +1104,24 @@ func (l *Ledger) rows(ctx context.Context, q store.Querier, ws, contactID string
 func (r *row) event() (Event, error) {
 	ev := Event{ID: r.ID, WorkspaceID: r.WorkspaceID, ContactID: r.ContactID, Seq: r.Seq, Kind: r.Kind, Purpose: r.Purpose, LawfulBasis: r.LawfulBasis,
 		ContactPoint: r.ContactPoint, OccurredAt: r.OccurredAt, RecordedAt: r.RecordedAt, Hash: hex.EncodeToString(r.Hash), sealed: r.Sealed}
-	if err := json.Unmarshal([]byte(r.Channels), &ev.Channels); err != nil {
-		return Event{}, fmt.Errorf("event %s: channels: %w", r.ID, err)
+	d := r.dec
+	if d == nil {
+		d = &decoded{}
+		d.chErr = json.Unmarshal([]byte(r.Channels), &d.channels)
+		d.detailsErr = json.Unmarshal([]byte(r.Details), &d.details)
+		d.evErr = json.Unmarshal([]byte(r.Ev), &d.evidence)
 	}
-	if err := json.Unmarshal([]byte(r.Details), &ev.Details); err != nil {
-		return Event{}, fmt.Errorf("event %s: details: %w", r.ID, err)
+	if d.chErr != nil {
+		return Event{}, fmt.Errorf("event %s: channels: %w", r.ID, d.chErr)
 	}
-	if err := json.Unmarshal([]byte(r.Ev), &ev.stored); err != nil {
-		return Event{}, fmt.Errorf("event %s: evidence: %w", r.ID, err)
+	if d.detailsErr != nil {
+		return Event{}, fmt.Errorf("event %s: details: %w", r.ID, d.detailsErr)
 	}
+	if d.evErr != nil {
+		return Event{}, fmt.Errorf("event %s: evidence: %w", r.ID, d.evErr)
+	}
+	// The event goes to callers and hooks: it gets its own channels.
+	ev.Channels, ev.Details, ev.stored = slices.Clone(d.channels), d.details, d.evidence
 	s := ev.stored
 	ev.Evidence = Evidence{Source: s.Source, NoticeHash: s.NoticeHash, TextSHA256: s.TextSHA256, ConfirmationMethod: s.ConfirmationMethod, Actor: s.Actor, PersonalState: "none"}
 	if s.ConfirmedAt != "" {

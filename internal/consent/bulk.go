@@ -85,13 +85,17 @@ type noEventsKey struct {
 	audience, relationship, dataSource, day string
 }
 
+func noEventsKeyOf(p contact.Points, now time.Time) noEventsKey {
+	return noEventsKey{p.Audience, p.Relationship, p.DataSource, now.Format(time.DateOnly)}
+}
+
 // grantsWithoutEvents is a copy of the remembered grant set for a contact
 // without events, or nil.
 func (b *Bulk) grantsWithoutEvents(p contact.Points, rs []*row, now time.Time) map[int64]bool {
 	if b == nil || len(rs) > 0 {
 		return nil
 	}
-	if want, ok := b.noEvents[noEventsKey{p.Audience, p.Relationship, p.DataSource, now.Format(time.DateOnly)}]; ok {
+	if want, ok := b.noEvents[noEventsKeyOf(p, now)]; ok {
 		return maps.Clone(want)
 	}
 	return nil
@@ -104,7 +108,7 @@ func (b *Bulk) rememberWithoutEvents(p contact.Points, rs []*row, now time.Time,
 	if b.noEvents == nil {
 		b.noEvents = map[noEventsKey]map[int64]bool{}
 	}
-	b.noEvents[noEventsKey{p.Audience, p.Relationship, p.DataSource, now.Format(time.DateOnly)}] = maps.Clone(want)
+	b.noEvents[noEventsKeyOf(p, now)] = maps.Clone(want)
 }
 
 // Bulk starts a bulk in tx for the workspace.

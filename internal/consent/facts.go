@@ -422,15 +422,13 @@ func factsFrom(p contact.Points, pur Purpose, channel string, evs []parsed, st s
 	var order []string
 	if ok {
 		for _, e := range evs {
-			if e.ContactPoint != point || (e.Kind != KindConsentRequested && e.Kind != KindConsentConfirmed && e.Kind != KindConsentWithdrawn && e.Kind != KindConsentUsed) {
+			if !consentFor(e, point, pur) {
 				continue
 			}
-			if e.Purpose == pur.Key || pur.Kind == string(policy.PurposeConsentConfirmation) {
-				if _, seen := byPurpose[e.Purpose]; !seen {
-					order = append(order, e.Purpose)
-				}
-				byPurpose[e.Purpose] = append(byPurpose[e.Purpose], e)
+			if _, seen := byPurpose[e.Purpose]; !seen {
+				order = append(order, e.Purpose)
 			}
+			byPurpose[e.Purpose] = append(byPurpose[e.Purpose], e)
 		}
 	}
 	f.Consents = []policy.ConsentRecord{}
@@ -458,6 +456,42 @@ func factsFrom(p contact.Points, pur Purpose, channel string, evs []parsed, st s
 		f.Consents = nil
 	}
 	return f
+}
+
+// consentFor reports whether the event is one of the consent records that
+// factsFrom passes for the business purpose at the contact point.
+func consentFor(e parsed, point string, pur Purpose) bool {
+	if e.ContactPoint != point || (e.Kind != KindConsentRequested && e.Kind != KindConsentConfirmed && e.Kind != KindConsentWithdrawn && e.Kind != KindConsentUsed) {
+		return false
+	}
+	return e.Purpose == pur.Key || pur.Kind == string(policy.PurposeConsentConfirmation)
+}
+
+// anyConsentFor reports whether factsFrom would see a consent record for
+// the business purpose on the channel.
+func anyConsentFor(p contact.Points, pur Purpose, channel string, evs []parsed) bool {
+	point, ok := pointFor(p, channel)
+	if !ok {
+		return false
+	}
+	for _, e := range evs {
+		if consentFor(e, point, pur) {
+			return true
+		}
+	}
+	return false
+}
+
+// empty reports whether the state is the one of a contact without events:
+// then factsFrom's facts for a purpose and channel that sees no consent
+// record are exactly those of a contact without events.
+func (st state) empty() bool {
+	return st.restriction == (policy.Restriction{}) && st.erasure == (policy.Erasure{}) &&
+		st.retention == (policy.RetentionDuty{}) && !st.openEnded &&
+		!st.inbound.Open && len(st.inbound.ReplyChannels) == 0 && st.rightsOpen == 0 &&
+		!st.contract && !st.customer && !st.supplier && len(st.presumed) == 0 &&
+		!st.supplierNotice && st.ece == (policy.ExistingCustomer{}) && st.ecePoint == "" &&
+		len(st.objections) == 0
 }
 
 // request checks that the business purpose may use the channel.

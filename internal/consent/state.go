@@ -354,9 +354,24 @@ func (l *Ledger) grants(pts contact.Points, rs []*row, purposes []Purpose, sl *s
 	}
 	evs := chronological(rs, now)
 	st := foldParsed(evs)
+	// A sign-up's events are consent records of one or two purposes: every
+	// other purpose and channel then decides exactly as for a contact
+	// without events, which the bulk decides once per profile and day.
+	var base map[int64]bool
+	if b != nil && len(rs) > 0 && st.empty() {
+		if base = b.noEvents[noEventsKeyOf(pts, now)]; base == nil {
+			base = l.grants(pts, nil, purposes, sl, now, b) // read only, never changed
+		}
+	}
 	want := map[int64]bool{}
 	for _, p := range purposes {
 		for _, ch := range p.Channels {
+			if base != nil && !anyConsentFor(pts, p, ch, evs) {
+				if n := sl.byKey[[2]string{p.Key, ch}]; base[n] {
+					want[n] = true
+				}
+				continue
+			}
 			f := factsFrom(pts, p, ch, evs, st, now)
 			d, err := policy.Decide(f, policy.Request{Purpose: policy.Purpose(p.Kind), Channel: policy.Channel(ch)})
 			if err != nil || !d.Allowed {

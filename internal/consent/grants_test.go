@@ -1,0 +1,174 @@
+package consent
+
+import (
+	"math/rand/v2"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/fairlead/fairlead/internal/contact"
+)
+
+// TestStateEmpty: every field of the folded state counts in empty, so a
+// field added later cannot let a contact with that fact take the
+// decisions of a contact without events.
+func TestStateEmpty(t *testing.T) {
+	t.Parallel()
+	if !foldParsed(nil).empty() {
+		t.Fatal("the state of no events is not empty")
+	}
+	typ := reflect.TypeOf(state{})
+	for i := range typ.NumField() {
+		var st state
+		v := reflect.ValueOf(&st).Elem().Field(i)
+		v = reflect.NewAt(v.Type(), v.Addr().UnsafePointer()).Elem()
+		if !setNonZero(v) {
+			t.Fatalf("field %s: no non-zero value for kind %s", typ.Field(i).Name, v.Kind())
+		}
+		if st.empty() {
+			t.Errorf("state with only %s set counts as empty", typ.Field(i).Name)
+		}
+	}
+}
+
+// setNonZero gives v, and in a struct each of its fields in turn, a
+// non-zero value; a struct is set in its first settable field only, so
+// that each field of state is tested on its own.
+func setNonZero(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Int, reflect.Int32, reflect.Int64:
+		v.SetInt(1)
+	case reflect.String:
+		v.SetString("x")
+	case reflect.Slice:
+		v.Set(reflect.MakeSlice(v.Type(), 1, 1))
+	case reflect.Map:
+		m := reflect.MakeMap(v.Type())
+		m.SetMapIndex(reflect.Zero(v.Type().Key()), reflect.Zero(v.Type().Elem()))
+		v.Set(m)
+	case reflect.Struct:
+		for i := range v.NumField() {
+			f := v.Field(i)
+			f = reflect.NewAt(f.Type(), f.Addr().UnsafePointer()).Elem()
+			if setNonZero(f) {
+				return true
+			}
+		}
+		return false
+	default:
+		return false
+	}
+	return true
+}
+
+// TestGrantsShortcut: the grants of a contact with events, taken from the
+// bulk's decisions for contacts without events wherever a purpose and
+// channel sees no event, equal the grants decided one by one, over
+// generated histories (half of them consent records only, as a sign-up's).
+func TestGrantsShortcut(t *testing.T) {
+	t.Parallel()
+	purposes := DefaultCatalog()
+	purposes = append(purposes, Purpose{Key: "partner_webinars", Kind: "direct_marketing", Channels: []string{"email", "post"}})
+	sl := &slots{byKey: map[[2]string]int64{}}
+	for _, p := range purposes {
+		for _, ch := range p.Channels {
+			sl.byKey[[2]string{p.Key, ch}] = int64(len(sl.byKey) + 1)
+		}
+	}
+	l := &Ledger{}
+	now := time.Date(2026, 6, 15, 10, 0, 0, 0, time.UTC)
+	r := rand.New(rand.NewPCG(11, 12))
+	pick := func(xs ...string) string { return xs[r.IntN(len(xs))] }
+	consentKinds := []string{KindConsentRequested, KindConsentConfirmed, KindConsentWithdrawn, KindConsentUsed}
+	var b *Bulk
+	shortcuts := 0
+	const n = 4000
+	for i := range n {
+		if i%50 == 0 {
+			b = &Bulk{} // a bulk is one transaction's: start fresh now and then
+		}
+		pts := contact.Points{
+			Audience:     pick("b2c", "b2b"),
+			Relationship: pick("prospect", "customer", "supplier"),
+			DataSource:   pick("self_provided", "third_party"),
+			EmailIndex:   pick("", "e1", "e1", "e2"),
+			PhoneIndex:   pick("", "p1"),
+		}
+		consentOnly := r.IntN(2) == 0
+		var rs []*row
+		for j := range 1 + r.IntN(4) {
+			kind := pick(consentKinds...)
+			if !consentOnly && r.IntN(2) == 0 {
+				kind = pick(EventKinds...)
+			}
+			p := purposes[r.IntN(len(purposes))]
+			ch := p.Channels[r.IntN(len(p.Channels))]
+			point := ""
+			switch channelGroup(ch) {
+			case "email":
+				point = pick("e1", "e2", "")
+			case "phone":
+				point = pick("p1", "")
+			}
+			d := &decoded{
+				channels: []string{ch},
+				details: Details{
+					Verification: pick("email_doi", "sms_doi", "none", ""), ObjectionType: pick("direct_marketing", "analytics"),
+					Relationship: pick("customer", "supplier"), NoticeKind: pick("privacy_notice", "supplier_privacy_notice"),
+					Basis: pick("HGB §257", "AO §147"), Until: pick("", "2030-12-31"), AddressFromSale: r.IntN(2) == 0,
+					NoticeAtCollection: r.IntN(2) == 0, LastPurchaseAt: pick("2026-01-01", "2020-01-01"),
+				},
+				evidence: storedEvidence{Source: pick("form:f1", ""), NoticeHash: "h", TextSHA256: "t", ConfirmationMethod: pick("link", "")},
+			}
+			rs = append(rs, &row{Seq: int64(j + 1), Kind: kind, Purpose: p.Key, ContactPoint: point, dec: d,
+				OccurredAt: now.Add(-time.Duration(r.IntN(400*24)) * time.Hour).Add(time.Duration(r.IntN(2)) * 48 * time.Hour)})
+		}
+		if evs := chronological(rs, now); foldParsed(evs).empty() {
+			shortcuts++
+		}
+		got := l.grants(pts, rs, purposes, sl, now, b)
+		want := l.grants(pts, rs, purposes, sl, now, nil)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("contact %d (%+v, %d events): grants %v, decided one by one %v", i, pts, len(rs), got, want)
+		}
+	}
+	if shortcuts < n/3 {
+		t.Errorf("only %d of %d histories took the shortcut", shortcuts, n)
+	}
+}
+
+// BenchmarkGrants derives a new sign-up's grants (a pending newsletter
+// consent by e-mail and the privacy notice) over the default catalogue:
+// "bulk" as a capture batch does, "alone" deciding every purpose and
+// channel.
+func BenchmarkGrants(b *testing.B) {
+	purposes := DefaultCatalog()
+	sl := &slots{byKey: map[[2]string]int64{}}
+	for _, p := range purposes {
+		for _, ch := range p.Channels {
+			sl.byKey[[2]string{p.Key, ch}] = int64(len(sl.byKey) + 1)
+		}
+	}
+	now := time.Date(2026, 6, 15, 10, 0, 0, 0, time.UTC)
+	pts := contact.Points{Audience: "b2c", Relationship: "prospect", DataSource: "self_provided", EmailIndex: "e1"}
+	ev := storedEvidence{Source: "form:f1", NoticeHash: "h", TextSHA256: "t"}
+	rs := []*row{
+		{Seq: 1, Kind: KindNoticeGiven, ContactPoint: "e1", OccurredAt: now, dec: &decoded{details: Details{NoticeKind: "privacy_notice"}, evidence: ev}},
+		{Seq: 2, Kind: KindConsentRequested, Purpose: "newsletter", ContactPoint: "e1", OccurredAt: now,
+			dec: &decoded{channels: []string{"email"}, details: Details{Verification: "email_doi"}, evidence: ev}},
+	}
+	l := &Ledger{}
+	for _, tc := range []struct {
+		name string
+		bulk *Bulk
+	}{{"bulk", &Bulk{}}, {"alone", nil}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				l.grants(pts, rs, purposes, sl, now, tc.bulk)
+			}
+		})
+	}
+}

@@ -64,30 +64,59 @@ func setNonZero(v reflect.Value) bool {
 }
 
 // TestGrantsShortcut: the grants of a contact with events, taken from the
-// bulk's decisions for contacts without events wherever a purpose and
-// channel sees no event, equal the grants decided one by one, over
-// generated histories (half of them consent records only, as a sign-up's).
+// decisions for contacts without events wherever a purpose and channel
+// sees no event — in a bulk and from the ledger's cache — equal the grants
+// decided one by one, over generated histories (half of them consent
+// records only, as a sign-up's), two catalogues with their own slots taking
+// turns, and days that change.
 func TestGrantsShortcut(t *testing.T) {
 	t.Parallel()
-	purposes := DefaultCatalog()
-	purposes = append(purposes, Purpose{Key: "partner_webinars", Kind: "direct_marketing", Channels: []string{"email", "post"}})
-	sl := &slots{byKey: map[[2]string]int64{}}
-	for _, p := range purposes {
-		for _, ch := range p.Channels {
-			sl.byKey[[2]string{p.Key, ch}] = int64(len(sl.byKey) + 1)
+	catalog := func(extra Purpose) ([]Purpose, *slots) {
+		purposes := append(DefaultCatalog(), extra)
+		sl := &slots{byKey: map[[2]string]int64{}}
+		for _, p := range purposes {
+			for _, ch := range p.Channels {
+				sl.byKey[[2]string{p.Key, ch}] = int64(len(sl.byKey) + 1)
+			}
 		}
+		return purposes, sl
 	}
+	type cat struct {
+		purposes []Purpose
+		sl       *slots
+	}
+	var cats []cat
+	for _, extra := range []Purpose{
+		{Key: "partner_webinars", Kind: "direct_marketing", Channels: []string{"email", "post"}},
+		{Key: "partner_webinars", Kind: "direct_marketing", Channels: []string{"post"}},
+		{Key: "partner_webinars", Kind: "consent_confirmation", Channels: []string{"email", "post"}},
+	} {
+		p, sl := catalog(extra)
+		if len(cats) > 0 {
+			sl = cats[0].sl // same slots, so that only the catalogue tells them apart
+		}
+		cats = append(cats, cat{p, sl})
+	}
+	// The first catalogue again, with its slots numbered otherwise.
+	p, sl := catalog(cats[0].purposes[len(cats[0].purposes)-1])
+	for k, n := range sl.byKey {
+		sl.byKey[k] = n + 100
+	}
+	cats = append(cats, cat{p, sl})
+
 	l := &Ledger{}
-	now := time.Date(2026, 6, 15, 10, 0, 0, 0, time.UTC)
+	start := time.Date(2026, 6, 15, 10, 0, 0, 0, time.UTC)
 	r := rand.New(rand.NewPCG(11, 12))
 	pick := func(xs ...string) string { return xs[r.IntN(len(xs))] }
 	consentKinds := []string{KindConsentRequested, KindConsentConfirmed, KindConsentWithdrawn, KindConsentUsed}
 	var b *Bulk
 	shortcuts := 0
-	const n = 4000
+	const n = 6000
 	for i := range n {
-		if i%50 == 0 {
-			b = &Bulk{} // a bulk is one transaction's: start fresh now and then
+		c := cats[(i/25)%len(cats)]
+		now := start.Add(time.Duration(i/500) * 24 * time.Hour)
+		if i%25 == 0 {
+			b = &Bulk{} // a bulk is one transaction's, with one catalogue and slots
 		}
 		pts := contact.Points{
 			Audience:     pick("b2c", "b2b"),
@@ -103,7 +132,7 @@ func TestGrantsShortcut(t *testing.T) {
 			if !consentOnly && r.IntN(2) == 0 {
 				kind = pick(EventKinds...)
 			}
-			p := purposes[r.IntN(len(purposes))]
+			p := c.purposes[r.IntN(len(c.purposes))]
 			ch := p.Channels[r.IntN(len(p.Channels))]
 			point := ""
 			switch channelGroup(ch) {
@@ -125,13 +154,19 @@ func TestGrantsShortcut(t *testing.T) {
 			rs = append(rs, &row{Seq: int64(j + 1), Kind: kind, Purpose: p.Key, ContactPoint: point, dec: d,
 				OccurredAt: now.Add(-time.Duration(r.IntN(400*24)) * time.Hour).Add(time.Duration(r.IntN(2)) * 48 * time.Hour)})
 		}
-		if evs := chronological(rs, now); foldParsed(evs).empty() {
+		evs := chronological(rs, now)
+		st := foldParsed(evs)
+		if st.empty() {
 			shortcuts++
 		}
-		got := l.grants(pts, rs, purposes, sl, now, b)
-		want := l.grants(pts, rs, purposes, sl, now, nil)
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("contact %d (%+v, %d events): grants %v, decided one by one %v", i, pts, len(rs), got, want)
+		want := grantsOf(pts, evs, st, c.purposes, c.sl, now, nil)
+		for _, via := range []struct {
+			name string
+			b    *Bulk
+		}{{"in a bulk", b}, {"alone", nil}} {
+			if got := l.grants(pts, rs, c.purposes, c.sl, now, via.b); !reflect.DeepEqual(got, want) {
+				t.Fatalf("contact %d %s (%+v, %d events): grants %v, decided one by one %v", i, via.name, pts, len(rs), got, want)
+			}
 		}
 	}
 	if shortcuts < n/3 {
@@ -141,8 +176,8 @@ func TestGrantsShortcut(t *testing.T) {
 
 // BenchmarkGrants derives a new sign-up's grants (a pending newsletter
 // consent by e-mail and the privacy notice) over the default catalogue:
-// "bulk" as a capture batch does, "alone" deciding every purpose and
-// channel.
+// in a bulk, outside one from the ledger's cache (as a sign-up is
+// prepared), and deciding every purpose and channel one by one.
 func BenchmarkGrants(b *testing.B) {
 	purposes := DefaultCatalog()
 	sl := &slots{byKey: map[[2]string]int64{}}
@@ -160,15 +195,24 @@ func BenchmarkGrants(b *testing.B) {
 			dec: &decoded{channels: []string{"email"}, details: Details{Verification: "email_doi"}, evidence: ev}},
 	}
 	l := &Ledger{}
-	for _, tc := range []struct {
-		name string
-		bulk *Bulk
-	}{{"bulk", &Bulk{}}, {"alone", nil}} {
-		b.Run(tc.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				l.grants(pts, rs, purposes, sl, now, tc.bulk)
-			}
-		})
-	}
+	b.Run("bulk", func(b *testing.B) {
+		bulk := &Bulk{}
+		b.ReportAllocs()
+		for b.Loop() {
+			l.grants(pts, rs, purposes, sl, now, bulk)
+		}
+	})
+	b.Run("cached", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			l.grants(pts, rs, purposes, sl, now, nil)
+		}
+	})
+	b.Run("one_by_one", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			evs := chronological(rs, now)
+			grantsOf(pts, evs, foldParsed(evs), purposes, sl, now, nil)
+		}
+	})
 }

@@ -342,6 +342,8 @@ type Ledger struct {
 	// noticeCache and textCache hold committed notice versions and the
 	// hashes of committed evidence texts (appendnew.go).
 	noticeCache, textCache sync.Map
+	// baseCache holds the grants of contacts without events (state.go).
+	baseCache sync.Map
 }
 
 // AppendHook is told, inside the appending transaction, of every event

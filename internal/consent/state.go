@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -356,32 +357,113 @@ func (l *Ledger) grants(pts contact.Points, rs []*row, purposes []Purpose, sl *s
 	st := foldParsed(evs)
 	// A sign-up's events are consent records of one or two purposes: every
 	// other purpose and channel then decides exactly as for a contact
-	// without events, which the bulk decides once per profile and day.
+	// without events, which is decided once per profile and day.
 	var base map[int64]bool
-	if b != nil && len(rs) > 0 && st.empty() {
-		if base = b.noEvents[noEventsKeyOf(pts, now)]; base == nil {
-			base = l.grants(pts, nil, purposes, sl, now, b) // read only, never changed
-		}
+	if len(rs) > 0 && st.empty() {
+		base = l.baseGrants(pts, purposes, sl, now, b)
 	}
-	want := map[int64]bool{}
-	for _, p := range purposes {
-		for _, ch := range p.Channels {
-			if base != nil && !anyConsentFor(pts, p, ch, evs) {
-				if n := sl.byKey[[2]string{p.Key, ch}]; base[n] {
-					want[n] = true
-				}
-				continue
-			}
-			f := factsFrom(pts, p, ch, evs, st, now)
-			d, err := policy.Decide(f, policy.Request{Purpose: policy.Purpose(p.Kind), Channel: policy.Channel(ch)})
-			if err != nil || !d.Allowed {
-				continue // an error is "not allowed" (rules §6); live decisions report it
-			}
-			want[sl.byKey[[2]string{p.Key, ch}]] = true
-		}
-	}
+	want := grantsOf(pts, evs, st, purposes, sl, now, base)
 	b.rememberWithoutEvents(pts, rs, now, want)
 	return want
+}
+
+// grantsOf decides every purpose × channel for the events and their state;
+// with base (the grants of a contact without events and with this profile),
+// only those that see a consent record are decided and the others taken
+// from base, which st must then be empty for.
+func grantsOf(pts contact.Points, evs []parsed, st state, purposes []Purpose, sl *slots, now time.Time, base map[int64]bool) map[int64]bool {
+	allowed := func(p Purpose, ch string) bool {
+		f := factsFrom(pts, p, ch, evs, st, now)
+		d, err := policy.Decide(f, policy.Request{Purpose: policy.Purpose(p.Kind), Channel: policy.Channel(ch)})
+		return err == nil && d.Allowed // an error is "not allowed" (rules §6); live decisions report it
+	}
+	if base == nil {
+		want := map[int64]bool{}
+		for _, p := range purposes {
+			for _, ch := range p.Channels {
+				if allowed(p, ch) {
+					want[sl.byKey[[2]string{p.Key, ch}]] = true
+				}
+			}
+		}
+		return want
+	}
+	want := maps.Clone(base)
+	for _, p := range purposes {
+		if p.Kind != string(policy.PurposeConsentConfirmation) && !slices.ContainsFunc(evs, func(e parsed) bool { return e.Purpose == p.Key }) {
+			continue // no event of the purpose: base decides all its channels
+		}
+		for _, ch := range p.Channels {
+			if !anyConsentFor(pts, p, ch, evs) {
+				continue
+			}
+			n := sl.byKey[[2]string{p.Key, ch}]
+			delete(want, n)
+			if allowed(p, ch) {
+				want[n] = true
+			}
+		}
+	}
+	return want
+}
+
+// baseGrants are the grants of a contact without events with pts's
+// audience, relationship and data source, now; the map is shared and must
+// not be changed. Outside a bulk they are kept per permission space and
+// profile for the day, and used only with the same slots and a catalogue
+// of the same purposes, kinds and channels: a sign-up outside any bulk
+// would otherwise decide some forty purposes and channels it cannot
+// touch.
+func (l *Ledger) baseGrants(pts contact.Points, purposes []Purpose, sl *slots, now time.Time, b *Bulk) map[int64]bool {
+	if b != nil {
+		if g := b.noEvents[noEventsKeyOf(pts, now)]; g != nil {
+			return g
+		}
+		return l.grants(pts, nil, purposes, sl, now, b)
+	}
+	k := baseKey{sl.space, pts.Audience, pts.Relationship, pts.DataSource}
+	day := date(now)
+	if v, ok := l.baseCache.Load(k); ok {
+		if e := v.(*baseEntry); e.day == day && e.sl == sl && e.sameCatalog(purposes) {
+			return e.grants
+		}
+	}
+	g := grantsOf(pts, nil, foldParsed(nil), purposes, sl, now, nil)
+	e := &baseEntry{day: day, sl: sl, grants: g, purposes: make([]Purpose, len(purposes))}
+	for i, p := range purposes {
+		e.purposes[i] = Purpose{Key: p.Key, Kind: p.Kind, Channels: slices.Clone(p.Channels)}
+	}
+	l.baseCache.Store(k, e)
+	return g
+}
+
+type baseKey struct {
+	space                              int64
+	audience, relationship, dataSource string
+}
+
+// baseEntry is immutable once stored: a changed day, slots or catalogue
+// replaces it.
+type baseEntry struct {
+	day      policy.Date
+	sl       *slots // never changed once read (readSlots)
+	purposes []Purpose
+	grants   map[int64]bool
+}
+
+// sameCatalog: what the decisions read of a purpose is its key, its kind
+// and its channels.
+func (e *baseEntry) sameCatalog(purposes []Purpose) bool {
+	if len(purposes) != len(e.purposes) {
+		return false
+	}
+	for i, p := range purposes {
+		q := e.purposes[i]
+		if p.Key != q.Key || p.Kind != q.Kind || !slices.Equal(p.Channels, q.Channels) {
+			return false
+		}
+	}
+	return true
 }
 
 // refreshFresh writes the state of contacts created in the bulk that have

@@ -1,6 +1,7 @@
 package consent
 
 import (
+	"encoding/json"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -215,4 +216,53 @@ func BenchmarkGrants(b *testing.B) {
 			grantsOf(pts, evs, foldParsed(evs), purposes, sl, now, nil)
 		}
 	})
+}
+
+// FuzzDecodedOf: what decodedOf gives instead of decoding an event's JSON
+// is exactly what decoding it gives.
+func FuzzDecodedOf(f *testing.F) {
+	f.Add("email", "email_doi", "privacy_notice", "HGB §257", "form:f1", "link", true)
+	f.Add("sms", "", "", "\xff", "", "", false)
+	f.Fuzz(func(t *testing.T, ch, verification, noticeKind, basis, source, method string, flag bool) {
+		chs := []string{ch}
+		if ch == "" {
+			chs = []string{}
+		}
+		d := Details{Verification: verification, NoticeKind: noticeKind, Basis: basis, PreTicked: flag, Until: method}
+		se := storedEvidence{Source: source, ConfirmationMethod: method, NoticeHash: basis}
+		got := decodedOf(chs, d, se)
+		if got == nil {
+			return
+		}
+		chj, _ := json.Marshal(chs)
+		dj, _ := json.Marshal(d)
+		ej, _ := json.Marshal(se)
+		r := &row{Channels: string(chj), Details: string(dj), Ev: string(ej)}
+		r.decode()
+		if !reflect.DeepEqual(got, r.dec) {
+			t.Fatalf("decodedOf %+v, decoded %+v", got, r.dec)
+		}
+	})
+}
+
+// TestDecodedOfFallsBack: values JSON would change are decoded.
+func TestDecodedOfFallsBack(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		chs []string
+		d   Details
+		se  storedEvidence
+	}{
+		"invalid UTF-8 in details":  {d: Details{Basis: "a\xffb"}},
+		"invalid UTF-8 in evidence": {se: storedEvidence{Source: "\xc3"}},
+		"invalid UTF-8 in channels": {chs: []string{"\xff"}},
+		"record changes":            {d: Details{Changes: []contact.FieldChange{}}},
+	} {
+		if decodedOf(tc.chs, tc.d, tc.se) != nil {
+			t.Errorf("%s: not decoded", name)
+		}
+	}
+	if decodedOf([]string{"email"}, Details{Verification: "email_doi"}, storedEvidence{Source: "form:f1"}) == nil {
+		t.Error("plain values decoded")
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -286,6 +287,53 @@ func (r *row) decode() {
 	d.detailsErr = json.Unmarshal([]byte(r.Details), &d.details)
 	d.evErr = json.Unmarshal([]byte(r.Ev), &d.evidence)
 	r.dec = d
+}
+
+// decodedOf is what decoding the JSON of chs, d and se gives, without
+// decoding it: the values themselves, when they come back from JSON
+// unchanged — every string valid UTF-8 (JSON would replace the rest) and
+// no record changes, whose values would come back with JSON's types. nil
+// otherwise: then decode.
+func decodedOf(chs []string, d Details, se storedEvidence) *decoded {
+	if d.Changes != nil {
+		return nil
+	}
+	for _, v := range chs {
+		if !utf8.ValidString(v) {
+			return nil
+		}
+	}
+	if !structStringsValid(reflect.ValueOf(d)) || !structStringsValid(reflect.ValueOf(se)) {
+		return nil
+	}
+	return &decoded{channels: slices.Clone(chs), details: d, evidence: se}
+}
+
+// structStringsValid reports whether the struct v comes back from JSON as
+// it is: only exported strings (valid UTF-8), booleans, integers and nil
+// slices. Any other field makes it false, so a field added later of
+// another kind is decoded.
+func structStringsValid(v reflect.Value) bool {
+	for i := range v.NumField() {
+		f := v.Field(i)
+		if !v.Type().Field(i).IsExported() {
+			return false
+		}
+		switch f.Kind() {
+		case reflect.String:
+			if !utf8.ValidString(f.String()) {
+				return false
+			}
+		case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		case reflect.Slice:
+			if !f.IsNil() {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // rowEvidence is the row's evidence as stored.
@@ -957,7 +1005,10 @@ func (l *Ledger) check(ctx context.Context, q store.Querier, ws string, pts cont
 	ej, _ := json.Marshal(se)
 	r := &row{Kind: in.Kind, Purpose: pur.Key, Channels: string(chj), LawfulBasis: basis, ContactPoint: point,
 		Details: string(dj), Ev: string(ej), evArg: l.evidenceArg(string(ej)), OccurredAt: occurred}
-	r.decode()
+	r.dec = decodedOf(chs, d, se)
+	if r.dec == nil {
+		r.decode()
+	}
 	return r, personal, e.TextShown, nil
 }
 
